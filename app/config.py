@@ -1,0 +1,51 @@
+"""Settings, read from the environment once when the app or a worker starts."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{PROJECT_ROOT / 'instance' / 'ecaf.db'}"
+
+
+@dataclass
+class Config:
+    database_url: str = field(default_factory=_default_database_url)
+    redis_url: str | None = None
+    secret_key: str = "development-only-secret"
+    processes_dir: Path = PROJECT_ROOT / "processes"
+    # Notifications: a local mailbox table unless an SMTP host is configured.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    mail_from: str = "ecaf@localhost"
+    # The national index: our own table always; an external endpoint when configured.
+    index_endpoint_url: str | None = None
+    # Who hears about overdue and escalated episodes when no authority address is known.
+    admin_email: str = "ecaf-admin@localhost"
+    # How often the safety-net sweep looks for due timers and undelivered messages.
+    sweep_interval_seconds: int = 60
+    outbox_max_attempts: int = 6
+    queue_name: str = "ecaf"
+    testing: bool = False
+
+    @classmethod
+    def from_env(cls, **overrides) -> "Config":
+        env = os.environ
+        values = dict(
+            database_url=env.get("DATABASE_URL") or _default_database_url(),
+            redis_url=env.get("REDIS_URL") or None,
+            secret_key=env.get("SECRET_KEY", cls.secret_key),
+            processes_dir=Path(env.get("ECAF_PROCESSES_DIR", PROJECT_ROOT / "processes")),
+            smtp_host=env.get("SMTP_HOST") or None,
+            smtp_port=int(env.get("SMTP_PORT", "25")),
+            mail_from=env.get("MAIL_FROM", cls.mail_from),
+            index_endpoint_url=env.get("INDEX_ENDPOINT_URL") or None,
+            admin_email=env.get("ECAF_ADMIN_EMAIL", cls.admin_email),
+            sweep_interval_seconds=int(env.get("ECAF_SWEEP_INTERVAL", "60")),
+        )
+        values.update(overrides)
+        return cls(**values)

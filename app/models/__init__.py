@@ -1,0 +1,14 @@
+"""SQLAlchemy models, one module per aggregate."""
+from .audit import AuditEvent
+from .base import Base
+from .child import Child
+from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
+from .index import IndexEntry
+from .outbox import MailboxMessage, OutboxMessage
+from .people import ROLES, Authority, Organisation, User
+from .process import ProcessVersion
+
+__all__ = [
+    "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
+    "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "User",
+]

@@ -1,0 +1,118 @@
+"""The CAF episode: workflow state, projections of its tasks, and its artefacts."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, JSONType, UTCDateTime
+from .child import Child
+from .people import Authority, User
+from .process import ProcessVersion
+
+OPEN_STATUSES = ("open", "error", "suspended")
+STATUSES = OPEN_STATUSES + ("closed", "deleted")
+STAGES = ("preparation", "assessment", "delivery", "closure", "closed")
+_OPEN_SQL = "status IN ('open', 'error', 'suspended')"
+
+
+class Episode(Base):
+    __tablename__ = "episode"
+    __table_args__ = (
+        # Only one open episode per child, enforced by the database itself.
+        Index("uq_episode_one_open_per_child", "child_id", unique=True,
+              sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
+        Index("ix_episode_due", "next_timer_at"),
+        Index("ix_episode_status_stage", "status", "stage"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))
+    child: Mapped[Child | None] = relationship()
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
+    authority: Mapped[Authority] = relationship()
+    process_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    process_version: Mapped[ProcessVersion] = relationship()
+    sibling_group: Mapped[str | None] = mapped_column(String(40), index=True)
+
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    stage: Mapped[str] = mapped_column(String(20), default="preparation")
+    outcome: Mapped[str | None] = mapped_column(String(60))  # why it ended
+    child_protection: Mapped[bool] = mapped_column(default=False)
+    legal_hold: Mapped[bool] = mapped_column(default=False)
+
+    # Workflow state without the spec (the spec is stored once per process version).
+    state: Mapped[str | None] = mapped_column(Text)
+    serializer_version: Mapped[str | None] = mapped_column(String(10))
+    lock_version: Mapped[int] = mapped_column(default=0)
+    next_timer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_task: Mapped[str | None] = mapped_column(String(200))
+
+    originator_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    originator: Mapped[User] = relationship(foreign_keys=[originator_id])
+    lead_professional_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    lead_professional: Mapped[User | None] = relationship(foreign_keys=[lead_professional_id])
+
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+    @property
+    def reference(self) -> str:
+        code = self.authority.code if self.authority else "CAF"
+        return f"{code}-{self.id:06d}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATUSES
+
+
+class HumanTask(Base):
+    """A user task of an episode, projected so task lists never load a workflow."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        UniqueConstraint("episode_id", "task_id", name="uq_human_task_instance"),
+        Index("ix_human_task_ready", "status", "assigned_user_id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), index=True)
+    episode: Mapped[Episode] = relationship()
+    task_id: Mapped[str] = mapped_column(String(40))  # SpiffWorkflow task instance id
+    name: Mapped[str] = mapped_column(String(100))  # BPMN element id
+    title: Mapped[str] = mapped_column(String(200))
+    stage: Mapped[str | None] = mapped_column(String(20))
+    lane: Mapped[str | None] = mapped_column(String(100))  # the role that performs it
+    assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    assigned_user: Mapped[User | None] = relationship(foreign_keys=[assigned_user_id])
+    form: Mapped[str | None] = mapped_column(String(200))
+    ui_form: Mapped[str | None] = mapped_column(String(200))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="ready")  # ready, completed, cancelled
+    draft: Mapped[dict | None] = mapped_column(JSONType)
+    submitted_data: Mapped[dict | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+
+
+class Artefact(Base):
+    """A record the episode keeps: assessment versions, consent statements, plans, reviews..."""
+
+    __tablename__ = "artefact"
+    __table_args__ = (UniqueConstraint("episode_id", "kind", "version", name="uq_artefact_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int] = mapped_column(default=1)
+    data: Mapped[dict] = mapped_column(JSONType)
+    human_task_id: Mapped[int | None] = mapped_column(ForeignKey("human_task.id", ondelete="SET NULL"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    created_by: Mapped[User | None] = relationship()
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)

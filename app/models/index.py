@@ -1,0 +1,24 @@
+"""eCAF's own national index: that a CAF exists for a child, and whom to contact."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, JSONType, UTCDateTime
+
+
+class IndexEntry(Base):
+    __tablename__ = "index_entry"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), unique=True)
+    child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="CASCADE"), index=True)
+    # Search keys, copied so the index answers without reading the child's record.
+    family_name: Mapped[str] = mapped_column(String(200), index=True)
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    postcode: Mapped[str | None] = mapped_column(String(10))
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
+    contact: Mapped[dict] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

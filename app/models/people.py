@@ -1,0 +1,57 @@
+"""Local authorities, organisations and the people who use eCAF."""
+from __future__ import annotations
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime
+
+ROLES = ("practitioner", "administrator", "process_owner", "service_team")
+
+
+class Authority(Base):
+    """A local authority: owns the CAFs of children who live in its area."""
+
+    __tablename__ = "authority"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    admin_email: Mapped[str | None] = mapped_column(String(254))
+    admin_phone: Mapped[str | None] = mapped_column(String(40))
+    safeguarding_phone: Mapped[str | None] = mapped_column(String(40))
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(40))  # school, gp_practice, police, ...
+    authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
+    authority: Mapped[Authority] = relationship()
+
+
+class User(Base):
+    """One account per person (never shared)."""
+
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    job_title: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    role: Mapped[str] = mapped_column(String(20), default="practitioner")
+    organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"))
+    organisation: Mapped[Organisation | None] = relationship()
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at = mapped_column(UTCDateTime, nullable=True)
+
+    def contact(self) -> dict:
+        """What the national index and the episode's people list say about this person."""
+        return {
+            "name": self.full_name,
+            "role": self.job_title,
+            "organisation": self.organisation.name if self.organisation else None,
+            "phone": self.phone,
+            "email": self.email,
+        }

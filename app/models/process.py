@@ -1,0 +1,35 @@
+"""Deployed process models: immutable versions of the BPMN and its forms."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, JSONType, UTCDateTime
+
+
+class ProcessVersion(Base):
+    """One deployment of a process model. Never changed after it is written."""
+
+    __tablename__ = "process_version"
+    __table_args__ = (
+        UniqueConstraint("process_id", "version", name="uq_process_version_number"),
+        UniqueConstraint("process_id", "content_hash", name="uq_process_version_hash"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_id: Mapped[str] = mapped_column(String(100), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int]
+    content_hash: Mapped[str] = mapped_column(String(64))
+    bpmn_files: Mapped[dict] = mapped_column(JSONType)  # file name -> XML text
+    forms: Mapped[dict] = mapped_column(JSONType)  # file name -> JSON text
+    spec_json: Mapped[str] = mapped_column(Text)  # serialized spec + subprocess specs
+    serializer_version: Mapped[str] = mapped_column(String(10))
+    deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    change_note: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def label(self) -> str:
+        return f"{self.process_id} v{self.version}"
