@@ -1,0 +1,138 @@
+"""The `ecaf` command: database, processes, demo data, background worker, timers, web server."""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from app.config import Config
+from app.engine.errors import ProcessInvalid
+
+
+def _runtime():
+    from app.jobs.dispatch import dispatcher_for
+    from app.jobs.runtime import Runtime
+
+    config = Config.from_env()
+    runtime = Runtime.build(config)
+    runtime.engine.dispatcher = dispatcher_for(config, runtime)
+    return runtime
+
+
+@click.group(help="eCAF: the electronic Common Assessment Framework.\n\n"
+                  "Settings come from the environment: DATABASE_URL (default: a SQLite file in instance/), "
+                  "REDIS_URL (optional), SMTP_HOST, INDEX_ENDPOINT_URL, SECRET_KEY.")
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("spiff").setLevel(logging.WARNING)
+
+
+@main.group(help="The database schema.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Create or migrate the database schema to the newest version.")
+def db_upgrade() -> None:
+    from app.migrate import upgrade
+
+    url = Config.from_env().database_url
+    upgrade(url)
+    click.echo("database is up to date")
+
+
+@main.group(help="Deployed process models (BPMN).")
+def processes() -> None:
+    pass
+
+
+@processes.command("deploy", help="Deploy the process model in DIRECTORY (default: the shipped processes/) "
+                                  "as a new version, unless that exact content is deployed already.")
+@click.argument("directory", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--note", help="A change note recorded with the version.")
+def processes_deploy(directory: Path | None, note: str | None) -> None:
+    from app.engine.library import Bundle, deploy
+
+    runtime = _runtime()
+    bundle = Bundle.from_directory(directory or runtime.config.processes_dir)
+    try:
+        with runtime.db.session() as session:
+            version, created = deploy(session, bundle, change_note=note)
+            label = version.label
+    except ProcessInvalid as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(1)
+    click.echo(f"deployed {label}" if created else f"{label} is already deployed with this content")
+
+
+@main.command(help="Load demo data: an authority, organisations, users, and episodes at every stage.")
+def demo() -> None:
+    from app.demo import load_demo
+    from app.engine.library import Bundle, deploy
+
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        deploy(session, Bundle.from_directory(runtime.config.processes_dir))
+    loaded = load_demo(runtime.db, runtime.engine)
+    _drain(runtime)
+    click.echo("demo data loaded" if loaded else "demo data is already there")
+
+
+def _drain(runtime) -> None:
+    """Without Redis, deliver what the steps queued before the command exits."""
+    dispatcher = runtime.engine.dispatcher
+    if hasattr(dispatcher, "run_due"):
+        dispatcher.run_due()
+
+
+@main.group(help="Deadlines.")
+def timers() -> None:
+    pass
+
+
+@timers.command("sweep", help="Fire every due timer and deliver every pending message now.")
+def timers_sweep() -> None:
+    from app.jobs.sweep import sweep
+
+    report = sweep(_runtime())
+    click.echo(f"woke {report.woken} episodes ({report.failed} failed); delivered {report.delivered} messages "
+               f"({report.undelivered} not delivered)")
+
+
+@main.command(help="Run a background worker: an rq worker with its scheduler (needs REDIS_URL), "
+                   "which also queues the periodic sweep.")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst: bool) -> None:
+    from rq import Worker
+
+    from app.jobs.dispatch import RqDispatcher
+
+    config = Config.from_env()
+    if not config.redis_url:
+        click.echo("REDIS_URL is not set: without Redis the web app runs the jobs itself (ecaf run)", err=True)
+        sys.exit(2)
+    dispatcher = RqDispatcher(config)
+
+    def queue_sweeps() -> None:
+        while True:
+            dispatcher.enqueue_sweep(int(time.time() // config.sweep_interval_seconds))
+            time.sleep(config.sweep_interval_seconds)
+
+    threading.Thread(target=queue_sweeps, name="ecaf-sweep", daemon=True).start()
+    Worker([dispatcher.queue], connection=dispatcher.redis, serializer="json").work(
+        with_scheduler=True, burst=burst)
+
+
+@main.command(help="Serve the web app. Without REDIS_URL, background jobs run in this process.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+def run(host: str, port: int) -> None:
+    from app import create_app
+
+    app = create_app(start_jobs=True)
+    click.echo(f"eCAF is running on http://{host}:{port}/")
+    app.run(host=host, port=port, threaded=True, use_reloader=False)

@@ -1,0 +1,105 @@
+"""Demo data: an authority, its organisations and users, and children with episodes at every stage.
+
+Every episode is driven through the real engine, so the demo is what the process produces.
+"""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import select
+
+from app.clock import now
+from app.engine.runner import Engine
+from app.models import Authority, Child, Episode, HumanTask, Organisation, User
+
+ORGANISATIONS = [
+    ("Queen's Park Primary School", "school"),
+    ("Lisson Grove GP Practice", "gp_practice"),
+    ("Westminster Health Visiting", "health_visiting"),
+    ("Metropolitan Police, Westminster", "police"),
+    ("Westminster Family Support", "council"),
+]
+USERS = [  # username, name, title, role, organisation index
+    ("priya.shah", "Priya Shah", "Inclusion lead", "practitioner", 0),
+    ("tom.okafor", "Tom Okafor", "Health visitor", "practitioner", 2),
+    ("sam.reid", "Sam Reid", "Family support worker", "practitioner", 4),
+    ("ada.admin", "Ada Lovell", "eCAF administrator", "administrator", 4),
+    ("owen.owner", "Owen Marsh", "CAF process owner", "process_owner", 4),
+]
+CHILDREN = [  # given, family, date of birth, postcode, how far its episode goes
+    ("Amira", "Begum", date(2016, 4, 12), "W9 2AB", "preparation"),
+    ("Leo", "Carter", date(2014, 9, 3), "NW8 7QT", "assessment"),
+    ("Maya", "Nowak", date(2019, 1, 22), "W2 5RS", "delivery"),
+    ("Jordan", "Ellis", date(2011, 6, 30), "SW1P 4DR", "closed"),
+]
+
+
+def _checklist(concern: bool = False) -> dict:
+    return {"decision": "full_caf", "child_protection_concern": concern,
+            "healthy": {"answer": "not_sure", "notes": "Frequent absences for illness."}}
+
+
+def _consent(today: date) -> dict:
+    return {"decision": "given", "subject": "child", "given_by_name": "Parent (demo)", "relationship": "Mother",
+            "has_parental_responsibility": True, "consent_to_storage": True, "consent_to_sharing": True,
+            "method": "written", "given_on": today.isoformat(), "leaflet_given": True}
+
+
+def _assessment(child: Child, today: date) -> dict:
+    return {"section_a_administration": {"date_started": today.isoformat()},
+            "section_b_child": {"given_names": child.given_names, "family_name": child.family_name,
+                                "date_of_birth": child.date_of_birth.isoformat()},
+            "section_i_conclusions": {"key_needs": "Support with attendance and routines at home."}}
+
+
+def _ready(session, episode_id: int, name: str) -> HumanTask:
+    return session.scalar(select(HumanTask).where(HumanTask.episode_id == episode_id, HumanTask.name == name,
+                                                  HumanTask.status == "ready"))
+
+
+def load_demo(db, engine: Engine) -> bool:
+    """Load the demo once. Returns False when it is already there."""
+    with db.session() as session:
+        if session.scalar(select(Authority).where(Authority.code == "WST")) is not None:
+            return False
+        authority = Authority(code="WST", name="Westminster (demo)", admin_email="ecaf-admin@westminster.example",
+                              admin_phone="020 7000 0001", safeguarding_phone="020 7000 0999")
+        session.add(authority)
+        session.flush()
+        orgs = [Organisation(name=n, kind=k, authority_id=authority.id) for n, k in ORGANISATIONS]
+        session.add_all(orgs)
+        session.flush()
+        users = [User(username=u, email=f"{u}@westminster.example", full_name=n, job_title=t, role=r,
+                      organisation_id=orgs[o].id, phone="020 7000 1000", created_at=now())
+                 for u, n, t, r, o in USERS]
+        session.add_all(users)
+        session.flush()
+        children = [Child(given_names=g, family_name=f, date_of_birth=d, postcode=p, address=f"1 Demo Street, {p}",
+                          home_authority_id=authority.id, created_at=now()) for g, f, d, p, _ in CHILDREN]
+        session.add_all(children)
+        session.flush()
+        originator, lead = users[0].id, users[1]
+        plan = [(c.id, stage) for c, (*_, stage) in zip(children, CHILDREN)]
+    today = now().date()
+    for child_id, stage in plan:
+        episode_id = engine.start_episode(child_id=child_id, originator_id=originator).episode_id
+        steps = {"preparation": [], "assessment": ["pre_assessment_checklist", "obtain_consent"]}
+        steps["delivery"] = steps["assessment"] + ["complete_assessment"]
+        steps["closed"] = steps["delivery"] + ["tac_meeting", "appoint_lead_professional", "action_plan", "review",
+                                               "final_summary"]
+        for name in steps[stage]:
+            with db.session() as session:
+                task = _ready(session, episode_id, name)
+                child = session.get(Episode, episode_id).child
+                data = {
+                    "pre_assessment_checklist": _checklist(),
+                    "obtain_consent": _consent(today),
+                    "complete_assessment": _assessment(child, today) if child else {},
+                    "tac_meeting": {"meeting_date": today.isoformat()},
+                    "appoint_lead_professional": {"lead_professional_email": lead.email, "lead_professional_name": lead.full_name},
+                    "action_plan": {"next_review_date": (today + timedelta(weeks=6)).isoformat()},
+                    "review": {"review_date": today.isoformat(), "outcome": "close"},
+                    "final_summary": {"closure_reason": "needs_met"},
+                }[name]
+            engine.complete_task(episode_id, task.id, data, task.assigned_user_id)
+    return True

@@ -1,0 +1,59 @@
+"""What the engine says when it refuses to act. Every refusal changes nothing."""
+from __future__ import annotations
+
+
+class EngineError(Exception):
+    """Base class: a clear message for the person or program that asked."""
+
+
+class EpisodeNotFound(EngineError):
+    pass
+
+
+class EpisodeNotOpen(EngineError):
+    """The episode is closed, deleted or suspended and cannot take this step."""
+
+
+class TaskNotFound(EngineError):
+    pass
+
+
+class TaskNotReady(EngineError):
+    pass
+
+
+class TaskAlreadyDone(EngineError):
+    """Someone else completed the task first (or it was completed earlier)."""
+
+
+class FormInvalid(EngineError):
+    def __init__(self, errors: list[dict]):
+        self.errors = errors
+        super().__init__("; ".join(f"{e['field'] or 'form'}: {e['message']}" for e in errors))
+
+
+class OpenEpisodeExists(EngineError):
+    def __init__(self, episode_id: int, reference: str):
+        self.episode_id = episode_id
+        self.reference = reference
+        super().__init__(f"the child already has an open episode ({reference})")
+
+
+class NotWaitingForMessage(EngineError):
+    pass
+
+
+class NothingToRetry(EngineError):
+    pass
+
+
+class ProcessInvalid(EngineError):
+    """A process model that cannot be deployed; `problems` names each element at fault."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("the process cannot be deployed:\n- " + "\n- ".join(problems))
+
+
+class NoProcessDeployed(EngineError):
+    pass

@@ -1,0 +1,79 @@
+"""User-task forms: JSON Schemas that ship with each process version, validated on the server."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any, Callable
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import SchemaError
+
+TASK_DATA_KEY = "x-ecaf-task-data"  # fields a form hands to the workflow (gateways, timers)
+USER_EMAIL_FORMAT = "ecaf-user-email"
+
+
+def form_files(task_spec) -> tuple[str | None, str | None]:
+    props = (getattr(task_spec, "extensions", None) or {}).get("properties", {})
+    return props.get("formJsonSchemaFilename"), props.get("formUiSchemaFilename")
+
+
+@lru_cache(maxsize=256)
+def _parse(text: str) -> dict:
+    return json.loads(text)
+
+
+def load_form(forms: dict[str, str], filename: str) -> dict:
+    if filename not in forms:
+        raise KeyError(f"form {filename} is not part of this process version")
+    return _parse(forms[filename])
+
+
+def check_schema(schema: dict) -> str | None:
+    """None when the schema is a valid JSON Schema, else what is wrong with it."""
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return exc.message
+    return None
+
+
+def strip_blanks(value: Any) -> Any:
+    """Blank answers are left out rather than stored as empty strings (never force "N/A")."""
+    if isinstance(value, dict):
+        cleaned = {k: strip_blanks(v) for k, v in value.items()}
+        return {k: v for k, v in cleaned.items() if v not in ("", None, {})}
+    if isinstance(value, list):
+        return [strip_blanks(v) for v in value if strip_blanks(v) not in ("", None, {})]
+    if isinstance(value, str):
+        return value.strip()
+    return value
+
+
+def validate(schema: dict, data: dict, *, user_exists: Callable[[str], bool] | None = None) -> list[dict]:
+    """Every problem with `data`, each as {"field": dotted path, "message": text}."""
+    checker = FormatChecker()
+    if user_exists is not None:
+        checker.checks(USER_EMAIL_FORMAT)(lambda value: not isinstance(value, str) or user_exists(value))
+    validator = Draft202012Validator(schema, format_checker=checker)
+    errors = []
+    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+        path = [str(p) for p in error.absolute_path]
+        if error.validator == "required":
+            missing = error.message.split("'")[1] if "'" in error.message else ""
+            path.append(missing)
+            message = "Enter this information"
+        elif error.validator == "format" and error.validator_value == USER_EMAIL_FORMAT:
+            message = "There is no eCAF user with this email address"
+        elif error.validator == "format" and error.validator_value == "date":
+            message = "Enter a real date in the form YYYY-MM-DD"
+        elif error.validator == "additionalProperties":
+            message = "This form has no such field: " + error.message.split("(")[-1].rstrip(")")
+        else:
+            message = error.message
+        errors.append({"field": ".".join(path), "message": message})
+    return errors
+
+
+def task_data_from(schema: dict, data: dict) -> dict:
+    """The few flags a submitted form hands to the workflow; the content stays in our tables."""
+    return {name: data.get(name) for name in schema.get(TASK_DATA_KEY, [])}

@@ -1,0 +1,95 @@
+"""What a step records about a workflow so nobody has to load it to ask: the ready user tasks
+(with role, assignee and due date), the next timer due time, the stage."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clock import now
+from app.models import Episode, HumanTask
+
+from .forms import form_files
+from .lanes import assignee_for
+
+TIMER_TYPES = ("DurationTimerEventDefinition", "TimeDateEventDefinition", "CycleTimerEventDefinition")
+STAGE_SUBPROCESSES = ("preparation", "assessment", "delivery", "closure")
+
+
+def next_timer_at(workflow: BpmnWorkflow) -> datetime | None:
+    """The earliest due time of any waiting timer, read without firing anything."""
+    due = [TimerEventDefinition.get_datetime(ev.value) for ev in workflow.waiting_events()
+           if ev.event_type in TIMER_TYPES and isinstance(ev.value, str)]
+    return min(due) if due else None
+
+
+def stage_of(workflow: BpmnWorkflow) -> str:
+    if workflow.is_completed():
+        return "closed"
+    active = {sp.spec.name for sp in workflow.subprocesses.values() if not sp.is_completed()}
+    for stage in reversed(STAGE_SUBPROCESSES):
+        if stage in active:
+            return stage
+    return "preparation"
+
+
+def _timer_due(task) -> datetime | None:
+    event = getattr(task.task_spec, "event_definition", None)
+    value = task.internal_data.get("event_value")
+    if isinstance(event, TimerEventDefinition) and task.state == TaskState.WAITING and isinstance(value, str):
+        return TimerEventDefinition.get_datetime(value)
+    return None
+
+
+def due_at(task) -> datetime | None:
+    """A user task is due when the first boundary timer on it, or on a subprocess around it, fires."""
+    dues = []
+    current = task
+    while current is not None:
+        parent = current.parent
+        if parent is not None and isinstance(parent.task_spec, BoundaryEventSplit):
+            dues += [d for sibling in parent.children if sibling is not current
+                     if (d := _timer_due(sibling)) is not None]
+        workflow = current.workflow
+        parent_task_id = getattr(workflow, "parent_task_id", None)
+        current = workflow.top_workflow.get_task_from_id(parent_task_id) if parent_task_id else None
+    return min(dues) if dues else None
+
+
+def ready_user_tasks(workflow: BpmnWorkflow):
+    return workflow.get_tasks(state=TaskState.READY, manual=True)
+
+
+def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow, stage: str) -> list[HumanTask]:
+    """Bring the human_task rows in line with the workflow's ready user tasks."""
+    ready = {str(t.id): t for t in ready_user_tasks(workflow)}
+    rows = {row.task_id: row for row in session.scalars(
+        select(HumanTask).where(HumanTask.episode_id == episode.id, HumanTask.status == "ready"))}
+    for task_id, row in rows.items():
+        if task_id not in ready:
+            row.status = "cancelled"  # taken away by an event (deadline, withdrawal, deletion)
+            row.completed_at = now()
+    result = []
+    for task_id, task in ready.items():
+        row = rows.get(task_id)
+        due = due_at(task)
+        if row is None:
+            schema_file, ui_file = form_files(task.task_spec)
+            row = HumanTask(
+                episode_id=episode.id, task_id=task_id, name=task.task_spec.bpmn_id or task.task_spec.name,
+                title=task.task_spec.bpmn_name or task.task_spec.name, lane=task.task_spec.lane,
+                form=schema_file, ui_form=ui_file, status="ready", created_at=now(), due_at=due)
+            session.add(row)
+        elif due is not None and (row.due_at is None or due < row.due_at):
+            row.due_at = due
+        # A due date, once set, stays: a task whose deadline fired stays overdue.
+        row.stage = stage
+        row.assigned_user_id = assignee_for(row.lane, episode)
+        result.append(row)
+    session.flush()
+    return result

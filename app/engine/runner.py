@@ -1,0 +1,288 @@
+"""The engine: every step (start, complete a task, receive a message, fire timers, retry) loads
+the episode's workflow, advances it and saves everything it changed in one transaction."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Callable, Protocol
+from uuid import UUID
+
+from SpiffWorkflow.bpmn import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from app import audit
+from app.clock import now
+from app.config import Config
+from app.db import Database
+from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
+
+from . import forms as form_tools
+from .context import StepContext, enter_step, leave_step
+from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotWaitingForMessage,
+                     OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
+from .library import MAIN_PROCESS, SPECS, current_version
+from .projection import next_timer_at, stage_of, sync_human_tasks
+from .scripting import SCRIPT_ENGINE
+from .serializer import SERIALIZER_VERSION, dump_state, load_state
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher(Protocol):
+    """Background work that follows a committed step (see app.jobs)."""
+
+    def episode_stepped(self, episode_id: int, next_timer_at: datetime | None) -> None: ...
+
+    def messages_queued(self, message_ids: list[int]) -> None: ...
+
+
+@dataclass
+class StepResult:
+    episode_id: int
+    status: str
+    stage: str
+    next_timer_at: datetime | None
+    error: str | None = None
+    ready_tasks: list[int] = field(default_factory=list)
+    outbox: list[int] = field(default_factory=list)
+
+
+class Engine:
+    def __init__(self, db: Database, config: Config, dispatcher: Dispatcher | None = None):
+        self.db = db
+        self.config = config
+        self.dispatcher = dispatcher
+
+    # ------------------------------------------------------------------ public steps
+    def start_episode(self, *, child_id: int, originator_id: int, process_id: str = MAIN_PROCESS,
+                      sibling_group: str | None = None) -> StepResult:
+        try:
+            with self.db.session() as session:
+                child = session.get(Child, child_id)
+                if child is None:
+                    raise EpisodeNotFound(f"there is no child record {child_id}")
+                if session.get(User, originator_id) is None:
+                    raise EpisodeNotFound(f"there is no user {originator_id}")
+                self._refuse_second_episode(session, child_id)
+                version = current_version(session, process_id)
+                spec, subprocess_specs = SPECS.get(version)
+                started = now()
+                episode = Episode(
+                    child_id=child.id, authority_id=child.home_authority_id, process_version_id=version.id,
+                    sibling_group=sibling_group, status="open", stage="preparation", originator_id=originator_id,
+                    started_at=started, updated_at=started)
+                session.add(episode)
+                session.flush()
+                workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+                workflow.get_next_task(spec_name="Start").set_data(
+                    episode_id=episode.id, child_id=child.id, originator_id=originator_id,
+                    started_at=started.isoformat())
+                audit.record(session, "episode_started", actor_id=originator_id, episode_id=episode.id,
+                             process_version=version.label)
+                result, outbox = self._advance_and_save(session, episode, workflow, originator_id, lambda *_: None)
+        except IntegrityError:
+            # Two starts raced: the database's one-open-episode index let only one through.
+            with self.db.session() as session:
+                self._refuse_second_episode(session, child_id)
+            raise
+        self._after_commit(result, outbox)
+        return result
+
+    def complete_task(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None) -> StepResult:
+        """Complete a ready user task with the submitted form. Invalid data changes nothing."""
+
+        def complete(session: Session, episode: Episode, workflow: BpmnWorkflow, ctx: StepContext) -> None:
+            row = self._ready_row(session, episode, human_task_id)
+            task = workflow.get_task_from_id(UUID(row.task_id))
+            if task.state != TaskState.READY:
+                raise TaskNotReady(f"the task '{row.title}' is not waiting for input")
+            schema = form_tools.load_form(episode.process_version.forms, row.form)
+            submitted = form_tools.strip_blanks(data or {})
+            errors = form_tools.validate(schema, submitted, user_exists=lambda email: _user_exists(session, email))
+            if errors:
+                raise FormInvalid(errors)
+            row.status, row.completed_at, row.completed_by_id = "completed", now(), user_id
+            row.submitted_data, row.draft = submitted, None
+            flags = form_tools.task_data_from(schema, submitted)
+            task.set_data(**{row.name: {**flags, "submission": row.id}})
+            audit.record(session, "task_completed", actor_id=user_id, episode_id=episode.id, task=row.name)
+            task.run()
+
+        try:
+            return self._step(episode_id, user_id, complete)
+        except StaleDataError as exc:
+            raise TaskAlreadyDone("someone else completed this task at the same moment") from exc
+
+    def save_draft(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None) -> None:
+        """Keep what was typed so far; drafts are not validated and do not advance the process."""
+        with self.db.session() as session:
+            episode = self._open_episode(session, episode_id)
+            row = self._ready_row(session, episode, human_task_id)
+            row.draft = data
+            audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
+
+    def send_message(self, episode_id: int, name: str, payload: dict | None, actor_id: int | None) -> StepResult:
+        """Deliver a BPMN message (e.g. `consent_withdrawn`) to the episode's process."""
+
+        def deliver(session, episode, workflow, ctx):
+            waiting = {e.name for e in workflow.waiting_events() if e.event_type == "MessageEventDefinition"}
+            if name not in waiting:
+                raise NotWaitingForMessage(f"episode {episode.reference} is not waiting for '{name}' now")
+            workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload or {}))
+            audit.record(session, "message_received", actor_id=actor_id, episode_id=episode.id, message=name)
+
+        return self._step(episode_id, actor_id, deliver)
+
+    def wake(self, episode_id: int) -> StepResult | None:
+        """Fire the episode's due timers. Returns None when nothing was due (or another worker has it)."""
+        with self.db.session() as session:
+            episode = self._lock(session, episode_id, skip_locked=True)
+            if (episode is None or episode.status not in ("open", "error") or episode.next_timer_at is None
+                    or episode.next_timer_at > now()):
+                return None
+            workflow = self._load(episode)
+            result, outbox = self._advance_and_save(session, episode, workflow, None, lambda *_: None)
+        self._after_commit(result, outbox)
+        return result
+
+    def retry(self, episode_id: int, actor_id: int | None, data: dict | None = None) -> StepResult:
+        """Run the failed step again, optionally after correcting its task data."""
+
+        def rerun(session, episode, workflow, ctx):
+            failed = workflow.get_tasks(state=TaskState.ERROR)
+            if not failed:
+                raise NothingToRetry(f"episode {episode.reference} has no failed step")
+            for task in failed:
+                if data:
+                    task.set_data(**data)
+                task._set_state(TaskState.READY)
+            audit.record(session, "step_retried", actor_id=actor_id, episode_id=episode.id,
+                         tasks=[t.task_spec.bpmn_id or t.task_spec.name for t in failed])
+            episode.status, episode.last_error, episode.error_task = "open", None, None
+
+        return self._step(episode_id, actor_id, rerun, allow_statuses=("open", "error"))
+
+    # ------------------------------------------------------------------ the step
+    def _step(self, episode_id: int, actor_id: int | None, action: Callable,
+              allow_statuses: tuple[str, ...] = ("open", "error")) -> StepResult:
+        with self.db.session() as session:
+            episode = self._open_episode(session, episode_id, allow_statuses)
+            workflow = self._load(episode)
+            result, outbox = self._advance_and_save(session, episode, workflow, actor_id, action)
+        self._after_commit(result, outbox)
+        return result
+
+    def _advance_and_save(self, session, episode, workflow, actor_id, action) -> tuple[StepResult, list[int]]:
+        ctx = StepContext(session=session, episode=episode, config=self.config, actor_id=actor_id)
+        token = enter_step(ctx)
+        try:
+            action(session, episode, workflow, ctx)
+            error = self._run_engine(workflow)
+        finally:
+            leave_step(token)
+        self._save(session, episode, workflow, ctx, error)
+        session.flush()
+        ready = [row.id for row in session.scalars(
+            select(HumanTask).where(HumanTask.episode_id == episode.id, HumanTask.status == "ready"))]
+        result = StepResult(episode.id, episode.status, episode.stage, episode.next_timer_at,
+                            episode.last_error, ready, [m.id for m in ctx.outbox])
+        return result, result.outbox
+
+    @staticmethod
+    def _run_engine(workflow: BpmnWorkflow) -> WorkflowException | None:
+        try:
+            workflow.refresh_timers()
+            workflow.do_engine_steps()
+        except WorkflowException as exc:
+            log.warning("workflow step failed: %s", exc)
+            return exc
+        return None
+
+    def _save(self, session: Session, episode: Episode, workflow: BpmnWorkflow, ctx: StepContext,
+              error: WorkflowException | None) -> None:
+        episode.updated_at = now()
+        if ctx.deleted:
+            # A handler purged the episode: keep only the stub.
+            episode.state, episode.serializer_version, episode.next_timer_at = None, None, None
+            episode.status, episode.stage = "deleted", "closed"
+            return
+        episode.state = dump_state(workflow)
+        episode.serializer_version = SERIALIZER_VERSION
+        episode.stage = stage_of(workflow)
+        failed = workflow.get_tasks(state=TaskState.ERROR)
+        if failed:
+            task = failed[0]
+            episode.status = "error"
+            episode.error_task = task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
+            episode.last_error = str(error) if error else episode.last_error or "a step failed"
+        elif workflow.is_completed():
+            episode.status = "closed"
+            episode.closed_at = episode.closed_at or now()
+            episode.outcome = episode.outcome or "closed"
+        elif episode.status == "error":
+            episode.status, episode.last_error, episode.error_task = "open", None, None
+        episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
+        sync_human_tasks(session, episode, workflow, episode.stage)
+
+    def _after_commit(self, result: StepResult, outbox: list[int]) -> None:
+        if self.dispatcher is None:
+            return
+        try:
+            self.dispatcher.episode_stepped(result.episode_id, result.next_timer_at)
+            if outbox:
+                self.dispatcher.messages_queued(outbox)
+        except Exception:  # the sweep picks up anything a lost wake-up would have done
+            log.exception("could not schedule background work for episode %s", result.episode_id)
+
+    # ------------------------------------------------------------------ helpers
+    def _load(self, episode: Episode) -> BpmnWorkflow:
+        spec, subprocess_specs = SPECS.get(episode.process_version)
+        workflow = load_state(episode.state, episode.serializer_version, spec, subprocess_specs)
+        workflow.script_engine = SCRIPT_ENGINE  # never serialized: set after every load
+        return workflow
+
+    def _lock(self, session: Session, episode_id: int, skip_locked: bool = False) -> Episode | None:
+        query = select(Episode).where(Episode.id == episode_id)
+        if self.db.is_postgresql:
+            query = query.with_for_update(skip_locked=skip_locked)
+        return session.scalar(query)
+
+    def _open_episode(self, session: Session, episode_id: int,
+                      allow_statuses: tuple[str, ...] = ("open", "error")) -> Episode:
+        episode = self._lock(session, episode_id)
+        if episode is None:
+            raise EpisodeNotFound(f"there is no episode {episode_id}")
+        if episode.status not in allow_statuses:
+            raise EpisodeNotOpen(f"episode {episode.reference} is {episode.status}")
+        return episode
+
+    @staticmethod
+    def _ready_row(session: Session, episode: Episode, human_task_id: int) -> HumanTask:
+        row = session.get(HumanTask, human_task_id)
+        if row is None or row.episode_id != episode.id:
+            raise TaskNotFound(f"episode {episode.reference} has no task {human_task_id}")
+        if row.status == "completed":
+            who = row.completed_by.full_name if row.completed_by else "someone"
+            raise TaskAlreadyDone(f"'{row.title}' was already completed by {who}")
+        if row.status != "ready":
+            raise TaskNotReady(f"'{row.title}' is no longer waiting for input ({row.status})")
+        return row
+
+    @staticmethod
+    def _refuse_second_episode(session: Session, child_id: int) -> None:
+        existing = session.scalar(select(Episode).where(Episode.child_id == child_id,
+                                                        Episode.status.in_(OPEN_STATUSES)))
+        if existing is not None:
+            raise OpenEpisodeExists(existing.id, existing.reference)
+
+
+def _user_exists(session: Session, email: str) -> bool:
+    return session.scalar(select(User.id).where(func.lower(User.email) == email.lower(), User.active)) is not None

@@ -1,0 +1,41 @@
+"""What a background job needs: settings, database and engine, built once per process."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Config
+from app.db import Database
+from app.engine.runner import Dispatcher, Engine
+
+
+@dataclass
+class Runtime:
+    config: Config
+    db: Database
+    engine: Engine
+
+    @classmethod
+    def build(cls, config: Config, dispatcher: Dispatcher | None = None) -> "Runtime":
+        db = Database(config.database_url)
+        return cls(config, db, Engine(db, config, dispatcher))
+
+
+_runtime: Runtime | None = None
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    global _runtime
+    _runtime = runtime
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime; an rq worker builds it from the environment on first use."""
+    global _runtime
+    if _runtime is None:
+        from .dispatch import dispatcher_for
+
+        config = Config.from_env()
+        runtime = Runtime.build(config)
+        runtime.engine.dispatcher = dispatcher_for(config, runtime)
+        _runtime = runtime
+    return _runtime

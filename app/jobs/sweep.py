@@ -1,0 +1,65 @@
+"""The safety net: wake every episode whose timer is due and deliver every message still
+pending, whatever happened to the jobs that should have done it."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from app.clock import now
+from app.models import Episode
+
+from .delivery import DeliveryFailed, deliver, due_messages
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SweepReport:
+    woken: int = 0
+    failed: int = 0
+    delivered: int = 0
+    undelivered: int = 0
+
+
+def due_episodes(runtime: Runtime, limit: int = 1000) -> list[int]:
+    with runtime.db.session() as session:
+        return list(session.scalars(
+            select(Episode.id).where(Episode.next_timer_at <= now(), Episode.status.in_(("open", "error")))
+            .order_by(Episode.next_timer_at).limit(limit)))
+
+
+def sweep_timers(runtime: Runtime, limit: int = 1000) -> SweepReport:
+    report = SweepReport()
+    while True:
+        ids = due_episodes(runtime, limit)
+        progressed = 0
+        for episode_id in ids:
+            try:
+                if runtime.engine.wake(episode_id) is not None:
+                    report.woken += 1
+                    progressed += 1
+            except Exception:
+                report.failed += 1
+                log.exception("waking episode %s failed", episode_id)
+        if len(ids) < limit or not progressed:
+            return report
+
+
+def sweep_outbox(runtime: Runtime) -> SweepReport:
+    report = SweepReport()
+    for message_id in due_messages(runtime.db):
+        try:
+            deliver(runtime.db, runtime.config, message_id)
+            report.delivered += 1
+        except DeliveryFailed as exc:
+            report.undelivered += 1
+            log.warning("%s", exc)
+    return report
+
+
+def sweep(runtime: Runtime) -> SweepReport:
+    timers, outbox = sweep_timers(runtime), sweep_outbox(runtime)
+    return SweepReport(timers.woken, timers.failed, outbox.delivered, outbox.undelivered)

@@ -1,0 +1,1 @@
+"""Blueprints of the web app, one per audience or area."""

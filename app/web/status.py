@@ -1,0 +1,40 @@
+"""The service status page: open episodes by stage and what the engine is waiting for.
+
+It shows references and counts only, never a child's details."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, render_template
+from sqlalchemy import func, select
+
+from app.clock import now
+from app.models import Episode, HumanTask, OutboxMessage
+
+bp = Blueprint("status", __name__)
+
+
+@bp.get("/")
+def index():
+    runtime = current_app.extensions["ecaf"]
+    with runtime.db.session() as session:
+        by_stage = dict(session.execute(
+            select(Episode.stage, func.count()).where(Episode.status.in_(("open", "error")))
+            .group_by(Episode.stage)).all())
+        by_status = dict(session.execute(select(Episode.status, func.count()).group_by(Episode.status)).all())
+        episodes = session.scalars(select(Episode).where(Episode.status != "deleted")
+                                   .order_by(Episode.updated_at.desc()).limit(50)).all()
+        ready = dict(session.execute(select(HumanTask.episode_id, func.count()).where(HumanTask.status == "ready")
+                                     .group_by(HumanTask.episode_id)).all())
+        pending = session.scalar(select(func.count()).select_from(OutboxMessage)
+                                 .where(OutboxMessage.status == "pending"))
+        rows = [{"reference": e.reference, "stage": e.stage, "status": e.status, "ready": ready.get(e.id, 0),
+                 "next_timer_at": e.next_timer_at, "outcome": e.outcome} for e in episodes]
+    return render_template("status/index.html", by_stage=by_stage, by_status=by_status, rows=rows,
+                           pending=pending, now=now())
+
+
+@bp.get("/healthz")
+def health():
+    runtime = current_app.extensions["ecaf"]
+    with runtime.db.session() as session:
+        session.execute(select(1))
+    return {"status": "ok"}

@@ -1,0 +1,61 @@
+"""Consent statements, refusals and withdrawals (CAF.md 3.12 and the binding decisions)."""
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from app.engine.context import StepContext
+from app.models import HumanTask, IndexEntry
+
+from . import operator
+
+STATEMENT_FIELDS = (
+    "subject", "given_by_name", "relationship", "has_parental_responsibility", "competence_assessed",
+    "consent_to_storage", "consent_to_sharing", "permitted_recipients", "excluded_recipients", "notify_index",
+    "leaflet_given", "method", "given_on", "young_person_view",
+)
+
+
+def _recorder(ctx: StepContext, form: HumanTask) -> dict:
+    user = form.completed_by or ctx.actor
+    return {"recorded_by": user.full_name if user else None, "recorded_at": ctx.now.isoformat()}
+
+
+@operator("consent/record_statement")
+def record_statement(ctx: StepContext, submission: int) -> dict:
+    form = ctx.submission(submission)
+    statement = {k: form.submitted_data[k] for k in STATEMENT_FIELDS if k in form.submitted_data}
+    artefact = ctx.add_artefact("consent_statement", {**statement, **_recorder(ctx, form)}, human_task=form)
+    ctx.audit("consent_recorded", version=artefact.version)
+    return {"artefact_id": artefact.id, "version": artefact.version}
+
+
+@operator("consent/record_refusal")
+def record_refusal(ctx: StepContext, submission: int) -> dict:
+    """No consent, no assessment: keep the refusal record and nothing of the assessment."""
+    form = ctx.submission(submission)
+    refusal = {"refusal_reason": form.submitted_data.get("refusal_reason"), **_recorder(ctx, form)}
+    artefact = ctx.add_artefact("consent_refusal", refusal, human_task=form)
+    for task in ctx.session.scalars(select(HumanTask).where(HumanTask.episode_id == ctx.episode.id,
+                                                            HumanTask.id != form.id)):
+        task.submitted_data, task.draft = None, None
+    form.submitted_data = {"decision": "refused"}
+    ctx.episode.outcome = "consent_refused"
+    ctx.audit("consent_refused")
+    return {"artefact_id": artefact.id}
+
+
+@operator("consent/record_withdrawal")
+def record_withdrawal(ctx: StepContext, withdrawal: dict | None = None) -> dict:
+    """Withdrawal stops sharing at once: the index no longer points to this episode."""
+    details = dict(withdrawal or {})
+    artefact = ctx.add_artefact("consent_withdrawal", {**details, "recorded_at": ctx.now.isoformat()})
+    entry = ctx.session.scalar(select(IndexEntry).where(IndexEntry.episode_id == ctx.episode.id))
+    if entry is not None:
+        entry.status, entry.updated_at = "closed", ctx.now
+    ctx.episode.outcome = "consent_withdrawn"
+    ref = ctx.episode.reference
+    for email in {ctx.lead_professional().email, ctx.administrator_email()}:
+        ctx.notify("consent_withdrawn", email, f"eCAF {ref}: consent withdrawn",
+                   f"Consent for episode {ref} has been withdrawn. Sharing has stopped and the episode is closed.")
+    ctx.audit("consent_withdrawn", by=details.get("by"))
+    return {"artefact_id": artefact.id}

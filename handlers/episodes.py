@@ -1,0 +1,113 @@
+"""The episode itself: existing CAFs, child-protection concerns, lead professional, closure, deletion."""
+from __future__ import annotations
+
+from sqlalchemy import delete, func, select
+
+from app import audit
+from app.clock import now
+from app.engine.context import StepContext
+from app.models import Artefact, Child, Episode, HumanTask, IndexEntry, User
+
+from . import operator
+
+
+@operator("episodes/record_child_protection_concern")
+def record_child_protection_concern(ctx: StepContext) -> dict:
+    ctx.episode.child_protection = True
+    ctx.audit("child_protection_concern_recorded")
+    return {"recorded_at": ctx.now.isoformat()}
+
+
+@operator("episodes/check_existing")
+def check_existing(ctx: StepContext) -> dict:
+    """Is there an open CAF for this child under another record or in another authority?"""
+    child = ctx.episode.child
+    entry = ctx.session.scalar(
+        select(IndexEntry).where(
+            func.lower(IndexEntry.family_name) == child.family_name.lower(),
+            IndexEntry.date_of_birth == child.date_of_birth, IndexEntry.status == "open",
+            IndexEntry.episode_id != ctx.episode.id)
+        .order_by(IndexEntry.updated_at.desc()).limit(1))
+    if entry is None:
+        return {"found": False}
+    ref = ctx.episode.reference
+    contact = entry.contact
+    ctx.notify("existing_caf", ctx.episode.originator.email, f"eCAF {ref}: a CAF already exists",
+               "An open CAF already exists for this child. Contact its lead professional: "
+               f"{contact.get('name')}, {contact.get('organisation') or ''}, {contact.get('phone') or ''}, "
+               f"{contact.get('email') or ''}.")
+    return {"found": True, "contact": contact}
+
+
+@operator("episodes/appoint_lead_professional")
+def appoint_lead_professional(ctx: StepContext, submission: int) -> dict:
+    form = ctx.submission(submission)
+    email = form.submitted_data["lead_professional_email"]
+    user = ctx.session.scalar(select(User).where(func.lower(User.email) == email.lower(), User.active))
+    if user is None:
+        raise LookupError(f"no active eCAF user has the email address {email}")
+    ctx.episode.lead_professional_id = user.id
+    ctx.session.flush()
+    ctx.session.refresh(ctx.episode, ["lead_professional"])
+    ctx.add_artefact("contact", {**user.contact(), "role_in_episode": "lead professional"}, human_task=form)
+    ctx.notify("lead_professional_appointed", user.email, f"eCAF {ctx.episode.reference}: you are the lead professional",
+               f"You have been appointed lead professional for episode {ctx.episode.reference}.")
+    ctx.audit("lead_professional_appointed", user_id=user.id)
+    return {"user_id": user.id}
+
+
+@operator("episodes/close")
+def close(ctx: StepContext, reason: str) -> dict:
+    episode = ctx.episode
+    episode.outcome = reason
+    episode.closed_at = ctx.now
+    entry = ctx.session.scalar(select(IndexEntry).where(IndexEntry.episode_id == episode.id))
+    if entry is not None:
+        entry.status, entry.updated_at = "closed", ctx.now
+    if reason == "safeguarding_referral":
+        ctx.notify("safeguarding_referral", ctx.administrator_email(),
+                   f"eCAF {episode.reference}: referred to safeguarding",
+                   f"The practitioner ended episode {episode.reference} with a safeguarding referral.")
+    ctx.audit("episode_closed", reason=reason)
+    return {"closed": True, "reason": reason}
+
+
+@operator("episodes/delete")
+def delete_episode(ctx: StepContext, reason: str) -> dict:
+    episode = ctx.episode
+    if episode.legal_hold:
+        ctx.notify("deletion_held", ctx.administrator_email(), f"eCAF {episode.reference}: deletion blocked",
+                   f"Episode {episode.reference} was due for deletion ({reason}) but is under a legal hold.")
+        ctx.audit("deletion_refused", reason=reason, why="legal hold")
+        return {"deleted": False, "reason": "legal hold"}
+    purge_episode(ctx, reason)
+    return {"deleted": True}
+
+
+def purge_episode(ctx: StepContext, reason: str) -> None:
+    """Remove the episode's content and the child's personal data for good, leaving a stub
+    (id, who, when, why) in the episode row and the audit trail. Refuses under a legal hold."""
+    episode = ctx.episode
+    if episode.legal_hold:
+        raise PermissionError(f"episode {episode.reference} is under a legal hold")
+    session = ctx.session
+    reference, child_id = episode.reference, episode.child_id
+    for model in (Artefact, HumanTask, IndexEntry):
+        session.execute(delete(model).where(model.episode_id == episode.id))
+    # Messages not yet sent may name the episode; their text holds no personal data of the child.
+    episode.child_id = None
+    episode.state, episode.next_timer_at = None, None
+    episode.status, episode.outcome, episode.deleted_at = "deleted", "deleted", now()
+    session.flush()
+    if child_id is not None:
+        others = session.scalar(select(func.count()).select_from(Episode).where(Episode.child_id == child_id))
+        if not others:
+            session.execute(delete(IndexEntry).where(IndexEntry.child_id == child_id))
+            session.execute(delete(Child).where(Child.id == child_id))
+    ctx.deleted = True
+    for email in {episode.originator.email, ctx.administrator_email()}:
+        ctx.notify("episode_deleted", email, f"eCAF {reference}: deleted",
+                   f"Episode {reference} has been deleted ({reason}).")
+    audit.record(session, "episode_deleted", actor_id=ctx.actor_id, episode_id=episode.id,
+                 reference=reference, reason=reason, originator_id=episode.originator_id)
+
