@@ -1,0 +1,145 @@
+"""Fixtures: every engine test runs on SQLite and on PostgreSQL; Redis tests use a real Redis.
+
+Without PostgreSQL or Redis the tests that need them skip, saying why; under CI=true they fail.
+"""
+from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from app.clock import now
+from app.config import PROJECT_ROOT, Config
+from app.db import Database, normalise_url
+from app.engine.library import Bundle, deploy
+from app.jobs.runtime import Runtime
+from app.migrate import upgrade
+from app.models import Authority, Base, Child, HumanTask, Organisation, User
+
+POSTGRES_URL = os.environ.get("ECAF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("ECAF_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str):
+    """Skip on a developer machine; fail in CI, where every service must be there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: every backend must run)")
+    pytest.skip(reason)
+
+
+def _postgres_reachable() -> str | None:
+    try:
+        engine = create_engine(normalise_url(POSTGRES_URL), connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:
+        return f"PostgreSQL is not reachable at {POSTGRES_URL}: {type(exc).__name__}"
+
+
+@pytest.fixture(scope="session")
+def database_urls(tmp_path_factory):
+    """Migrated, empty databases, built once per test session."""
+    urls = {"sqlite": f"sqlite:///{tmp_path_factory.mktemp('db') / 'ecaf-test.db'}"}
+    upgrade(urls["sqlite"])
+    problem = _postgres_reachable()
+    if problem is None:
+        engine = create_engine(normalise_url(POSTGRES_URL))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+        upgrade(POSTGRES_URL)
+        urls["postgresql"] = POSTGRES_URL
+    else:
+        urls["postgresql_problem"] = problem
+    return urls
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, database_urls):
+    if request.param not in database_urls:
+        unavailable(database_urls["postgresql_problem"])
+    return database_urls[request.param]
+
+
+def _empty(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with db.engine.begin() as conn:
+        if db.is_postgresql:
+            conn.execute(text("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def config(database_url, tmp_path) -> Config:
+    return Config(database_url=database_url, processes_dir=PROJECT_ROOT / "processes",
+                  admin_email="fallback-admin@ecaf.test", testing=True)
+
+
+@pytest.fixture
+def runtime(config):
+    runtime = Runtime.build(config)
+    _empty(runtime.db)
+    with runtime.db.session() as session:
+        deploy(session, Bundle.from_directory(config.processes_dir))
+    yield runtime
+    runtime.db.dispose()
+
+
+@pytest.fixture
+def people(runtime):
+    """An authority with an administrator, two practitioners and a child."""
+    with runtime.db.session() as session:
+        authority = Authority(code="TST", name="Testshire", admin_email="admin@testshire.test",
+                              safeguarding_phone="0100 000 999")
+        session.add(authority)
+        session.flush()
+        school = Organisation(name="Test Primary", kind="school", authority_id=authority.id)
+        session.add(school)
+        session.flush()
+
+        def user(username, name, role="practitioner"):
+            u = User(username=username, email=f"{username}@testshire.test", full_name=name, job_title="Teacher",
+                     role=role, organisation_id=school.id, phone="0100 000 111", created_at=now())
+            session.add(u)
+            return u
+
+        originator, lead, admin = user("olive", "Olive Origin"), user("leah", "Leah Lead"), user("adam", "Adam Admin", "administrator")
+        child = Child(given_names="Casey", family_name="Child", date_of_birth=date(2015, 5, 1), postcode="TE1 1ST",
+                      address="1 Test Road", home_authority_id=authority.id, created_at=now())
+        session.add(child)
+        session.flush()
+        return {"authority": authority.id, "originator": originator.id, "lead": lead.id, "admin": admin.id,
+                "child": child.id, "lead_email": lead.email, "originator_email": originator.email}
+
+
+def ready_task(runtime, episode_id: int, name: str) -> HumanTask:
+    from sqlalchemy import select
+
+    with runtime.db.session() as session:
+        task = session.scalar(select(HumanTask).where(HumanTask.episode_id == episode_id, HumanTask.name == name,
+                                                      HumanTask.status == "ready"))
+    assert task is not None, f"no ready task {name!r} in episode {episode_id}"
+    return task
+
+
+def complete(runtime, episode_id: int, name: str, data: dict, user_id: int | None = None):
+    task = ready_task(runtime, episode_id, name)
+    return runtime.engine.complete_task(episode_id, task.id, data, user_id or task.assigned_user_id)
+
+
+def processes_copy(tmp_path: Path) -> Path:
+    """A writable copy of the shipped process model, for tests that change it."""
+    import shutil
+
+    target = tmp_path / "processes"
+    shutil.copytree(PROJECT_ROOT / "processes", target)
+    return target
