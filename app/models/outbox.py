@@ -16,11 +16,11 @@ class OutboxMessage(Base):
     episode_id: Mapped[int | None] = mapped_column(ForeignKey("episode.id", ondelete="SET NULL"), index=True)
     channel: Mapped[str] = mapped_column(String(20))  # email, index
     kind: Mapped[str] = mapped_column(String(60))  # what it says: overdue_warning, index_notice, ...
-    recipient: Mapped[str] = mapped_column(String(254))
+    recipient: Mapped[str] = mapped_column(String(500))  # an email address or the index endpoint
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict | None] = mapped_column(JSONType)
-    idempotency_key: Mapped[str] = mapped_column(String(100), unique=True)
+    idempotency_key: Mapped[str] = mapped_column(String(600), unique=True)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sent, failed, discarded
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
