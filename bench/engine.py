@@ -1,0 +1,243 @@
+"""Engine benchmark: prints what one CAF step costs, bare and through eCAF, and how waking scales.
+
+    python bench/engine.py [--steps 60] [--wake 10000] [--postgres URL]
+
+(a) the bare SpiffWorkflow floor for one user-task step of the CAF process (deserialize,
+    complete "Agree the action plan", run the engine, serialize; in memory, handlers stubbed);
+(b) the same step through the eCAF engine on SQLite and PostgreSQL (median, p95, ratio to a);
+(c) stored bytes per episode; (d) step cost after 1 and after 50 review cycles;
+(e) the time to wake N due episodes with one sweep (SQLite, and PostgreSQL when reachable).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import time_machine  # noqa: E402
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment  # noqa: E402
+from SpiffWorkflow.util.task import TaskState  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+
+from app.clock import now  # noqa: E402
+from app.config import PROJECT_ROOT, Config  # noqa: E402
+from app.db import normalise_url  # noqa: E402
+from app.engine.library import Bundle, deploy  # noqa: E402
+from app.engine.scripting import SCRIPT_HELPERS  # noqa: E402
+from app.engine.serializer import SERIALIZER  # noqa: E402
+from app.jobs.runtime import Runtime  # noqa: E402
+from app.jobs.sweep import sweep_timers  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import Artefact, Authority, Base, Child, Episode, HumanTask, Organisation, User  # noqa: E402
+
+TODAY = date.today()
+CHECKLIST = {"decision": "full_caf"}
+CONSENT = {"decision": "given", "given_by_name": "Parent", "relationship": "Mother", "method": "written",
+           "given_on": TODAY.isoformat()}
+ASSESSMENT = {"section_a_administration": {"date_started": TODAY.isoformat()},
+              "section_b_child": {"given_names": "Bench", "family_name": "Child", "date_of_birth": "2015-01-01"},
+              "section_i_conclusions": {"key_needs": "x" * 2000}}
+PLAN = {"actions": [{"identified_need": "Attendance", "action": "Morning club", "responsible": "School"}] * 5,
+        "next_review_date": (TODAY + timedelta(days=42)).isoformat()}
+REVIEW = {"review_date": TODAY.isoformat(), "outcome": "continue",
+          "next_review_date": (TODAY + timedelta(days=42)).isoformat(), "what_has_changed": "y" * 500}
+
+
+def pct(values, p):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def ms(seconds):
+    return f"{seconds * 1000:.2f} ms"
+
+
+# ------------------------------------------------------------------ (a) bare floor
+class StubEngine(PythonScriptEngine):
+    def __init__(self):
+        super().__init__(environment=TaskDataEnvironment(dict(SCRIPT_HELPERS)))
+
+    def call_service(self, task, operation_name, operation_params, **kwargs):
+        return json.dumps({"found": False, "recorded_at": now().isoformat(), "deleted": False, "artefact_id": 1})
+
+
+def bare_floor(runs: int) -> float:
+    from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+    from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+    parser = SpiffBpmnParser(validator=VALIDATOR)
+    parser.add_bpmn_file(str(PROJECT_ROOT / "processes" / "caf_episode.bpmn"))
+    engine = StubEngine()
+    wf = BpmnWorkflow(parser.get_spec("caf_episode"), parser.get_subprocess_specs("caf_episode"), script_engine=engine)
+    wf.get_next_task(spec_name="Start").set_data(started_at=now().isoformat())
+    wf.do_engine_steps()
+
+    def run(name, data):
+        task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
+        assert task.task_spec.name == name, task.task_spec.name
+        task.set_data(**{name: {**data, "submission": 1}})
+        task.run()
+        wf.do_engine_steps()
+
+    for name, data in [("pre_assessment_checklist", CHECKLIST), ("obtain_consent", CONSENT),
+                       ("complete_assessment", {}), ("tac_meeting", {}),
+                       ("appoint_lead_professional", {"lead_professional_email": "x"})]:
+        run(name, data)
+    saved = SERIALIZER.serialize_json(wf)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        w = SERIALIZER.deserialize_json(saved)
+        w.script_engine = engine
+        task = w.get_tasks(state=TaskState.READY, manual=True)[0]
+        task.set_data(action_plan={"next_review_date": PLAN["next_review_date"], "submission": 1})
+        task.run()
+        w.do_engine_steps()
+        SERIALIZER.serialize_json(w)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# ------------------------------------------------------------------ eCAF set-up
+def fresh_runtime(url: str) -> Runtime:
+    if url.startswith("postgresql"):
+        engine = create_engine(normalise_url(url))
+        with engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    upgrade(url)
+    runtime = Runtime.build(Config(database_url=url))
+    with runtime.db.session() as session:
+        deploy(session, Bundle.from_directory(PROJECT_ROOT / "processes"))
+        authority = Authority(code="BEN", name="Bench", admin_email="admin@bench.test")
+        session.add(authority)
+        session.flush()
+        org = Organisation(name="School", kind="school", authority_id=authority.id)
+        session.add(org)
+        session.flush()
+        session.add_all([User(username=f"u{i}", email=f"u{i}@bench.test", full_name=f"User {i}",
+                              organisation_id=org.id, created_at=now()) for i in (1, 2)])
+    return runtime
+
+
+def new_child(runtime) -> int:
+    with runtime.db.session() as session:
+        number = session.scalar(select(func.count()).select_from(Child))
+        child = Child(given_names="Bench", family_name=f"Child-{number}", date_of_birth=date(2015, 1, 1),
+                      home_authority_id=1, created_at=now())
+        session.add(child)
+        session.flush()
+        return child.id
+
+
+def complete(runtime, episode_id, name, data):
+    with runtime.db.session() as session:
+        task = session.scalar(select(HumanTask).where(HumanTask.episode_id == episode_id, HumanTask.name == name,
+                                                      HumanTask.status == "ready"))
+    t0 = time.perf_counter()
+    runtime.engine.complete_task(episode_id, task.id, data, 1)
+    return time.perf_counter() - t0
+
+
+def to_action_plan(runtime) -> int:
+    episode_id = runtime.engine.start_episode(child_id=new_child(runtime), originator_id=1).episode_id
+    for name, data in [("pre_assessment_checklist", CHECKLIST), ("obtain_consent", CONSENT),
+                       ("complete_assessment", ASSESSMENT), ("tac_meeting", {"meeting_date": TODAY.isoformat()}),
+                       ("appoint_lead_professional", {"lead_professional_email": "u2@bench.test"})]:
+        complete(runtime, episode_id, name, data)
+    return episode_id
+
+
+def stored_bytes(runtime, episode_id) -> tuple[int, int]:
+    with runtime.db.session() as session:
+        episode = session.get(Episode, episode_id)
+        state = len(episode.state.encode())
+        rows = sum(len(json.dumps(a.data)) for a in session.scalars(
+            select(Artefact).where(Artefact.episode_id == episode_id)))
+        rows += sum(len(json.dumps(t.submitted_data or {})) + len(json.dumps(t.draft or {})) for t in session.scalars(
+            select(HumanTask).where(HumanTask.episode_id == episode_id)))
+    return state, rows
+
+
+def engine_step(runtime, steps: int) -> list[float]:
+    episodes = [to_action_plan(runtime) for _ in range(steps)]
+    return [complete(runtime, e, "action_plan", PLAN) for e in episodes]
+
+
+def review_cycles(runtime, cycles: int) -> dict[int, tuple[float, int]]:
+    episode_id = to_action_plan(runtime)
+    seen = {}
+    for cycle in range(1, cycles + 1):
+        step = complete(runtime, episode_id, "action_plan", PLAN)
+        seen[cycle] = (step, stored_bytes(runtime, episode_id)[0])
+        complete(runtime, episode_id, "review", REVIEW)
+    return seen
+
+
+def wake_many(runtime, count: int) -> tuple[float, int]:
+    template_id = runtime.engine.start_episode(child_id=new_child(runtime), originator_id=1).episode_id
+    complete(runtime, template_id, "pre_assessment_checklist", CHECKLIST)
+    complete(runtime, template_id, "obtain_consent", CONSENT)
+    with runtime.db.session() as session:
+        template = session.get(Episode, template_id)
+        first_child = session.scalar(select(func.max(Child.id))) + 1
+        session.execute(insert(Child), [dict(id=first_child + i, given_names="Bench", family_name=f"Clone-{i}",
+                                             date_of_birth=date(2015, 1, 1), home_authority_id=1, created_at=now())
+                                        for i in range(count - 1)])
+        columns = {c.key: getattr(template, c.key) for c in Episode.__table__.columns if c.key != "id"}
+        session.execute(insert(Episode), [{**columns, "child_id": first_child + i} for i in range(count - 1)])
+        due = template.next_timer_at
+    with time_machine.travel(due + timedelta(seconds=5), tick=True):
+        t0 = time.perf_counter()
+        report = sweep_timers(runtime)
+        elapsed = time.perf_counter() - t0
+    return elapsed, report.woken
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--cycles", type=int, default=50)
+    parser.add_argument("--wake", type=int, default=10000)
+    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    args = parser.parse_args()
+
+    floor = bare_floor(200)
+    print(f"(a) bare SpiffWorkflow step (deserialize, complete action plan, run, serialize): median {ms(floor)}")
+    backends = {"sqlite": f"sqlite:///{tempfile.mkdtemp()}/bench.db"}
+    try:
+        create_engine(normalise_url(args.postgres)).connect().close()
+        backends["postgresql"] = args.postgres
+    except Exception as exc:
+        print(f"    PostgreSQL not reachable ({type(exc).__name__}): its figures are skipped")
+    for name, url in backends.items():
+        runtime = fresh_runtime(url)
+        times = engine_step(runtime, args.steps)
+        median = statistics.median(times)
+        print(f"(b) eCAF engine step on {name}: median {ms(median)}, p95 {ms(pct(times, 95))} "
+              f"over {len(times)} steps; {median / floor:.1f}x the bare floor")
+        with runtime.db.session() as session:
+            delivering = session.scalar(select(Episode.id).where(Episode.stage == "delivery").limit(1))
+        state, rows = stored_bytes(runtime, delivering)
+        print(f"(c) stored per episode in delivery on {name}: workflow state {state} B, "
+              f"artefacts and forms {rows} B")
+        cycles = review_cycles(runtime, args.cycles)
+        (s1, b1), (sn, bn) = cycles[1], cycles[args.cycles]
+        print(f"(d) action-plan step on {name}: {ms(s1)} after 1 review cycle (state {b1} B), "
+              f"{ms(sn)} after {args.cycles} (state {bn} B)")
+        elapsed, woken = wake_many(runtime, args.wake)
+        print(f"(e) one sweep woke {woken} due episodes on {name} in {elapsed:.1f} s "
+              f"({woken / elapsed:.0f} episodes/s)")
+        runtime.db.dispose()
+
+
+if __name__ == "__main__":
+    main()
