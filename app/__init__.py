@@ -4,7 +4,6 @@ from __future__ import annotations
 from flask import Flask
 
 from app.config import PROJECT_ROOT, Config
-from app.jobs.dispatch import dispatcher_for
 from app.jobs.runtime import Runtime
 
 
@@ -13,8 +12,7 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     config = config or Config.from_env()
     app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
     app.config["SECRET_KEY"] = config.secret_key
-    runtime = Runtime.build(config)
-    runtime.engine.dispatcher = dispatcher_for(config, runtime)
+    runtime = Runtime.with_jobs(config)
     app.extensions["ecaf"] = runtime
     if start_jobs and hasattr(runtime.engine.dispatcher, "start"):
         runtime.engine.dispatcher.start()

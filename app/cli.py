@@ -14,13 +14,9 @@ from app.engine.errors import ProcessInvalid
 
 
 def _runtime():
-    from app.jobs.dispatch import dispatcher_for
     from app.jobs.runtime import Runtime
 
-    config = Config.from_env()
-    runtime = Runtime.build(config)
-    runtime.engine.dispatcher = dispatcher_for(config, runtime)
-    return runtime
+    return Runtime.with_jobs(Config.from_env())
 
 
 @click.group(help="eCAF: the electronic Common Assessment Framework.\n\n"

@@ -23,7 +23,6 @@ class StepContext:
     actor_id: int | None = None
     task_id: str | None = None  # the SpiffWorkflow task a handler runs for
     deleted: bool = False  # set when a handler purged the episode
-    started_at: datetime = field(default_factory=now)
     outbox: list[OutboxMessage] = field(default_factory=list)
 
     @property

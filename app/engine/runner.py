@@ -87,13 +87,13 @@ class Engine:
                     started_at=started.isoformat())
                 audit.record(session, "episode_started", actor_id=originator_id, episode_id=episode.id,
                              process_version=version.label)
-                result, outbox = self._advance_and_save(session, episode, workflow, originator_id, lambda *_: None)
+                result = self._advance_and_save(session, episode, workflow, originator_id, lambda *_: None)
         except IntegrityError:
             # Two starts raced: the database's one-open-episode index let only one through.
             with self.db.session() as session:
                 self._refuse_second_episode(session, child_id)
             raise
-        self._after_commit(result, outbox)
+        self._after_commit(result)
         return result
 
     def complete_task(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None) -> StepResult:
@@ -149,8 +149,8 @@ class Engine:
                     or episode.next_timer_at > now()):
                 return None
             workflow = self._load(episode)
-            result, outbox = self._advance_and_save(session, episode, workflow, None, lambda *_: None)
-        self._after_commit(result, outbox)
+            result = self._advance_and_save(session, episode, workflow, None, lambda *_: None)
+        self._after_commit(result)
         return result
 
     def retry(self, episode_id: int, actor_id: int | None, data: dict | None = None) -> StepResult:
@@ -176,11 +176,11 @@ class Engine:
         with self.db.session() as session:
             episode = self._open_episode(session, episode_id, allow_statuses)
             workflow = self._load(episode)
-            result, outbox = self._advance_and_save(session, episode, workflow, actor_id, action)
-        self._after_commit(result, outbox)
+            result = self._advance_and_save(session, episode, workflow, actor_id, action)
+        self._after_commit(result)
         return result
 
-    def _advance_and_save(self, session, episode, workflow, actor_id, action) -> tuple[StepResult, list[int]]:
+    def _advance_and_save(self, session, episode, workflow, actor_id, action) -> StepResult:
         ctx = StepContext(session=session, episode=episode, config=self.config, actor_id=actor_id)
         token = enter_step(ctx)
         try:
@@ -192,9 +192,8 @@ class Engine:
         session.flush()
         ready = [row.id for row in session.scalars(
             select(HumanTask).where(HumanTask.episode_id == episode.id, HumanTask.status == "ready"))]
-        result = StepResult(episode.id, episode.status, episode.stage, episode.next_timer_at,
-                            episode.last_error, ready, [m.id for m in ctx.outbox])
-        return result, result.outbox
+        return StepResult(episode.id, episode.status, episode.stage, episode.next_timer_at,
+                          episode.last_error, ready, [m.id for m in ctx.outbox])
 
     @staticmethod
     def _run_engine(workflow: BpmnWorkflow) -> WorkflowException | None:
@@ -232,13 +231,13 @@ class Engine:
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
         sync_human_tasks(session, episode, workflow, episode.stage)
 
-    def _after_commit(self, result: StepResult, outbox: list[int]) -> None:
+    def _after_commit(self, result: StepResult) -> None:
         if self.dispatcher is None:
             return
         try:
             self.dispatcher.episode_stepped(result.episode_id, result.next_timer_at)
-            if outbox:
-                self.dispatcher.messages_queued(outbox)
+            if result.outbox:
+                self.dispatcher.messages_queued(result.outbox)
         except Exception:  # the sweep picks up anything a lost wake-up would have done
             log.exception("could not schedule background work for episode %s", result.episode_id)
 

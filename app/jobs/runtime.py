@@ -19,6 +19,15 @@ class Runtime:
         db = Database(config.database_url)
         return cls(config, db, Engine(db, config, dispatcher))
 
+    @classmethod
+    def with_jobs(cls, config: Config) -> "Runtime":
+        """A runtime whose steps hand their follow-up work to rq, or to an in-process runner."""
+        from .dispatch import dispatcher_for
+
+        runtime = cls.build(config)
+        runtime.engine.dispatcher = dispatcher_for(config, runtime)
+        return runtime
+
 
 _runtime: Runtime | None = None
 
@@ -32,10 +41,5 @@ def get_runtime() -> Runtime:
     """The process's runtime; an rq worker builds it from the environment on first use."""
     global _runtime
     if _runtime is None:
-        from .dispatch import dispatcher_for
-
-        config = Config.from_env()
-        runtime = Runtime.build(config)
-        runtime.engine.dispatcher = dispatcher_for(config, runtime)
-        _runtime = runtime
+        _runtime = Runtime.with_jobs(Config.from_env())
     return _runtime
