@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test bench clean
+.PHONY: install assets run test bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +16,34 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# Front-end assets from npm (versions pinned in package-lock.json), built into static/build/.
+ASSETS := static/build/.built
+GOVUK := node_modules/govuk-frontend/dist/govuk
+BPMNJS := node_modules/bpmn-js/dist
+
+$(ASSETS): package-lock.json frontend/app.scss
+	npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p static/build/bpmn-js
+	npx sass --load-path=node_modules --style=compressed --no-source-map frontend/app.scss static/build/app.css
+	cp $(GOVUK)/govuk-frontend.min.js static/build/
+	cp -r $(GOVUK)/assets/images static/build/
+	cp $(BPMNJS)/bpmn-navigated-viewer.production.min.js $(BPMNJS)/bpmn-modeler.production.min.js static/build/bpmn-js/
+	cp -r $(BPMNJS)/assets/. static/build/bpmn-js/
+	touch $(ASSETS)
+
+assets: $(ASSETS)
+
+run: install assets
 	$(BIN)/ecaf db upgrade
 	$(BIN)/ecaf processes deploy
 	$(BIN)/ecaf demo
 	$(BIN)/ecaf run --host $(HOST) --port $(PORT)
 
-test: install
+test: install assets
 	$(BIN)/pytest
 
 bench: install
 	$(BIN)/python bench/engine.py
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache static/build node_modules

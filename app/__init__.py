@@ -2,22 +2,50 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
 
 from app.config import PROJECT_ROOT, Config
 from app.jobs.runtime import Runtime
+
+csrf = CSRFProtect()
 
 
 def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Flask:
     """The app factory. `start_jobs` runs the in-process job runner (when there is no Redis)."""
     config = config or Config.from_env()
-    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"))
-    app.config["SECRET_KEY"] = config.secret_key
+    # GOV.UK Frontend's stylesheet expects its files under /assets/.
+    app = Flask(__name__, static_url_path="/assets", static_folder=str(PROJECT_ROOT / "static"))
+    app.jinja_loader = ChoiceLoader([
+        FileSystemLoader(str(PROJECT_ROOT / "templates")),
+        PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
+    ])
+    app.config.update(
+        SECRET_KEY=config.secret_key,
+        TESTING=config.testing,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,  # the longest CAF form is far smaller
+        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
+        MAX_FORM_PARTS=5000,
+        WTF_CSRF_TIME_LIMIT=config.absolute_timeout_hours * 3600,
+        WTF_CSRF_SSL_STRICT=config.cookie_secure,
+    )
     runtime = Runtime.with_jobs(config)
     app.extensions["ecaf"] = runtime
     if start_jobs and hasattr(runtime.engine.dispatcher, "start"):
         runtime.engine.dispatcher.start()
 
-    from app.web import status
+    from app.web import access, errors, layout, security
+    from app.web.sessions import ServerSessionInterface
 
-    app.register_blueprint(status.bp)
+    app.session_interface = ServerSessionInterface(runtime)
+    csrf.init_app(app)
+    security.install(app)
+    access.install(app)
+    layout.install(app)
+    errors.install(app)
+
+    from app.web import auth, children, episodes, search_requests, status, support, tasks
+
+    for blueprint in (auth.bp, support.bp, status.bp, tasks.bp, children.bp, episodes.bp, search_requests.bp):
+        app.register_blueprint(blueprint)
     return app

@@ -99,6 +99,83 @@ def timers_sweep() -> None:
                f"({report.undelivered} not delivered)")
 
 
+@main.group(help="Accounts.")
+def users() -> None:
+    pass
+
+
+@users.command("create", help="Create an account (for example the first administrator). Asks for the password.")
+@click.argument("username")
+@click.option("--email", required=True, help="Work email: one account per person.")
+@click.option("--name", "full_name", required=True, help="Full name.")
+@click.option("--role", type=click.Choice(["practitioner", "administrator", "process_owner", "service_team"]),
+              default="practitioner", show_default=True)
+@click.option("--organisation", "organisation_id", type=int, help="Organisation id.")
+@click.password_option(help="At least 12 characters.")
+def users_create(username, email, full_name, role, organisation_id, password) -> None:
+    from sqlalchemy import func, select
+
+    from app import audit
+    from app.accounts import passwords
+    from app.clock import now
+    from app.models import Organisation, User
+
+    problem = passwords.password_problem(password, context_words=(username, full_name))
+    if problem:
+        click.echo(problem, err=True)
+        sys.exit(1)
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        taken = session.scalar(select(User.id).where((func.lower(User.username) == username.lower())
+                                                     | (func.lower(User.email) == email.lower())))
+        if taken is not None:
+            click.echo("an account with this username or email already exists", err=True)
+            sys.exit(1)
+        if organisation_id is not None and session.get(Organisation, organisation_id) is None:
+            click.echo(f"there is no organisation {organisation_id}", err=True)
+            sys.exit(1)
+        user = User(username=username, email=email, full_name=full_name, role=role, organisation_id=organisation_id,
+                    password_hash=passwords.hash_password(password), password_changed_at=now(), created_at=now())
+        session.add(user)
+        session.flush()
+        audit.record(session, "account_created", user_id=user.id, via="command line")
+    click.echo(f"created {username}: they set up their authenticator at first sign-in")
+
+
+@users.command("totp", help="Print the current sign-in code of a demo account (demo accounts only).")
+@click.argument("username")
+def users_totp(username: str) -> None:
+    from app.accounts import sign_in, totp
+
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        user = sign_in.find_user(session, username)
+        if user is None or not user.demo_account:
+            click.echo("codes are printed for demo accounts only", err=True)
+            sys.exit(1)
+        code = totp.current_code(runtime.config, user)
+    if code is None:
+        click.echo(f"{username} has no authenticator yet: it is set up at first sign-in", err=True)
+        sys.exit(1)
+    click.echo(code)
+
+
+@users.command("unlock", help="Unlock an account after repeated failed sign-ins.")
+@click.argument("username")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
+def users_unlock(username: str, reason: str) -> None:
+    from app.accounts import sign_in
+
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        user = sign_in.find_user(session, username)
+        if user is None:
+            click.echo("no such account", err=True)
+            sys.exit(1)
+        sign_in.unlock(session, user, None, reason)
+    click.echo(f"{username} is unlocked")
+
+
 @main.command(help="Run a background worker: an rq worker with its scheduler (needs REDIS_URL), "
                    "which also queues the periodic sweep.")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
@@ -127,8 +204,14 @@ def worker(burst: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def run(host: str, port: int) -> None:
+    import os
+
     from app import create_app
 
-    app = create_app(start_jobs=True)
+    config = Config.from_env()
+    if "ECAF_COOKIE_SECURE" not in os.environ and host in ("127.0.0.1", "localhost", "::1"):
+        # Plain HTTP on this machine only; behind HTTPS in production the cookie is Secure.
+        config.cookie_secure = False
+    app = create_app(config, start_jobs=True)
     click.echo(f"eCAF is running on http://{host}:{port}/")
     app.run(host=host, port=port, threaded=True, use_reloader=False)

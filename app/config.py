@@ -31,6 +31,17 @@ class Config:
     outbox_max_attempts: int = 6
     queue_name: str = "ecaf"
     testing: bool = False
+    # Support contacts in every page's footer, unless the user's authority has its own.
+    support_email: str = "ecaf-admin@localhost"
+    support_phone: str = "0300 000 0000"
+    safeguarding_phone: str = "0300 000 0999"
+    # Sessions end after this long without a request, and this long after sign-in at the latest.
+    idle_timeout_minutes: int = 30
+    absolute_timeout_hours: int = 12
+    # Session cookies are Secure (HTTPS only) except on the local development server.
+    cookie_secure: bool = True
+    # Key for TOTP secrets at rest; derived from SECRET_KEY when not set.
+    totp_key: str | None = None
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -46,6 +57,13 @@ class Config:
             index_endpoint_url=env.get("INDEX_ENDPOINT_URL") or None,
             admin_email=env.get("ECAF_ADMIN_EMAIL", cls.admin_email),
             sweep_interval_seconds=int(env.get("ECAF_SWEEP_INTERVAL", "60")),
+            support_email=env.get("ECAF_SUPPORT_EMAIL", cls.support_email),
+            support_phone=env.get("ECAF_SUPPORT_PHONE", cls.support_phone),
+            safeguarding_phone=env.get("ECAF_SAFEGUARDING_PHONE", cls.safeguarding_phone),
+            idle_timeout_minutes=int(env.get("ECAF_IDLE_TIMEOUT_MINUTES", "30")),
+            absolute_timeout_hours=int(env.get("ECAF_ABSOLUTE_TIMEOUT_HOURS", "12")),
+            cookie_secure=env.get("ECAF_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
+            totp_key=env.get("ECAF_TOTP_KEY") or None,
         )
         values.update(overrides)
         return cls(**values)

@@ -8,7 +8,9 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
+from app.accounts import passwords, totp
 from app.clock import now
+from app.config import Config
 from app.engine.runner import Engine
 from app.models import Authority, Child, Episode, HumanTask, Organisation, User
 
@@ -25,7 +27,12 @@ USERS = [  # username, name, title, role, organisation index
     ("sam.reid", "Sam Reid", "Family support worker", "practitioner", 4),
     ("ada.admin", "Ada Lovell", "eCAF administrator", "administrator", 4),
     ("owen.owner", "Owen Marsh", "CAF process owner", "process_owner", 4),
+    ("nina.new", "Nina Patel", "School nurse", "practitioner", 2),
 ]
+# Every demo account signs in with this password. All but NEW_USER have an authenticator set up
+# already (`ecaf users totp NAME` prints its current code); NEW_USER sets one up at first sign-in.
+DEMO_PASSWORD = "westminster demo account"
+NEW_USER = "nina.new"
 CHILDREN = [  # given, family, date of birth, postcode, how far its episode goes
     ("Amira", "Begum", date(2016, 4, 12), "W9 2AB", "preparation"),
     ("Leo", "Carter", date(2014, 9, 3), "NW8 7QT", "assessment"),
@@ -57,6 +64,16 @@ def _ready(session, episode_id: int, name: str) -> HumanTask:
                                                   HumanTask.status == "ready"))
 
 
+def _demo_account(user: User, config: Config) -> User:
+    user.password_hash = passwords.hash_password(DEMO_PASSWORD)
+    user.password_changed_at = now()
+    user.demo_account = True
+    if user.username != NEW_USER:
+        user.totp_secret = totp.seal(config, totp.new_secret())
+        user.totp_enrolled_at = now()
+    return user
+
+
 def load_demo(db, engine: Engine) -> bool:
     """Load the demo once. Returns False when it is already there."""
     with db.session() as session:
@@ -69,8 +86,9 @@ def load_demo(db, engine: Engine) -> bool:
         orgs = [Organisation(name=n, kind=k, authority_id=authority.id) for n, k in ORGANISATIONS]
         session.add_all(orgs)
         session.flush()
-        users = [User(username=u, email=f"{u}@westminster.example", full_name=n, job_title=t, role=r,
-                      organisation_id=orgs[o].id, phone="020 7000 1000", created_at=now())
+        users = [_demo_account(User(username=u, email=f"{u}@westminster.example", full_name=n, job_title=t,
+                                    role=r, organisation_id=orgs[o].id, phone="020 7000 1000", created_at=now()),
+                               engine.config)
                  for u, n, t, r, o in USERS]
         session.add_all(users)
         session.flush()

@@ -8,6 +8,9 @@ LEAD_PROFESSIONAL = "Lead professional"
 SYSTEM = "eCAF system"
 ADMINISTRATOR = "Administrator"
 KNOWN_LANES = {PRACTITIONER, LEAD_PROFESSIONAL, SYSTEM, ADMINISTRATOR}
+# Lanes whose tasks go to one person of the episode; the others are claimed by anyone with the role.
+PERSON_LANES = {PRACTITIONER, LEAD_PROFESSIONAL}
+ROLE_OF_LANE = {ADMINISTRATOR: "administrator"}
 
 
 def assignee_for(lane: str | None, episode: Episode) -> int | None:

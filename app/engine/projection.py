@@ -15,7 +15,7 @@ from app.clock import now
 from app.models import Episode, HumanTask
 
 from .forms import form_files
-from .lanes import assignee_for
+from .lanes import PERSON_LANES, assignee_for
 
 TIMER_TYPES = ("DurationTimerEventDefinition", "TimeDateEventDefinition", "CycleTimerEventDefinition")
 STAGE_SUBPROCESSES = ("preparation", "assessment", "delivery", "closure")
@@ -89,7 +89,9 @@ def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow,
             row.due_at = due
         # A due date, once set, stays: a task whose deadline fired stays overdue.
         row.stage = stage
-        row.assigned_user_id = assignee_for(row.lane, episode)
+        if row.lane in PERSON_LANES:
+            row.assigned_user_id = assignee_for(row.lane, episode)
+        # Tasks in a role's lane stay with whoever claimed them (or with nobody).
         result.append(row)
     session.flush()
     return result

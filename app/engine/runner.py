@@ -242,6 +242,25 @@ class Engine:
             log.exception("could not schedule background work for episode %s", result.episode_id)
 
     # ------------------------------------------------------------------ helpers
+    def positions(self, episode: Episode) -> dict[str, list[str]]:
+        """Where the episode is in its diagram: BPMN ids of done, active and failed elements."""
+        if not episode.state:
+            return {"done": [], "active": [], "errored": []}
+        workflow = self._load(episode)
+        done, active, errored = set(), set(), set()
+        for task in workflow.get_tasks():
+            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+            if not bpmn_id:
+                continue
+            if task.state == TaskState.COMPLETED:
+                done.add(bpmn_id)
+            elif task.state == TaskState.ERROR:
+                errored.add(bpmn_id)
+            elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+                active.add(bpmn_id)
+        return {"done": sorted(done - active - errored), "active": sorted(active - errored),
+                "errored": sorted(errored)}
+
     def _load(self, episode: Episode) -> BpmnWorkflow:
         spec, subprocess_specs = SPECS.get(episode.process_version)
         workflow = load_state(episode.state, episode.serializer_version, spec, subprocess_specs)

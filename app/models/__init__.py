@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 from .audit import AuditEvent
+from .auth import RecoveryCode, SignInThrottle, WebSession
 from .base import Base
 from .child import Child
 from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
@@ -7,8 +8,10 @@ from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
 from .people import ROLES, Authority, Organisation, User
 from .process import ProcessVersion
+from .search_request import SearchRequest, SearchRequestChild
 
 __all__ = [
     "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
-    "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "User",
+    "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",
+    "SearchRequest", "SearchRequestChild", "SignInThrottle", "User", "WebSession",
 ]

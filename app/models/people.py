@@ -1,7 +1,9 @@
 """Local authorities, organisations and the people who use eCAF."""
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, String
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime
@@ -45,6 +47,23 @@ class User(Base):
     organisation: Mapped[Organisation | None] = relationship()
     active: Mapped[bool] = mapped_column(default=True)
     created_at = mapped_column(UTCDateTime, nullable=True)
+
+    # Sign-in: an argon2id password hash and a TOTP secret (encrypted), never the secrets themselves.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    totp_secret: Mapped[str | None] = mapped_column(Text)
+    totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last accepted TOTP time step: a code is accepted once, so only later steps pass.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    failed_sign_ins: Mapped[int] = mapped_column(default=0)
+    last_failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    locked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Demo accounts only: `ecaf users totp` may print their current code.
+    demo_account: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def authority(self) -> Authority | None:
+        return self.organisation.authority if self.organisation else None
 
     def contact(self) -> dict:
         """What the national index and the episode's people list say about this person."""

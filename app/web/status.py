@@ -8,11 +8,13 @@ from sqlalchemy import func, select
 
 from app.clock import now
 from app.models import Episode, HumanTask, OutboxMessage
+from app.web.access import public, roles
 
 bp = Blueprint("status", __name__)
 
 
-@bp.get("/")
+@bp.get("/status")
+@roles("administrator")
 def index():
     runtime = current_app.extensions["ecaf"]
     with runtime.db.session() as session:
@@ -33,6 +35,7 @@ def index():
 
 
 @bp.get("/healthz")
+@public
 def health():
     runtime = current_app.extensions["ecaf"]
     with runtime.db.session() as session:

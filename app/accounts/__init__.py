@@ -1,0 +1,1 @@
+"""Accounts: passwords, one-time codes, recovery codes, and the sign-in rules that use them."""

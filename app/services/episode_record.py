@@ -1,0 +1,194 @@
+"""What the episode page shows: the child, the people, deadlines, the timeline and the records.
+
+Read from our own tables; the workflow is loaded only to mark the diagram.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clock import as_utc, now
+from app.engine import forms as form_tools
+from app.models import Artefact, AuditEvent, Episode, HumanTask, User
+
+ASSESSMENT_DAYS = 35
+PROTECTION_HOURS = 48
+
+ARTEFACT_TITLES = {
+    "assessment": "Assessment",
+    "consent_statement": "Consent statement",
+    "consent_refusal": "Consent refused",
+    "consent_withdrawal": "Consent withdrawn",
+    "tac_meeting": "Team Around the Child meeting",
+    "action_plan": "Action plan",
+    "review": "Review",
+    "final_summary": "Closure summary",
+}
+PRINTABLE = ("assessment", "consent_statement", "action_plan", "review", "final_summary")
+
+EVENTS = {
+    "episode_started": "CAF started",
+    "task_completed": "Completed: {task}",
+    "draft_saved": "Draft saved: {task}",
+    "assessment_submitted": "Assessment submitted (version {version})",
+    "consent_recorded": "Consent recorded",
+    "consent_refused": "Consent refused",
+    "consent_withdrawn": "Consent withdrawn",
+    "child_protection_concern_recorded": "Child-protection concern recorded",
+    "lead_professional_appointed": "Lead professional appointed",
+    "index_notified": "National index told that a CAF exists",
+    "deadline_missed": "Deadline passed: {deadline}",
+    "episode_closed": "CAF closed",
+    "episode_deleted": "CAF deleted",
+    "deletion_refused": "Deletion refused: {why}",
+    "step_retried": "Failed step retried",
+    "artefact_stored": "Record stored: {kind}",
+    "message_received": "Message received",
+    "episode_printed": "Printed",
+    "episode_pdf_downloaded": "PDF downloaded",
+}
+QUIET = {"episode_viewed", "task_opened"}  # recorded for the audit trail, too many for the timeline
+
+
+@dataclass
+class Person:
+    name: str
+    role_in_episode: str
+    job: str | None = None
+    organisation: str | None = None
+    phone: str | None = None
+    email: str | None = None
+
+
+@dataclass
+class Deadline:
+    what: str
+    due: datetime
+    overdue: bool
+
+
+@dataclass
+class TimelineEntry:
+    at: datetime
+    text: str
+    who: str | None
+
+
+@dataclass
+class ArtefactView:
+    id: int
+    kind: str
+    title: str
+    version: int
+    created_at: datetime
+    created_by: str | None
+    rows: list = field(default_factory=list)
+    latest: bool = True
+
+
+def people(session: Session, episode: Episode) -> list[Person]:
+    found: dict[str, Person] = {}
+
+    def add(person: Person) -> None:
+        key = (person.email or person.name or "").lower()
+        if key and key not in found:
+            found[key] = person
+
+    if episode.lead_professional:
+        add(_person(episode.lead_professional, "Lead professional"))
+    add(_person(episode.originator, "Started the CAF"))
+    for contact in session.scalars(select(Artefact).where(Artefact.episode_id == episode.id,
+                                                          Artefact.kind == "contact").order_by(Artefact.id)):
+        data = contact.data
+        add(Person(name=data.get("name") or "", role_in_episode="Team Around the Child",
+                   job=data.get("role"), organisation=data.get("organisation"), phone=data.get("phone"),
+                   email=data.get("email")))
+    return list(found.values())
+
+
+def _person(user: User, role: str) -> Person:
+    return Person(name=user.full_name, role_in_episode=role, job=user.job_title,
+                  organisation=user.organisation.name if user.organisation else None,
+                  phone=user.phone, email=user.email)
+
+
+def deadlines(session: Session, episode: Episode) -> list[Deadline]:
+    moment = now()
+    result = []
+    if episode.is_open and episode.submitted_at is None and episode.stage in ("preparation", "assessment"):
+        limit = as_utc(episode.started_at) + timedelta(days=ASSESSMENT_DAYS)
+        result.append(Deadline("Complete the assessment (35 days from the start)", limit, limit < moment))
+        if episode.child_protection:
+            urgent = as_utc(episode.started_at) + timedelta(hours=PROTECTION_HOURS)
+            result.append(Deadline("Child-protection concern: complete the assessment within 48 hours",
+                                   urgent, urgent < moment))
+    for task in ready_tasks(session, episode):
+        if task.due_at:
+            result.append(Deadline(task.title, as_utc(task.due_at), as_utc(task.due_at) < moment))
+    return sorted(result, key=lambda d: d.due)
+
+
+def ready_tasks(session: Session, episode: Episode) -> list[HumanTask]:
+    return session.scalars(select(HumanTask).where(HumanTask.episode_id == episode.id,
+                                                   HumanTask.status == "ready").order_by(HumanTask.id)).all()
+
+
+def timeline(session: Session, episode: Episode) -> list[TimelineEntry]:
+    events = session.scalars(select(AuditEvent).where(AuditEvent.episode_id == episode.id)
+                             .order_by(AuditEvent.at.desc(), AuditEvent.id.desc()).limit(300)).all()
+    titles = {t.name: t.title for t in session.scalars(select(HumanTask).where(HumanTask.episode_id == episode.id))}
+    names = {u.id: u.full_name for u in session.scalars(
+        select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id})))}
+    entries = []
+    for event in events:
+        if event.action in QUIET:
+            continue
+        detail = dict(event.detail or {})
+        if "task" in detail:
+            detail["task"] = titles.get(detail["task"], detail["task"])
+        if "kind" in detail:
+            detail["kind"] = ARTEFACT_TITLES.get(detail["kind"], detail["kind"]).lower()
+        template = EVENTS.get(event.action, event.action.replace("_", " ").capitalize())
+        try:
+            text = template.format(**detail)
+        except (KeyError, IndexError):
+            text = template.split(":")[0]
+        entries.append(TimelineEntry(event.at, text, names.get(event.actor_id) if event.actor_id else "eCAF"))
+    return entries
+
+
+def form_pair(episode: Episode, task: HumanTask | None) -> tuple[dict | None, dict | None]:
+    """The JSON Schema and UI schema a task's form was built from (in the episode's process version)."""
+    if task is None or not task.form:
+        return None, None
+    forms = episode.process_version.forms
+    try:
+        schema = form_tools.load_form(forms, task.form)
+    except KeyError:
+        return None, None
+    ui = form_tools.load_form(forms, task.ui_form) if task.ui_form and task.ui_form in forms else None
+    return schema, ui
+
+
+def artefacts(session: Session, episode: Episode, summarise) -> list[ArtefactView]:
+    """Every record but contacts, newest first, each with readable rows built by `summarise`."""
+    rows = session.scalars(select(Artefact).where(Artefact.episode_id == episode.id, Artefact.kind != "contact")
+                           .order_by(Artefact.created_at.desc(), Artefact.id.desc())).all()
+    latest: dict[str, int] = {}
+    for row in rows:
+        latest[row.kind] = max(latest.get(row.kind, 0), row.version)
+    return [artefact_view(session, episode, row, summarise, latest.get(row.kind) == row.version) for row in rows]
+
+
+def artefact_view(session: Session, episode: Episode, row: Artefact, summarise, latest: bool = True) -> ArtefactView:
+    task = session.get(HumanTask, row.human_task_id) if row.human_task_id else None
+    schema, ui = form_pair(episode, task)
+    data = {k: v for k, v in row.data.items() if k != "signature"}
+    summary_rows = summarise(schema, ui, data) if schema else []
+    return ArtefactView(id=row.id, kind=row.kind, title=ARTEFACT_TITLES.get(row.kind, row.kind.replace("_", " ")),
+                        version=row.version, created_at=row.created_at,
+                        created_by=row.created_by.full_name if row.created_by else None,
+                        rows=summary_rows, latest=latest)

@@ -1,0 +1,85 @@
+"""Opening, saving and submitting a user task's form, with the policy checked on every call."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from app import audit, policy
+from app.engine import forms as form_tools
+from app.models import Episode, HumanTask, User
+from app.services.episode_record import form_pair
+
+
+@dataclass
+class OpenTask:
+    task: HumanTask
+    episode: Episode
+    schema: dict
+    ui: dict | None
+
+
+def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
+    """The task if `user` may complete it now; None otherwise (the caller answers 404)."""
+    task = session.get(HumanTask, task_id)
+    if task is None:
+        return None
+    episode = policy.visible_episode(session, user, task.episode_id)
+    if episode is None or not policy.may_complete(user, task):
+        audit.record(session, "access_denied", actor_id=user.id, asked_for=f"task {task_id}")
+        return None
+    schema, ui = form_pair(episode, task)
+    if schema is None:
+        return None
+    return OpenTask(task, episode, schema, ui)
+
+
+def _put(data: dict, path: str, value) -> None:
+    node = data
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node.setdefault(parts[-1], value)
+
+
+def _has(schema: dict, path: str) -> bool:
+    node = schema
+    for part in path.split("."):
+        node = (node.get("properties") or {}).get(part)
+        if not isinstance(node, dict):
+            return False
+    return True
+
+
+def prefill(schema: dict, episode: Episode, user: User) -> dict:
+    """What eCAF already knows, so nobody types it twice (only where the form has such a field)."""
+    child = episode.child
+    known = {
+        "section_a_administration.date_started": episode.started_at.date().isoformat(),
+        "section_a_administration.reference_number": episode.reference,
+        "section_f_assessor.name": user.full_name,
+        "section_f_assessor.role": user.job_title,
+        "section_f_assessor.organisation": user.organisation.name if user.organisation else None,
+        "section_f_assessor.contact_phone": user.phone,
+        "section_f_assessor.email": user.email,
+    }
+    if child is not None:
+        known.update({
+            "section_b_child.given_names": child.given_names,
+            "section_b_child.family_name": child.family_name,
+            "section_b_child.date_of_birth": child.date_of_birth.isoformat() if child.date_of_birth else None,
+            "section_b_child.address": child.address,
+            "section_b_child.postcode": child.postcode,
+        })
+    data: dict = {}
+    for path, value in known.items():
+        if value and _has(schema, path):
+            _put(data, path, value)
+    return data
+
+
+def all_problems(schema: dict, data: dict, parse_problems: list[dict], user_exists) -> list[dict]:
+    """Conversion problems first, then the schema's own, one message per field."""
+    seen = {p["field"] for p in parse_problems}
+    checked = form_tools.validate(schema, form_tools.strip_blanks(data), user_exists=user_exists)
+    return parse_problems + [e for e in checked if e["field"] not in seen]

@@ -1,0 +1,146 @@
+"""Start a CAF: find the child first, then record the child (or several siblings) and start."""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from app.engine.errors import NoProcessDeployed, OpenEpisodeExists
+from app.models import Authority
+from app.services import children as service
+from app.web.access import current_user, roles
+from app.web.form_input import date_parts, parse_date, text
+
+bp = Blueprint("children", __name__, url_prefix="/children")
+MAX_SIBLINGS = 8
+
+
+def _runtime():
+    return current_app.extensions["ecaf"]
+
+
+def _criteria(form):
+    errors = {}
+    parts = date_parts(form, "date_of_birth")
+    born, problem = parse_date(parts, "date of birth", past=True)
+    if problem:
+        errors["date-of-birth-day"] = problem
+    postcode = service.normalise_postcode(text(form, "postcode", 10))
+    if not service.valid_postcode(postcode):
+        errors["postcode"] = "Enter a real postcode, like W9 2AB"
+    criteria = service.Criteria(given_names=text(form, "given_names"), family_name=text(form, "family_name"),
+                                date_of_birth=born, postcode=postcode)
+    if not criteria.family_name:
+        errors["family-name"] = "Enter the child's family name"
+    elif not (born or postcode) and "date-of-birth-day" not in errors and "postcode" not in errors:
+        errors["date-of-birth-day"] = "Enter the child's date of birth or postcode"
+    return criteria, parts, errors
+
+
+@bp.route("/find", methods=["GET", "POST"])
+@roles("practitioner")
+def find():
+    form = request.form
+    criteria, parts, errors, result = None, date_parts(form, "date_of_birth"), {}, None
+    if request.method == "POST":
+        criteria, parts, errors = _criteria(form)
+        if not errors:
+            with _runtime().db.session() as session:
+                result = service.search(session, current_user(), criteria)
+                rendered = render_template("children/find.html", form=form, parts=parts, errors={},
+                                           result=result, authorities=_authorities(session))
+            return rendered
+    return render_template("children/find.html", form=form, parts=parts, errors=errors, result=None,
+                           error_title=bool(errors)), 400 if errors else 200
+
+
+def _authorities(session) -> list[Authority]:
+    return session.scalars(select(Authority).order_by(Authority.name)).all()
+
+
+def _read_children(form) -> tuple[list[dict], list]:
+    """The rows of the record form as typed, and the children they describe."""
+    count = min(max(int(form.get("count", "1") or 1), 1), MAX_SIBLINGS) if form.get("count", "1").isdigit() else 1
+    rows = []
+    for i in range(count):
+        rows.append({"given_names": text(form, f"child-{i}-given_names"),
+                     "family_name": text(form, f"child-{i}-family_name"),
+                     "dob": date_parts(form, f"child-{i}-date_of_birth")})
+    return rows, count
+
+
+@bp.post("/new")
+@roles("practitioner")
+def record():
+    """Record the child (and any siblings) and start their episodes."""
+    form = request.form
+    rows, count = _read_children(form)
+    action = form.get("action", "")
+    if action == "add" and count < MAX_SIBLINGS:
+        rows.append({"given_names": "", "family_name": rows[-1]["family_name"], "dob": {}})
+        return _record_page(form, rows, {}, focus=len(rows) - 1)
+    if action.startswith("remove-") and count > 1:
+        index = int(action.removeprefix("remove-")) if action.removeprefix("remove-").isdigit() else -1
+        if 0 <= index < len(rows):
+            rows.pop(index)
+        return _record_page(form, rows, {})
+    if action == "prefill":
+        return _record_page(form, rows, {})
+    errors, children = {}, []
+    for i, row in enumerate(rows):
+        who = "the child" if len(rows) == 1 else f"child {i + 1}"
+        if not row["given_names"]:
+            errors[f"child-{i}-given-names"] = f"Enter the given names of {who}"
+        if not row["family_name"]:
+            errors[f"child-{i}-family-name"] = f"Enter the family name of {who}"
+        born, problem = parse_date(row["dob"], f"the date of birth of {who}", required=True, past=True)
+        if problem:
+            errors[f"child-{i}-date-of-birth-day"] = problem
+        children.append(service.NewChild(row["given_names"], row["family_name"], born, None, None))
+    postcode = service.normalise_postcode(text(form, "postcode", 10))
+    if not postcode:
+        errors["postcode"] = "Enter the postcode of the child's home address"
+    elif not service.valid_postcode(postcode):
+        errors["postcode"] = "Enter a real postcode, like W9 2AB"
+    address = text(form, "address")
+    if not address:
+        errors["address"] = "Enter the child's home address"
+    authority_id = int(form["authority"]) if form.get("authority", "").isdigit() else None
+    with _runtime().db.session() as session:
+        if authority_id is None or session.get(Authority, authority_id) is None:
+            errors["authority"] = "Choose the local authority where the child lives"
+        for i, child in enumerate(children):
+            existing = service.already_open(session, child) if not errors else None
+            if existing is not None:
+                person = existing.lead_professional or existing.originator
+                contact = person.contact()
+                errors[f"child-{i}-given-names"] = (
+                    f"A CAF is already open for {child.given_names} {child.family_name}: contact "
+                    f"{contact['name']} ({contact['organisation'] or contact['role'] or 'eCAF'}) on "
+                    f"{contact['phone'] or contact['email']} instead of starting another")
+    if errors:
+        return _record_page(form, rows, errors)
+    for child in children:
+        child.postcode, child.address = postcode, address
+    try:
+        episode_ids = service.start_for(_runtime(), current_user(), children, authority_id)
+    except OpenEpisodeExists:
+        return _record_page(form, rows, {"child-0-given-names": "A CAF was opened for this child a moment ago "
+                                                                "by someone else: search again"})
+    except NoProcessDeployed:
+        return _record_page(form, rows, {"child-0-given-names": "eCAF has no CAF process deployed yet: contact "
+                                                                "the eCAF administrator"})
+    if len(episode_ids) == 1:
+        flash("The CAF has started. Complete the pre-assessment checklist first.", "success")
+    else:
+        flash(f"CAFs have started for {len(episode_ids)} siblings, linked to each other.", "success")
+    return redirect(url_for("episodes.show", episode_id=episode_ids[0]))
+
+
+def _record_page(form, rows, errors, focus=None):
+    with _runtime().db.session() as session:
+        authorities = _authorities(session)
+        default = current_user().authority.id if current_user().authority else None
+        page = render_template("children/record.html", form=form, rows=rows, errors=errors,
+                               authorities=authorities, chosen=form.get("authority") or str(default or ""),
+                               max_siblings=MAX_SIBLINGS, error_title=bool(errors))
+    return page, 400 if errors else 200

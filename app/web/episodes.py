@@ -1,0 +1,137 @@
+"""The episode page: the child, the people, deadlines, the timeline, the records, the diagram; print and PDF."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, current_app, render_template, request
+from sqlalchemy import select
+
+from app import audit, policy
+from app.clock import now
+from app.models import Artefact, Episode, HumanTask, ProcessVersion
+from app.services import episode_record as record
+from app.web import printing
+from app.web.access import current_user, signed_in
+from app.web.schema_form import summary
+
+bp = Blueprint("episodes", __name__, url_prefix="/episodes")
+
+
+def _runtime():
+    return current_app.extensions["ecaf"]
+
+
+def _episode_or_404(session, episode_id: int) -> Episode:
+    episode = policy.visible_episode(session, current_user(), episode_id)
+    if episode is None:
+        audit.record(session, "access_denied", actor_id=current_user().id, episode_id=None,
+                     asked_for=f"episode {episode_id}", path=request.path)
+        session.commit()
+        abort(404)
+    return episode
+
+
+@bp.get("/<int:episode_id>")
+@signed_in
+def show(episode_id: int):
+    with _runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id)
+        audit.record(session, "episode_viewed", actor_id=current_user().id, episode_id=episode.id)
+        tasks = record.ready_tasks(session, episode)
+        page = render_template(
+            "episodes/show.html", episode=episode, child=episode.child, people=record.people(session, episode),
+            deadlines=record.deadlines(session, episode), timeline=record.timeline(session, episode),
+            artefacts=record.artefacts(session, episode, summary), tasks=tasks,
+            my_tasks={t.id for t in tasks if policy.may_complete(current_user(), t)},
+            siblings=_siblings(session, episode), positions=_runtime().engine.positions(episode),
+            printable=record.PRINTABLE)
+    return page
+
+
+def _siblings(session, episode: Episode) -> list[Episode]:
+    if not episode.sibling_group:
+        return []
+    return session.scalars(select(Episode).where(Episode.sibling_group == episode.sibling_group,
+                                                 Episode.id != episode.id, Episode.status != "deleted",
+                                                 policy.episode_filter(current_user()))).all()
+
+
+@bp.get("/<int:episode_id>/diagram.bpmn")
+@signed_in
+def diagram(episode_id: int):
+    """The BPMN of the version this episode runs on, for the read-only diagram."""
+    with _runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id)
+        version: ProcessVersion = episode.process_version
+        files = version.bpmn_files
+        main = next((xml for xml in files.values() if f'id="{version.process_id}"' in xml),
+                    next(iter(files.values())))
+    return Response(main, mimetype="application/xml", headers={"X-Content-Type-Options": "nosniff"})
+
+
+@bp.get("/<int:episode_id>/records/<int:artefact_id>")
+@signed_in
+def artefact(episode_id: int, artefact_id: int):
+    with _runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id)
+        row = session.get(Artefact, artefact_id)
+        if row is None or row.episode_id != episode.id or row.kind == "contact":
+            abort(404)
+        audit.record(session, "artefact_viewed", actor_id=current_user().id, episode_id=episode.id,
+                     kind=row.kind, version=row.version)
+        versions = session.scalars(select(Artefact).where(Artefact.episode_id == episode.id,
+                                                          Artefact.kind == row.kind)
+                                   .order_by(Artefact.version.desc())).all()
+        view = record.artefact_view(session, episode, row, summary, latest=row.version == versions[0].version)
+        return render_template("episodes/artefact.html", episode=episode, artefact=view, raw=row,
+                               versions=versions, printable=record.PRINTABLE)
+
+
+def _print_context(session, episode: Episode, artefact_id: int | None):
+    """The records a print shows: one chosen record, or the latest of each printable kind."""
+    query = select(Artefact).where(Artefact.episode_id == episode.id, Artefact.kind.in_(record.PRINTABLE))
+    rows = session.scalars(query.order_by(Artefact.kind, Artefact.version.desc())).all()
+    if artefact_id is not None:
+        rows = [r for r in rows if r.id == artefact_id]
+        if not rows:
+            abort(404)
+    else:
+        newest: dict[str, Artefact] = {}
+        for row in rows:
+            if row.kind not in newest or row.kind == "review":
+                newest.setdefault(row.kind, row)
+        reviews = [r for r in rows if r.kind == "review"]
+        rows = [newest[k] for k in record.PRINTABLE if k in newest and k != "review"] + reviews
+    views = [(record.artefact_view(session, episode, r, summary), r.data.get("signature")) for r in rows]
+    return {"episode": episode, "child": episode.child, "records": views, "printed_by": current_user(),
+            "printed_at": now(),
+            "people": record.people(session, episode)}
+
+
+def _chosen_artefact() -> int | None:
+    value = request.args.get("record", "")
+    return int(value) if value.isdigit() else None
+
+
+@bp.get("/<int:episode_id>/print")
+@signed_in
+def print_view(episode_id: int):
+    with _runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id)
+        context = _print_context(session, episode, _chosen_artefact())
+        audit.record(session, "episode_printed", actor_id=current_user().id, episode_id=episode.id,
+                     records=[v.kind for v, _ in context["records"]])
+        return render_template("episodes/print.html", pdf=False, **context)
+
+
+@bp.get("/<int:episode_id>/print.pdf")
+@signed_in
+def print_pdf(episode_id: int):
+    with _runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id)
+        context = _print_context(session, episode, _chosen_artefact())
+        html = render_template("episodes/print.html", pdf=True, **context)
+        audit.record(session, "episode_pdf_downloaded", actor_id=current_user().id, episode_id=episode.id,
+                     records=[v.kind for v, _ in context["records"]])
+        reference = episode.reference
+    pdf = printing.html_to_pdf(html)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="CAF-{reference}.pdf"'})

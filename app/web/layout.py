@@ -1,0 +1,54 @@
+"""What every page's layout needs: support contacts, navigation and display filters."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, g
+
+from app.clock import as_utc
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def support_contacts() -> dict:
+    """The signed-in user's authority's contacts; the service's own before sign-in."""
+    config = current_app.extensions["ecaf"].config
+    user = g.get("user")
+    authority = user.authority if user is not None else None
+    return {
+        "admin_email": (authority and authority.admin_email) or config.support_email,
+        "admin_phone": (authority and authority.admin_phone) or config.support_phone,
+        "safeguarding_phone": (authority and authority.safeguarding_phone) or config.safeguarding_phone,
+        "authority": authority.name if authority else None,
+    }
+
+
+def long_date(value) -> str:
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    if isinstance(value, datetime):
+        value = as_utc(value).astimezone(LONDON).date()
+    return f"{value.day} {value:%B %Y}"
+
+
+def date_time(value) -> str:
+    if value is None:
+        return ""
+    local = as_utc(value).astimezone(LONDON)
+    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def install(app: Flask) -> None:
+    app.jinja_env.filters["long_date"] = long_date
+    app.jinja_env.filters["date_time"] = date_time
+    app.jinja_env.globals["service_name"] = "eCAF"
+
+    @app.context_processor
+    def contacts():
+        return {"support": support_contacts()}

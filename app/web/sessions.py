@@ -1,0 +1,135 @@
+"""Server-side sessions: the cookie holds a random token, the row holds everything else.
+
+Rows make sign-out, the idle and absolute timeouts, "sign out everywhere" and an administrator's
+revocation real: a revoked or expired row is never honoured again, whatever the browser keeps.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import Flask, Request, Response
+from flask.sessions import SessionInterface, SessionMixin
+from sqlalchemy import update
+from werkzeug.datastructures import CallbackDict
+
+from app.clock import as_utc, now
+from app.models import WebSession
+
+TOUCH_EVERY = timedelta(seconds=30)  # how stale last_seen_at may get before it is written again
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class ServerSession(CallbackDict, SessionMixin):
+    def __init__(self, initial=None, *, token: str | None = None, row: WebSession | None = None,
+                 expired: bool = False):
+        def on_update(session):
+            session.modified = True
+
+        super().__init__(initial or {}, on_update)
+        self.token = token
+        self.new = token is None
+        self.modified = False
+        self.expired = expired  # an earlier session ran out: the sign-in page says so
+        self.user_id: int | None = row.user_id if row else None
+        self.authenticated_at = row.authenticated_at if row else None
+        self.last_seen_at = row.last_seen_at if row else None
+        self.created_at = row.created_at if row else None
+        self.renew = False   # issue a new id (sign-in) and drop the old row
+        self.ended = False   # sign-out: drop the row and the cookie
+
+    def sign_in(self, user_id: int) -> None:
+        self.clear()
+        self.user_id = user_id
+        self.authenticated_at = now()
+        self.renew = True
+        self.modified = True
+
+    def end(self) -> None:
+        self.clear()
+        self.ended = True
+
+
+class ServerSessionInterface(SessionInterface):
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    @property
+    def idle(self) -> timedelta:
+        return timedelta(minutes=self.runtime.config.idle_timeout_minutes)
+
+    @property
+    def absolute(self) -> timedelta:
+        return timedelta(hours=self.runtime.config.absolute_timeout_hours)
+
+    def cookie_name(self, app: Flask) -> str:
+        # The __Host- prefix pins the cookie to this host and path; browsers demand Secure with it.
+        return "__Host-ecaf-session" if self.runtime.config.cookie_secure else "ecaf-session"
+
+    def open_session(self, app: Flask, request: Request) -> ServerSession:
+        token = request.cookies.get(self.cookie_name(app))
+        if not token or len(token) > 100:
+            return ServerSession()
+        with self.runtime.db.session() as db:
+            row = db.get(WebSession, _digest(token))
+            if row is None or row.revoked_at is not None:
+                return ServerSession(expired=row is not None)
+            moment = now()
+            if (moment - as_utc(row.last_seen_at) > self.idle
+                    or moment - as_utc(row.created_at) > self.absolute):
+                row.revoked_at = moment
+                return ServerSession(expired=row.user_id is not None)
+            db.expunge(row)
+        return ServerSession(row.data, token=token, row=row)
+
+    def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+        name = self.cookie_name(app)
+        cookie = dict(httponly=True, secure=self.runtime.config.cookie_secure, samesite="Lax", path="/")
+        moment = now()
+        with self.runtime.db.session() as db:
+            if session.token and (session.ended or session.renew):
+                db.execute(update(WebSession).where(WebSession.id == _digest(session.token))
+                           .values(revoked_at=moment))
+            if session.ended:
+                response.delete_cookie(name, path="/", secure=cookie["secure"], httponly=True, samesite="Lax")
+                return
+            if session.new or session.renew:
+                if not session.modified or (not dict(session) and session.user_id is None):
+                    return  # nothing worth a row yet
+                token = secrets.token_urlsafe(32)
+                db.add(WebSession(id=_digest(token), user_id=session.user_id, data=dict(session),
+                                  created_at=moment, authenticated_at=session.authenticated_at,
+                                  last_seen_at=moment, address=_address(), user_agent=_agent()))
+                response.set_cookie(name, token, **cookie)
+                return
+            changes = {}
+            if session.modified:
+                changes["data"] = dict(session)
+            if session.modified or moment - as_utc(session.last_seen_at) > TOUCH_EVERY:
+                changes["last_seen_at"] = moment
+            if changes:
+                db.execute(update(WebSession).where(WebSession.id == _digest(session.token),
+                                                    WebSession.revoked_at.is_(None)).values(**changes))
+
+
+def _address() -> str | None:
+    from flask import request
+
+    return (request.remote_addr or "")[:64] or None
+
+
+def _agent() -> str | None:
+    from flask import request
+
+    return (request.user_agent.string or "")[:300] or None
+
+
+def end_all_sessions(db, user_id: int) -> int:
+    """Revoke every session of a user (sign out everywhere, password change, administrator action)."""
+    result = db.execute(update(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+                        .values(revoked_at=now()))
+    return result.rowcount

@@ -1,0 +1,166 @@
+"""The task list (home page), claiming and releasing role tasks, and completing a task's form."""
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+
+from app import audit, policy
+from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotFound, TaskNotReady
+from app.models import HumanTask, User
+from app.services import task_forms
+from app.services.task_list import FILTERS, ready_tasks
+from app.web import schema_form
+from app.web.access import current_user, signed_in
+
+bp = Blueprint("tasks", __name__)
+
+
+def _runtime():
+    return current_app.extensions["ecaf"]
+
+
+@bp.get("/")
+@signed_in
+def home():
+    filters = {f for f in request.args.getlist("show") if f in FILTERS}
+    with _runtime().db.session() as session:
+        rows = ready_tasks(session, current_user(), filters)
+    return render_template("tasks/home.html", rows=rows, filters=filters)
+
+
+@bp.post("/tasks/<int:task_id>/claim")
+@signed_in
+def claim(task_id: int):
+    with _runtime().db.session() as session:
+        task = session.get(HumanTask, task_id, with_for_update=True)
+        episode = policy.visible_episode(session, current_user(), task.episode_id) if task else None
+        if task is None or episode is None or not policy.may_claim(current_user(), task, episode):
+            audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"claim task {task_id}")
+            session.commit()
+            abort(404)
+        task.assigned_user_id = current_user().id
+        audit.record(session, "task_claimed", actor_id=current_user().id, episode_id=episode.id, task=task.name)
+        title = task.title
+    flash(f"You have claimed “{title}”.", "success")
+    return redirect(url_for("tasks.form", task_id=task_id))
+
+
+@bp.post("/tasks/<int:task_id>/release")
+@signed_in
+def release(task_id: int):
+    with _runtime().db.session() as session:
+        task = session.get(HumanTask, task_id, with_for_update=True)
+        if task is None or not policy.may_release(current_user(), task):
+            abort(404)
+        task.assigned_user_id = None
+        audit.record(session, "task_released", actor_id=current_user().id, episode_id=task.episode_id,
+                     task=task.name)
+        title = task.title
+    flash(f"You have released “{title}” for someone else with your role to claim.", "success")
+    return redirect(url_for("tasks.home"))
+
+
+def _render(opened: task_forms.OpenTask, form: schema_form.Form, status: int = 200):
+    episode = opened.episode
+    return render_template(
+        "tasks/form.html", task=opened.task, episode=episode, child=episode.child, form=form,
+        releasable=policy.may_release(current_user(), opened.task),
+        asks_about_protection=form.field("child_protection_concern") is not None,
+        error_title=bool(form.error_list)), status
+
+
+@bp.get("/tasks/<int:task_id>")
+@signed_in
+def form(task_id: int):
+    with _runtime().db.session() as session:
+        opened = task_forms.open_task(session, current_user(), task_id)
+        if opened is None:
+            session.commit()
+            abort(404)
+        draft = opened.task.draft or {}
+        data = draft.get("data") if "data" in draft else task_forms.prefill(opened.schema, opened.episode,
+                                                                             current_user())
+        built = schema_form.build_form(opened.schema, opened.ui, data, None, draft.get("raw"))
+        audit.record(session, "task_opened", actor_id=current_user().id, episode_id=opened.episode.id,
+                     task=opened.task.name)
+        return _render(opened, built)
+
+
+@bp.post("/tasks/<int:task_id>")
+@signed_in
+def submit(task_id: int):
+    posted = request.form
+    action = posted.get("action", "submit")
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        opened = task_forms.open_task(session, current_user(), task_id)
+        if opened is None:
+            session.commit()
+            abort(404)
+        schema, ui = opened.schema, opened.ui
+        unknown = schema_form.unexpected_names(schema, ui, posted)
+        if schema_form.is_row_action(action):
+            try:
+                data, raw, focus = schema_form.apply_row_action(schema, ui, posted, action)
+            except ValueError:
+                abort(400)
+            return _render(opened, schema_form.build_form(schema, ui, data, None, raw, focus=focus))
+        data, raw, problems = schema_form.parse_form(schema, ui, posted)
+        if unknown:
+            problem = {"field": "", "message": "This form was sent with fields it does not have, so nothing was "
+                                               "saved. Check your answers and send it again."}
+            return _render(opened, schema_form.build_form(schema, ui, data, [problem], raw), 400)
+        episode_id, title = opened.episode.id, opened.task.title
+        concern = bool(data.get("child_protection_concern"))
+        if action == "save":
+            pass  # saved below, outside this read-only transaction
+        elif action != "submit":
+            abort(400)
+        else:
+            errors = task_forms.all_problems(schema, data, problems, lambda email: _user_exists(session, email))
+            if errors:
+                return _render(opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
+    if action == "save":
+        runtime.engine.save_draft(episode_id, task_id, {"data": data, "raw": raw}, current_user().id)
+        flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
+        return redirect(url_for("tasks.form", task_id=task_id))
+    try:
+        runtime.engine.complete_task(episode_id, task_id, data, current_user().id)
+    except FormInvalid as exc:
+        with runtime.db.session() as session:
+            opened = task_forms.open_task(session, current_user(), task_id)
+            return _render(opened, schema_form.build_form(opened.schema, opened.ui, data, exc.errors, raw), 400)
+    except (TaskAlreadyDone, TaskNotReady, TaskNotFound, EpisodeNotOpen) as exc:
+        flash(f"Your answers were not saved: {exc}.", "important")
+        return redirect(url_for("episodes.show", episode_id=episode_id))
+    if concern:
+        support = _safeguarding_phone(episode_id)
+        flash(f"You recorded a child-protection concern. Follow your safeguarding procedures now: call the "
+              f"safeguarding team on {support}. The assessment is now due within 48 hours.", "important")
+    flash(f"“{title}” is complete.", "success")
+    return redirect(_next_step(episode_id))
+
+
+def _user_exists(session, email: str) -> bool:
+    return session.scalar(select(User.id).where(func.lower(User.email) == email.lower(), User.active)) is not None
+
+
+def _safeguarding_phone(episode_id: int) -> str:
+    from app.models import Episode
+    from app.web.layout import support_contacts
+
+    with _runtime().db.session() as session:
+        episode = session.get(Episode, episode_id)
+        phone = episode.authority.safeguarding_phone if episode and episode.authority else None
+    return phone or support_contacts()["safeguarding_phone"]
+
+
+def _next_step(episode_id: int) -> str:
+    """Straight on to the user's next task in this episode, if the process gave them one."""
+    with _runtime().db.session() as session:
+        task = session.scalar(select(HumanTask).where(
+            HumanTask.episode_id == episode_id, HumanTask.status == "ready",
+            HumanTask.assigned_user_id == current_user().id).order_by(HumanTask.id).limit(1))
+        if task is not None:
+            return url_for("tasks.form", task_id=task.id)
+    return url_for("episodes.show", episode_id=episode_id)
