@@ -143,3 +143,13 @@ def processes_copy(tmp_path: Path) -> Path:
     target = tmp_path / "processes"
     shutil.copytree(PROJECT_ROOT / "processes", target)
     return target
+
+
+@pytest.fixture
+def web(runtime, people):
+    """The web app over the test database, with the people given passwords and authenticators."""
+    from tests.web import give_credentials, make_app
+
+    secrets = {name: give_credentials(runtime, people[name]) for name in ("originator", "lead", "admin")}
+    app = make_app(runtime)
+    return {"app": app, "runtime": runtime, "people": people, "secrets": secrets}
