@@ -579,3 +579,19 @@ def test_summary_of_lists_and_choices():
     assert rows["Level"].value == "2" and rows["Number of visits"].value == "1200"
     assert "<li>Beta</li>" in SUMMARY.render(rows=list(rows.values()))
     assert sf.summary(TYPES, TYPES_UI, {}) == []
+
+
+def test_validator_wording_is_rewritten_without_echoing_the_answer():
+    schema = {"type": "object", "required": ["sure", "pets"], "properties": {
+        "sure": {"title": "I am sure", "type": "boolean"},
+        "pets": {"title": "Pets", "type": "array", "items": {"title": "Pet", "type": "string"}},
+        "age": {"title": "Age", "type": "integer", "minimum": 1},
+        "note": {"title": "NHS note", "type": "string", "maxLength": 3},
+        "colour": {"title": "Colour", "enum": ["red"]},
+        "email": {"title": "Email", "type": "string", "format": "email"}}}
+    data = {"age": 0, "note": "secret", "colour": "blue", "email": "nope"}
+    form = sf.build_form(schema, {}, data, validate(schema, data))
+    assert [e["text"] for e in form.error_list] == [
+        "Select ‘I am sure’", "Add at least one pet", "Age must be 1 or more",
+        "NHS note must be 3 characters or fewer", "Select colour from the list",
+        "Enter an email address in the correct format, like name@example.com"]

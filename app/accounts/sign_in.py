@@ -19,6 +19,8 @@ from app.config import Config
 from app.models import SignInThrottle, User
 
 FREE_ATTEMPTS = 3
+# An office shares one address: it gets more free attempts before everyone there is slowed down.
+FREE_ATTEMPTS_PER_ADDRESS = 20
 MAX_DELAY_SECONDS = 300
 LOCK_AFTER = 10
 WRONG_DETAILS = ("Enter a correct username and password. If you have forgotten them, or your account is "
@@ -37,17 +39,17 @@ class Outcome:
         return self.user is not None and self.message is None
 
 
-def delay_for(failures: int) -> int:
+def delay_for(failures: int, free: int = FREE_ATTEMPTS) -> int:
     """Seconds the next attempt must wait after this many consecutive failures."""
-    if failures < FREE_ATTEMPTS:
+    if failures < free:
         return 0
-    return min(2 ** (failures - FREE_ATTEMPTS + 1), MAX_DELAY_SECONDS)
+    return min(2 ** (failures - free + 1), MAX_DELAY_SECONDS)
 
 
-def _wait_seconds(failures: int, last_failure_at) -> int:
+def _wait_seconds(failures: int, last_failure_at, free: int = FREE_ATTEMPTS) -> int:
     if not failures or last_failure_at is None:
         return 0
-    ready_at = as_utc(last_failure_at) + timedelta(seconds=delay_for(failures))
+    ready_at = as_utc(last_failure_at) + timedelta(seconds=delay_for(failures, free))
     return max(0, int((ready_at - now()).total_seconds() + 0.999))
 
 
@@ -61,7 +63,7 @@ def _too_soon(session: Session, user: User | None, address: str | None) -> str |
         waits.append(_wait_seconds(user.failed_sign_ins, user.last_failed_at))
     throttle = _throttle(session, address)
     if throttle is not None:
-        waits.append(_wait_seconds(throttle.failures, throttle.last_failure_at))
+        waits.append(_wait_seconds(throttle.failures, throttle.last_failure_at, FREE_ATTEMPTS_PER_ADDRESS))
     wait = max(waits)
     if wait:
         return f"Too many attempts. Wait {wait} seconds, then try again."

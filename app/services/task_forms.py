@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.engine import forms as form_tools
-from app.models import Episode, HumanTask, User
+from app.models import Artefact, Episode, HumanTask, User
 from app.services.episode_record import form_pair
 
 
@@ -51,12 +52,17 @@ def _has(schema: dict, path: str) -> bool:
     return True
 
 
-def prefill(schema: dict, episode: Episode, user: User) -> dict:
-    """What eCAF already knows, so nobody types it twice (only where the form has such a field)."""
+def prefill(session: Session, schema: dict, episode: Episode, user: User) -> dict:
+    """What eCAF already knows, so nobody types it twice (only where the form has such a field).
+
+    Read-only fields among these are the system's: they are set here again on every submission."""
     child = episode.child
+    assessments = session.scalar(select(func.count()).select_from(Artefact).where(
+        Artefact.episode_id == episode.id, Artefact.kind == "assessment"))
     known = {
         "section_a_administration.date_started": episode.started_at.date().isoformat(),
         "section_a_administration.reference_number": episode.reference,
+        "section_a_administration.version_number": (assessments or 0) + 1,
         "section_f_assessor.name": user.full_name,
         "section_f_assessor.role": user.job_title,
         "section_f_assessor.organisation": user.organisation.name if user.organisation else None,

@@ -10,7 +10,6 @@ Read-only display: `summary`.
 """
 from __future__ import annotations
 
-import calendar
 import re
 from dataclasses import dataclass, field as _default
 from datetime import date
@@ -24,8 +23,12 @@ DATE_PARTS = ("day", "month", "year")
 IGNORED_NAMES = frozenset({"csrf_token", "action"})
 YES_NO = [(True, "Yes"), (False, "No")]
 _MISSING = object()
-_MONTHS = {name.lower(): number for number, name in enumerate(calendar.month_name) if name}
-_MONTHS.update({name.lower(): number for number, name in enumerate(calendar.month_abbr) if name})
+# English month names whatever the server's locale: dates are shown as "3 March 2026", and a month
+# may be typed as "March" or "mar" as well as "3".
+MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December")
+_MONTHS = {name.lower(): n for n, name in enumerate(MONTH_NAMES, 1)} | {
+    name[:3].lower(): n for n, name in enumerate(MONTH_NAMES, 1)}
 
 
 # ---------------------------------------------------------------- what the templates get
@@ -431,7 +434,9 @@ def _humanise(f: Field, message: str) -> str:
             return f"Complete ‘{label}’"
         if f.label.endswith("?"):
             return f"Answer ‘{label}’"
-        if f.widget in ("radios", "select", "checkboxes", "checkbox"):
+        if f.widget == "checkbox":
+            return f"Select ‘{label}’"
+        if f.widget in ("radios", "select", "checkboxes"):
             return f"Select {lower}"
         return f"Enter {lower}"
     if message.startswith("Enter a real date"):
@@ -551,7 +556,7 @@ class _Reader:
             return _MISSING
         if re.fullmatch(r"[-+]?[0-9]+", cleaned):
             return int(cleaned)
-        if re.fullmatch(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+)", cleaned):
+        if re.fullmatch(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", cleaned):
             return float(cleaned)
         self.problem(path, f"{label} must be a number")
         return _MISSING
@@ -565,7 +570,7 @@ class _Reader:
         if missing:
             self.problem(path, f"{label} must include a {' and '.join(missing)}")
             return _MISSING, typed
-        month = _MONTHS.get(parts["month"].lower(), parts["month"])  # "March" and "mar" are fine too
+        month = _MONTHS.get(parts["month"].lower(), parts["month"])
         try:
             if not all(re.fullmatch(r"[0-9]+", str(v)) for v in (parts["day"], month, parts["year"])):
                 raise ValueError
@@ -771,5 +776,5 @@ def _display(schema: dict, widget: str, value: Any) -> str | None:
             day = date.fromisoformat(value)
         except ValueError:
             return value
-        return f"{day.day} {day:%B %Y}"
+        return f"{day.day} {MONTH_NAMES[day.month - 1]} {day.year}"
     return _text(value)

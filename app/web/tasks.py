@@ -78,8 +78,9 @@ def form(task_id: int):
             session.commit()
             abort(404)
         draft = opened.task.draft or {}
-        data = draft.get("data") if "data" in draft else task_forms.prefill(opened.schema, opened.episode,
-                                                                             current_user())
+        known = task_forms.prefill(session, opened.schema, opened.episode, current_user())
+        data = schema_form.carry_read_only(opened.schema, opened.ui, known, dict(draft["data"])) \
+            if "data" in draft else known
         built = schema_form.build_form(opened.schema, opened.ui, data, None, draft.get("raw"))
         audit.record(session, "task_opened", actor_id=current_user().id, episode_id=opened.episode.id,
                      task=opened.task.name)
@@ -106,6 +107,8 @@ def submit(task_id: int):
                 abort(400)
             return _render(opened, schema_form.build_form(schema, ui, data, None, raw, focus=focus))
         data, raw, problems = schema_form.parse_form(schema, ui, posted)
+        known = task_forms.prefill(session, schema, opened.episode, current_user())
+        data = schema_form.carry_read_only(schema, ui, known, data)
         if unknown:
             problem = {"field": "", "message": "This form was sent with fields it does not have, so nothing was "
                                                "saved. Check your answers and send it again."}

@@ -1,0 +1,164 @@
+"""Browser fixtures: Debian's Chromium driven by Playwright against the app on a live local server.
+
+Each test module gets its own server over a fresh SQLite database loaded with the demo data.
+Every page a test opens is watched for console errors, uncaught exceptions and CSP violations,
+and `axe_check(page)` runs axe-core's WCAG 2.2 AA rules on the page as it stands.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from app.config import PROJECT_ROOT, Config
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# Reports every CSP violation to Python as it happens, so nothing is lost when the page navigates.
+WATCH_CSP = """
+document.addEventListener("securitypolicyviolation", function (e) {
+  window.__ecafCspViolation([e.violatedDirective, e.blockedURI, e.sourceFile + ":" + e.lineNumber,
+                             e.sample].join(" "));
+}, true);
+"""
+
+
+def _unavailable(reason: str):
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def playwright_sync():
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if not (PROJECT_ROOT / "static" / "build" / "app.css").exists():
+        _unavailable("static/build is missing (make assets)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright package is not installed")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_sync):
+    browser = playwright_sync.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+@dataclass
+class LiveServer:
+    url: str
+    config: Config
+    runtime: object  # app.jobs.runtime.Runtime over the same database, for looking things up
+
+    def totp_code(self, username: str) -> str:
+        """The current authenticator code of an enrolled user."""
+        from sqlalchemy import select
+
+        from app.accounts import totp
+        from app.models import User
+
+        with self.runtime.db.session() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            code = totp.current_code(self.config, user)
+        assert code, f"{username} has no authenticator"
+        return code
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory):
+    """The app on 127.0.0.1 (a free port) over a new SQLite database holding the demo data."""
+    from werkzeug.serving import make_server
+
+    from app import create_app
+    from app.demo import load_demo
+    from app.engine.library import Bundle, deploy
+    from app.jobs.runtime import Runtime
+    from app.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('browser-db') / 'ecaf.db'}"
+    config = Config(database_url=url, testing=True, cookie_secure=False, processes_dir=PROJECT_ROOT / "processes",
+                    secret_key="browser-tests-secret")
+    upgrade(url)
+    runtime = Runtime.build(config)
+    with runtime.db.session() as session:
+        deploy(session, Bundle.from_directory(config.processes_dir))
+    load_demo(runtime.db, runtime.engine)
+
+    app = create_app(config, start_jobs=False)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(url=f"http://127.0.0.1:{server.server_port}", config=config, runtime=runtime)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        app.extensions["ecaf"].db.dispose()
+        runtime.db.dispose()
+
+
+@dataclass
+class PageProblems:
+    console: list[str] = field(default_factory=list)
+    exceptions: list[str] = field(default_factory=list)
+    csp: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"console error: {m}" for m in self.console] + [f"uncaught: {m}" for m in self.exceptions]
+        return "\n".join(lines + [f"CSP violation: {m}" for m in self.csp])
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A page in a fresh browser context (no cookies), with `base_url` set to the live server.
+
+    At teardown it fails the test on any console error, uncaught exception or CSP violation."""
+    context = browser.new_context(base_url=live_server.url, accept_downloads=True,
+                                  viewport={"width": 1280, "height": 900}, locale="en-GB",
+                                  timezone_id="Europe/London")
+    context.set_default_timeout(10_000)
+    problems = PageProblems()
+    context.expose_function("__ecafCspViolation", lambda text: problems.csp.append(text))
+    context.add_init_script(WATCH_CSP)
+    page = context.new_page()
+    page.on("console", lambda msg: msg.type == "error" and problems.console.append(
+        f"{msg.text} ({msg.location.get('url')})"))
+    page.on("pageerror", lambda exc: problems.exceptions.append(str(exc)))
+    page.problems = problems
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not (problems.console or problems.exceptions or problems.csp), problems.report()
+
+
+@pytest.fixture(scope="session")
+def _axe():
+    from axe_playwright_python.sync_playwright import Axe
+
+    return Axe()
+
+
+@pytest.fixture
+def axe_check(_axe):
+    """`axe_check(page)`: fail on any WCAG 2.x A/AA violation axe-core finds on the page as it is now."""
+    def check(page) -> None:
+        page.wait_for_load_state("load")
+        result = _axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS},
+                                         "resultTypes": ["violations"]})
+        assert result.violations_count == 0, f"{page.url}\n{result.generate_report()}"
+    return check
