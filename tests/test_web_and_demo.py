@@ -1,25 +1,34 @@
-"""The demo data and the service status page, on each database."""
+"""The demo data, its sign-in, and the service status page, on each database."""
 from __future__ import annotations
 
+import pyotp
 from sqlalchemy import select
 
 from app import create_app
-from app.demo import load_demo
-from app.models import Episode
+from app.accounts import totp
+from app.demo import DEMO_PASSWORD, NEW_USER, load_demo
+from app.models import Episode, User
+from tests.web import browser, text_of
 
 
-def test_demo_episodes_are_at_every_stage_and_the_page_shows_them(runtime):
+def test_demo_episodes_are_at_every_stage_and_the_status_page_shows_them(runtime):
     assert load_demo(runtime.db, runtime.engine) is True
     assert load_demo(runtime.db, runtime.engine) is False
     with runtime.db.session() as session:
         stages = sorted(e.stage for e in session.scalars(select(Episode)))
+        admin = session.scalar(select(User).where(User.username == "ada.admin"))
+        secret = totp.unseal(runtime.config, admin.totp_secret)
+        new_user = session.scalar(select(User).where(User.username == NEW_USER))
+        assert new_user.totp_secret is None, "one demo account sets up its authenticator at first sign-in"
     assert stages == ["assessment", "closed", "delivery", "preparation"]
 
-    app = create_app(runtime.config)
-    client = app.test_client()
-    page = client.get("/")
+    client = browser(create_app(runtime.config))
+    assert client.get("/status").status_code == 302, "administrators only, after signing in"
+    client.sign_in("ada.admin", secret, password=DEMO_PASSWORD)
+    page = client.get("/status")
     assert page.status_code == 200
-    html = page.get_data(as_text=True)
-    assert "WST-000001" in html and "needs met" in html
-    assert "Begum" not in html, "the status page shows no child's details"
+    text = text_of(page)
+    assert "WST-000001" in text and "needs met" in text
+    assert "Begum" not in text, "the status page shows no child's details"
     assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert pyotp.TOTP(secret).now() == totp.current_code(runtime.config, admin)

@@ -113,20 +113,45 @@ def live_server(tmp_path_factory):
 
 @dataclass
 class PageProblems:
-    console: list[str] = field(default_factory=list)
+    console: list[tuple[str, str]] = field(default_factory=list)
     exceptions: list[str] = field(default_factory=list)
     csp: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    documents: set[str] = field(default_factory=set)
+
+    def on_console(self, message) -> None:
+        if message.type == "error":
+            self.console.append((message.text, message.location.get("url") or ""))
+
+    def on_response(self, response) -> None:
+        if response.request.resource_type == "document":
+            self.documents.add(response.url)
+        elif response.status >= 400:
+            self.requests.append(f"{response.status} {response.url}")
+
+    def on_request_failed(self, request) -> None:
+        # ERR_ABORTED: the page moved on before a late request (the icon, say) finished.
+        if request.resource_type != "document" and request.failure != "net::ERR_ABORTED":
+            self.requests.append(f"{request.failure} {request.url}")
+
+    def console_errors(self) -> list[str]:
+        # A page's own status (400 for a form with errors) is the test's business, not a console error.
+        return [f"{text} ({url})" for text, url in self.console
+                if not (text.startswith("Failed to load resource") and url in self.documents)]
 
     def report(self) -> str:
-        lines = [f"console error: {m}" for m in self.console] + [f"uncaught: {m}" for m in self.exceptions]
-        return "\n".join(lines + [f"CSP violation: {m}" for m in self.csp])
+        return "\n".join([f"console error: {m}" for m in self.console_errors()]
+                         + [f"uncaught: {m}" for m in self.exceptions]
+                         + [f"CSP violation: {m}" for m in self.csp]
+                         + [f"request failed: {m}" for m in self.requests])
 
 
 @pytest.fixture
 def page(browser, live_server):
     """A page in a fresh browser context (no cookies), with `base_url` set to the live server.
 
-    At teardown it fails the test on any console error, uncaught exception or CSP violation."""
+    At teardown it fails the test on any console error, uncaught exception, CSP violation or failed
+    subresource (script, style, image, fetch)."""
     context = browser.new_context(base_url=live_server.url, accept_downloads=True,
                                   viewport={"width": 1280, "height": 900}, locale="en-GB",
                                   timezone_id="Europe/London")
@@ -135,15 +160,15 @@ def page(browser, live_server):
     context.expose_function("__ecafCspViolation", lambda text: problems.csp.append(text))
     context.add_init_script(WATCH_CSP)
     page = context.new_page()
-    page.on("console", lambda msg: msg.type == "error" and problems.console.append(
-        f"{msg.text} ({msg.location.get('url')})"))
+    page.on("console", problems.on_console)
     page.on("pageerror", lambda exc: problems.exceptions.append(str(exc)))
-    page.problems = problems
+    page.on("response", problems.on_response)
+    page.on("requestfailed", problems.on_request_failed)
     try:
         yield page
     finally:
         context.close()
-    assert not (problems.console or problems.exceptions or problems.csp), problems.report()
+    assert not problems.report(), problems.report()
 
 
 @pytest.fixture(scope="session")
