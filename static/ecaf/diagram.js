@@ -79,6 +79,19 @@
     }
   }
 
+  // The whole procedure is too wide to read at once: show the current step readably, else all of it.
+  function focusOnCurrentStep(viewer, container) {
+    var canvas = viewer.get("canvas");
+    var registry = viewer.get("elementRegistry");
+    var current = ids(container.getAttribute("data-active")).map(function (id) { return registry.get(id); })
+      .filter(function (element) { return element && element.type !== "bpmn:SubProcess" && element.width; })[0];
+    canvas.zoom("fit-viewport", "auto");
+    if (current && typeof canvas.scrollToElement === "function") {
+      canvas.zoom(0.9);
+      canvas.scrollToElement(current, { top: 120, bottom: 120, left: 240, right: 240 });
+    }
+  }
+
   function draw(container) {
     var url = container.getAttribute("data-xml-url");
     var viewer = null;
@@ -96,6 +109,7 @@
         return response.text();
       })
       .then(function (xml) {
+        container.replaceChildren();  // the text shown without JavaScript
         viewer = new window.BpmnJS({ container: container });
         return viewer.importXML(xml);
       })
@@ -105,8 +119,8 @@
         warnings.forEach(function (warning) {
           window.console.warn("Process diagram import warning:", warning && warning.message ? warning.message : warning);
         });
-        viewer.get("canvas").zoom("fit-viewport", "auto");
         applyMarkers(viewer, container);
+        focusOnCurrentStep(viewer, container);
         setState(container, "ready");
       })
       .catch(function (error) {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -182,7 +183,7 @@ def test_new_practitioner_enrols_starts_a_caf_completes_the_assessment_and_print
         page.get_by_test_id("download-pdf").click()
     download = download_info.value
     assert download.suggested_filename.startswith("CAF-") and download.suggested_filename.endswith(".pdf")
-    pdf = open(download.path(), "rb").read()
+    pdf = Path(download.path()).read_bytes()
     assert pdf.startswith(b"%PDF"), pdf[:20]
     assert len(pdf) > 2000
 
