@@ -153,3 +153,30 @@ def web(runtime, people):
     secrets = {name: give_credentials(runtime, people[name]) for name in ("originator", "lead", "admin")}
     app = make_app(runtime)
     return {"app": app, "runtime": runtime, "people": people, "secrets": secrets}
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def playwright_sync():
+    """One Playwright for the whole run: the sync API allows only one at a time in a process."""
+    if not CHROMIUM.exists():
+        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
+    if not (PROJECT_ROOT / "static" / "build" / "app.css").exists():
+        unavailable("static/build is missing (make assets)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("the playwright package is not installed")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright_sync):
+    browser = playwright_sync.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()

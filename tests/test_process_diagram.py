@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import os
 import shutil
 import threading
 import xml.etree.ElementTree as ET
@@ -16,13 +15,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import unavailable
+
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSES = ROOT / "processes"
 BPMN_FILES = sorted(PROCESSES.glob("*.bpmn"))
 BPMN_DIST = ROOT / "node_modules" / "bpmn-js" / "dist"
 ECAF_STATIC = ROOT / "static" / "ecaf"
-CHROMIUM = Path("/usr/bin/chromium")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 NS = {
     "bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
@@ -261,26 +260,11 @@ document.addEventListener("securitypolicyviolation", function (e) {
 """
 
 
-def _need_browser():
-    def unavailable(reason: str):
-        if IN_CI:
-            pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-        pytest.skip(reason)
-
-    if not CHROMIUM.exists():
-        unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    if not (BPMN_DIST / "bpmn-navigated-viewer.production.min.js").exists():
-        unavailable("node_modules/bpmn-js is missing (npm ci)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        unavailable("the playwright package is not installed")
-    return sync_playwright
-
-
 @pytest.fixture
 def site(tmp_path):
     """A frozen copy of the viewer, our script and style, and the processes, served on 127.0.0.1."""
+    if not (BPMN_DIST / "bpmn-navigated-viewer.production.min.js").exists():
+        unavailable("node_modules/bpmn-js is missing (npm ci)")
     root = tmp_path / "site"
     (root / "bpmn-js").mkdir(parents=True)
     shutil.copy(BPMN_DIST / "bpmn-navigated-viewer.production.min.js", root / "bpmn-js")
@@ -312,8 +296,7 @@ def _write_page(root: Path, name: str, xml_url: str) -> str:
     return name
 
 
-def _open(playwright, url: str):
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox", "--disable-gpu"])
+def _open(browser, url: str):
     page = browser.new_page(viewport={"width": 1600, "height": 900})
     messages: list[tuple[str, str]] = []
     page.on("console", lambda msg: messages.append((msg.type, msg.text)))
@@ -326,61 +309,57 @@ def _open(playwright, url: str):
     page.goto(url)
     page.wait_for_selector("[data-bpmn-diagram][data-diagram-state=ready], "
                            "[data-bpmn-diagram][data-diagram-state=failed]", state="attached", timeout=20_000)
-    return browser, page, messages, errors, failed
+    return page, messages, errors, failed
 
 
 @pytest.mark.browser
-def test_viewer_draws_the_episode_under_csp(site, tmp_path):
-    sync_playwright = _need_browser()
+def test_viewer_draws_the_episode_under_csp(site, browser, tmp_path):
     root, base = site
     name = _write_page(root, "episode.html", "processes/caf_episode.bpmn")
     model = MODELS["caf_episode.bpmn"]
-    with sync_playwright() as p:
-        browser, page, messages, errors, failed = _open(p, f"{base}/{name}")
-        try:
-            container = page.locator("[data-bpmn-diagram]")
-            assert container.get_attribute("data-diagram-state") == "ready", container.inner_text()
-            assert container.get_attribute("data-diagram-warnings") == "0"
-            assert container.get_attribute("data-diagram-missing") is None
-            page.screenshot(path=str(tmp_path / "caf_episode.png"), full_page=True)
+    page, messages, errors, failed = _open(browser, f"{base}/{name}")
+    try:
+        container = page.locator("[data-bpmn-diagram]")
+        assert container.get_attribute("data-diagram-state") == "ready", container.inner_text()
+        assert container.get_attribute("data-diagram-warnings") == "0"
+        assert container.get_attribute("data-diagram-missing") is None
+        page.screenshot(path=str(tmp_path / "caf_episode.png"), full_page=True)
 
-            assert errors == [], errors
-            assert [m for m in messages if m[0] in ("error", "warning")] == [], messages
-            assert page.evaluate("window.__cspViolations") == []
+        assert errors == [], errors
+        assert [m for m in messages if m[0] in ("error", "warning")] == [], messages
+        assert page.evaluate("window.__cspViolations") == []
 
-            for marker, ids in (("ecaf-done", DONE), ("ecaf-active", ACTIVE), ("ecaf-errored", ERRORED)):
-                for element_id in ids.split():
-                    selector = f'.djs-element.{marker}[data-element-id="{element_id}"]'
-                    assert page.locator(selector).count() == 1, f"no {marker} marker on {element_id}"
-            assert page.locator(".ecaf-active").count() == 1
+        for marker, ids in (("ecaf-done", DONE), ("ecaf-active", ACTIVE), ("ecaf-errored", ERRORED)):
+            for element_id in ids.split():
+                selector = f'.djs-element.{marker}[data-element-id="{element_id}"]'
+                assert page.locator(selector).count() == 1, f"no {marker} marker on {element_id}"
+        assert page.locator(".ecaf-active").count() == 1
 
-            drawn = set(page.evaluate(
-                "Array.from(document.querySelectorAll('.djs-element[data-element-id]'), e => e.dataset.elementId)"))
-            expected = set(model.nodes) | set(model.flows) | set(model.lanes) | set(model.participants)
-            assert expected - drawn == set(), f"not drawn: {sorted(expected - drawn)}"
+        drawn = set(page.evaluate(
+            "Array.from(document.querySelectorAll('.djs-element[data-element-id]'), e => e.dataset.elementId)"))
+        expected = set(model.nodes) | set(model.flows) | set(model.lanes) | set(model.participants)
+        assert expected - drawn == set(), f"not drawn: {sorted(expected - drawn)}"
 
-            # Every file the page asked for was served, and the SVG is reachable from the keyboard.
-            assert failed == [], failed
-            page.keyboard.press("Tab")
-            assert page.evaluate("document.activeElement.closest('[data-bpmn-diagram]') !== null")
-        finally:
-            browser.close()
+        # Every file the page asked for was served, and the SVG is reachable from the keyboard.
+        assert failed == [], failed
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.closest('[data-bpmn-diagram]') !== null")
+    finally:
+        page.close()
 
 
 @pytest.mark.browser
-def test_viewer_falls_back_to_text_when_the_xml_is_missing(site):
-    sync_playwright = _need_browser()
+def test_viewer_falls_back_to_text_when_the_xml_is_missing(site, browser):
     root, base = site
     name = _write_page(root, "missing.html", "processes/no_such_process.bpmn")
-    with sync_playwright() as p:
-        browser, page, messages, errors, failed = _open(p, f"{base}/{name}")
-        try:
-            container = page.locator("[data-bpmn-diagram]")
-            assert container.get_attribute("data-diagram-state") == "failed"
-            assert container.inner_text().strip() == "The process diagram could not be shown."
-            assert page.locator("[data-bpmn-diagram] svg").count() == 0
-            assert errors == []
-            assert [url for url in failed if not url.endswith("/processes/no_such_process.bpmn")] == []
-            assert page.evaluate("window.__cspViolations") == []
-        finally:
-            browser.close()
+    page, messages, errors, failed = _open(browser, f"{base}/{name}")
+    try:
+        container = page.locator("[data-bpmn-diagram]")
+        assert container.get_attribute("data-diagram-state") == "failed"
+        assert container.inner_text().strip() == "The process diagram could not be shown."
+        assert page.locator("[data-bpmn-diagram] svg").count() == 0
+        assert errors == []
+        assert [url for url in failed if not url.endswith("/processes/no_such_process.bpmn")] == []
+        assert page.evaluate("window.__cspViolations") == []
+    finally:
+        page.close()

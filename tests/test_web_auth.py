@@ -12,7 +12,7 @@ from app.accounts import sign_in
 from app.clock import now
 from app.models import AuditEvent, RecoveryCode, User
 from app.web.access import access_of
-from tests.web import PASSWORD, browser, give_credentials, text_of
+from tests.web import PASSWORD, browser, text_of
 
 OLIVE = "olive"
 

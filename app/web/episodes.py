@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app import audit, policy
 from app.clock import now
-from app.models import Artefact, Episode, HumanTask, ProcessVersion
+from app.models import Artefact, Episode, ProcessVersion
 from app.services import episode_record as record
 from app.web import printing
 from app.web.access import current_user, signed_in

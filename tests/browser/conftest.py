@@ -6,20 +6,14 @@ and `axe_check(page)` runs axe-core's WCAG 2.2 AA rules on the page as it stands
 """
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from app.config import PROJECT_ROOT, Config
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 # Reports every CSP violation to Python as it happens, so nothing is lost when the page navigates.
 WATCH_CSP = """
@@ -28,33 +22,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
                              e.sample].join(" "));
 }, true);
 """
-
-
-def _unavailable(reason: str):
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: the browser tests must run)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def playwright_sync():
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    if not (PROJECT_ROOT / "static" / "build" / "app.css").exists():
-        _unavailable("static/build is missing (make assets)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright package is not installed")
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="session")
-def browser(playwright_sync):
-    browser = playwright_sync.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-    yield browser
-    browser.close()
 
 
 @dataclass
