@@ -1,0 +1,104 @@
+"""Web benchmark: prints what the practitioners' pages cost on SQLite, through the Flask app.
+
+    python bench/web.py [--runs 30]
+
+(a) signing in: the password check (argon2id) and the whole two-step sign-in;
+(b) pages: the task list, the episode page, the assessment form (the largest form: sections
+    A–L), and submitting the checklist form; median and p95 over RUNS requests;
+(c) the PDF of a CAF in delivery (assessment, consent, plan) with WeasyPrint.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import time_machine  # noqa: E402
+from sqlalchemy import select  # noqa: E402
+
+from app import create_app  # noqa: E402
+from app.accounts import passwords, totp  # noqa: E402
+from app.clock import now  # noqa: E402
+from app.config import PROJECT_ROOT, Config  # noqa: E402
+from app.demo import DEMO_PASSWORD, load_demo  # noqa: E402
+from app.engine.library import Bundle, deploy  # noqa: E402
+from app.jobs.runtime import Runtime  # noqa: E402
+from app.migrate import upgrade  # noqa: E402
+from app.models import Episode, HumanTask, User  # noqa: E402
+from tests.web import Browser  # noqa: E402
+
+
+STEP = timedelta(seconds=31)
+
+
+def timed(action, runs: int) -> list[float]:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()
+        samples.append(time.perf_counter() - started)
+    return samples
+
+
+def report(label: str, samples: list[float]) -> None:
+    ordered = sorted(samples)
+    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
+    print(f"{label:<48} median {statistics.median(samples) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    runs = parser.parse_args().runs
+    folder = Path(tempfile.mkdtemp(prefix="ecaf-bench-web-"))
+    config = Config(database_url=f"sqlite:///{folder / 'bench.db'}", processes_dir=PROJECT_ROOT / "processes",
+                    cookie_secure=False, testing=True)
+    upgrade(config.database_url)
+    runtime = Runtime.build(config)
+    with runtime.db.session() as session:
+        deploy(session, Bundle.from_directory(config.processes_dir))
+    load_demo(runtime.db, runtime.engine)
+    app = create_app(config)
+    with runtime.db.session() as session:
+        priya = session.scalar(select(User).where(User.username == "priya.shah"))
+        secret = totp.unseal(config, priya.totp_secret)
+        delivery = session.scalar(select(Episode).where(Episode.stage == "delivery"))
+        assessment = session.scalar(select(HumanTask).where(HumanTask.name == "complete_assessment",
+                                                            HumanTask.status == "ready"))
+        checklist = session.scalar(select(HumanTask).where(HumanTask.name == "pre_assessment_checklist",
+                                                           HumanTask.status == "ready"))
+    print(f"eCAF web benchmark, SQLite, {runs} runs each\n")
+    report("(a) argon2id password check", timed(lambda: passwords.verify_password(priya.password_hash,
+                                                                                   DEMO_PASSWORD), runs))
+    moment = [now()]
+
+    def sign_in():
+        moment[0] += STEP  # a code is accepted once: each sign-in in its own 30-second step
+        with time_machine.travel(moment[0], tick=False):
+            Browser(app.test_client()).sign_in("priya.shah", secret, password=DEMO_PASSWORD)
+
+    report("(a) sign-in, password and code (4 requests)", timed(sign_in, min(runs, 10)))
+    client = Browser(app.test_client())
+    with time_machine.travel(moment[0] + STEP, tick=False):
+        client.sign_in("priya.shah", secret, password=DEMO_PASSWORD)
+    report("(b) task list", timed(lambda: client.get("/"), runs))
+    report("(b) episode page (delivery)", timed(lambda: client.get(f"/episodes/{delivery.id}"), runs))
+    report("(b) assessment form, sections A-L", timed(lambda: client.get(f"/tasks/{assessment.id}"), runs))
+    html = client.get(f"/tasks/{assessment.id}").get_data()
+    print(f"{'    its size':<48} {len(html) / 1024:7.1f} KB")
+    report("(b) checklist submitted with an error (400)",
+           timed(lambda: client.post(f"/tasks/{checklist.id}", {"action": "submit", "healthy.answer": "no"}), runs))
+    report("(c) PDF of the CAF in delivery",
+           timed(lambda: client.get(f"/episodes/{delivery.id}/print.pdf"), max(3, runs // 3)))
+    pdf = client.get(f"/episodes/{delivery.id}/print.pdf").data
+    print(f"{'    its size':<48} {len(pdf) / 1024:7.1f} KB")
+
+
+if __name__ == "__main__":
+    main()
