@@ -252,3 +252,20 @@ def test_an_open_redirect_after_sign_in_is_refused(web):
                 token_from="/sign-in")
     done = client.post("/sign-in/code", {"code": pyotp.TOTP(web["secrets"]["originator"]).now()})
     assert done.location == "/"
+
+
+def test_the_sweep_removes_sessions_that_can_never_be_used_again(web):
+    from app.jobs.sweep import purge_sessions
+    from app.models import WebSession
+
+    runtime = web["runtime"]
+    ended, live = browser(web["app"]), browser(web["app"])
+    ended.sign_in(OLIVE, web["secrets"]["originator"])
+    ended.post("/sign-out", token_from="/")
+    live.sign_in("leah", web["secrets"]["lead"])
+    assert purge_sessions(runtime) >= 1
+    assert live.get("/").status_code == 200, "a session in use stays"
+    with time_machine.travel(now() + timedelta(minutes=31)):
+        purge_sessions(runtime)
+    with runtime.db.session() as session:
+        assert session.scalars(select(WebSession)).all() == []

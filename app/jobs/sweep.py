@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from app.clock import now
-from app.models import Episode
+from app.models import Episode, WebSession
 
 from .delivery import DeliveryFailed, deliver, due_messages
 from .runtime import Runtime
@@ -60,6 +61,18 @@ def sweep_outbox(runtime: Runtime) -> SweepReport:
     return report
 
 
+def purge_sessions(runtime: Runtime) -> int:
+    """Remove session rows that can never be used again: ended, or past the absolute limit."""
+    config = runtime.config
+    oldest = now() - timedelta(hours=config.absolute_timeout_hours)
+    idle = now() - timedelta(minutes=config.idle_timeout_minutes)
+    with runtime.db.session() as session:
+        result = session.execute(delete(WebSession).where(
+            WebSession.revoked_at.is_not(None) | (WebSession.created_at < oldest) | (WebSession.last_seen_at < idle)))
+        return result.rowcount
+
+
 def sweep(runtime: Runtime) -> SweepReport:
     timers, outbox = sweep_timers(runtime), sweep_outbox(runtime)
+    purge_sessions(runtime)
     return SweepReport(timers.woken, timers.failed, outbox.delivered, outbox.undelivered)
