@@ -106,7 +106,7 @@ class Engine:
                 raise TaskNotReady(f"the task '{row.title}' is not waiting for input")
             schema = form_tools.load_form(episode.process_version.forms, row.form)
             submitted = form_tools.strip_blanks(data or {})
-            errors = form_tools.validate(schema, submitted, user_exists=lambda email: _user_exists(session, email))
+            errors = form_tools.validate(schema, submitted, user_exists=lambda email: user_exists(session, email))
             if errors:
                 raise FormInvalid(errors)
             row.status, row.completed_at, row.completed_by_id = "completed", now(), user_id
@@ -302,5 +302,6 @@ class Engine:
             raise OpenEpisodeExists(existing.id, existing.reference)
 
 
-def _user_exists(session: Session, email: str) -> bool:
+def user_exists(session: Session, email: str) -> bool:
+    """Whether an active account has this email (the forms' `ecaf-user-email` format)."""
     return session.scalar(select(User.id).where(func.lower(User.email) == email.lower(), User.active)) is not None

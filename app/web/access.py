@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Callable
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, flash, g, redirect, request, session, url_for
+from flask import Flask, abort, flash, g, redirect, request, session, url_for
 
 from sqlalchemy.orm import joinedload
 
 from app.models import Organisation, User
+from app.web import runtime
 
 PUBLIC, SIGNING_IN, SIGNED_IN = "public", "signing_in", "signed_in"
 
@@ -78,7 +79,7 @@ def install(app: Flask) -> None:
             return None
         user_id = getattr(session, "user_id", None)
         if user_id is not None:
-            with current_app.extensions["ecaf"].db.session() as db:
+            with runtime().db.session() as db:
                 user = db.get(User, user_id, options=[
                     joinedload(User.organisation).joinedload(Organisation.authority)])
                 if user is not None and user.active and user.locked_at is None:

@@ -1,29 +1,23 @@
 """Signing in (password, then a one-time code), enrolling an authenticator, signing out, the account page."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
 from app import audit
 from app.accounts import passwords, recovery, sign_in, totp
 from app.clock import as_utc, now
 from app.models import User, WebSession
+from app.web import runtime
 from app.web.access import current_user, safe_next, signed_in, signing_in
-from app.web.sessions import end_all_sessions
+from app.web.sessions import client_address, end_all_sessions
 
 bp = Blueprint("auth", __name__)
 
 PENDING_FOR = timedelta(minutes=5)  # how long the password step stays good while the code is entered
 
-
-def _runtime():
-    return current_app.extensions["ecaf"]
-
-
-def _address() -> str | None:
-    return request.remote_addr
 
 
 def _pending_user_id() -> int | None:
@@ -32,8 +26,6 @@ def _pending_user_id() -> int | None:
     if not pending:
         return None
     started = pending.get("at")
-    from datetime import datetime
-
     if started is None or now() - as_utc(datetime.fromisoformat(started)) > PENDING_FOR:
         session.pop("pending", None)
         return None
@@ -44,7 +36,7 @@ def _finish_sign_in(db, user: User):
     """Both factors given: a new session id, the sign-in recorded, on to where the user was going."""
     target = safe_next(session.get("pending", {}).get("next"))
     session.sign_in(user.id)
-    audit.record(db, "signed_in", actor_id=user.id, address=_address())
+    audit.record(db, "signed_in", actor_id=user.id, address=client_address())
     return redirect(target or url_for("tasks.home"))
 
 
@@ -61,8 +53,8 @@ def sign_in_page():
         if not password:
             errors["password"] = "Enter your password"
         if not errors:
-            with _runtime().db.session() as db:
-                outcome = sign_in.check_password(db, username, password, _address())
+            with runtime().db.session() as db:
+                outcome = sign_in.check_password(db, username, password, client_address())
                 if outcome.ok:
                     user = outcome.user
                     step = "code" if user.totp_enrolled_at else "enrol"
@@ -78,63 +70,64 @@ def sign_in_page():
                            expired=getattr(session, "expired", False)), 400 if errors else 200
 
 
-def _pending_or_restart():
+def _pending_or_restart(step: str) -> int | None:
+    """The user waiting for this sign-in step, or None (with a message) when the password step ran out."""
     user_id = _pending_user_id()
     if user_id is None:
         flash("Sign in again: the first step ran out of time.", "expired")
-    return user_id
+        return None
+    return user_id if session["pending"].get("step") == step else None
+
+
+def _second_factor(template: str, check):
+    """A page that takes the second factor; `check(db, user)` gives the sign_in.Outcome."""
+    user_id = _pending_or_restart("code")
+    if user_id is None:
+        return redirect(url_for("auth.sign_in"))
+    error = None
+    if request.method == "POST":
+        with runtime().db.session() as db:
+            user = db.get(User, user_id)
+            outcome = check(db, user)
+            if outcome.ok:
+                return _finish_sign_in(db, user)
+            error = outcome.message
+    return render_template(template, error=error), 400 if error else 200
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
 @signing_in
 def code():
-    user_id = _pending_or_restart()
-    if user_id is None or session["pending"].get("step") != "code":
-        return redirect(url_for("auth.sign_in"))
-    error = None
-    if request.method == "POST":
-        with _runtime().db.session() as db:
-            user = db.get(User, user_id)
-            outcome = sign_in.check_code(db, _runtime().config, user, request.form.get("code", ""), _address())
-            if outcome.ok:
-                return _finish_sign_in(db, user)
-            error = outcome.message
-    return render_template("auth/code.html", error=error), 400 if error else 200
+    return _second_factor("auth/code.html", lambda db, user: sign_in.check_code(
+        db, runtime().config, user, request.form.get("code", ""), client_address()))
 
 
 @bp.route("/sign-in/recovery-code", methods=["GET", "POST"])
 @signing_in
 def recovery_code():
-    user_id = _pending_or_restart()
-    if user_id is None or session["pending"].get("step") != "code":
-        return redirect(url_for("auth.sign_in"))
-    error = None
-    if request.method == "POST":
-        with _runtime().db.session() as db:
-            user = db.get(User, user_id)
-            outcome = sign_in.check_recovery_code(db, user, request.form.get("recovery_code", ""), _address())
-            if outcome.ok:
-                left = recovery.remaining(db, user)
-                flash(f"You signed in with a recovery code. You have {left} left. If you lost your "
-                      "authenticator, ask the eCAF administrator to reset it.")
-                return _finish_sign_in(db, user)
-            error = outcome.message
-    return render_template("auth/recovery_code.html", error=error), 400 if error else 200
+    def check(db, user):
+        outcome = sign_in.check_recovery_code(db, user, request.form.get("recovery_code", ""), client_address())
+        if outcome.ok:
+            flash(f"You signed in with a recovery code. You have {recovery.remaining(db, user)} left. If you lost "
+                  "your authenticator, ask the eCAF administrator to reset it.")
+        return outcome
+
+    return _second_factor("auth/recovery_code.html", check)
 
 
 @bp.route("/sign-in/set-up-authenticator", methods=["GET", "POST"])
 @signing_in
 def enrol():
     """First sign-in: scan the QR code (or type the key), prove it works with a code, keep the recovery codes."""
-    user_id = _pending_or_restart()
-    if user_id is None or session["pending"].get("step") != "enrol":
+    user_id = _pending_or_restart("enrol")
+    if user_id is None:
         return redirect(url_for("auth.sign_in"))
-    config = _runtime().config
+    config = runtime().config
     secret = session.get("enrol_secret")
     if not secret:
         secret = session["enrol_secret"] = totp.new_secret()
     error = None
-    with _runtime().db.session() as db:
+    with runtime().db.session() as db:
         user = db.get(User, user_id)
         if request.method == "POST":
             step = totp.matching_step(secret, request.form.get("code", ""))
@@ -160,7 +153,7 @@ def enrol():
 def sign_out():
     user = current_user()
     if user is not None:
-        with _runtime().db.session() as db:
+        with runtime().db.session() as db:
             audit.record(db, "signed_out", actor_id=user.id)
     session.end()
     flash("You have signed out.", "success")
@@ -171,7 +164,7 @@ def sign_out():
 @signed_in
 def sign_out_everywhere():
     user = current_user()
-    with _runtime().db.session() as db:
+    with runtime().db.session() as db:
         count = end_all_sessions(db, user.id)
         audit.record(db, "signed_out_everywhere", actor_id=user.id, sessions=count)
     session.end()
@@ -183,21 +176,14 @@ def sign_out_everywhere():
 @signed_in
 def account():
     user = current_user()
-    with _runtime().db.session() as db:
+    with runtime().db.session() as db:
         sessions = db.scalars(select(WebSession).where(WebSession.user_id == user.id,
                                                        WebSession.revoked_at.is_(None))
                               .order_by(WebSession.last_seen_at.desc())).all()
         left = recovery.remaining(db, db.get(User, user.id))
         rows = [{"address": s.address, "agent": s.user_agent, "since": s.authenticated_at or s.created_at,
-                 "seen": s.last_seen_at, "this": s.id == _this_session_id()} for s in sessions]
+                 "seen": s.last_seen_at, "this": s.id == session.row_id} for s in sessions]
     return render_template("auth/account.html", sessions=rows, recovery_left=left)
-
-
-def _this_session_id() -> str | None:
-    import hashlib
-
-    token = getattr(session, "token", None)
-    return hashlib.sha256(token.encode()).hexdigest() if token else None
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
@@ -206,7 +192,7 @@ def change_password():
     errors = {}
     if request.method == "POST":
         form = request.form
-        with _runtime().db.session() as db:
+        with runtime().db.session() as db:
             user = db.get(User, current_user().id)
             if not passwords.verify_password(user.password_hash, form.get("current_password", "")):
                 errors["current_password"] = "Enter your current password"
@@ -217,7 +203,7 @@ def change_password():
                 errors["new_password"] = problem
             elif new != form.get("confirm_password", ""):
                 errors["confirm_password"] = "Enter the same new password twice"
-            if not errors and not totp.accept_code(db, _runtime().config, user, form.get("code", "")):
+            if not errors and not totp.accept_code(db, runtime().config, user, form.get("code", "")):
                 errors["code"] = sign_in.WRONG_CODE
             if not errors:
                 user.password_hash = passwords.hash_password(new)

@@ -1,21 +1,19 @@
 """Start a CAF: find the child first, then record the child (or several siblings) and start."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.engine.errors import NoProcessDeployed, OpenEpisodeExists
 from app.models import Authority
 from app.services import children as service
+from app.web import runtime
 from app.web.access import current_user, roles
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("children", __name__, url_prefix="/children")
 MAX_SIBLINGS = 8
 
-
-def _runtime():
-    return current_app.extensions["ecaf"]
 
 
 def _criteria(form):
@@ -40,15 +38,13 @@ def _criteria(form):
 @roles("practitioner")
 def find():
     form = request.form
-    criteria, parts, errors, result = None, date_parts(form, "date_of_birth"), {}, None
+    parts, errors = date_parts(form, "date_of_birth"), {}
     if request.method == "POST":
         criteria, parts, errors = _criteria(form)
         if not errors:
-            with _runtime().db.session() as session:
+            with runtime().db.session() as session:
                 result = service.search(session, current_user(), criteria)
-                rendered = render_template("children/find.html", form=form, parts=parts, errors={},
-                                           result=result, authorities=_authorities(session))
-            return rendered
+                return render_template("children/find.html", form=form, parts=parts, errors={}, result=result)
     return render_template("children/find.html", form=form, parts=parts, errors=errors, result=None,
                            error_title=bool(errors)), 400 if errors else 200
 
@@ -57,9 +53,10 @@ def _authorities(session) -> list[Authority]:
     return session.scalars(select(Authority).order_by(Authority.name)).all()
 
 
-def _read_children(form) -> tuple[list[dict], list]:
-    """The rows of the record form as typed, and the children they describe."""
-    count = min(max(int(form.get("count", "1") or 1), 1), MAX_SIBLINGS) if form.get("count", "1").isdigit() else 1
+def _read_children(form) -> tuple[list[dict], int]:
+    """The rows of the record form as typed, and how many there are (1 to MAX_SIBLINGS)."""
+    posted = form.get("count", "1")
+    count = min(max(int(posted), 1), MAX_SIBLINGS) if posted.isdigit() else 1
     rows = []
     for i in range(count):
         rows.append({"given_names": text(form, f"child-{i}-given_names"),
@@ -105,7 +102,7 @@ def record():
     if not address:
         errors["address"] = "Enter the child's home address"
     authority_id = int(form["authority"]) if form.get("authority", "").isdigit() else None
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         if authority_id is None or session.get(Authority, authority_id) is None:
             errors["authority"] = "Choose the local authority where the child lives"
         for i, child in enumerate(children):
@@ -122,7 +119,7 @@ def record():
     for child in children:
         child.postcode, child.address = postcode, address
     try:
-        episode_ids = service.start_for(_runtime(), current_user(), children, authority_id)
+        episode_ids = service.start_for(runtime(), current_user(), children, authority_id)
     except OpenEpisodeExists:
         return _record_page(form, rows, {"child-0-given-names": "A CAF was opened for this child a moment ago "
                                                                 "by someone else: search again"})
@@ -137,7 +134,7 @@ def record():
 
 
 def _record_page(form, rows, errors, focus=None):
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         authorities = _authorities(session)
         default = current_user().authority.id if current_user().authority else None
         page = render_template("children/record.html", form=form, rows=rows, errors=errors,

@@ -1,22 +1,19 @@
 """The episode page: the child, the people, deadlines, the timeline, the records, the diagram; print and PDF."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, render_template, request
 from sqlalchemy import select
 
 from app import audit, policy
 from app.clock import now
 from app.models import Artefact, Episode, ProcessVersion
 from app.services import episode_record as record
-from app.web import printing
+from app.web import printing, runtime
 from app.web.access import current_user, signed_in
 from app.web.schema_form import summary
 
 bp = Blueprint("episodes", __name__, url_prefix="/episodes")
 
-
-def _runtime():
-    return current_app.extensions["ecaf"]
 
 
 def _episode_or_404(session, episode_id: int) -> Episode:
@@ -32,7 +29,7 @@ def _episode_or_404(session, episode_id: int) -> Episode:
 @bp.get("/<int:episode_id>")
 @signed_in
 def show(episode_id: int):
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         episode = _episode_or_404(session, episode_id)
         audit.record(session, "episode_viewed", actor_id=current_user().id, episode_id=episode.id)
         tasks = record.ready_tasks(session, episode)
@@ -41,7 +38,7 @@ def show(episode_id: int):
             deadlines=record.deadlines(session, episode), timeline=record.timeline(session, episode),
             artefacts=record.artefacts(session, episode, summary), tasks=tasks,
             my_tasks={t.id for t in tasks if policy.may_complete(current_user(), t)},
-            siblings=_siblings(session, episode), positions=_runtime().engine.positions(episode),
+            siblings=_siblings(session, episode), positions=runtime().engine.positions(episode),
             printable=record.PRINTABLE)
     return page
 
@@ -58,7 +55,7 @@ def _siblings(session, episode: Episode) -> list[Episode]:
 @signed_in
 def diagram(episode_id: int):
     """The BPMN of the version this episode runs on, for the read-only diagram."""
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         episode = _episode_or_404(session, episode_id)
         version: ProcessVersion = episode.process_version
         files = version.bpmn_files
@@ -70,7 +67,7 @@ def diagram(episode_id: int):
 @bp.get("/<int:episode_id>/records/<int:artefact_id>")
 @signed_in
 def artefact(episode_id: int, artefact_id: int):
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         episode = _episode_or_404(session, episode_id)
         row = session.get(Artefact, artefact_id)
         if row is None or row.episode_id != episode.id or row.kind == "contact":
@@ -95,15 +92,13 @@ def _print_context(session, episode: Episode, artefact_id: int | None):
             abort(404)
     else:
         newest: dict[str, Artefact] = {}
-        for row in rows:
-            if row.kind not in newest or row.kind == "review":
-                newest.setdefault(row.kind, row)
+        for row in rows:  # newest version first within each kind
+            newest.setdefault(row.kind, row)
         reviews = [r for r in rows if r.kind == "review"]
         rows = [newest[k] for k in record.PRINTABLE if k in newest and k != "review"] + reviews
     views = [(record.artefact_view(session, episode, r, summary), r.data.get("signature")) for r in rows]
     return {"episode": episode, "child": episode.child, "records": views, "printed_by": current_user(),
-            "printed_at": now(),
-            "people": record.people(session, episode)}
+            "printed_at": now()}
 
 
 def _chosen_artefact() -> int | None:
@@ -111,27 +106,27 @@ def _chosen_artefact() -> int | None:
     return int(value) if value.isdigit() else None
 
 
+def _printed(episode_id: int, action: str, *, pdf: bool) -> tuple[str, str]:
+    """The print page's HTML and the episode reference; the print is recorded in the audit trail."""
+    with runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id)
+        context = _print_context(session, episode, _chosen_artefact())
+        html = render_template("episodes/print.html", pdf=pdf, **context)
+        audit.record(session, action, actor_id=current_user().id, episode_id=episode.id,
+                     records=[v.kind for v, _ in context["records"]])
+        return html, episode.reference
+
+
 @bp.get("/<int:episode_id>/print")
 @signed_in
 def print_view(episode_id: int):
-    with _runtime().db.session() as session:
-        episode = _episode_or_404(session, episode_id)
-        context = _print_context(session, episode, _chosen_artefact())
-        audit.record(session, "episode_printed", actor_id=current_user().id, episode_id=episode.id,
-                     records=[v.kind for v, _ in context["records"]])
-        return render_template("episodes/print.html", pdf=False, **context)
+    html, _ = _printed(episode_id, "episode_printed", pdf=False)
+    return html
 
 
 @bp.get("/<int:episode_id>/print.pdf")
 @signed_in
 def print_pdf(episode_id: int):
-    with _runtime().db.session() as session:
-        episode = _episode_or_404(session, episode_id)
-        context = _print_context(session, episode, _chosen_artefact())
-        html = render_template("episodes/print.html", pdf=True, **context)
-        audit.record(session, "episode_pdf_downloaded", actor_id=current_user().id, episode_id=episode.id,
-                     records=[v.kind for v, _ in context["records"]])
-        reference = episode.reference
-    pdf = printing.html_to_pdf(html)
-    return Response(pdf, mimetype="application/pdf", headers={
+    html, reference = _printed(episode_id, "episode_pdf_downloaded", pdf=True)
+    return Response(printing.html_to_pdf(html), mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="CAF-{reference}.pdf"'})

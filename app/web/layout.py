@@ -4,16 +4,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g
+from flask import Flask, g
 
 from app.clock import as_utc
+from app.web import runtime
 
 LONDON = ZoneInfo("Europe/London")
 
 
 def support_contacts() -> dict:
     """The signed-in user's authority's contacts; the service's own before sign-in."""
-    config = current_app.extensions["ecaf"].config
+    config = runtime().config
     user = g.get("user")
     authority = user.authority if user is not None else None
     return {

@@ -1,10 +1,11 @@
 """Search requests to the eCAF administrator: add children one by one, then send; see the answers."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from app.services import search_requests as service
 from app.services.children import normalise_postcode, valid_postcode
+from app.web import runtime
 from app.web.access import current_user, roles
 from app.web.form_input import date_parts, parse_date, text
 
@@ -13,14 +14,11 @@ DRAFT = "search_request_draft"  # kept in the server-side session until sent
 MAX_CHILDREN = 10
 
 
-def _runtime():
-    return current_app.extensions["ecaf"]
-
 
 @bp.get("/")
 @roles("practitioner")
 def index():
-    with _runtime().db.session() as db:
+    with runtime().db.session() as db:
         requests = service.mine(db, current_user())
         return render_template("search_requests/index.html", requests=requests)
 
@@ -28,7 +26,7 @@ def index():
 @bp.get("/<int:request_id>")
 @roles("practitioner")
 def show(request_id: int):
-    with _runtime().db.session() as db:
+    with runtime().db.session() as db:
         found = service.one_of_mine(db, current_user(), request_id)
         if found is None:
             abort(404)
@@ -67,7 +65,7 @@ def new():
             if not draft["children"]:
                 errors["given-names"] = "Add at least one child to your request"
             if not errors:
-                with _runtime().db.session() as db:
+                with runtime().db.session() as db:
                     sent = service.submit(db, current_user(), draft["reason"], draft["children"])
                     reference = sent.reference
                     request_id = sent.id

@@ -9,7 +9,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
-from flask import Flask, Request, Response
+from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import update
 from werkzeug.datastructures import CallbackDict
@@ -41,6 +41,11 @@ class ServerSession(CallbackDict, SessionMixin):
         self.created_at = row.created_at if row else None
         self.renew = False   # issue a new id (sign-in) and drop the old row
         self.ended = False   # sign-out: drop the row and the cookie
+
+    @property
+    def row_id(self) -> str | None:
+        """The id of this session's row (a digest of the cookie's token)."""
+        return _digest(self.token) if self.token else None
 
     def sign_in(self, user_id: int) -> None:
         self.clear()
@@ -92,7 +97,7 @@ class ServerSessionInterface(SessionInterface):
         moment = now()
         with self.runtime.db.session() as db:
             if session.token and (session.ended or session.renew):
-                db.execute(update(WebSession).where(WebSession.id == _digest(session.token))
+                db.execute(update(WebSession).where(WebSession.id == session.row_id)
                            .values(revoked_at=moment))
             if session.ended:
                 response.delete_cookie(name, path="/", secure=cookie["secure"], httponly=True, samesite="Lax")
@@ -103,7 +108,7 @@ class ServerSessionInterface(SessionInterface):
                 token = secrets.token_urlsafe(32)
                 db.add(WebSession(id=_digest(token), user_id=session.user_id, data=dict(session),
                                   created_at=moment, authenticated_at=session.authenticated_at,
-                                  last_seen_at=moment, address=_address(), user_agent=_agent()))
+                                  last_seen_at=moment, address=client_address(), user_agent=_agent()))
                 response.set_cookie(name, token, **cookie)
                 return
             changes = {}
@@ -112,19 +117,16 @@ class ServerSessionInterface(SessionInterface):
             if session.modified or moment - as_utc(session.last_seen_at) > TOUCH_EVERY:
                 changes["last_seen_at"] = moment
             if changes:
-                db.execute(update(WebSession).where(WebSession.id == _digest(session.token),
+                db.execute(update(WebSession).where(WebSession.id == session.row_id,
                                                     WebSession.revoked_at.is_(None)).values(**changes))
 
 
-def _address() -> str | None:
-    from flask import request
-
+def client_address() -> str | None:
+    """The client's address as recorded with sessions, failed sign-ins and the audit trail."""
     return (request.remote_addr or "")[:64] or None
 
 
 def _agent() -> str | None:
-    from flask import request
-
     return (request.user_agent.string or "")[:300] or None
 
 

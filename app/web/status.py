@@ -3,11 +3,12 @@
 It shows references and counts only, never a child's details."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, render_template
 from sqlalchemy import func, select
 
 from app.clock import now
 from app.models import Episode, HumanTask, OutboxMessage
+from app.web import runtime
 from app.web.access import public, roles
 
 bp = Blueprint("status", __name__)
@@ -16,8 +17,7 @@ bp = Blueprint("status", __name__)
 @bp.get("/status")
 @roles("administrator")
 def index():
-    runtime = current_app.extensions["ecaf"]
-    with runtime.db.session() as session:
+    with runtime().db.session() as session:
         by_stage = dict(session.execute(
             select(Episode.stage, func.count()).where(Episode.status.in_(("open", "error")))
             .group_by(Episode.stage)).all())
@@ -37,7 +37,6 @@ def index():
 @bp.get("/healthz")
 @public
 def health():
-    runtime = current_app.extensions["ecaf"]
-    with runtime.db.session() as session:
+    with runtime().db.session() as session:
         session.execute(select(1))
     return {"status": "ok"}

@@ -1,29 +1,28 @@
 """The task list (home page), claiming and releasing role tasks, and completing a task's form."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import func, select
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from app import audit, policy
 from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotFound, TaskNotReady
-from app.models import HumanTask, User
+from app.engine.runner import user_exists
+from app.models import Episode, HumanTask
 from app.services import task_forms
 from app.services.task_list import FILTERS, ready_tasks
-from app.web import schema_form
+from app.web import runtime, schema_form
 from app.web.access import current_user, signed_in
+from app.web.layout import support_contacts
 
 bp = Blueprint("tasks", __name__)
 
-
-def _runtime():
-    return current_app.extensions["ecaf"]
 
 
 @bp.get("/")
 @signed_in
 def home():
     filters = {f for f in request.args.getlist("show") if f in FILTERS}
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         rows = ready_tasks(session, current_user(), filters)
     return render_template("tasks/home.html", rows=rows, filters=filters)
 
@@ -31,7 +30,7 @@ def home():
 @bp.post("/tasks/<int:task_id>/claim")
 @signed_in
 def claim(task_id: int):
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         task = session.get(HumanTask, task_id, with_for_update=True)
         episode = policy.visible_episode(session, current_user(), task.episode_id) if task else None
         if task is None or episode is None or not policy.may_claim(current_user(), task, episode):
@@ -48,7 +47,7 @@ def claim(task_id: int):
 @bp.post("/tasks/<int:task_id>/release")
 @signed_in
 def release(task_id: int):
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         task = session.get(HumanTask, task_id, with_for_update=True)
         if task is None or not policy.may_release(current_user(), task):
             abort(404)
@@ -72,7 +71,7 @@ def _render(opened: task_forms.OpenTask, form: schema_form.Form, status: int = 2
 @bp.get("/tasks/<int:task_id>")
 @signed_in
 def form(task_id: int):
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         opened = task_forms.open_task(session, current_user(), task_id)
         if opened is None:
             session.commit()
@@ -92,14 +91,13 @@ def form(task_id: int):
 def submit(task_id: int):
     posted = request.form
     action = posted.get("action", "submit")
-    runtime = _runtime()
-    with runtime.db.session() as session:
+    db, engine = runtime().db, runtime().engine
+    with db.session() as session:
         opened = task_forms.open_task(session, current_user(), task_id)
         if opened is None:
             session.commit()
             abort(404)
         schema, ui = opened.schema, opened.ui
-        unknown = schema_form.unexpected_names(schema, ui, posted)
         if schema_form.is_row_action(action):
             try:
                 data, raw, focus = schema_form.apply_row_action(schema, ui, posted, action)
@@ -109,7 +107,7 @@ def submit(task_id: int):
         data, raw, problems = schema_form.parse_form(schema, ui, posted)
         known = task_forms.prefill(session, schema, opened.episode, current_user())
         data = schema_form.carry_read_only(schema, ui, known, data)
-        if unknown:
+        if schema_form.unexpected_names(schema, ui, posted):
             problem = {"field": "", "message": "This form was sent with fields it does not have, so nothing was "
                                                "saved. Check your answers and send it again."}
             return _render(opened, schema_form.build_form(schema, ui, data, [problem], raw), 400)
@@ -120,17 +118,17 @@ def submit(task_id: int):
         elif action != "submit":
             abort(400)
         else:
-            errors = task_forms.all_problems(schema, data, problems, lambda email: _user_exists(session, email))
+            errors = task_forms.all_problems(schema, data, problems, lambda email: user_exists(session, email))
             if errors:
                 return _render(opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
     if action == "save":
-        runtime.engine.save_draft(episode_id, task_id, {"data": data, "raw": raw}, current_user().id)
+        engine.save_draft(episode_id, task_id, {"data": data, "raw": raw}, current_user().id)
         flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
         return redirect(url_for("tasks.form", task_id=task_id))
     try:
-        runtime.engine.complete_task(episode_id, task_id, data, current_user().id)
+        engine.complete_task(episode_id, task_id, data, current_user().id)
     except FormInvalid as exc:
-        with runtime.db.session() as session:
+        with db.session() as session:
             opened = task_forms.open_task(session, current_user(), task_id)
             return _render(opened, schema_form.build_form(opened.schema, opened.ui, data, exc.errors, raw), 400)
     except (TaskAlreadyDone, TaskNotReady, TaskNotFound, EpisodeNotOpen) as exc:
@@ -144,15 +142,8 @@ def submit(task_id: int):
     return redirect(_next_step(episode_id))
 
 
-def _user_exists(session, email: str) -> bool:
-    return session.scalar(select(User.id).where(func.lower(User.email) == email.lower(), User.active)) is not None
-
-
 def _safeguarding_phone(episode_id: int) -> str:
-    from app.models import Episode
-    from app.web.layout import support_contacts
-
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         episode = session.get(Episode, episode_id)
         phone = episode.authority.safeguarding_phone if episode and episode.authority else None
     return phone or support_contacts()["safeguarding_phone"]
@@ -160,7 +151,7 @@ def _safeguarding_phone(episode_id: int) -> str:
 
 def _next_step(episode_id: int) -> str:
     """Straight on to the user's next task in this episode, if the process gave them one."""
-    with _runtime().db.session() as session:
+    with runtime().db.session() as session:
         task = session.scalar(select(HumanTask).where(
             HumanTask.episode_id == episode_id, HumanTask.status == "ready",
             HumanTask.assigned_user_id == current_user().id).order_by(HumanTask.id).limit(1))
