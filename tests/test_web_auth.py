@@ -109,6 +109,7 @@ def test_first_sign_in_enrols_an_authenticator_and_recovery_codes_work_once(web)
     again.post("/sign-in", {"username": "leah", "password": PASSWORD})
     used = again.post("/sign-in/recovery-code", {"recovery_code": codes[0].upper()})
     assert used.status_code == 302 and used.location == "/"
+    assert "You have 9 left" in text_of(again.get("/")), "the message survives the new session id"
     third = browser(web["app"])
     third.post("/sign-in", {"username": "leah", "password": PASSWORD})
     assert third.post("/sign-in/recovery-code", {"recovery_code": codes[0]}).status_code == 400

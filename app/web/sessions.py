@@ -48,7 +48,11 @@ class ServerSession(CallbackDict, SessionMixin):
         return _digest(self.token) if self.token else None
 
     def sign_in(self, user_id: int) -> None:
+        """A fresh session for the signed-in user; only messages waiting to be shown carry over."""
+        flashes = self.get("_flashes")
         self.clear()
+        if flashes:
+            self["_flashes"] = flashes
         self.user_id = user_id
         self.authenticated_at = now()
         self.renew = True
