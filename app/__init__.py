@@ -44,8 +44,10 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     layout.install(app)
     errors.install(app)
 
-    from app.web import auth, children, episodes, search_requests, status, support, tasks
+    from app.web import (audit_trail, auth, children, episode_people, episodes, national_index, search_requests,
+                         status, support, tasks, transfers)
 
-    for blueprint in (auth.bp, support.bp, status.bp, tasks.bp, children.bp, episodes.bp, search_requests.bp):
+    for blueprint in (auth.bp, support.bp, status.bp, tasks.bp, children.bp, episodes.bp, episode_people.bp,
+                      national_index.bp, audit_trail.bp, transfers.bp, search_requests.bp):
         app.register_blueprint(blueprint)
     return app

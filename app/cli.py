@@ -120,6 +120,11 @@ def users_create(username, email, full_name, role, organisation_id, password) ->
     from app.clock import now
     from app.models import Organisation, User
 
+    from app.accounts import vetting
+
+    if vetting.generic_mailbox(email):
+        click.echo("use the person's own work email, not a shared mailbox: one account per person", err=True)
+        sys.exit(1)
     problem = passwords.password_problem(password, context_words=(username, full_name))
     if problem:
         click.echo(problem, err=True)
@@ -139,7 +144,37 @@ def users_create(username, email, full_name, role, organisation_id, password) ->
         session.add(user)
         session.flush()
         audit.record(session, "account_created", user_id=user.id, via="command line")
-    click.echo(f"created {username}: they set up their authenticator at first sign-in")
+    click.echo(f"created {username}: record their vetting (ecaf users vet) before they can sign in; "
+               "they set up their authenticator at first sign-in")
+
+
+@users.command("vet", help="Record an account's vetting check and eCAF training; without them it cannot sign in.")
+@click.argument("username")
+@click.option("--type", "kind", required=True, help="enhanced_dbs, standard_dbs or npp_v.")
+@click.option("--reference", required=True, help="The check's reference number.")
+@click.option("--checked-on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Date of the check.")
+@click.option("--expires-on", type=click.DateTime(["%Y-%m-%d"]), help="When the check must be renewed.")
+@click.option("--training-on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Date of eCAF training.")
+@click.option("--by", "by_username", required=True, help="The administrator recording it.")
+def users_vet(username, kind, reference, checked_on, expires_on, training_on, by_username) -> None:
+    from app.accounts import sign_in, vetting
+
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        user, admin = sign_in.find_user(session, username), sign_in.find_user(session, by_username)
+        if user is None:
+            click.echo("no such account", err=True)
+            sys.exit(1)
+        if admin is None or admin.role != "administrator":
+            click.echo(f"{by_username} is not an administrator", err=True)
+            sys.exit(1)
+        check = vetting.VettingCheck(kind, reference, checked_on.date(),
+                                     expires_on.date() if expires_on else None, training_on.date())
+        found = vetting.record(session, user, check, by_id=admin.id)
+    if found:
+        click.echo("\n".join(found), err=True)
+        sys.exit(1)
+    click.echo(f"recorded the vetting of {username}")
 
 
 @users.command("totp", help="Print the current sign-in code of a demo account (demo accounts only).")

@@ -68,6 +68,10 @@ def _demo_account(user: User, config: Config) -> User:
     user.password_hash = passwords.hash_password(DEMO_PASSWORD)
     user.password_changed_at = now()
     user.demo_account = True
+    user.vetting_type, user.vetting_reference = "enhanced_dbs", f"DEMO-{user.username.upper()}"
+    user.vetting_checked_on = now().date() - timedelta(days=200)
+    user.vetting_expires_on = user.vetting_checked_on + timedelta(days=3 * 365)
+    user.training_completed_on = now().date() - timedelta(days=100)
     if user.username != NEW_USER:
         user.totp_secret = totp.seal(config, totp.new_secret())
         user.totp_enrolled_at = now()

@@ -1,51 +1,114 @@
-"""Who may do what to which episode, task and child: the one place that decides.
+"""Who may do what to which episode, task, child and record: the one place that decides.
 
-The default is deny. A practitioner sees an episode they started, lead, or hold a task in; an
-administrator sees the episodes of their own authority. Lists are filtered with the same rules as
-single records, so a record one may not see is indistinguishable from one that does not exist.
+The default is deny. The rules (MISSION N4, N5; CAF.md decision 4):
+- An administrator sees every episode of their own authority, whatever the consent.
+- A practitioner sees an episode only as a current member of it, and only while the family's
+  consent allows:
+  - no consent yet, or consent refused: the originator alone (they are obtaining it);
+  - consent given: every current member (originator, lead professional, Team Around the Child
+    members, contributors);
+  - consent withdrawn: the lead professional alone.
+- A practitioner whose organisation, or kind of organisation, the consent excludes never sees it.
+- Nobody sees a deleted episode; process owners and service teams see no episode content here.
+
+Lists are filtered with the same SQL as single records, so a record one may not see is
+indistinguishable from one that does not exist (404 either way).
 """
 from __future__ import annotations
 
-from sqlalchemy import exists, false, or_, select
+from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from app.clock import now
 from app.engine.lanes import ROLE_OF_LANE
-from app.models import Child, Episode, HumanTask, User
-
+from app.models import Child, ConsentExclusion, Episode, EpisodeMember, HumanTask, User
 
 # Aliases keep the subqueries independent of whatever the outer query already joins.
-_HeldTask = aliased(HumanTask)
+_Member = aliased(EpisodeMember)
+_Excluded = aliased(ConsentExclusion)
 _TaskEpisode = aliased(Episode)
 
+# What a signed-in user may do to an episode they can see, by their part in it.
+EPISODE_ACTIONS = ("view", "print", "export", "manage_members", "withdraw_consent", "view_audit",
+                   "transfer", "repair")
 
-def _authority_id(user: User) -> int | None:
-    return user.organisation.authority_id if user.organisation else None
+
+def authority_id_of(user: User | None) -> int | None:
+    return user.organisation.authority_id if user is not None and user.organisation else None
 
 
-def episode_filter(user: User | None):
-    """A WHERE clause for the episodes `user` may open."""
-    if user is None or not user.active:
+def is_vetted(user: User | None) -> bool:
+    return user is not None and user.active and user.vetting_problem(now().date()) is None
+
+
+def is_administrator_of(user: User | None, authority_id: int | None) -> bool:
+    return (is_vetted(user) and user.role == "administrator" and authority_id is not None
+            and authority_id_of(user) == authority_id)
+
+
+def _is_member(user: User, episode):
+    return exists().where(_Member.episode_id == episode.id, _Member.user_id == user.id,
+                          _Member.removed_at.is_(None))
+
+
+def _is_excluded(user: User, episode):
+    organisation = user.organisation
+    if organisation is None:
+        return false()
+    return exists().where(_Excluded.episode_id == episode.id,
+                          or_(_Excluded.organisation_id == organisation.id,
+                              _Excluded.organisation_kind == organisation.kind))
+
+
+def episode_filter(user: User | None, episode=Episode):
+    """A WHERE clause for the episodes `user` may open (`episode`: the entity or an alias of it)."""
+    if not is_vetted(user):
         return false()
     if user.role == "administrator":
-        return Episode.authority_id == _authority_id(user)
+        return and_(episode.authority_id == authority_id_of(user), episode.status != "deleted")
     if user.role != "practitioner":
         return false()
-    return or_(
-        Episode.originator_id == user.id,
-        Episode.lead_professional_id == user.id,
-        exists().where(_HeldTask.episode_id == Episode.id, _HeldTask.assigned_user_id == user.id),
+    by_consent = or_(
+        and_(episode.consent_state.in_(("none", "refused")), episode.originator_id == user.id),
+        and_(episode.consent_state == "given", _is_member(user, episode)),
+        and_(episode.consent_state == "withdrawn", episode.lead_professional_id == user.id),
     )
+    return and_(episode.status != "deleted", by_consent, ~_is_excluded(user, episode))
 
 
 def visible_episode(session: Session, user: User | None, episode_id: int) -> Episode | None:
     """The episode if `user` may open it, else None (the caller answers 404 either way)."""
-    return session.scalar(select(Episode).where(Episode.id == episode_id, Episode.status != "deleted",
-                                                episode_filter(user)))
+    return session.scalar(select(Episode).where(Episode.id == episode_id, episode_filter(user)))
 
 
 def child_filter(user: User | None):
-    """Children `user` may find: those with an episode the user may open."""
-    return exists().where(Episode.child_id == Child.id, Episode.status != "deleted", episode_filter(user))
+    """Children `user` may find with their details: those with an episode the user may open."""
+    return exists().where(Episode.child_id == Child.id, episode_filter(user))
+
+
+def member_role(session: Session, user: User, episode: Episode) -> str | None:
+    """The user's current part in the episode (originator, lead_professional, tac_member, contributor)."""
+    if episode.lead_professional_id == user.id:
+        return "lead_professional"
+    return session.scalar(select(EpisodeMember.role).where(
+        EpisodeMember.episode_id == episode.id, EpisodeMember.user_id == user.id,
+        EpisodeMember.removed_at.is_(None)).order_by(EpisodeMember.id.desc()).limit(1))
+
+
+def may(session: Session, user: User | None, action: str, episode: Episode) -> bool:
+    """May `user` do `action` to `episode`? Anything not granted here is refused."""
+    if action not in EPISODE_ACTIONS:
+        raise ValueError(f"unknown episode action {action!r}")
+    if visible_episode(session, user, episode.id) is None:
+        return False
+    if user.role == "administrator":
+        return True
+    role = member_role(session, user, episode)
+    if action in ("view", "print"):
+        return True
+    if action in ("manage_members", "withdraw_consent", "view_audit", "export"):
+        return role == "lead_professional" or (role == "originator" and episode.lead_professional_id is None)
+    return False  # transfer and repair belong to administrators
 
 
 def claimable_roles(user: User) -> set[str]:
@@ -53,26 +116,30 @@ def claimable_roles(user: User) -> set[str]:
 
 
 def task_filter(user: User | None):
-    """Ready tasks `user` may see in their task list: assigned to them, or open to their role."""
-    if user is None:
+    """Ready tasks `user` may see in their task list: assigned to them, or open to their role,
+    and in both cases only on an episode they may open."""
+    if not is_vetted(user):
         return false()
-    return or_(HumanTask.assigned_user_id == user.id,
-               HumanTask.assigned_user_id.is_(None) & HumanTask.lane.in_(claimable_roles(user))
-               & _in_users_authority(user))
-
-
-def _in_users_authority(user: User):
-    return exists().where(_TaskEpisode.id == HumanTask.episode_id, _TaskEpisode.authority_id == _authority_id(user))
+    visible = exists().where(_TaskEpisode.id == HumanTask.episode_id, episode_filter(user, _TaskEpisode))
+    return and_(visible, or_(HumanTask.assigned_user_id == user.id,
+                             HumanTask.assigned_user_id.is_(None) & HumanTask.lane.in_(claimable_roles(user))))
 
 
 def may_complete(user: User, task: HumanTask) -> bool:
-    return task.status == "ready" and task.assigned_user_id == user.id
+    """Assignment follows membership: the engine assigns person lanes to the originator and the
+    lead professional, and role lanes are claimed; contributors complete nothing here."""
+    return is_vetted(user) and task.status == "ready" and task.assigned_user_id == user.id
 
 
 def may_claim(user: User, task: HumanTask, episode: Episode) -> bool:
-    return (task.status == "ready" and task.assigned_user_id is None and task.lane in claimable_roles(user)
-            and episode.authority_id == _authority_id(user))
+    return (is_vetted(user) and task.status == "ready" and task.assigned_user_id is None
+            and task.lane in claimable_roles(user) and episode.authority_id == authority_id_of(user))
 
 
 def may_release(user: User, task: HumanTask) -> bool:
     return task.status == "ready" and task.assigned_user_id == user.id and task.lane in ROLE_OF_LANE
+
+
+def may_search_index(user: User | None) -> bool:
+    """Any vetted practitioner or administrator may ask whether a CAF exists (never its content)."""
+    return is_vetted(user) and user.role in ("practitioner", "administrator")

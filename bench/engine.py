@@ -39,8 +39,9 @@ from app.models import Artefact, Authority, Base, Child, Episode, HumanTask, Org
 
 TODAY = date.today()
 CHECKLIST = {"decision": "full_caf"}
-CONSENT = {"decision": "given", "given_by_name": "Parent", "relationship": "Mother", "method": "written",
-           "given_on": TODAY.isoformat()}
+CONSENT = {"decision": "given", "subject": "child", "given_by_name": "Parent", "relationship": "Mother",
+           "has_parental_responsibility": True, "consent_to_storage": True, "consent_to_sharing": True,
+           "method": "written", "given_on": TODAY.isoformat()}
 ASSESSMENT = {"section_a_administration": {"date_started": TODAY.isoformat()},
               "section_b_child": {"given_names": "Bench", "family_name": "Child", "date_of_birth": "2015-01-01"},
               "section_i_conclusions": {"key_needs": "x" * 2000}}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app import consent
 from app.engine.context import StepContext
 from app.models import HumanTask, IndexEntry
 
@@ -11,7 +12,7 @@ from . import operator
 STATEMENT_FIELDS = (
     "subject", "given_by_name", "relationship", "has_parental_responsibility", "competence_assessed",
     "consent_to_storage", "consent_to_sharing", "permitted_recipients", "excluded_recipients", "notify_index",
-    "leaflet_given", "method", "given_on", "young_person_view",
+    "leaflet_given", "method", "given_on", "young_person_view", "permitted_services", "excluded_services",
 )
 
 
@@ -25,6 +26,8 @@ def record_statement(ctx: StepContext, submission: int) -> dict:
     form = ctx.submission(submission)
     statement = {k: form.submitted_data[k] for k in STATEMENT_FIELDS if k in form.submitted_data}
     artefact = ctx.add_artefact("consent_statement", {**statement, **_recorder(ctx, form)}, human_task=form)
+    consent.record_statement(ctx.session, ctx.episode, form.submitted_data,
+                             recorded_by_id=form.completed_by_id or ctx.actor_id, artefact_id=artefact.id)
     ctx.audit("consent_recorded", version=artefact.version)
     return {"artefact_id": artefact.id, "version": artefact.version}
 
@@ -40,6 +43,7 @@ def record_refusal(ctx: StepContext, submission: int) -> dict:
         task.submitted_data, task.draft = None, None
     form.submitted_data = {"decision": "refused"}
     ctx.episode.outcome = "consent_refused"
+    consent.record_refusal(ctx.session, ctx.episode)
     ctx.audit("consent_refused")
     return {"artefact_id": artefact.id}
 
@@ -53,9 +57,12 @@ def record_withdrawal(ctx: StepContext, withdrawal: dict | None = None) -> dict:
     if entry is not None:
         entry.status, entry.updated_at = "closed", ctx.now
     ctx.episode.outcome = "consent_withdrawn"
+    # The web action has already stopped sharing; a withdrawal reaching the process another way does it here.
+    consent.withdraw(ctx.session, ctx.episode, withdrawn_by_name=details.get("by") or "not recorded",
+                     reason=details.get("reason"), recorded_by_id=ctx.actor_id)
     ref = ctx.episode.reference
     for email in {ctx.lead_professional().email, ctx.administrator_email()}:
         ctx.notify("consent_withdrawn", email, f"eCAF {ref}: consent withdrawn",
                    f"Consent for episode {ref} has been withdrawn. Sharing has stopped and the episode is closed.")
-    ctx.audit("consent_withdrawn", by=details.get("by"))
+    ctx.audit("withdrawal_recorded", by=details.get("by"))
     return {"artefact_id": artefact.id}

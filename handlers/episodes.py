@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select
 
-from app import audit
+from app import audit, membership
 from app.clock import now
 from app.engine.context import StepContext
-from app.models import Artefact, Child, Episode, HumanTask, IndexEntry, User
+from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
 
 from . import operator
 
@@ -46,7 +46,7 @@ def appoint_lead_professional(ctx: StepContext, submission: int) -> dict:
     user = ctx.session.scalar(select(User).where(func.lower(User.email) == email.lower(), User.active))
     if user is None:
         raise LookupError(f"no active eCAF user has the email address {email}")
-    ctx.episode.lead_professional_id = user.id
+    membership.appoint_lead(ctx.session, ctx.episode, user, by_id=form.completed_by_id or ctx.actor_id)
     ctx.session.flush()
     ctx.session.refresh(ctx.episode, ["lead_professional"])
     ctx.add_artefact("contact", {**user.contact(), "role_in_episode": "lead professional"}, human_task=form)
@@ -92,7 +92,7 @@ def purge_episode(ctx: StepContext, reason: str) -> None:
         raise PermissionError(f"episode {episode.reference} is under a legal hold")
     session = ctx.session
     reference, child_id = episode.reference, episode.child_id
-    for model in (Artefact, HumanTask, IndexEntry):
+    for model in (ConsentExclusion, Consent, Artefact, HumanTask, IndexEntry):
         session.execute(delete(model).where(model.episode_id == episode.id))
     # Messages not yet sent may name the episode; their text holds no personal data of the child.
     episode.child_id = None

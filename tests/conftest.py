@@ -108,7 +108,8 @@ def people(runtime):
 
         def user(username, name, role="practitioner"):
             u = User(username=username, email=f"{username}@testshire.test", full_name=name, job_title="Teacher",
-                     role=role, organisation_id=school.id, phone="0100 000 111", created_at=now())
+                     role=role, organisation_id=school.id, phone="0100 000 111", created_at=now(),
+                     **VETTED)
             session.add(u)
             return u
 
@@ -119,6 +120,11 @@ def people(runtime):
         session.flush()
         return {"authority": authority.id, "originator": originator.id, "lead": lead.id, "admin": admin.id,
                 "child": child.id, "lead_email": lead.email, "originator_email": originator.email}
+
+
+# A current vetting check and training: without them an account cannot sign in or see anything.
+VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "001234567890", "vetting_checked_on": date(2025, 1, 6),
+          "vetting_expires_on": date(2030, 1, 6), "training_completed_on": date(2025, 2, 3)}
 
 
 def ready_task(runtime, episode_id: int, name: str) -> HumanTask:

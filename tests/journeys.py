@@ -15,7 +15,7 @@ def today() -> date:
 CHECKLIST = {"decision": "full_caf", "healthy": {"answer": "no", "notes": "Often unwell"}}
 CONSENT = {"decision": "given", "subject": "child", "given_by_name": "Pat Parent", "relationship": "Mother",
            "has_parental_responsibility": True, "method": "written", "given_on": "2026-01-05",
-           "consent_to_sharing": True, "excluded_recipients": ["Police"]}
+           "consent_to_storage": True, "consent_to_sharing": True, "excluded_recipients": ["Police"]}
 
 
 def assessment() -> dict:

@@ -430,7 +430,8 @@ def test_conditional_required_answers_are_named():
     errors = validate(schema, {"decision": "given"})
     form = sf.build_form(schema, ui, {"decision": "given"}, errors)
     assert [e["text"] for e in form.error_list] == [
-        "Enter name of the person giving or refusing consent", "Enter relationship to the child",
+        "Answer ‘Who is the assessment about?’", "Enter name of the person giving or refusing consent",
+        "Enter relationship to the child", "Select ‘Agrees to the information being recorded and stored’",
         "Select how consent was given", "Enter date consent was given"]
 
 

@@ -328,7 +328,8 @@ def test_the_consent_journey_runs_through_the_pages(web):
     client.post(f"/tasks/{checklist.id}", {"action": "submit", "decision": "full_caf"})
     consent = _task(runtime, episode_id, "obtain_consent")
     answer = {"action": "submit", "decision": "given", "subject": "child", "given_by_name": CONSENT["given_by_name"],
-              "relationship": "Mother", "has_parental_responsibility": "true", "method": "written",
+              "relationship": "Mother", "has_parental_responsibility": "true", "consent_to_storage": "true",
+              "consent_to_sharing": "true", "method": "written",
               "given_on.day": "5", "given_on.month": "1", "given_on.year": "2026"}
     done = client.post(f"/tasks/{consent.id}", answer)
     assert done.status_code == 302, text_of(done)

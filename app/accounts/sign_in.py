@@ -107,6 +107,17 @@ def may_sign_in(user: User | None) -> bool:
     return user is not None and user.active and user.locked_at is None and user.password_hash is not None
 
 
+def vetting_refusal(session: Session, user: User, address: str | None) -> Outcome | None:
+    """An account without a current vetting check and training cannot be used (N4). Called only
+    once a secret is proven, so saying why reveals nothing to a guesser."""
+    problem = user.vetting_problem(now().date())
+    if problem is None:
+        return None
+    audit.record(session, "sign_in_refused", actor_id=user.id, why=problem, address=address)
+    return Outcome(message=f"Your account cannot be used because {problem}. "
+                           "Contact your eCAF administrator to have your vetting or training recorded.")
+
+
 def check_password(session: Session, username: str, password: str, address: str | None) -> Outcome:
     """First factor. A locked or disabled account fails exactly like a wrong password."""
     user = find_user(session, username)
@@ -117,6 +128,9 @@ def check_password(session: Session, username: str, password: str, address: str 
     if not right or not may_sign_in(user):
         _fail(session, user, address, "password")
         return Outcome(message=WRONG_DETAILS)
+    refusal = vetting_refusal(session, user, address)
+    if refusal:
+        return refusal
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash_password(password)
     return Outcome(user=user)
@@ -130,6 +144,9 @@ def check_code(session: Session, config: Config, user: User, code: str, address:
     if not may_sign_in(user) or not totp.accept_code(session, config, user, code):
         _fail(session, user, address, "code")
         return Outcome(message=WRONG_CODE)
+    refusal = vetting_refusal(session, user, address)
+    if refusal:
+        return refusal
     _succeed(session, user, address)
     return Outcome(user=user)
 
@@ -141,6 +158,9 @@ def check_recovery_code(session: Session, user: User, code: str, address: str | 
     if not may_sign_in(user) or not recovery.use(session, user, code):
         _fail(session, user, address, "recovery_code")
         return Outcome(message=WRONG_RECOVERY_CODE)
+    refusal = vetting_refusal(session, user, address)
+    if refusal:
+        return refusal
     _succeed(session, user, address)
     audit.record(session, "recovery_code_used", actor_id=user.id, remaining=recovery.remaining(session, user))
     return Outcome(user=user)

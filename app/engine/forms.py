@@ -9,6 +9,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
 TASK_DATA_KEY = "x-ecaf-task-data"  # fields a form hands to the workflow (gateways, timers)
+MESSAGE_KEY = "x-ecaf-message"  # a rule's own error message, in the words of the form's users
 USER_EMAIL_FORMAT = "ecaf-user-email"
 
 
@@ -68,6 +69,8 @@ def validate(schema: dict, data: dict, *, user_exists: Callable[[str], bool] | N
             message = "Enter a real date in the form YYYY-MM-DD"
         elif error.validator == "additionalProperties":
             message = "This form has no such field: " + error.message.split("(")[-1].rstrip(")")
+        elif isinstance(error.schema, dict) and error.schema.get(MESSAGE_KEY):
+            message = error.schema[MESSAGE_KEY]
         else:
             message = error.message
         errors.append({"field": ".".join(path), "message": message})

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import audit
+from app import audit, membership
 from app.clock import now
 from app.config import Config
 from app.db import Database
@@ -87,6 +87,7 @@ class Engine:
                     started_at=started.isoformat())
                 audit.record(session, "episode_started", actor_id=originator_id, episode_id=episode.id,
                              process_version=version.label)
+                membership.add(session, episode, session.get(User, originator_id), "originator", by_id=originator_id)
                 result = self._advance_and_save(session, episode, workflow, originator_id, lambda *_: None)
         except IntegrityError:
             # Two starts raced: the database's one-open-episode index let only one through.

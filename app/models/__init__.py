@@ -1,4 +1,5 @@
 """SQLAlchemy models, one module per aggregate."""
+from .access import CONSENT_STATES, MEMBER_ROLES, Consent, ConsentExclusion, EpisodeMember
 from .audit import AuditEvent
 from .auth import RecoveryCode, SignInThrottle, WebSession
 from .base import Base
@@ -6,12 +7,13 @@ from .child import Child
 from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
 from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
-from .people import ROLES, Authority, Organisation, User
+from .people import ORGANISATION_KINDS, ROLES, VETTING_TYPES, Authority, Organisation, User
 from .process import ProcessVersion
 from .search_request import SearchRequest, SearchRequestChild
 
 __all__ = [
-    "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
+    "CONSENT_STATES", "Consent", "ConsentExclusion", "EpisodeMember", "MEMBER_ROLES", "ORGANISATION_KINDS",
+    "VETTING_TYPES", "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
     "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "User", "WebSession",
 ]

@@ -21,6 +21,8 @@ class Child(Base):
     home_authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
     home_authority: Mapped[Authority] = relationship()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Shielded children (e.g. at risk of being found) never appear in index results except to administrators.
+    shielded: Mapped[bool] = mapped_column(default=False)
 
     @property
     def display_name(self) -> str:

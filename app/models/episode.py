@@ -40,6 +40,10 @@ class Episode(Base):
     outcome: Mapped[str | None] = mapped_column(String(60))  # why it ended
     child_protection: Mapped[bool] = mapped_column(default=False)
     legal_hold: Mapped[bool] = mapped_column(default=False)
+    # none, given, refused or withdrawn: the policy reads it on every query, so it lives on the row.
+    consent_state: Mapped[str] = mapped_column(String(20), default="none")
+    # Set on an episode imported from another authority: the old episode's reference there.
+    transferred_from: Mapped[str | None] = mapped_column(String(40))
 
     # Workflow state without the spec (the spec is stored once per process version).
     state: Mapped[str | None] = mapped_column(Text)

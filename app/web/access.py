@@ -16,6 +16,7 @@ from flask import Flask, abort, flash, g, redirect, request, session, url_for
 
 from sqlalchemy.orm import joinedload
 
+from app.clock import now
 from app.models import Organisation, User
 from app.web import runtime
 
@@ -82,7 +83,9 @@ def install(app: Flask) -> None:
             with runtime().db.session() as db:
                 user = db.get(User, user_id, options=[
                     joinedload(User.organisation).joinedload(Organisation.authority)])
-                if user is not None and user.active and user.locked_at is None:
+                # An account suspended mid-session (vetting expired, disabled, locked) is signed out.
+                if (user is not None and user.active and user.locked_at is None
+                        and user.vetting_problem(now().date()) is None):
                     db.expunge(user)
                     g.user = user
             if g.user is None:
