@@ -1,12 +1,25 @@
-"""The audit trail: append-only, written in the same transaction as what it records."""
+"""The audit trail: append-only, written in the same transaction as what it records.
+
+Rows are sealed into a hash chain when their transaction commits: each gets the next number
+(`seq`, commit order), its predecessor's hash, and a hash over its own content and that link,
+so a changed, removed or inserted row breaks the chain (`app.audit.verify_chain` finds where).
+"""
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import BigInteger, ForeignKey, Index, String, event, select
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
+
+from app.clock import as_utc
 
 from .base import Base, JSONType, UTCDateTime
+
+GENESIS = "0" * 64  # the link of the first row
+# The pg_advisory_xact_lock key that serialises sealing across processes ("eCAFaudt" in ASCII).
+CHAIN_LOCK = 0x65434146_61756474
 
 
 class AuditEvent(Base):
@@ -24,3 +37,98 @@ class AuditEvent(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+def chain_hash(seq: int, at: datetime, actor_id: int | None, action: str, episode_id: int | None,
+               detail, prev_hash: str) -> str:
+    """SHA-256 of the row's canonical JSON: the same bytes whichever database stored it."""
+    # Round-trip the detail through JSON first so it hashes as the database will give it back.
+    detail = json.loads(json.dumps(detail)) if detail is not None else None
+    content = {"seq": seq, "at": as_utc(at).isoformat(timespec="microseconds"), "actor_id": actor_id,
+               "action": action, "episode_id": episode_id, "detail": detail, "prev_hash": prev_hash}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def hash_of(event: AuditEvent) -> str:
+    return chain_hash(event.seq, event.at, event.actor_id, event.action, event.episode_id, event.detail,
+                      event.prev_hash)
+
+
+# Sealing. Rows recorded during a transaction are held back from its flushes and written at
+# commit, just after everything else, so the chain's lock is held only for their INSERT and the
+# COMMIT rather than for the whole request.
+
+_HELD = "audit_events_held"      # session.info: [(event, transaction it was recorded in)]
+_SEALING = "audit_events_sealing"
+
+
+def _current_transaction(session: Session) -> SessionTransaction | None:
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _inside(transaction: SessionTransaction | None, outer: SessionTransaction) -> bool:
+    while transaction is not None:
+        if transaction is outer:
+            return True
+        transaction = transaction.parent
+    return False
+
+
+@event.listens_for(Session, "before_flush")
+def _hold_back(session: Session, _context, _instances) -> None:
+    if session.info.get(_SEALING):
+        return
+    new = [obj for obj in session.new if isinstance(obj, AuditEvent)]  # in the order they were recorded
+    if not new:
+        return
+    held = session.info.setdefault(_HELD, [])
+    transaction = _current_transaction(session)
+    for obj in new:
+        session.expunge(obj)
+        held.append((obj, transaction))
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_on_commit(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint released: its rows wait for the real commit
+    session.flush()  # everything else first, so the lock below is not held while it is written
+    events = [obj for obj, _ in session.info.pop(_HELD, [])]
+    if not events:
+        return
+    session.info[_SEALING] = True
+    try:
+        _link(session, events)
+        session.add_all(events)
+        session.flush()
+    finally:
+        session.info.pop(_SEALING, None)
+
+
+def _link(session: Session, events: list[AuditEvent]) -> None:
+    """Number and hash `events` after the last committed row, under the chain's lock."""
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        # Held to commit. SQLite needs none: its transactions begin with BEGIN IMMEDIATE.
+        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})")
+    last = connection.execute(select(AuditEvent.seq, AuditEvent.row_hash).where(AuditEvent.seq.is_not(None))
+                              .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    seq, prev_hash = (last.seq, last.row_hash) if last else (0, GENESIS)
+    for obj in events:
+        seq += 1
+        obj.seq, obj.prev_hash = seq, prev_hash
+        obj.row_hash = prev_hash = hash_of(obj)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _forget_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    held = session.info.get(_HELD)
+    if held:
+        session.info[_HELD] = [(obj, tx) for obj, tx in held if not _inside(tx, previous_transaction)]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_on_close(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_HELD, None)

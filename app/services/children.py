@@ -2,7 +2,8 @@
 
 A search looks in two places: records the user may open (through the policy), and whether any CAF
 is open for a child with these details anywhere (the national index and open episodes), which
-reveals only that it exists and whom to contact, never the CAF itself.
+reveals only that it exists and whom to contact, never the CAF itself. A shielded child's CAF is
+left out of that second place for everyone but administrators.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from app import audit, policy
 from app.clock import now
 from app.models import Authority, Child, Episode, IndexEntry, OPEN_STATUSES, User
+from app.services import shielding
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$")
 
@@ -88,14 +90,15 @@ def search(session: Session, user: User, criteria: Criteria) -> SearchResult:
                                  .order_by(Episode.started_at.desc()).limit(1))
         if child.id in visible_ids:
             result.visible.append(VisibleMatch(child, episode))
-        elif episode is not None and episode.is_open:
+        elif episode is not None and episode.is_open and (not child.shielded or shielding.sees_shielded(user)):
             person = episode.lead_professional or episode.originator
             result.elsewhere.append(ContactMatch(episode.authority.name, person.contact(), True))
         if episode is not None:
             seen_episodes.add(episode.id)
     # The national index also knows CAFs whose child record this search did not match exactly.
-    index_query = select(IndexEntry).where(_same_name(IndexEntry.family_name, criteria.family_name),
-                                           IndexEntry.status == "open")
+    index_query = (select(IndexEntry).outerjoin(Child, Child.id == IndexEntry.child_id)
+                   .where(_same_name(IndexEntry.family_name, criteria.family_name), IndexEntry.status == "open",
+                          shielding.not_shielded_for(user)))
     if criteria.date_of_birth:
         index_query = index_query.where(IndexEntry.date_of_birth == criteria.date_of_birth)
     for entry in session.scalars(index_query.limit(50)):

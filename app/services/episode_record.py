@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import membership
 from app.clock import as_utc, now
 from app.engine import forms as form_tools
 from app.models import Artefact, AuditEvent, Episode, HumanTask, User
@@ -89,6 +90,10 @@ class ArtefactView:
     latest: bool = True
 
 
+MEMBER_TITLES = {"tac_member": "Team Around the Child", "contributor": "Contributor",
+                 "lead_professional": "Lead professional", "originator": "Started the CAF"}
+
+
 def people(session: Session, episode: Episode) -> list[Person]:
     found: dict[str, Person] = {}
 
@@ -100,6 +105,8 @@ def people(session: Session, episode: Episode) -> list[Person]:
     if episode.lead_professional:
         add(_person(episode.lead_professional, "Lead professional"))
     add(_person(episode.originator, "Started the CAF"))
+    for member in membership.current(session, episode):
+        add(_person(member.user, MEMBER_TITLES.get(member.role, member.role)))
     for contact in session.scalars(select(Artefact).where(Artefact.episode_id == episode.id,
                                                           Artefact.kind == "contact").order_by(Artefact.id)):
         data = contact.data

@@ -23,10 +23,8 @@ class OpenTask:
 def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
     """The task if `user` may complete it now; None otherwise (the caller answers 404)."""
     task = session.get(HumanTask, task_id)
-    if task is None:
-        return None
-    episode = policy.visible_episode(session, user, task.episode_id)
-    if episode is None or not policy.may_complete(user, task):
+    episode = policy.visible_episode(session, user, task.episode_id) if task is not None else None
+    if task is None or episode is None or not policy.may_complete(user, task):
         audit.record(session, "access_denied", actor_id=user.id, asked_for=f"task {task_id}")
         return None
     schema, ui = form_pair(episode, task)

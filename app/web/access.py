@@ -16,6 +16,7 @@ from flask import Flask, abort, flash, g, redirect, request, session, url_for
 
 from sqlalchemy.orm import joinedload
 
+from app import audit
 from app.clock import now
 from app.models import Organisation, User
 from app.web import runtime
@@ -98,6 +99,9 @@ def install(app: Flask) -> None:
             target = request.full_path if request.method == "GET" else None
             return redirect(url_for("auth.sign_in", next=safe_next(target and target.rstrip("?"))))
         if isinstance(access, frozenset) and g.user.role not in access:
+            with runtime().db.session() as db:
+                audit.record(db, "access_denied", actor_id=g.user.id, path=request.path,
+                             asked_for=f"a page for {' or '.join(sorted(access))}")
             abort(403)
         return None
 

@@ -39,7 +39,9 @@ def show(episode_id: int):
             artefacts=record.artefacts(session, episode, summary), tasks=tasks,
             my_tasks={t.id for t in tasks if policy.may_complete(current_user(), t)},
             siblings=_siblings(session, episode), positions=runtime().engine.positions(episode),
-            printable=record.PRINTABLE)
+            printable=record.PRINTABLE,
+            may={action: policy.may(session, current_user(), action, episode)
+                 for action in ("manage_members", "view_audit", "export", "transfer")})
     return page
 
 

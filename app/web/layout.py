@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, g
 
 from app.clock import as_utc
+from app.models import ORGANISATION_KINDS
 from app.web import runtime
 
 LONDON = ZoneInfo("Europe/London")
@@ -48,6 +49,8 @@ def date_time(value) -> str:
 def install(app: Flask) -> None:
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["date_time"] = date_time
+    app.jinja_env.filters["organisation_kind"] = lambda kind: ORGANISATION_KINDS.get(kind, kind)
+    app.jinja_env.filters["section_title"] = lambda name, titles: titles.get(name, name)
     app.jinja_env.globals["service_name"] = "eCAF"
 
     @app.context_processor

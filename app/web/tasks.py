@@ -50,6 +50,8 @@ def release(task_id: int):
     with runtime().db.session() as session:
         task = session.get(HumanTask, task_id, with_for_update=True)
         if task is None or not policy.may_release(current_user(), task):
+            audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"release task {task_id}")
+            session.commit()
             abort(404)
         task.assigned_user_id = None
         audit.record(session, "task_released", actor_id=current_user().id, episode_id=task.episode_id,

@@ -1,0 +1,231 @@
+"""Searching the national index: does a CAF exist for this child, and whom should I ask? (N11)
+
+Any vetted practitioner or administrator may search, stating why (ContactPoint's rule); every
+search is audited with its reason, criteria and number of results. A result says that a CAF exists,
+where, and whom to contact: never what it holds, the child's address, the episode or a link to it.
+
+Matching works on three keys: family name, date of birth and postcode. Each key matches exactly,
+closely or not at all; a result needs at least two keys matching closely, and is exact when every
+key searched on matches exactly. The index holds no given names, so they are recorded with the
+search but do not narrow it.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from app import audit, policy
+from app.models import Authority, Child, Episode, IndexEntry, User
+from app.services import shielding
+from app.services.children import normalise_postcode
+
+NAME_SIMILARITY = 0.8  # difflib ratio at which two family names count as the same name misspelt
+MAX_RESULTS = 50
+CONTACT_FIELDS = ("name", "role", "organisation", "phone", "email")
+
+
+class IndexSearchRefused(PermissionError):
+    """The user may not search the index (not vetted, or a role without the need)."""
+
+
+class SearchInvalid(ValueError):
+    """The search lacks a reason or enough keys; `problems` maps "reason" / "keys" to messages."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The search keys, normalised for comparison."""
+    family_name: str | None
+    date_of_birth: date | None
+    postcode: str | None
+
+    @property
+    def given(self) -> int:
+        return sum(value is not None for value in (self.family_name, self.date_of_birth, self.postcode))
+
+
+@dataclass(frozen=True)
+class IndexResult:
+    """What the index may tell a searcher about one CAF: existence and contact, nothing else."""
+    match: str  # "exact" or "near"
+    near_because: tuple[str, ...]
+    family_name: str
+    date_of_birth: date | None
+    postcode_district: str | None
+    home_authority: str
+    status: str  # "open" or "closed"
+    last_updated: datetime
+    contact: dict
+    shielded: bool
+    # Set only for an administrator of the child's home authority, who may change the shield.
+    shielding_child_id: int | None = None
+
+
+# ---------------------------------------------------------------- comparing keys
+
+def exact_name(value: str) -> str:
+    return re.sub(r"\s+", "", value).casefold()
+
+
+def folded_name(value: str) -> str:
+    """The name without case, accents, spaces, hyphens or apostrophes: "O'Brién-Smith" -> "obriensmith"."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    letters = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return "".join(c for c in letters.casefold() if c.isalnum())
+
+
+def district(postcode: str | None) -> str | None:
+    """The outward code ("W9" of "W9 2AB"): an area of a few thousand homes, not an address."""
+    return postcode.split(" ")[0] if postcode else None
+
+
+def swapped(born: date) -> date | None:
+    """The date with day and month exchanged, when that is another real date."""
+    if born.day == born.month or born.day > 12:
+        return None
+    return date(born.year, born.day, born.month)
+
+
+def _compare_name(searched: str | None, indexed: str) -> tuple[str | None, float]:
+    if searched is None:
+        return None, 0.0
+    if exact_name(searched) == exact_name(indexed):
+        return "exact", 1.0
+    a, b = folded_name(searched), folded_name(indexed)
+    if a == b:
+        return "close", 1.0
+    ratio = difflib.SequenceMatcher(None, a, b).ratio()
+    return ("close" if ratio >= NAME_SIMILARITY else None), ratio
+
+
+def _compare_birth(searched: date | None, indexed: date | None) -> str | None:
+    if searched is None or indexed is None:
+        return None
+    if searched == indexed:
+        return "exact"
+    return "close" if swapped(searched) == indexed else None
+
+
+def _compare_postcode(searched: str | None, indexed: str | None) -> str | None:
+    indexed = normalise_postcode(indexed)
+    if searched is None or indexed is None:
+        return None
+    if searched == indexed:
+        return "exact"
+    return "close" if district(searched) == district(indexed) else None
+
+
+NEAR_REASONS = {"family_name": "family name spelled differently", "date_of_birth": "day and month swapped",
+                "postcode": "same postcode district", }
+
+
+def _score(keys: Keys, entry: IndexEntry) -> tuple[str, tuple[str, ...], tuple] | None:
+    """("exact" | "near", why near, sort key) when the entry matches, else None."""
+    name, similarity = _compare_name(keys.family_name, entry.family_name)
+    found = {"family_name": name, "date_of_birth": _compare_birth(keys.date_of_birth, entry.date_of_birth),
+             "postcode": _compare_postcode(keys.postcode, entry.postcode)}
+    matching = [key for key, how in found.items() if how is not None]
+    if len(matching) < 2:
+        return None
+    exact = sum(how == "exact" for how in found.values())
+    kind = "exact" if exact == keys.given else "near"
+    why = tuple(NEAR_REASONS[key] for key, how in found.items() if how == "close")
+    why += tuple(f"{label} differs" for key, label in (("family_name", "family name"),
+                                                       ("date_of_birth", "date of birth"), ("postcode", "postcode"))
+                 if found[key] is None and getattr(keys, key) is not None)
+    return kind, why, (kind != "exact", -len(matching), -exact, -similarity)
+
+
+# ---------------------------------------------------------------- the search
+
+def normalised_keys(family_name: str | None, date_of_birth: date | None, postcode: str | None) -> Keys:
+    return Keys(family_name=(family_name or "").strip() or None, date_of_birth=date_of_birth,
+                postcode=normalise_postcode(postcode))
+
+
+def problems(keys: Keys, reason: str | None) -> dict[str, str]:
+    """What stops this search from running, as messages for the form (empty when it may run)."""
+    found = {}
+    why = shielding.reason_problem(reason, "searching the index")
+    if why:
+        found["reason"] = why
+    if keys.given < 2:
+        found["keys"] = "Enter at least two of: family name, date of birth, postcode"
+    return found
+
+
+def _candidates(keys: Keys):
+    """Entries worth scoring. Every result matches the date of birth or the postcode district
+    closely (two of three keys must match), so these two columns narrow the search in SQL."""
+    near = []
+    if keys.date_of_birth is not None:
+        births = [keys.date_of_birth] + [d for d in [swapped(keys.date_of_birth)] if d]
+        near.append(IndexEntry.date_of_birth.in_(births))
+    if keys.postcode is not None:
+        near.append(or_(IndexEntry.postcode == keys.postcode,
+                        IndexEntry.postcode.like(f"{district(keys.postcode)} %")))
+    return or_(*near)
+
+
+def _query(user: User, keys: Keys):
+    return (
+        select(IndexEntry, Authority.name, Child.shielded, Child.home_authority_id)
+        .join(Episode, Episode.id == IndexEntry.episode_id)
+        .join(Authority, Authority.id == IndexEntry.authority_id)
+        .outerjoin(Child, Child.id == IndexEntry.child_id)
+        # Withdrawn consent stops sharing: the index no longer points to that CAF.
+        .where(_candidates(keys), Episode.status != "deleted", Episode.consent_state != "withdrawn",
+               shielding.not_shielded_for(user))
+    )
+
+
+def search(session: Session, user: User, *, given_names: str | None, family_name: str | None,
+           date_of_birth: date | None, postcode: str | None, reason: str | None) -> list[IndexResult]:
+    """Index entries matching the keys, exact ones first. Audited in the caller's transaction."""
+    if not policy.may_search_index(user):
+        raise IndexSearchRefused(f"user {user.id if user else None} may not search the index")
+    keys = normalised_keys(family_name, date_of_birth, postcode)
+    found = problems(keys, reason)
+    if found:
+        raise SearchInvalid(found)
+    scored = []
+    for entry, authority, shielded, home_authority_id in session.execute(_query(user, keys)):
+        match = _score(keys, entry)
+        if match is not None:
+            scored.append((match, entry, authority, bool(shielded), home_authority_id))
+    scored.sort(key=lambda row: (row[0][2], -row[1].updated_at.timestamp()))
+    results = [_result(user, *row) for row in scored[:MAX_RESULTS]]
+    audit.record(session, "index_searched", actor_id=user.id, reason=reason.strip(),
+                 criteria=_criteria(given_names, keys), results=len(results),
+                 exact=sum(r.match == "exact" for r in results),
+                 shielded_shown=sum(r.shielded for r in results))
+    return results
+
+
+def _result(user: User, match, entry: IndexEntry, authority: str, shielded: bool,
+            home_authority_id: int | None) -> IndexResult:
+    kind, why, _ = match
+    manages = entry.child_id is not None and policy.is_administrator_of(user, home_authority_id)
+    return IndexResult(
+        match=kind, near_because=why if kind == "near" else (), family_name=entry.family_name,
+        date_of_birth=entry.date_of_birth, postcode_district=district(normalise_postcode(entry.postcode)),
+        home_authority=authority, status="open" if entry.status == "open" else "closed",
+        last_updated=entry.updated_at, contact={k: (entry.contact or {}).get(k) for k in CONTACT_FIELDS},
+        shielded=shielded, shielding_child_id=entry.child_id if manages else None)
+
+
+def _criteria(given_names: str | None, keys: Keys) -> dict:
+    criteria = {"given_names": (given_names or "").strip() or None, "family_name": keys.family_name,
+                "date_of_birth": keys.date_of_birth.isoformat() if keys.date_of_birth else None,
+                "postcode": keys.postcode}
+    return {key: value for key, value in criteria.items() if value}
