@@ -250,3 +250,26 @@ def run(host: str, port: int) -> None:
     app = create_app(config, start_jobs=True)
     click.echo(f"eCAF is running on http://{host}:{port}/")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+@main.group("audit", help="The audit trail.")
+def audit_trail() -> None:
+    pass
+
+
+@audit_trail.command("verify", help="Check the audit trail's hash chain row by row: exit 0 when it is intact, "
+                                    "1 at the first broken link (a row changed, missing or out of the chain).")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000),
+              help="Rows read per transaction.")
+def audit_verify(batch_size: int) -> None:
+    from app.audit import verify_chain
+    from app.db import Database
+
+    db = Database(Config.from_env().database_url)
+    try:
+        report = verify_chain(db, batch_size)
+    finally:
+        db.dispose()
+    for line in report.lines():
+        click.echo(line)
+    sys.exit(0 if report.intact else 1)

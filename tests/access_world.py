@@ -16,7 +16,10 @@ from .web import give_credentials
 
 # Consent that excludes the police: an officer on the team must never see the CAF.
 CONSENT_EXCLUDING_POLICE = {**CONSENT, "excluded_services": ["police"]}
-ACTORS = ("originator", "lead", "member", "contributor", "excluded", "non_member", "admin", "other_admin")
+ACTORS = ("originator", "lead", "member", "contributor", "excluded", "non_member", "admin", "other_admin",
+          "owner", "service_team")
+USERNAMES = {"originator": "olive", "lead": "leah", "admin": "adam", "member": "tom", "contributor": "cora",
+             "excluded": "pete", "non_member": "nora", "other_admin": "otto", "owner": "owen", "service_team": "sally"}
 
 
 def _user(session, username, name, organisation_id, role="practitioner"):
@@ -53,7 +56,9 @@ def build(runtime, people) -> dict:
                "contributor": _user(session, "cora", "Cora Contributor", charity.id),
                "excluded": _user(session, "pete", "Pete Police", police.id),
                "non_member": _user(session, "nora", "Nora Nobody", school),
-               "other_admin": _user(session, "otto", "Otto Other", town_hall.id, "administrator")}
+               "other_admin": _user(session, "otto", "Otto Other", town_hall.id, "administrator"),
+               "owner": _user(session, "owen", "Owen Owner", school, "process_owner"),
+               "service_team": _user(session, "sally", "Sally Service", charity.id, "service_team")}
         second_child = _child(session, authority.id, "Nell", "None")
         third_child = _child(session, authority.id, "Will", "Withdrawn")
     episodes = {"given": _in_delivery(runtime, people, people["child"]),

@@ -18,7 +18,7 @@ from app.models import AuditEvent, Authority, Child, Episode, IndexEntry, Organi
 from app.services import national_index, shielding
 from tests.conftest import VETTED, complete
 from tests.journeys import CHECKLIST, CONSENT, assessment, to_delivery
-from tests.web import browser, give_credentials, text_of
+from tests.web import browser, csrf_token, text_of
 
 REASON = "Starting a CAF for a new pupil"
 BORN = date(2015, 5, 1)  # Casey Child, of the `people` fixture, lives at TE1 1ST
@@ -295,11 +295,12 @@ def test_an_unvetted_user_cannot_search(web):
     runtime, people = web["runtime"], web["people"]
     to_delivery(runtime, people)
     client = signed_in(web)
+    token = csrf_token(client.get("/index").get_data(as_text=True))
     with runtime.db.session() as session:
         session.get(User, people["lead"]).vetting_expires_on = now().date() - timedelta(days=1)
     with pytest.raises(national_index.IndexSearchRefused):
         find(runtime, people["lead"], family_name="Child", date_of_birth=BORN)
-    page = client.post("/index", search_form(), token_from="/support")
+    page = client.client.post("/index", data={**search_form(), "csrf_token": token})
     assert page.status_code == 302 and "/sign-in" in page.location
     assert audited(runtime, "index_searched") == []
 

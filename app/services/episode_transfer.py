@@ -35,15 +35,18 @@ SCHEMA_PATH = PROJECT_ROOT / "docs" / "episode-export.schema.json"
 MOVED_OUTCOME = "moved_to_another_authority"
 MOVED_REASON = "moved to another local authority"
 MAX_LISTED_PROBLEMS = 50
+LEAD_FIELD = "lead_professional_email"
 
 
 class TransferRefused(Exception):
-    """An import that cannot go ahead; the message says why, `problems` lists every detail."""
+    """An import that cannot go ahead; the message says why, `problems` lists every detail and
+    `field` names what the person should change: the file, or the lead professional's email."""
 
-    def __init__(self, message: str, problems: list[str] | None = None):
+    def __init__(self, message: str, problems: list[str] | None = None, field: str = "document"):
         super().__init__(message)
         self.message = message
         self.problems = problems or []
+        self.field = field
 
 
 # ---------------------------------------------------------------- small conversions
@@ -214,10 +217,11 @@ def parse(raw: str | bytes | dict) -> dict:
     """The document from a file's bytes, checked for format, schema version, schema and checksum."""
     if isinstance(raw, (bytes, str)):
         try:
-            document = json.loads(raw)
+            # Exports are UTF-8; an editor may have added a byte-order mark.
+            document = json.loads(raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw)
         except UnicodeDecodeError:
-            raise TransferRefused("The file is not text: choose the .json file eCAF gave you when the episode "
-                                  "was exported") from None
+            raise TransferRefused("The file is not UTF-8 text: choose the .json file eCAF gave you when the "
+                                  "episode was exported") from None
         except json.JSONDecodeError as exc:
             raise TransferRefused(f"The file is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
                                   "Choose the .json file eCAF gave you when the episode was exported") from None
@@ -325,12 +329,13 @@ def _process_version(session: Session, document: dict) -> ProcessVersion:
 def _lead_professional(session: Session, email: str, receiving: Authority) -> User:
     email = (email or "").strip()
     if not email:
-        raise TransferRefused("Enter the email address of the lead professional in your authority")
+        raise TransferRefused("Enter the email address of the lead professional in your authority",
+                              field=LEAD_FIELD)
     lead = session.scalar(select(User).where(func.lower(User.email) == email.lower()))
     if (lead is None or lead.role != "practitioner" or not policy.is_vetted(lead)
             or policy.authority_id_of(lead) != receiving.id):
         raise TransferRefused(f"There is no active, vetted practitioner with the email address {email} in "
-                              f"{receiving.name}")
+                              f"{receiving.name}", field=LEAD_FIELD)
     return lead
 
 
