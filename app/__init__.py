@@ -45,9 +45,9 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     errors.install(app)
 
     from app.web import (audit_trail, auth, children, episode_people, episodes, national_index, search_requests,
-                         status, support, tasks, transfers)
+                         status, support, tasks, transfers, vetting)
 
     for blueprint in (auth.bp, support.bp, status.bp, tasks.bp, children.bp, episodes.bp, episode_people.bp,
-                      national_index.bp, audit_trail.bp, transfers.bp, search_requests.bp):
+                      national_index.bp, audit_trail.bp, transfers.bp, vetting.bp, search_requests.bp):
         app.register_blueprint(blueprint)
     return app

@@ -88,6 +88,31 @@ def test_an_administrator_records_vetting_from_the_command_line(runtime, people)
     assert _audit_count(runtime, action="vetting_recorded", actor_id=people["admin"]) == 1
 
 
+def test_an_administrator_records_vetting_in_the_browser(runtime, people):
+    world = access_world.build(runtime, people)
+    nora = world["users"]["non_member"]
+    with runtime.db.session() as session:
+        session.get(User, nora).vetting_checked_on = None
+    app = make_app(runtime)
+    admin = _signed_in(app, world, "admin")
+    listing = text_of(admin.get("/accounts/vetting"))
+    assert listing.index("Nora Nobody") < listing.index("Tom Team"), "accounts that cannot sign in come first"
+    wrong = admin.post(f"/accounts/{nora}/vetting", {"kind": "enhanced_dbs", "reference": "NN-1",
+                                                     "checked_on-day": "1", "checked_on-month": "13",
+                                                     "checked_on-year": "2025"})
+    assert wrong.status_code == 400
+    assert "The date of the check must be a real date" in text_of(wrong) and 'value="NN-1"' in wrong.get_data(as_text=True)
+    done = admin.post(f"/accounts/{nora}/vetting", {
+        "kind": "enhanced_dbs", "reference": "NN-1", "checked_on-day": "1", "checked_on-month": "3",
+        "checked_on-year": "2025", "expires_on-day": "1", "expires_on-month": "3", "expires_on-year": "2028",
+        "training_on-day": "2", "training_on-month": "3", "training_on-year": "2025"})
+    assert done.status_code == 302
+    with runtime.db.session() as session:
+        assert session.get(User, nora).vetting_problem(now().date()) is None
+    other = _signed_in(app, world, "other_admin")
+    assert other.get(f"/accounts/{nora}/vetting").status_code == 404
+
+
 def test_a_shared_mailbox_cannot_have_an_account(runtime, people):
     answer = CliRunner().invoke(main, ["users", "create", "office", "--email", "office@school.test", "--name",
                                        "School Office", "--password", PASSWORD],

@@ -74,12 +74,14 @@ def _cases(world, ids) -> dict[str, list[Case]]:
     }
 
     def child_rule(actor: str) -> int:
-        """An administrator's page about one child of their own authority."""
+        """An administrator's page about one child, or one account, of their own authority."""
         return 302 if actor == ANONYMOUS else 200 if actor == "admin" else 404 if actor in ADMINS else 403
 
     child_id = world["child"]
     cases["national_index.shielding"] = [Case("GET", f"/children/{child_id}/shielding", child_rule)]
     cases["transfers.subject_access"] = [Case("GET", f"/children/{child_id}/subject-access.json", child_rule)]
+    cases["vetting.index"] = [Case("GET", "/accounts/vetting", by_role(ADMINS))]
+    cases["vetting.record"] = [Case("GET", f"/accounts/{world['users']['member']}/vetting", child_rule)]
 
     for state, episode_id in world["episodes"].items():
         view, manage, holder = VIEW[state], MANAGE[state], TASK_HOLDER[state]

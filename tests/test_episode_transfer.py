@@ -275,16 +275,23 @@ def test_a_child_with_another_open_episode_is_refused(runtime, people, newshire)
              f"Casey Child already has an open episode ({reference}, Newshire)")
 
 
-def test_a_closed_or_changed_episode_is_not_imported(runtime, people, newshire):
+def test_a_closed_changed_or_already_moved_episode_is_not_imported(runtime, people, newshire):
     old_id = prepare(runtime, people)
+    admin, lead = newshire["admin"], newshire["lead_email"]
     stale = as_file(export(runtime, old_id, people["admin"]))
     complete(runtime, old_id, "complete_assessment", assessment())
-    _refused(runtime, stale, newshire["admin"], newshire["lead_email"], "has changed since this file was exported")
+    _refused(runtime, stale, admin, lead, "has changed since this file was exported")
 
     fresh = as_file(export(runtime, old_id, people["admin"]))
-    transfer.import_episode(runtime, fresh, newshire["admin"], newshire["lead_email"])
-    # The same file twice: the episode it names is closed now.
-    _refused(runtime, fresh, newshire["admin"], newshire["lead_email"], "is closed: only an open episode can move")
+    with runtime.db.session() as session:
+        session.get(Episode, old_id).status = "closed"
+    _refused(runtime, fresh, admin, lead, "is closed: only an open episode can move")
+    with runtime.db.session() as session:
+        session.get(Episode, old_id).status = "open"
+
+    fresh = as_file(export(runtime, old_id, people["admin"]))
+    new = transfer.import_episode(runtime, fresh, admin, lead)
+    _refused(runtime, fresh, admin, lead, f"has already moved to Newshire as episode {new.reference}")
 
 
 # ---------------------------------------------------------------- subject access

@@ -300,6 +300,15 @@ def _check_child(session: Session, document: dict, source: Episode) -> Child:
     return child
 
 
+def _check_not_moved(session: Session, source: Episode) -> None:
+    if source.outcome != MOVED_OUTCOME:
+        return
+    moved = session.scalar(select(Episode).where(Episode.transferred_from == source.reference)
+                           .order_by(Episode.id.desc()).limit(1))
+    where = f" to {moved.authority.name} as episode {moved.reference}" if moved else ""
+    raise TransferRefused(f"Episode {source.reference} has already moved{where}: this file has been imported before")
+
+
 def _check_source_open(document: dict, source: Episode) -> None:
     if not source.is_open:
         raise TransferRefused(f"Episode {source.reference} is {source.status}: only an open episode can move "
@@ -387,6 +396,7 @@ def check(session: Session, document: dict, importer: User | None, lead_email: s
     if source.authority_id == receiving.id:
         raise TransferRefused(f"Episode {source.reference} already belongs to {receiving.name}: import it into "
                               "the authority the child has moved to")
+    _check_not_moved(session, source)
     child = _check_child(session, document, source)
     _check_source_open(document, source)
     version = _process_version(session, document)

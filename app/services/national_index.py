@@ -126,7 +126,7 @@ def _compare_postcode(searched: str | None, indexed: str | None) -> str | None:
 
 
 NEAR_REASONS = {"family_name": "family name spelled differently", "date_of_birth": "day and month swapped",
-                "postcode": "same postcode district", }
+                "postcode": "same postcode district"}
 
 
 def _score(keys: Keys, entry: IndexEntry) -> tuple[str, tuple[str, ...], tuple] | None:
@@ -173,7 +173,7 @@ def _candidates(keys: Keys):
         near.append(IndexEntry.date_of_birth.in_(births))
     if keys.postcode is not None:
         near.append(or_(IndexEntry.postcode == keys.postcode,
-                        IndexEntry.postcode.like(f"{district(keys.postcode)} %")))
+                        IndexEntry.postcode.startswith(f"{district(keys.postcode)} ", autoescape=True)))
     return or_(*near)
 
 

@@ -78,7 +78,8 @@ def shielding(child_id: int):
         child = _child_or_404(session, child_id)
         if request.method == "POST":
             reason = text(request.form, "reason", 1000)
-            change = shielding_service.unshield if request.form.get("action") == "unshield" else shielding_service.shield
+            unshielding = request.form.get("action") == "unshield"
+            change = shielding_service.unshield if unshielding else shielding_service.shield
             try:
                 changed = change(session, current_user(), child, reason)
             except shielding_service.ReasonMissing as exc:
