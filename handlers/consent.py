@@ -5,9 +5,9 @@ from sqlalchemy import select
 
 from app import consent
 from app.engine.context import StepContext
-from app.models import HumanTask, IndexEntry
+from app.models import HumanTask
 
-from . import operator
+from . import index, operator
 
 STATEMENT_FIELDS = (
     "subject", "given_by_name", "relationship", "has_parental_responsibility", "competence_assessed",
@@ -53,9 +53,7 @@ def record_withdrawal(ctx: StepContext, withdrawal: dict | None = None) -> dict:
     """Withdrawal stops sharing at once: the index no longer points to this episode."""
     details = dict(withdrawal or {})
     artefact = ctx.add_artefact("consent_withdrawal", {**details, "recorded_at": ctx.now.isoformat()})
-    entry = ctx.session.scalar(select(IndexEntry).where(IndexEntry.episode_id == ctx.episode.id))
-    if entry is not None:
-        entry.status, entry.updated_at = "closed", ctx.now
+    index.follow_episode(ctx, "consent_withdrawn", closed=True)
     ctx.episode.outcome = "consent_withdrawn"
     # The web action has already stopped sharing; a withdrawal reaching the process another way does it here.
     consent.withdraw(ctx.session, ctx.episode, withdrawn_by_name=details.get("by") or "not recorded",

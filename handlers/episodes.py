@@ -8,7 +8,7 @@ from app.clock import now
 from app.engine.context import StepContext
 from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
 
-from . import operator
+from . import index, operator
 
 
 @operator("episodes/record_child_protection_concern")
@@ -53,6 +53,7 @@ def appoint_lead_professional(ctx: StepContext, submission: int) -> dict:
     ctx.notify("lead_professional_appointed", user.email, f"eCAF {ctx.episode.reference}: you are the lead professional",
                f"You have been appointed lead professional for episode {ctx.episode.reference}.")
     ctx.audit("lead_professional_appointed", user_id=user.id)
+    index.follow_episode(ctx, "lead_professional_changed")
     return {"user_id": user.id}
 
 
@@ -61,9 +62,7 @@ def close(ctx: StepContext, reason: str) -> dict:
     episode = ctx.episode
     episode.outcome = reason
     episode.closed_at = ctx.now
-    entry = ctx.session.scalar(select(IndexEntry).where(IndexEntry.episode_id == episode.id))
-    if entry is not None:
-        entry.status, entry.updated_at = "closed", ctx.now
+    index.follow_episode(ctx, "caf_closed", closed=True)
     if reason == "safeguarding_referral":
         ctx.notify("safeguarding_referral", ctx.administrator_email(),
                    f"eCAF {episode.reference}: referred to safeguarding",

@@ -4,7 +4,6 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-import pyotp
 import time_machine
 from click.testing import CliRunner
 from sqlalchemy import func, select
@@ -265,3 +264,20 @@ def test_guessed_ids_answer_404_like_missing_ones_and_are_audited(runtime, peopl
     task = ready_task(runtime, hidden, "action_plan")
     assert nora.get(f"/tasks/{task.id}").status_code == 404
     assert _audit_count(runtime, action="access_denied", actor_id=world["users"]["non_member"]) >= 9
+
+
+def test_recording_a_shielded_child_again_names_nobody(runtime, people):
+    world = access_world.build(runtime, people)
+    from app.models import Child
+
+    with runtime.db.session() as session:
+        session.get(Child, people["child"]).shielded = True
+    nora = _signed_in(make_app(runtime), world, "non_member")
+    answer = nora.post("/children/new", {
+        "children": "1", "child-0-given_names": "Casey", "child-0-family_name": "Child",
+        "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "5", "child-0-date_of_birth-year": "2015",
+        "postcode": "TE1 1ST", "address": "1 Test Road", "authority": str(people["authority"])},
+        token_from="/children/find")
+    page = text_of(answer)
+    assert answer.status_code == 400 and "Contact the eCAF administrator before starting another" in page
+    assert "Leah Lead" not in page and "0100 000 111" not in page

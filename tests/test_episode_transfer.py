@@ -1,6 +1,7 @@
 """Episode export, transfer to another local authority, and subject-access export."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from datetime import date, timedelta
@@ -11,8 +12,8 @@ from sqlalchemy import func, select
 
 from app.clock import now
 from app.engine.transfer import Renumbering
-from app.models import (Artefact, AuditEvent, Authority, Base, Child, Consent, ConsentExclusion, Episode,
-                        EpisodeMember, HumanTask, IndexEntry, Organisation, SearchRequest, SearchRequestChild, User)
+from app.models import (Artefact, AuditEvent, Authority, Base, Child, Episode, EpisodeMember, HumanTask, IndexEntry,
+                        Organisation, OutboxMessage, SearchRequest, SearchRequestChild, User)
 from app.services import episode_transfer as transfer
 from app.services.episode_transfer import TransferRefused
 from tests.conftest import VETTED, complete, ready_task
@@ -126,6 +127,7 @@ def test_round_trip_between_two_authorities_loses_nothing(runtime, people, newsh
     assert before["format"] == "ecaf-episode-export" and before["schema_version"] == 1
     assert audited(runtime, "episode_exported")[-1].episode_id == old_id
 
+    runtime.config = dataclasses.replace(runtime.config, index_endpoint_url="https://index.test/notices")
     new = transfer.import_episode(runtime, as_file(before), newshire["admin"], "NOAH@newshire.test")
     assert new.reference.startswith("NEW-") and new.transferred_from == before["episode"]["reference"]
 
@@ -175,6 +177,10 @@ def test_round_trip_between_two_authorities_loses_nothing(runtime, people, newsh
         assert entry.contact["email"] == newshire["lead_email"]
         moved = session.get(Episode, new.id)
         assert moved.originator_id == people["originator"], "the originator is history, kept"
+        sent = {m.kind: m for m in session.scalars(select(OutboxMessage).where(OutboxMessage.episode_id == new.id))}
+        assert sent["lead_professional_appointed"].recipient == newshire["lead_email"]
+        notice = sent["index_notice"].payload
+        assert (notice["event"], notice["contact"]["email"]) == ("episode_transferred", newshire["lead_email"])
         members = session.scalars(select(EpisodeMember).where(EpisodeMember.episode_id == new.id)).all()
         assert [(m.user_id, m.role) for m in members] == [(newshire["lead"], "lead_professional")]
     assert audited(runtime, "episode_transferred_out", reason="moved to another local authority")[0].episode_id == old_id

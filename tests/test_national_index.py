@@ -412,3 +412,42 @@ def test_find_a_child_hides_shielded_hits_from_practitioners(web):
     assert "Casey Child" in own, "the practitioner working with the child still finds the record"
     with runtime.db.session() as session:
         assert session.scalar(select(func.count()).select_from(IndexEntry)) == 1
+
+
+def _index_events(runtime, episode_id):
+    with runtime.db.session() as session:
+        return [m.payload["event"] for m in session.scalars(
+            select(OutboxMessage).where(OutboxMessage.episode_id == episode_id, OutboxMessage.channel == "index")
+            .order_by(OutboxMessage.id))]
+
+
+def test_the_entry_follows_the_episode_and_each_change_is_sent_on(runtime, people):
+    from app.models import User as Person
+    from app.services import episode_people
+
+    runtime.config = replace(runtime.config, index_endpoint_url="http://127.0.0.1:9/notices")
+    runtime.engine.config = runtime.config
+    episode_id = to_delivery(runtime, people)
+    complete(runtime, episode_id, "tac_meeting", {"meeting_date": now().date().isoformat(), "attendees": [
+        {"name": "Pat Parent", "role": "Mother", "is_family_member": True}]})
+    complete(runtime, episode_id, "appoint_lead_professional", {"lead_professional_email": people["lead_email"]})
+    assert index_entry(runtime, episode_id).contact["name"] == "Leah Lead"
+    with runtime.db.session() as session:
+        lead = session.get(Person, people["lead"])
+    episode_people.withdraw_consent(runtime, episode_id, lead, {"withdrawn_by": "Pat Parent", "confirm": "yes"})
+    assert index_entry(runtime, episode_id).status == "closed"
+    assert _index_events(runtime, episode_id) == ["assessment_submitted", "lead_professional_changed",
+                                                  "consent_withdrawn"]
+
+
+def test_no_notice_leaves_eCAF_about_a_shielded_child(runtime, people):
+    runtime.config = replace(runtime.config, index_endpoint_url="http://127.0.0.1:9/notices")
+    runtime.engine.config = runtime.config
+    with runtime.db.session() as session:
+        session.get(Child, people["child"]).shielded = True
+    episode_id = to_delivery(runtime, people)
+    assert index_entry(runtime, episode_id).status == "open", "eCAF's own index still knows, for administrators"
+    assert _index_events(runtime, episode_id) == []
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "index_notice_withheld", AuditEvent.episode_id == episode_id)) == 1

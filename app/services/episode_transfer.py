@@ -28,6 +28,7 @@ from app.engine import transfer as engine_transfer
 from app.engine.context import StepContext
 from app.models import (OPEN_STATUSES, Artefact, AuditEvent, Authority, Child, Consent, ConsentExclusion, Episode,
                         EpisodeMember, HumanTask, IndexEntry, Organisation, ProcessVersion, SearchRequestChild, User)
+from handlers import index
 
 FORMAT = "ecaf-episode-export"
 SCHEMA_VERSION = 1
@@ -458,6 +459,8 @@ def carry_over(session: Session, transfer: Transfer, config) -> tuple[Episode, l
     renumbering.artefacts = _copy_artefacts(session, transfer, episode, renumbering.tasks)
     _copy_consents(session, transfer, episode, renumbering.artefacts)
     membership.appoint_lead(session, episode, transfer.lead, by_id=transfer.importer.id)
+    session.flush()
+    session.refresh(episode, ["lead_professional"])
     workflow = transfer.document["workflow"]
     ready = engine_transfer.adopt_state(session, episode, workflow["state"], workflow["serializer_version"],
                                         renumbering)
@@ -566,20 +569,13 @@ def _hand_over_tasks(ready: list[HumanTask], lead: User) -> None:
 
 
 def _repoint_index_entry(session: Session, transfer: Transfer, episode: Episode, ctx: StepContext) -> None:
+    """The index entry follows the episode: same entry, new episode, authority and contact."""
     entry = session.scalar(select(IndexEntry).where(IndexEntry.episode_id == transfer.source.id))
     if entry is None:
         return
-    entry.episode_id, entry.authority_id = episode.id, episode.authority_id
-    entry.contact, entry.updated_at = transfer.lead.contact(), now()
-    if entry.status == "open" and ctx.config.index_endpoint_url:
-        child = transfer.child
-        ctx.notify("index_notice", ctx.config.index_endpoint_url, f"CAF moved: {episode.reference}",
-                   "A CAF exists for this child; contact the practitioner named.", channel="index",
-                   payload={"event": "episode_transferred", "episode_reference": episode.reference,
-                            "previous_reference": transfer.source.reference,
-                            "child": {"family_name": child.family_name, "given_names": child.given_names,
-                                      "date_of_birth": _iso(child.date_of_birth), "postcode": child.postcode},
-                            "home_authority": transfer.receiving.name, "contact": entry.contact})
+    entry.episode_id = episode.id
+    session.flush()
+    index.follow_episode(ctx, "episode_transferred")
 
 
 def _tell_lead_professional(ctx: StepContext, transfer: Transfer, episode: Episode) -> None:

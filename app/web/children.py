@@ -107,7 +107,12 @@ def record():
             errors["authority"] = "Choose the local authority where the child lives"
         for i, child in enumerate(children):
             existing = service.already_open(session, child) if not errors else None
-            if existing is not None:
+            if existing is not None and existing.child.shielded and current_user().role != "administrator":
+                # A shielded child's whereabouts stay hidden: no name or number of whoever holds the CAF.
+                errors[f"child-{i}-given-names"] = (
+                    f"A CAF may already be open for {child.given_names} {child.family_name}. Contact the eCAF "
+                    "administrator before starting another")
+            elif existing is not None:
                 person = existing.lead_professional or existing.originator
                 contact = person.contact()
                 errors[f"child-{i}-given-names"] = (
