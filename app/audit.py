@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from app.clock import now
+from app.db import Database
 from app.models import AuditEvent
 from app.models.audit import GENESIS, chain_hash
 
@@ -108,7 +109,7 @@ _COLUMNS = (AuditEvent.id, AuditEvent.seq, AuditEvent.at, AuditEvent.actor_id, A
             AuditEvent.episode_id, AuditEvent.detail, AuditEvent.prev_hash, AuditEvent.row_hash)
 
 
-def verify_chain(db, batch_size: int = 1000) -> ChainReport:
+def verify_chain(db: Database, batch_size: int = 1000) -> ChainReport:
     """Walk the chain by seq, recomputing every hash and checking every link.
 
     Reads `batch_size` rows per short transaction, so the trail is never loaded at once and
@@ -144,7 +145,7 @@ def _link_problem(row, previous_seq: int, previous_hash: str) -> str | None:
     return None
 
 
-def _outside_the_chain(db, checked: int, seq: int, prev_hash: str) -> ChainReport:
+def _outside_the_chain(db: Database, checked: int, seq: int, prev_hash: str) -> ChainReport:
     """Rows written without a seq (behind the application's back) are not part of any chain."""
     with db.session() as session:
         count, first_id = session.execute(select(func.count(), func.min(AuditEvent.id))

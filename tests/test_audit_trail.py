@@ -138,9 +138,7 @@ def test_writers_at_the_same_time_leave_an_unbroken_chain(runtime, people):
     assert audit.verify_chain(runtime.db, batch_size=7).intact
 
 
-def test_the_migration_chains_rows_written_before_it(runtime, people):
-    _write(runtime, 5)
-    _tamper(runtime, "UPDATE audit_event SET seq = NULL, prev_hash = NULL, row_hash = NULL")
+def _backfill(runtime) -> None:
     spec = importlib.util.spec_from_file_location(
         "audit_chain_migration", PROJECT_ROOT / "migrations" / "versions" / "0004_audit_chain.py")
     migration = importlib.util.module_from_spec(spec)
@@ -149,10 +147,23 @@ def test_the_migration_chains_rows_written_before_it(runtime, people):
         audit.remove_append_only(conn)
         migration.backfill_chain(conn)
         audit.install_append_only(conn)
-    assert [r.detail["i"] for r in _chain(runtime)] == list(range(5)), "numbered in id order"
+
+
+def test_the_migration_chains_rows_written_before_it(runtime, people):
+    _write(runtime, 5)
+    _tamper(runtime, "UPDATE audit_event SET seq = NULL, prev_hash = NULL, row_hash = NULL")
+    _backfill(runtime)
+    sealed = _chain(runtime)
+    assert [r.detail["i"] for r in sealed] == list(range(5)), "numbered in id order"
     assert audit.verify_chain(runtime.db).intact
+
+    _tamper(runtime, "INSERT INTO audit_event (at, action) VALUES (:at, 'unsealed')", at=now().replace(tzinfo=None))
+    _backfill(runtime)  # as after a downgrade and upgrade: sealed rows stay as they were
+    again = _chain(runtime)
+    assert [r.row_hash for r in again[:5]] == [r.row_hash for r in sealed] and again[5].action == "unsealed"
     _write(runtime, 1)
-    assert audit.verify_chain(runtime.db).checked == 6, "new rows carry on from the backfilled chain"
+    report = audit.verify_chain(runtime.db)
+    assert report.intact and report.checked == 7, "new rows carry on from the backfilled chain"
 
 
 def test_verify_command_exits_0_when_intact_and_1_at_a_broken_link(runtime, people, monkeypatch):

@@ -40,8 +40,9 @@ def newshire(runtime, people):
         session.flush()
 
         def user(username, name, role="practitioner"):
-            account = User(username=username, email=f"{username}@newshire.test", full_name=name, job_title="Family worker",
-                           role=role, organisation_id=hub.id, phone="0200 000 111", created_at=now(), **VETTED)
+            account = User(username=username, email=f"{username}@newshire.test", full_name=name,
+                           job_title="Family worker", role=role, organisation_id=hub.id, phone="0200 000 111",
+                           created_at=now(), **VETTED)
             session.add(account)
             session.flush()
             return account.id
@@ -145,14 +146,16 @@ def test_round_trip_between_two_authorities_loses_nothing(runtime, people, newsh
     # Records, consent and tasks: everything but the new row ids (and who is now asked to do what).
     artefact_ids = {a["id"]: b["id"] for a, b in zip(before["artefacts"], after["artefacts"])}
     task_ids = {a["id"]: b["id"] for a, b in zip(before["tasks"], after["tasks"])}
-    assert [without(a, "id", "task") for a in after["artefacts"]] == [without(a, "id", "task") for a in before["artefacts"]]
+    assert [without(a, "id", "task") for a in after["artefacts"]] == \
+           [without(a, "id", "task") for a in before["artefacts"]]
     assert [a["task"] for a in after["artefacts"]] == [task_ids.get(a["task"]) for a in before["artefacts"]]
     assert [without(c, "id", "artefact_id") for c in after["consents"]] == \
            [without(c, "id", "artefact_id") for c in before["consents"]]
     assert [c["artefact_id"] for c in after["consents"]] == [artefact_ids[c["artefact_id"]] for c in before["consents"]]
     assert {x["organisation_kind"] or x["organisation"]["name"] for x in after["consents"][-1]["exclusions"]} == \
            {"police", "Town Police"}, "the family's exclusions still apply"
-    assert [without(t, "id", "assigned_to") for t in after["tasks"]] == [without(t, "id", "assigned_to") for t in before["tasks"]]
+    assert [without(t, "id", "assigned_to") for t in after["tasks"]] == \
+           [without(t, "id", "assigned_to") for t in before["tasks"]]
     review = next(t for t in after["tasks"] if t["status"] == "ready")
     assert review["name"] == "review" and review["assigned_to"] == newshire["lead_email"]
     assert review["draft"] == {"what_has_changed": "Attends every day now"}
@@ -183,7 +186,8 @@ def test_round_trip_between_two_authorities_loses_nothing(runtime, people, newsh
         assert (notice["event"], notice["contact"]["email"]) == ("episode_transferred", newshire["lead_email"])
         members = session.scalars(select(EpisodeMember).where(EpisodeMember.episode_id == new.id)).all()
         assert [(m.user_id, m.role) for m in members] == [(newshire["lead"], "lead_professional")]
-    assert audited(runtime, "episode_transferred_out", reason="moved to another local authority")[0].episode_id == old_id
+    closed = audited(runtime, "episode_transferred_out", reason="moved to another local authority")
+    assert [row.episode_id for row in closed] == [old_id]
     assert audited(runtime, "episode_imported", transferred_from=before["episode"]["reference"])[0].episode_id == new.id
 
     # The moved episode carries on with its process: the review is done by the new lead professional.
@@ -194,7 +198,8 @@ def test_round_trip_between_two_authorities_loses_nothing(runtime, people, newsh
     assert result.status == "open" and result.stage == "delivery"
     assert ready_task(runtime, new.id, "action_plan").assigned_user_id == newshire["lead"]
     with runtime.db.session() as session:
-        reviews = session.scalars(select(Artefact).where(Artefact.episode_id == new.id, Artefact.kind == "review")).all()
+        reviews = session.scalars(select(Artefact).where(Artefact.episode_id == new.id,
+                                                         Artefact.kind == "review")).all()
         assert [r.version for r in reviews] == [1] and reviews[0].created_by_id == newshire["lead"]
 
 
@@ -245,7 +250,8 @@ def test_bad_files_are_refused_clearly(runtime, people, newshire):
     broken = {**good, "episode": without(good["episode"], "reference"),
               "tasks": [{**good["tasks"][0], "status": "lost"}]}
     refusal = _refused(runtime, as_file(broken), admin, lead, "does not match the export schema (2 problems)")
-    assert any("reference" in p for p in refusal.problems) and any(p.startswith("tasks/0/status") for p in refusal.problems)
+    assert any("reference" in p for p in refusal.problems)
+    assert any(p.startswith("tasks/0/status") for p in refusal.problems)
     edited = {**good, "child": {**good["child"], "family_name": "Someone Else"}}
     _refused(runtime, as_file(edited), admin, lead, "changed since it was exported")
     unknown_process = resealed({**good, "process": {**good["process"], "content_hash": "0" * 64}})
@@ -262,6 +268,19 @@ def test_who_imports_and_into_which_authority_is_checked(runtime, people, newshi
     _refused(runtime, raw, newshire["admin"], "nobody@newshire.test", "no active, vetted practitioner")
     _refused(runtime, raw, newshire["admin"], people["lead_email"], "no active, vetted practitioner")
     _refused(runtime, raw, newshire["admin"], "nadia@newshire.test", "no active, vetted practitioner")
+
+
+def test_without_consent_to_share_or_to_an_excluded_lead_nothing_moves(runtime, people, newshire):
+    episode_id = start(runtime, people)
+    raw = as_file(export(runtime, episode_id, people["originator"]))
+    _refused(runtime, raw, newshire["admin"], newshire["lead_email"],
+             "The family has not agreed to share episode TST-")
+    complete(runtime, episode_id, "pre_assessment_checklist", {**CHECKLIST, "child_protection_concern": False})
+    complete(runtime, episode_id, "obtain_consent", {**CONSENT, "excluded_services": ["council_service"]})
+    raw = as_file(export(runtime, episode_id, people["originator"]))
+    refusal = _refused(runtime, raw, newshire["admin"], newshire["lead_email"],
+                       "The family excluded council services from seeing this CAF, so Noah Newlead cannot")
+    assert refusal.field == "lead_professional_email"
 
 
 def test_a_child_with_another_open_episode_is_refused(runtime, people, newshire):
@@ -285,6 +304,10 @@ def test_a_closed_changed_or_already_moved_episode_is_not_imported(runtime, peop
     old_id = prepare(runtime, people)
     admin, lead = newshire["admin"], newshire["lead_email"]
     stale = as_file(export(runtime, old_id, people["admin"]))
+    task = ready_task(runtime, old_id, "complete_assessment")
+    runtime.engine.save_draft(old_id, task.id, {"section_k_voice": {"child_comments": "Typed later"}},
+                              people["originator"])
+    _refused(runtime, stale, admin, lead, "(changed: tasks)")
     complete(runtime, old_id, "complete_assessment", assessment())
     _refused(runtime, stale, admin, lead, "has changed since this file was exported")
 
@@ -340,7 +363,8 @@ def test_subject_access_holds_everything_about_the_child_for_its_administrators(
     assert held["search_requests"][0]["reason"] == "New pupil"
     actions = {row["action"] for row in held["audit"]}
     assert {"episode_started", "episode_transferred_out", "episode_imported"} <= actions
-    assert {r.episode_id for r in audited(runtime, "subject_access_export", child_id=people["child"])} == {old_id, new.id}
+    exported = audited(runtime, "subject_access_export", child_id=people["child"])
+    assert {row.episode_id for row in exported} == {old_id, new.id}
 
 
 # ---------------------------------------------------------------- the web

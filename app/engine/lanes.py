@@ -16,6 +16,9 @@ ROLE_OF_LANE = {ADMINISTRATOR: "administrator"}
 def assignee_for(lane: str | None, episode: Episode) -> int | None:
     """The user a task in this lane is assigned to; None leaves it to the role to claim."""
     if lane == PRACTITIONER:
+        # A moved episode's originator works in another authority now: the new lead carries it on.
+        if episode.transferred_from and episode.lead_professional_id:
+            return episode.lead_professional_id
         return episode.originator_id
     if lane == LEAD_PROFESSIONAL:
         # The author "holds the baton" until the team appoints a lead professional.

@@ -36,10 +36,11 @@ class Renumbering:
             return [self.apply(v) for v in value]
         if not isinstance(value, dict):
             return value
-        return {key: self._one(key, self.apply(v)) for key, v in value.items()}
+        tables = {"episode_id": dict([self.episode]), "submission": self.tasks, "artefact_id": self.artefacts}
+        return {key: self._renumbered(tables.get(key), self.apply(v)) for key, v in value.items()}
 
-    def _one(self, key: str, value: Any) -> Any:
-        table = {"episode_id": dict([self.episode]), "submission": self.tasks, "artefact_id": self.artefacts}.get(key)
+    @staticmethod
+    def _renumbered(table: dict[int, int] | None, value: Any) -> Any:
         if table is None or not isinstance(value, int) or isinstance(value, bool):
             return value
         return table.get(value, value)

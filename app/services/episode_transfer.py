@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import and_, func, or_, select
@@ -26,9 +26,15 @@ from app.clock import now
 from app.config import PROJECT_ROOT
 from app.engine import transfer as engine_transfer
 from app.engine.context import StepContext
-from app.models import (OPEN_STATUSES, Artefact, AuditEvent, Authority, Child, Consent, ConsentExclusion, Episode,
-                        EpisodeMember, HumanTask, IndexEntry, Organisation, ProcessVersion, SearchRequestChild, User)
+from app.models import (OPEN_STATUSES, ORGANISATION_KINDS, Artefact, AuditEvent, Authority, Child, Consent,
+                        ConsentExclusion, Episode, EpisodeMember, HumanTask, IndexEntry, Organisation, ProcessVersion,
+                        SearchRequestChild, User)
 from handlers import index
+
+if TYPE_CHECKING:
+    from app.config import Config
+    from app.db import Database
+    from app.jobs.runtime import Runtime
 
 FORMAT = "ecaf-episode-export"
 SCHEMA_VERSION = 1
@@ -90,6 +96,17 @@ def export_episode(session: Session, episode: Episode, user: User) -> dict:
         "schema_version": SCHEMA_VERSION,
         "exported_at": now().isoformat(),
         "exported_by": {"email": user.email, "name": user.full_name, "role": user.role},
+        **_content(session, episode),
+    }
+    document["checksum"] = {"algorithm": "sha256", "value": checksum(document)}
+    audit.record(session, "episode_exported", actor_id=user.id, episode_id=episode.id,
+                 reference=episode.reference, checksum=document["checksum"]["value"])
+    return document
+
+
+def _content(session: Session, episode: Episode) -> dict:
+    """What the document says about the episode, as opposed to about the export."""
+    return {
         "source_authority": _authority(episode.authority),
         "episode": _episode_part(episode),
         "child": _child_part(episode.child),
@@ -102,10 +119,6 @@ def export_episode(session: Session, episode: Episode, user: User) -> dict:
         "tasks": _tasks(session, episode),
         "index_entry": _index_entry(session.scalar(select(IndexEntry).where(IndexEntry.episode_id == episode.id))),
     }
-    document["checksum"] = {"algorithm": "sha256", "value": checksum(document)}
-    audit.record(session, "episode_exported", actor_id=user.id, episode_id=episode.id,
-                 reference=episode.reference, checksum=document["checksum"]["value"])
-    return document
 
 
 def _episode_part(episode: Episode) -> dict:
@@ -310,13 +323,26 @@ def _check_not_moved(session: Session, source: Episode) -> None:
     raise TransferRefused(f"Episode {source.reference} has already moved{where}: this file has been imported before")
 
 
-def _check_source_open(document: dict, source: Episode) -> None:
+def _check_source_open(source: Episode) -> None:
     if not source.is_open:
         raise TransferRefused(f"Episode {source.reference} is {source.status}: only an open episode can move "
                               "to another authority")
-    if document["episode"]["lock_version"] != source.lock_version:
-        raise TransferRefused(f"Episode {source.reference} has changed since this file was exported "
-                              f"({document['exported_at']}). Export it again so that nothing is lost")
+    if source.consent_state != "given":
+        # Sending the CAF to another authority is sharing it, which needs the family's consent.
+        raise TransferRefused(f"The family has not agreed to share episode {source.reference} (consent: "
+                              f"{source.consent_state}), so it cannot be sent to another authority. Start a new "
+                              "CAF there instead")
+
+
+def _check_unchanged(session: Session, document: dict, source: Episode) -> None:
+    """The file must say what eCAF holds now: a draft saved or a record added after the export
+    would otherwise be lost in the move."""
+    current = json.loads(json.dumps(_content(session, source)))
+    changed = [part.replace("_", " ") for part, value in current.items() if document[part] != value]
+    if changed:
+        raise TransferRefused(f"Episode {source.reference} has changed since this file was exported at "
+                              f"{document['exported_at']} (changed: {', '.join(changed)}). Export it again so "
+                              "that nothing is lost")
 
 
 def _process_version(session: Session, document: dict) -> ProcessVersion:
@@ -336,7 +362,7 @@ def _process_version(session: Session, document: dict) -> ProcessVersion:
     return version
 
 
-def _lead_professional(session: Session, email: str, receiving: Authority) -> User:
+def _lead_professional(session: Session, document: dict, email: str, receiving: Authority) -> User:
     email = (email or "").strip()
     if not email:
         raise TransferRefused("Enter the email address of the lead professional in your authority",
@@ -346,7 +372,25 @@ def _lead_professional(session: Session, email: str, receiving: Authority) -> Us
             or policy.authority_id_of(lead) != receiving.id):
         raise TransferRefused(f"There is no active, vetted practitioner with the email address {email} in "
                               f"{receiving.name}", field=LEAD_FIELD)
+    excluded = _excluded_by_family(document, lead)
+    if excluded:
+        raise TransferRefused(f"The family excluded {excluded} from seeing this CAF, so {lead.full_name} cannot "
+                              "be its lead professional: choose a practitioner from another organisation",
+                              field=LEAD_FIELD)
     return lead
+
+
+def _excluded_by_family(document: dict, user: User) -> str | None:
+    """How the current consent excludes this person's organisation, if it does."""
+    organisation = user.organisation
+    for consent in document["consents"]:
+        for exclusion in consent["exclusions"]:
+            named = exclusion["organisation"]
+            if exclusion["organisation_kind"] and exclusion["organisation_kind"] == organisation.kind:
+                return ORGANISATION_KINDS.get(organisation.kind, organisation.kind).lower()
+            if named and named["id"] == organisation.id:
+                return organisation.name
+    return None
 
 
 def _named_emails(document: dict) -> set[str]:
@@ -399,16 +443,18 @@ def check(session: Session, document: dict, importer: User | None, lead_email: s
                               "the authority the child has moved to")
     _check_not_moved(session, source)
     child = _check_child(session, document, source)
-    _check_source_open(document, source)
+    _check_source_open(source)
     version = _process_version(session, document)
-    lead = _lead_professional(session, lead_email, receiving)
+    _check_unchanged(session, document, source)
+    lead = _lead_professional(session, document, lead_email, receiving)
     return Transfer(document, source, child, version, importer, receiving, lead, _users(session, document),
                     _organisations(session, document))
 
 
 # ---------------------------------------------------------------- the import
 
-def import_episode(runtime, raw: str | bytes | dict, importer_id: int, lead_professional_email: str) -> Episode:
+def import_episode(runtime: Runtime, raw: str | bytes | dict, importer_id: int,
+                   lead_professional_email: str) -> Episode:
     """Move the exported episode into the importer's authority; returns the new episode.
 
     Raises TransferRefused (after auditing the refusal in its own transaction) and changes nothing else."""
@@ -435,7 +481,7 @@ def import_episode(runtime, raw: str | bytes | dict, importer_id: int, lead_prof
     return episode
 
 
-def _record_refusal(db, importer_id: int | None, refusal: TransferRefused, document: dict | None) -> None:
+def _record_refusal(db: Database, importer_id: int | None, refusal: TransferRefused, document: dict | None) -> None:
     part = (document or {}).get("episode") or {}
     with db.session() as session:
         source_id = part.get("id") if isinstance(part.get("id"), int) else None
@@ -445,7 +491,7 @@ def _record_refusal(db, importer_id: int | None, refusal: TransferRefused, docum
                      problems=refusal.problems[:10] or None, source_reference=part.get("reference"))
 
 
-def carry_over(session: Session, transfer: Transfer, config) -> tuple[Episode, list[int]]:
+def carry_over(session: Session, transfer: Transfer, config: Config) -> tuple[Episode, list[int]]:
     """Close the old episode and open it again in the receiving authority, in the caller's transaction."""
     source = transfer.source
     _close_source(session, transfer)

@@ -41,7 +41,8 @@ class Entry:
 
     @property
     def details(self) -> list[tuple[str, str]]:
-        return [(key.replace("_", " "), _shown(value)) for key, value in sorted((self.event.detail or {}).items())]
+        return [(key.replace("_", " "), _shown(value)) for key, value in sorted((self.event.detail or {}).items())
+                if value not in (None, "", [], {})]
 
 
 def _shown(value) -> str:
@@ -84,7 +85,7 @@ def _page_of(session: Session, where: list, number: int) -> Page:
              .outerjoin(Organisation, Organisation.id == User.organisation_id)
              .outerjoin(Episode, Episode.id == AuditEvent.episode_id)
              .outerjoin(_EpisodeAuthority, _EpisodeAuthority.id == Episode.authority_id)
-             .where(*where).order_by(AuditEvent.seq.desc().nulls_last(), AuditEvent.id.desc())
+             .where(*where).order_by(AuditEvent.seq.desc(), AuditEvent.id.desc())
              .offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     rows = session.execute(query).all()
     entries = [Entry(event, person or ("eCAF" if event.actor_id is None else "Unknown account"), organisation,

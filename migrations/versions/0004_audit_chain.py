@@ -38,11 +38,18 @@ def downgrade() -> None:
 
 
 def backfill_chain(connection) -> None:
-    """Number the rows written before the chain existed in id order, and hash them."""
-    connection.execute(sa.update(audit_event).values(seq=None, prev_hash=None, row_hash=None))
-    last_id, seq, prev_hash = 0, 0, GENESIS
+    """Seal the rows written before the chain existed, in id order, after any already sealed.
+
+    Sealed rows are left as they are, so a downgrade and upgrade cannot launder a changed row.
+    """
+    last = connection.execute(sa.select(audit_event.c.seq, audit_event.c.row_hash)
+                              .where(audit_event.c.seq.is_not(None))
+                              .order_by(audit_event.c.seq.desc()).limit(1)).first()
+    seq, prev_hash = (last.seq, last.row_hash) if last else (0, GENESIS)
+    last_id = 0
     while True:
-        rows = connection.execute(sa.select(audit_event).where(audit_event.c.id > last_id)
+        rows = connection.execute(sa.select(audit_event)
+                                  .where(audit_event.c.seq.is_(None), audit_event.c.id > last_id)
                                   .order_by(audit_event.c.id).limit(BATCH)).all()
         if not rows:
             return
