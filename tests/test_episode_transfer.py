@@ -7,6 +7,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
+import time_machine
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import func, select
 
@@ -215,6 +216,10 @@ def test_an_episode_still_being_assessed_keeps_its_deadline_and_goes_to_the_new_
         assert old.next_timer_at is None
     task = ready_task(runtime, new.id, "complete_assessment")
     assert task.assigned_user_id == newshire["lead"], "a practitioner's task goes to the new lead professional"
+    with time_machine.travel(moved.next_timer_at + timedelta(seconds=1), tick=False):
+        assert runtime.engine.wake(new.id) is not None, "the 35-day warning fires on the moved episode"
+    task = ready_task(runtime, new.id, "complete_assessment")
+    assert task.assigned_user_id == newshire["lead"], "and the task stays with the new lead after the step"
     runtime.engine.complete_task(new.id, task.id, assessment(), newshire["lead"])
     with runtime.db.session() as session:
         signed = session.scalar(select(Artefact).where(Artefact.episode_id == new.id, Artefact.kind == "assessment"))
