@@ -16,7 +16,8 @@ class IndexEntry(Base):
     child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="CASCADE"), index=True)
     # Search keys, copied so the index answers without reading the child's record.
     family_name: Mapped[str] = mapped_column(String(200), index=True)
-    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    date_of_birth: Mapped[date | None] = mapped_column(Date, index=True)
+    # Indexed by migration 0005 (with varchar_pattern_ops on PostgreSQL, for district prefixes).
     postcode: Mapped[str | None] = mapped_column(String(10))
     authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
     contact: Mapped[dict] = mapped_column(JSONType)
