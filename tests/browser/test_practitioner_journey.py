@@ -118,6 +118,11 @@ def test_new_practitioner_enrols_starts_a_caf_completes_the_assessment_and_print
     page.get_by_label("A child for whom the person is parent or carer").check()
     page.get_by_label("Name of the person giving or refusing consent").fill("Jo Ashdown")
     page.get_by_label("Relationship to the child").fill("Mother")
+    page.get_by_role("group", name="Has parental responsibility").get_by_label("Yes").check()
+    page.get_by_label("Agrees to the information being recorded and stored").check()
+    page.get_by_label("Agrees to the information being shared").check()
+    page.get_by_role("group", name="Kinds of service the information must never be shared with") \
+        .get_by_label("Police").check()
     page.get_by_label("Written (signed)").check()
     fill_date(page, "given_on", "3", "3", "2025")
     submit_task(page)
