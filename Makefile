@@ -45,6 +45,7 @@ test: install assets
 bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/access.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache static/build node_modules

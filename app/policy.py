@@ -46,9 +46,8 @@ def is_administrator_of(user: User | None, authority_id: int | None) -> bool:
             and authority_id_of(user) == authority_id)
 
 
-def _is_member(user: User, episode):
-    return exists().where(_Member.episode_id == episode.id, _Member.user_id == user.id,
-                          _Member.removed_at.is_(None))
+def _memberships(user: User):
+    return select(_Member.episode_id).where(_Member.user_id == user.id, _Member.removed_at.is_(None))
 
 
 def _is_excluded(user: User, episode):
@@ -70,10 +69,13 @@ def episode_filter(user: User | None, episode=Episode):
         return false()
     by_consent = or_(
         and_(episode.consent_state.in_(("none", "refused")), episode.originator_id == user.id),
-        and_(episode.consent_state == "given", _is_member(user, episode)),
+        episode.consent_state == "given",
         and_(episode.consent_state == "withdrawn", episode.lead_professional_id == user.id),
     )
-    return and_(episode.status != "deleted", by_consent, ~_is_excluded(user, episode))
+    # Start from the user's memberships (indexed by user), so the database never scans every episode:
+    # the originator and the lead professional are members too.
+    return and_(episode.id.in_(_memberships(user)), episode.status != "deleted", by_consent,
+                ~_is_excluded(user, episode))
 
 
 def visible_episode(session: Session, user: User | None, episode_id: int) -> Episode | None:
@@ -121,8 +123,11 @@ def task_filter(user: User | None):
     if not is_vetted(user):
         return false()
     visible = exists().where(_TaskEpisode.id == HumanTask.episode_id, episode_filter(user, _TaskEpisode))
-    return and_(visible, or_(HumanTask.assigned_user_id == user.id,
-                             HumanTask.assigned_user_id.is_(None) & HumanTask.lane.in_(claimable_roles(user))))
+    mine = HumanTask.assigned_user_id == user.id
+    roles = claimable_roles(user)
+    if not roles:  # most users: a plain condition the (status, assignee) index answers
+        return and_(mine, visible)
+    return and_(or_(mine, HumanTask.assigned_user_id.is_(None) & HumanTask.lane.in_(roles)), visible)
 
 
 def may_complete(user: User, task: HumanTask) -> bool:

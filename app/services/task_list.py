@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from app import policy
 from app.clock import as_utc, now
@@ -38,7 +38,9 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow
              .join(Episode, Episode.id == HumanTask.episode_id)
              .outerjoin(Child, Child.id == Episode.child_id)
              .where(HumanTask.status == "ready", Episode.status.in_(("open", "error", "suspended")),
-                    policy.task_filter(user)))
+                    policy.task_filter(user))
+             # A list never needs the episodes' workflow state (tens of KB each).
+             .options(defer(Episode.state)))
     if "mine" in filters and "role" not in filters:
         query = query.where(HumanTask.assigned_user_id == user.id)
     if "role" in filters and "mine" not in filters:
