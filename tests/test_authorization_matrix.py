@@ -7,13 +7,14 @@ listed here fails the test: every new route must declare who may use it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Callable
 
 from sqlalchemy import select
 
 from app.models import Artefact, EpisodeMember, HumanTask
 
-from . import access_world
+from . import access_world, matrix_accounts, matrix_admin_queue
 from .web import browser, csrf_token, make_app
 
 ANONYMOUS = "anonymous"
@@ -110,6 +111,11 @@ def _cases(world, ids) -> dict[str, list[Case]]:
         # Person-lane tasks are never claimed or released; role-lane claiming is tested with the task list.
         add("tasks.claim", []).append(Case("POST", f"/tasks/{task_id}/claim", episode_rule(set()), {}))
         add("tasks.release", []).append(Case("POST", f"/tasks/{task_id}/release", episode_rule(set()), {}))
+    rules = SimpleNamespace(Case=Case, by_role=by_role, episode_rule=episode_rule, ANONYMOUS=ANONYMOUS, ADMINS=ADMINS,
+                            PRACTITIONERS=PRACTITIONERS, SIGNED_IN=SIGNED_IN, VIEW=VIEW, MANAGE=MANAGE,
+                            child_rule=child_rule)
+    for area in (matrix_accounts, matrix_admin_queue):
+        cases.update(area.cases(world, ids, rules))
     # Ending sessions comes last for each actor.
     cases["auth.sign_out_everywhere"] = [Case("POST", "/account/sign-out-everywhere", lambda actor: 302, {})]
     cases["auth.sign_out"] = [Case("POST", "/sign-out", lambda actor: 302, {}, token_from="/sign-in")]

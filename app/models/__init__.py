@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 from .access import CONSENT_STATES, MEMBER_ROLES, Consent, ConsentExclusion, EpisodeMember
+from .admin import ALERT_KINDS, AccountApplication, AdminAlert, PasswordReset
 from .audit import AuditEvent
 from .auth import RecoveryCode, SignInThrottle, WebSession
 from .base import Base
@@ -12,6 +13,7 @@ from .process import ProcessVersion
 from .search_request import SearchRequest, SearchRequestChild
 
 __all__ = [
+    "ALERT_KINDS", "AccountApplication", "AdminAlert", "PasswordReset",
     "CONSENT_STATES", "Consent", "ConsentExclusion", "EpisodeMember", "MEMBER_ROLES", "ORGANISATION_KINDS",
     "VETTING_TYPES", "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
     "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",

@@ -25,6 +25,10 @@ class Episode(Base):
               sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
         Index("ix_episode_due", "next_timer_at"),
         Index("ix_episode_status_stage", "status", "stage"),
+        # The administrators' lists: one authority's episodes by status, newest change first.
+        Index("ix_episode_authority_status_updated", "authority_id", "status", "updated_at"),
+        Index("ix_episode_authority_started", "authority_id", "started_at"),
+        Index("ix_episode_authority_stage", "authority_id", "stage", "status"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))
@@ -83,6 +87,7 @@ class HumanTask(Base):
     __table_args__ = (
         UniqueConstraint("episode_id", "task_id", name="uq_human_task_instance"),
         Index("ix_human_task_ready", "status", "assigned_user_id"),
+        Index("ix_human_task_due", "status", "due_at"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), index=True)

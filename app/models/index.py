@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, UTCDateTime
@@ -11,13 +11,14 @@ from .base import Base, JSONType, UTCDateTime
 
 class IndexEntry(Base):
     __tablename__ = "index_entry"
+    # Pattern ops on PostgreSQL let the search's postcode-district prefix use the index.
+    __table_args__ = (Index("ix_index_entry_postcode", "postcode", postgresql_ops={"postcode": "varchar_pattern_ops"}),)
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), unique=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="CASCADE"), index=True)
     # Search keys, copied so the index answers without reading the child's record.
     family_name: Mapped[str] = mapped_column(String(200), index=True)
     date_of_birth: Mapped[date | None] = mapped_column(Date, index=True)
-    # Indexed by migration 0005 (with varchar_pattern_ops on PostgreSQL, for district prefixes).
     postcode: Mapped[str | None] = mapped_column(String(10))
     authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
     contact: Mapped[dict] = mapped_column(JSONType)

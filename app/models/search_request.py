@@ -47,3 +47,5 @@ class SearchRequestChild(Base):
     # Filled in by the administrator who answers the request.
     matched_child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))
     matched_child: Mapped[Child | None] = relationship()
+    matched_episode_id: Mapped[int | None] = mapped_column(ForeignKey("episode.id", ondelete="SET NULL"))
+    match_note: Mapped[str | None] = mapped_column(Text)

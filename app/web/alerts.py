@@ -1,0 +1,6 @@
+"""(in progress)"""
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("alerts", __name__)
