@@ -1,0 +1,36 @@
+"""Messages written outside a workflow step (account emails, answers to search requests).
+
+Like a step's messages they are rows written in the caller's transaction, delivered by the same
+jobs after commit, with an idempotency key so a retried request never sends twice.
+"""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.clock import now
+from app.models import OutboxMessage
+
+
+def queue_email(session: Session, *, kind: str, recipient: str, subject: str, body: str, key: str,
+                episode_id: int | None = None) -> OutboxMessage:
+    """Queue an email; `key` names the event (e.g. "password-reset:42") so it is queued once."""
+    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+    if existing is not None:
+        return existing
+    message = OutboxMessage(episode_id=episode_id, channel="email", kind=kind, recipient=recipient, subject=subject,
+                            body=body, payload=None, idempotency_key=key, status="pending", attempts=0,
+                            next_attempt_at=now(), created_at=now())
+    session.add(message)
+    session.flush()
+    return message
+
+
+def deliver_soon(runtime, message_ids: list[int]) -> None:
+    """After the commit: ask the background jobs to deliver now (the sweep catches anything missed)."""
+    dispatcher = runtime.engine.dispatcher
+    if dispatcher is not None and message_ids:
+        try:
+            dispatcher.messages_queued(message_ids)
+        except Exception:  # noqa: BLE001 - the sweep delivers what a lost wake-up would have
+            pass
