@@ -37,6 +37,8 @@ class Config:
     safeguarding_phone: str = "0300 000 0999"
     # Sessions end after this long without a request, and this long after sign-in at the latest.
     idle_timeout_minutes: int = 30
+    # An open episode waiting on a person with no step for this many days counts as stuck.
+    stuck_after_days: int = 14
     absolute_timeout_hours: int = 12
     # Session cookies are Secure (HTTPS only) except on the local development server.
     cookie_secure: bool = True
@@ -61,6 +63,7 @@ class Config:
             support_phone=env.get("ECAF_SUPPORT_PHONE", cls.support_phone),
             safeguarding_phone=env.get("ECAF_SAFEGUARDING_PHONE", cls.safeguarding_phone),
             idle_timeout_minutes=int(env.get("ECAF_IDLE_TIMEOUT_MINUTES", "30")),
+            stuck_after_days=int(env.get("ECAF_STUCK_AFTER_DAYS", "14")),
             absolute_timeout_hours=int(env.get("ECAF_ABSOLUTE_TIMEOUT_HOURS", "12")),
             cookie_secure=env.get("ECAF_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
             totp_key=env.get("ECAF_TOTP_KEY") or None,

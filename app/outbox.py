@@ -34,3 +34,16 @@ def deliver_soon(runtime, message_ids: list[int]) -> None:
             dispatcher.messages_queued(message_ids)
         except Exception:  # noqa: BLE001 - the sweep delivers what a lost wake-up would have
             pass
+
+
+def retry_message(session: Session, message: OutboxMessage) -> None:
+    """An undeliverable message goes back to the queue, with its attempts counted afresh."""
+    if message.status not in ("failed", "discarded"):
+        raise ValueError("Only a message that could not be delivered can be sent again")
+    message.status, message.attempts, message.next_attempt_at, message.last_error = "pending", 0, now(), None
+
+
+def discard_message(session: Session, message: OutboxMessage) -> None:
+    if message.status not in ("failed", "pending"):
+        raise ValueError("Only a message not yet delivered can be discarded")
+    message.status = "discarded"

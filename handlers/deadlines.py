@@ -2,9 +2,26 @@
 child-protection case."""
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from app.engine.context import StepContext
+from app.models import AdminAlert
 
 from . import operator
+
+
+def raise_alert(ctx: StepContext, kind: str, message: str) -> AdminAlert:
+    """An alert in the administrators' task list, written in the step's transaction. One open
+    alert per episode and kind: a step retried after a failure adds no second one."""
+    episode = ctx.episode
+    alert = ctx.session.scalar(select(AdminAlert).where(
+        AdminAlert.episode_id == episode.id, AdminAlert.kind == kind, AdminAlert.resolved_at.is_(None)))
+    if alert is None:
+        alert = AdminAlert(episode_id=episode.id, authority_id=episode.authority_id, kind=kind, message=message,
+                           raised_at=ctx.now)
+        ctx.session.add(alert)
+        ctx.session.flush()
+    return alert
 
 
 @operator("deadlines/overdue_warning")
@@ -17,6 +34,9 @@ def overdue_warning(ctx: StepContext) -> dict:
     ctx.notify("deletion_warning", episode.originator.email, f"eCAF {ref}: will be deleted in 24 hours",
                f"The assessment for episode {ref} has not been submitted within the time limit. "
                "Submit it within 24 hours, or it will be deleted.")
+    raise_alert(ctx, "assessment_overdue",
+                "The assessment was not submitted within the time limit. The originator has been warned that "
+                "the CAF will be deleted unless it is submitted or placed under a legal hold.")
     ctx.audit("deadline_missed", deadline="assessment")
     return {"warned_at": ctx.now.isoformat()}
 
@@ -29,5 +49,8 @@ def child_protection_escalation(ctx: StepContext) -> dict:
     for kind, email in (("escalation_admin", ctx.administrator_email()),
                         ("escalation_lead", ctx.lead_professional().email)):
         ctx.notify(kind, email, f"eCAF {ref}: child-protection assessment overdue", text)
+    raise_alert(ctx, "child_protection_overdue",
+                "A child-protection concern was recorded and the assessment was not submitted within 48 hours. "
+                "The lead professional has been alerted.")
     ctx.audit("deadline_missed", deadline="child_protection")
     return {"escalated_at": ctx.now.isoformat()}

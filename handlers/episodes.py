@@ -40,12 +40,17 @@ def check_existing(ctx: StepContext) -> dict:
 
 
 @operator("episodes/appoint_lead_professional")
-def appoint_lead_professional(ctx: StepContext, submission: int) -> dict:
+def appoint_lead_professional(ctx: StepContext, submission: int, email: str | None = None) -> dict:
+    """The lead professional named on the form; `email` (task data) is what an administrator corrects
+    when the person named cannot take the role."""
     form = ctx.submission(submission)
-    email = form.submitted_data["lead_professional_email"]
+    email = email or form.submitted_data["lead_professional_email"]
     user = ctx.session.scalar(select(User).where(func.lower(User.email) == email.lower(), User.active))
     if user is None:
         raise LookupError(f"no active eCAF user has the email address {email}")
+    problem = _cannot_lead(ctx, user)
+    if problem:
+        raise PermissionError(f"{user.full_name} cannot be the lead professional: {problem}")
     membership.appoint_lead(ctx.session, ctx.episode, user, by_id=form.completed_by_id or ctx.actor_id)
     ctx.session.flush()
     ctx.session.refresh(ctx.episode, ["lead_professional"])
@@ -55,6 +60,21 @@ def appoint_lead_professional(ctx: StepContext, submission: int) -> dict:
     ctx.audit("lead_professional_appointed", user_id=user.id)
     index.follow_episode(ctx, "lead_professional_changed")
     return {"user_id": user.id}
+
+
+def _cannot_lead(ctx: StepContext, user: User) -> str | None:
+    if user.role != "practitioner":
+        return "only a practitioner can lead a CAF"
+    problem = user.vetting_problem(ctx.now.date())
+    if problem:
+        return problem
+    organisation = user.organisation
+    if organisation is not None and ctx.session.scalar(select(func.count()).select_from(ConsentExclusion).where(
+            ConsentExclusion.episode_id == ctx.episode.id,
+            (ConsentExclusion.organisation_id == organisation.id)
+            | (ConsentExclusion.organisation_kind == organisation.kind))):
+        return f"the family's consent excludes {organisation.name}"
+    return None
 
 
 @operator("episodes/close")

@@ -111,6 +111,16 @@ def _cases(world, ids) -> dict[str, list[Case]]:
         # Person-lane tasks are never claimed or released; role-lane claiming is tested with the task list.
         add("tasks.claim", []).append(Case("POST", f"/tasks/{task_id}/claim", episode_rule(set()), {}))
         add("tasks.release", []).append(Case("POST", f"/tasks/{task_id}/release", episode_rule(set()), {}))
+    cases["admin.dashboard"] = [Case("GET", "/admin/", by_role(ADMINS))]
+    cases["admin.episodes"] = [Case("GET", "/admin/episodes?show=errored", by_role(ADMINS))]
+    cases["admin.bulk"] = [Case("GET", "/admin/episodes/bulk?show=errored", by_role(ADMINS))]
+    cases["admin.message"] = [Case("POST", "/admin/messages/999999",
+                                   lambda actor: 302 if actor == ANONYMOUS else 404 if actor in ADMINS else 403, {})]
+    for state, episode_id in world["episodes"].items():
+        cases.setdefault("admin.episode", []).append(Case("GET", f"/admin/episodes/{episode_id}", child_rule))
+        cases.setdefault("admin.repair_episode", []).append(
+            Case("POST", f"/admin/episodes/{episode_id}/repair",
+                 lambda actor: 400 if actor == "admin" else child_rule(actor), {}))
     rules = SimpleNamespace(Case=Case, by_role=by_role, episode_rule=episode_rule, ANONYMOUS=ANONYMOUS, ADMINS=ADMINS,
                             PRACTITIONERS=PRACTITIONERS, SIGNED_IN=SIGNED_IN, VIEW=VIEW, MANAGE=MANAGE,
                             child_rule=child_rule)

@@ -89,7 +89,7 @@ def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow,
             row.due_at = due
         # A due date, once set, stays: a task whose deadline fired stays overdue.
         row.stage = stage
-        if row.lane in PERSON_LANES:
+        if row.lane in PERSON_LANES and row.reassigned_by_id is None:
             row.assigned_user_id = assignee_for(row.lane, episode)
         # Tasks in a role's lane stay with whoever claimed them (or with nobody).
         result.append(row)

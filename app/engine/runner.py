@@ -154,7 +154,8 @@ class Engine:
         self._after_commit(result)
         return result
 
-    def retry(self, episode_id: int, actor_id: int | None, data: dict | None = None) -> StepResult:
+    def retry(self, episode_id: int, actor_id: int | None, data: dict | None = None,
+              reason: str | None = None) -> StepResult:
         """Run the failed step again, optionally after correcting its task data."""
 
         def rerun(session, episode, workflow, ctx):
@@ -166,7 +167,8 @@ class Engine:
                     task.set_data(**data)
                 task._set_state(TaskState.READY)
             audit.record(session, "step_retried", actor_id=actor_id, episode_id=episode.id,
-                         tasks=[t.task_spec.bpmn_id or t.task_spec.name for t in failed])
+                         tasks=[t.task_spec.bpmn_id or t.task_spec.name for t in failed], reason=reason,
+                         corrected=sorted(data) if data else [])
             episode.status, episode.last_error, episode.error_task = "open", None, None
 
         return self._step(episode_id, actor_id, rerun, allow_statuses=("open", "error"))

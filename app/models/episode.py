@@ -99,6 +99,8 @@ class HumanTask(Base):
     lane: Mapped[str | None] = mapped_column(String(100))  # the role that performs it
     assigned_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     assigned_user: Mapped[User | None] = relationship(foreign_keys=[assigned_user_id])
+    # Set when an administrator reassigns the task: the lane's usual assignee no longer takes it back.
+    reassigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     form: Mapped[str | None] = mapped_column(String(200))
     ui_form: Mapped[str | None] = mapped_column(String(200))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

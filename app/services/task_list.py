@@ -1,15 +1,16 @@
-"""The task list: ready user tasks from the human_task projection (no workflow is loaded)."""
+"""The task list: ready user tasks from the human_task projection (no workflow is loaded), and
+for administrators the deadline alerts of their authority, which come first."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, select
-from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm import Session, aliased, defer
 
-from app import policy
+from app import audit, policy
 from app.clock import as_utc, now
-from app.models import Child, Episode, HumanTask, User
+from app.models import AdminAlert, Child, Episode, HumanTask, Organisation, User
 
 FILTERS = ("mine", "role", "overdue", "soon")
 SOON = timedelta(days=7)
@@ -63,3 +64,77 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow
             child_protection=episode.child_protection, assigned_to_me=task.assigned_user_id == user.id,
             claimable=task.assigned_user_id is None, has_draft=bool(task.draft), status=episode.status))
     return rows
+
+
+# ---------------------------------------------------------------- deadline alerts
+
+MISSED = {"assessment_overdue": "Assessment not submitted within 35 days",
+          "child_protection_overdue": "Child-protection assessment not submitted within 48 hours"}
+MAX_ALERTS = 200
+
+
+@dataclass
+class AlertRow:
+    alert_id: int
+    episode_id: int
+    reference: str
+    kind: str
+    missed: str
+    message: str
+    raised_at: datetime
+    child_protection: bool
+    episode_status: str
+    deletion_due_at: datetime | None
+    deleted_at: datetime | None
+    legal_hold: bool
+    originator: dict
+
+
+def _deletion_due(alert: AdminAlert, episode: Episode) -> datetime | None:
+    """After the 35-day warning the episode's next timer is its deletion (its 24 hours' notice),
+    until the assessment is submitted; a legal hold means it will not be deleted."""
+    if alert.kind != "assessment_overdue" or not episode.is_open or episode.legal_hold:
+        return None
+    if episode.stage != "assessment" or episode.submitted_at is not None:
+        return None
+    return episode.next_timer_at
+
+
+def open_alerts(session: Session, user: User) -> list[AlertRow]:
+    """The unresolved alerts of an administrator's authority: child protection first, then oldest first."""
+    if user.role != "administrator" or not policy.is_vetted(user):
+        return []
+    originator, organisation = aliased(User), aliased(Organisation)
+    query = (select(AdminAlert, Episode, originator, organisation.name)
+             .join(Episode, Episode.id == AdminAlert.episode_id)
+             .join(originator, originator.id == Episode.originator_id)
+             .outerjoin(organisation, organisation.id == originator.organisation_id)
+             .where(AdminAlert.authority_id == policy.authority_id_of(user), AdminAlert.resolved_at.is_(None))
+             .options(defer(Episode.state))
+             .order_by(case((AdminAlert.kind == "child_protection_overdue", 0), else_=1), AdminAlert.raised_at,
+                       AdminAlert.id)
+             .limit(MAX_ALERTS))
+    rows = []
+    for alert, episode, person, organisation_name in session.execute(query).all():
+        rows.append(AlertRow(
+            alert_id=alert.id, episode_id=episode.id, reference=episode.reference, kind=alert.kind,
+            missed=MISSED.get(alert.kind, alert.kind.replace("_", " ").capitalize()), message=alert.message,
+            raised_at=alert.raised_at, child_protection=episode.child_protection, episode_status=episode.status,
+            deletion_due_at=_deletion_due(alert, episode), deleted_at=episode.deleted_at,
+            legal_hold=episode.legal_hold,
+            originator={"name": person.full_name, "organisation": organisation_name, "phone": person.phone,
+                        "email": person.email}))
+    return rows
+
+
+def alert_of(session: Session, user: User, alert_id: int) -> AdminAlert | None:
+    """The alert if it belongs to the administrator's authority (locked, so it is resolved once)."""
+    return session.scalar(select(AdminAlert).where(
+        AdminAlert.id == alert_id, AdminAlert.authority_id == policy.authority_id_of(user)).with_for_update())
+
+
+def resolve_alert(session: Session, user: User, alert: AdminAlert, outcome: str) -> None:
+    """Record what came of the administrator's call; the alert leaves the task list."""
+    alert.resolution, alert.resolved_by_id, alert.resolved_at = outcome, user.id, now()
+    audit.record(session, "alert_resolved", actor_id=user.id, episode_id=alert.episode_id, alert_id=alert.id,
+                 kind=alert.kind)

@@ -9,7 +9,7 @@ from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, Task
 from app.engine.runner import user_exists
 from app.models import Episode, HumanTask
 from app.services import task_forms
-from app.services.task_list import FILTERS, ready_tasks
+from app.services.task_list import FILTERS, open_alerts, ready_tasks
 from app.web import runtime, schema_form
 from app.web.access import current_user, signed_in
 from app.web.layout import support_contacts
@@ -24,7 +24,8 @@ def home():
     filters = {f for f in request.args.getlist("show") if f in FILTERS}
     with runtime().db.session() as session:
         rows = ready_tasks(session, current_user(), filters)
-    return render_template("tasks/home.html", rows=rows, filters=filters)
+        alerts = open_alerts(session, current_user())
+    return render_template("tasks/home.html", rows=rows, filters=filters, alerts=alerts, errors={}, typed={})
 
 
 @bp.post("/tasks/<int:task_id>/claim")

@@ -82,6 +82,9 @@ def upgrade() -> None:
         batch_op.create_index('ix_episode_authority_status_updated', ['authority_id', 'status', 'updated_at'], unique=False)
 
     with op.batch_alter_table('human_task', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('reassigned_by_id', sa.Integer(), nullable=True))
+        batch_op.create_foreign_key(batch_op.f('fk_human_task_reassigned_by_id_app_user'), 'app_user',
+                                    ['reassigned_by_id'], ['id'])
         batch_op.create_index('ix_human_task_due', ['status', 'due_at'], unique=False)
 
     with op.batch_alter_table('search_request_child', schema=None) as batch_op:
@@ -101,6 +104,8 @@ def downgrade() -> None:
 
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.drop_index('ix_human_task_due')
+        batch_op.drop_constraint(batch_op.f('fk_human_task_reassigned_by_id_app_user'), type_='foreignkey')
+        batch_op.drop_column('reassigned_by_id')
 
     with op.batch_alter_table('episode', schema=None) as batch_op:
         batch_op.drop_index('ix_episode_authority_status_updated')

@@ -1,0 +1,216 @@
+"""The administrator's view of their authority's episodes: dashboard counts and filtered lists.
+
+Everything is read from indexed columns and projections (episode, human_task, admin_alert,
+search_request); no workflow is loaded. Each dashboard count is the size of the list it links to:
+both come from the same `CONDITIONS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased, defer, joinedload
+
+from app.clock import now
+from app.models import (OPEN_STATUSES, AdminAlert, Child, Episode, HumanTask, Organisation, ProcessVersion,
+                        SearchRequest, User)
+
+PAGE_SIZE = 50
+AT_RISK_DAYS = 7  # the 35-day limit within a week
+AT_RISK_PROTECTION_HOURS = 12  # the 48-hour limit within half a day
+STAGES = ("preparation", "assessment", "delivery", "closure")
+SORTS = {"updated": (Episode.updated_at.desc(), Episode.id.desc()),
+         "updated_oldest": (Episode.updated_at.asc(), Episode.id.asc()),
+         "started": (Episode.started_at.desc(), Episode.id.desc()),
+         "started_oldest": (Episode.started_at.asc(), Episode.id.asc())}
+
+_Task = aliased(HumanTask)
+_Alert = aliased(AdminAlert)
+
+
+def _open():
+    return Episode.status.in_(OPEN_STATUSES)
+
+
+def _not_submitted():
+    return and_(Episode.submitted_at.is_(None), Episode.stage.in_(("preparation", "assessment")))
+
+
+def _overdue_alert():
+    return exists().where(_Alert.episode_id == Episode.id, _Alert.kind == "assessment_overdue")
+
+
+def _conditions(moment: datetime, stuck_after_days: int) -> dict:
+    """Each named list as a WHERE clause over Episode (the authority is added by the caller)."""
+    waiting_on_person = exists().where(_Task.episode_id == Episode.id, _Task.status == "ready")
+    return {
+        "open": _open(),
+        "timer": and_(Episode.status == "open", Episode.next_timer_at.is_not(None)),
+        "overdue": and_(_open(), exists().where(_Task.episode_id == Episode.id, _Task.status == "ready",
+                                                _Task.due_at < moment)),
+        "at_risk": and_(Episode.status == "open", _not_submitted(), Episode.next_timer_at > moment, or_(
+            and_(Episode.child_protection.is_(True),
+                 Episode.next_timer_at <= moment + timedelta(hours=AT_RISK_PROTECTION_HOURS)),
+            and_(Episode.child_protection.is_(False), Episode.next_timer_at <= moment + timedelta(days=AT_RISK_DAYS),
+                 ~_overdue_alert()))),
+        "errored": Episode.status == "error",
+        "stuck": and_(Episode.status == "open", Episode.updated_at < moment - timedelta(days=stuck_after_days),
+                      waiting_on_person),
+        "pending_deletion": and_(_open(), _not_submitted(), Episode.legal_hold.is_(False), _overdue_alert()),
+        "suspended": Episode.status == "suspended",
+        "closed": Episode.status == "closed",
+    }
+
+
+LISTS = {"open": "Open", "timer": "Waiting on a timer", "overdue": "Overdue", "at_risk": "At risk",
+         "errored": "Errored", "stuck": "Stuck", "pending_deletion": "Pending deletion", "suspended": "Suspended",
+         "closed": "Closed"}
+
+
+@dataclass
+class Dashboard:
+    by_stage: dict[str, int]
+    counts: dict[str, int]
+    search_requests_waiting: int
+
+
+def dashboard(session: Session, authority_id: int, *, stuck_after_days: int) -> Dashboard:
+    conditions = _conditions(now(), stuck_after_days)
+    in_authority = Episode.authority_id == authority_id
+    by_stage = dict(session.execute(
+        select(Episode.stage, func.count()).where(in_authority, _open()).group_by(Episode.stage)).all())
+    counts = {name: session.scalar(select(func.count()).select_from(Episode).where(in_authority, condition))
+              for name, condition in conditions.items() if name not in ("open", "closed")}
+    waiting = session.scalar(select(func.count()).select_from(SearchRequest).where(
+        SearchRequest.authority_id == authority_id, SearchRequest.status == "submitted"))
+    return Dashboard({stage: by_stage.get(stage, 0) for stage in STAGES}, counts, waiting)
+
+
+@dataclass
+class Filters:
+    """A list's filters as typed (kept on the page) and as understood; `errors` names what was not."""
+
+    show: str = "open"
+    stage: str = ""
+    version: str = ""
+    organisation: str = ""
+    lead: str = ""
+    started_from: date | None = None
+    started_to: date | None = None
+    updated_from: date | None = None
+    updated_to: date | None = None
+    sort: str = "updated"
+    page: int = 1
+    errors: dict = field(default_factory=dict)
+
+    def as_args(self, **changes) -> dict:
+        values = {"show": self.show, "stage": self.stage, "version": self.version,
+                  "organisation": self.organisation, "lead": self.lead, "sort": self.sort, "page": self.page}
+        for name in ("started_from", "started_to", "updated_from", "updated_to"):
+            value = getattr(self, name)
+            if value is not None:
+                values[name] = value.isoformat()
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in ("", None)}
+
+
+def read_filters(args) -> Filters:
+    filters = Filters()
+    filters.show = args.get("show", "open") if args.get("show", "open") in LISTS else "open"
+    filters.stage = args.get("stage", "") if args.get("stage", "") in STAGES + ("closed",) else ""
+    filters.version = args.get("version", "") if args.get("version", "").isdigit() else ""
+    filters.organisation = args.get("organisation", "") if args.get("organisation", "").isdigit() else ""
+    filters.lead = args.get("lead", "") if args.get("lead", "").isdigit() else ""
+    filters.sort = args.get("sort", "updated") if args.get("sort") in SORTS else (
+        "updated" if filters.show != "stuck" else "updated_oldest")
+    page = args.get("page", "1")
+    filters.page = max(1, min(int(page), 10_000)) if page.isdigit() else 1
+    for name in ("started_from", "started_to", "updated_from", "updated_to"):
+        value = (args.get(name) or "").strip()
+        if not value:
+            continue
+        try:
+            setattr(filters, name, date.fromisoformat(value))
+        except ValueError:
+            filters.errors[name] = "Enter a date like 2026-03-31"
+    return filters
+
+
+@dataclass
+class EpisodeRow:
+    episode: Episode
+    child_name: str
+    lead_name: str | None
+    originator_name: str
+    organisation: str | None
+    version: str
+
+
+def version_labels(session: Session) -> dict[int, str]:
+    """Labels of every process version, read once (never the versions' large XML and spec columns)."""
+    return {id_: f"{process_id} v{version}" for id_, process_id, version in session.execute(
+        select(ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.version))}
+
+
+def episode_list(session: Session, authority_id: int, filters: Filters, *,
+                 stuck_after_days: int) -> tuple[list[EpisodeRow], bool]:
+    """One page of the list and whether there is a next one (no total count: it would scan)."""
+    query = _filtered(select(Episode), authority_id, filters, stuck_after_days)
+    query = (query.options(defer(Episode.state), joinedload(Episode.child), joinedload(Episode.lead_professional),
+                           joinedload(Episode.originator).joinedload(User.organisation),
+                           joinedload(Episode.authority))
+             .order_by(*SORTS[filters.sort]).offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
+    episodes = session.scalars(query).unique().all()
+    labels = version_labels(session)
+    rows = [EpisodeRow(e, e.child.display_name if e.child else "(record removed)",
+                       e.lead_professional.full_name if e.lead_professional else None, e.originator.full_name,
+                       e.originator.organisation.name if e.originator.organisation else None,
+                       labels.get(e.process_version_id, ""))
+            for e in episodes[:PAGE_SIZE]]
+    return rows, len(episodes) > PAGE_SIZE
+
+
+def matching_ids(session: Session, authority_id: int, filters: Filters, *, stuck_after_days: int,
+                 limit: int = 1000) -> list[int]:
+    """Every episode the filter matches (for a bulk action), up to `limit`."""
+    query = _filtered(select(Episode.id), authority_id, filters, stuck_after_days)
+    return list(session.scalars(query.order_by(*SORTS[filters.sort]).limit(limit)))
+
+
+def _filtered(query, authority_id: int, filters: Filters, stuck_after_days: int):
+    moment = now()
+    query = query.where(Episode.authority_id == authority_id, _conditions(moment, stuck_after_days)[filters.show])
+    if filters.stage:
+        query = query.where(Episode.stage == filters.stage)
+    if filters.version:
+        query = query.where(Episode.process_version_id == int(filters.version))
+    if filters.lead:
+        query = query.where(Episode.lead_professional_id == int(filters.lead))
+    if filters.organisation:
+        query = query.where(Episode.originator_id.in_(
+            select(User.id).where(User.organisation_id == int(filters.organisation))))
+    day = timedelta(days=1)
+    for column, low, high in ((Episode.started_at, filters.started_from, filters.started_to),
+                              (Episode.updated_at, filters.updated_from, filters.updated_to)):
+        if low is not None:
+            query = query.where(column >= datetime(low.year, low.month, low.day, tzinfo=moment.tzinfo))
+        if high is not None:
+            query = query.where(column < datetime(high.year, high.month, high.day, tzinfo=moment.tzinfo) + day)
+    return query
+
+
+def filter_choices(session: Session, authority_id: int) -> dict:
+    """What the list's select boxes offer: process versions in use, organisations, lead professionals."""
+    versions = session.execute(select(ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.version)
+                               .order_by(ProcessVersion.id.desc())).all()
+    organisations = session.execute(select(Organisation.id, Organisation.name).where(
+        Organisation.authority_id == authority_id).order_by(Organisation.name)).all()
+    leads = session.execute(select(User.id, User.full_name).join(Organisation, User.organisation_id == Organisation.id)
+                            .where(Organisation.authority_id == authority_id, User.role == "practitioner")
+                            .order_by(User.full_name)).all()
+    return {"versions": versions, "organisations": organisations, "leads": leads}
+
+
+def child_of(session: Session, episode: Episode) -> Child | None:
+    return session.get(Child, episode.child_id) if episode.child_id else None

@@ -1,0 +1,282 @@
+"""The administrator's side of search requests: search the authority's children and CAFs for each
+child a practitioner asked about, link what was found (or nothing), and answer.
+
+Matching uses four keys (family name, given names, date of birth, postcode), compared as the
+national index compares them: a name spelt differently, day and month swapped, or the same
+postcode district count as close. A candidate needs two keys matching, at least closely, because
+the practitioner asks exactly when the details they hold may differ from the record's.
+"""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from app import audit, outbox, policy
+from app.clock import now
+from app.models import Child, Episode, SearchRequest, SearchRequestChild, User
+from app.services.children import normalise_postcode
+from app.services.national_index import district, exact_name, folded_name, swapped
+
+MAX_CANDIDATES = 20
+MAX_ANSWERED_LISTED = 50
+NAME_SIMILARITY = 0.8
+
+
+class AlreadyAnswered(RuntimeError):
+    """A request is answered once: the requester has already been told."""
+
+
+class AnswerInvalid(ValueError):
+    """The answer is incomplete; `problems` maps form fields to messages."""
+
+    def __init__(self, problems: dict[str, str]):
+        super().__init__("; ".join(problems.values()))
+        self.problems = problems
+
+
+# ---------------------------------------------------------------- the queue
+
+@dataclass
+class Queue:
+    waiting: list[SearchRequest]
+    answered: list[SearchRequest]
+
+
+def _of_authority(admin: User):
+    return select(SearchRequest).where(SearchRequest.authority_id == policy.authority_id_of(admin)).options(
+        selectinload(SearchRequest.children), selectinload(SearchRequest.requester))
+
+
+def queue(session: Session, admin: User) -> Queue:
+    """Waiting requests of the administrator's authority, oldest first; then the latest answered."""
+    waiting = session.scalars(_of_authority(admin).where(SearchRequest.status == "submitted")
+                              .order_by(SearchRequest.created_at, SearchRequest.id)).all()
+    answered = session.scalars(_of_authority(admin).where(SearchRequest.status == "answered")
+                               .order_by(SearchRequest.answered_at.desc(), SearchRequest.id.desc())
+                               .limit(MAX_ANSWERED_LISTED)).all()
+    return Queue(list(waiting), list(answered))
+
+
+def request_for(session: Session, admin: User, request_id: int, *, lock: bool = False) -> SearchRequest | None:
+    """The request if it was sent to the administrator's authority, else None (the caller answers 404)."""
+    query = _of_authority(admin).where(SearchRequest.id == request_id)
+    return session.scalar(query.with_for_update(of=SearchRequest) if lock else query)
+
+
+# ---------------------------------------------------------------- searching
+
+@dataclass(frozen=True)
+class Keys:
+    given_names: str
+    family_name: str
+    date_of_birth: date | None
+    postcode: str | None
+
+    @classmethod
+    def of(cls, child: SearchRequestChild) -> "Keys":
+        return cls(child.given_names or "", child.family_name or "", child.date_of_birth,
+                   normalise_postcode(child.postcode))
+
+
+@dataclass
+class Candidate:
+    """A child record of the authority with one of its CAFs, and how well it matches."""
+    child: Child
+    episode: Episode
+    exact: list[str] = field(default_factory=list)
+    close: list[str] = field(default_factory=list)
+    differs: list[str] = field(default_factory=list)
+
+    @property
+    def strength(self) -> tuple:
+        return (-len(self.exact) - len(self.close), -len(self.exact), self.episode.status != "open",
+                -self.episode.started_at.timestamp())
+
+    @property
+    def contact(self) -> dict:
+        return episode_contact(self.episode)
+
+
+LABELS = {"family_name": "family name", "given_names": "given names", "date_of_birth": "date of birth",
+          "postcode": "postcode"}
+
+
+def _names_compare(asked: str, held: str) -> str | None:
+    if not asked.strip():
+        return None
+    if exact_name(asked) == exact_name(held):
+        return "exact"
+    a, b = folded_name(asked), folded_name(held)
+    if a == b or difflib.SequenceMatcher(None, a, b).ratio() >= NAME_SIMILARITY:
+        return "close"
+    # A first name alone ("Casey" for "Casey Jo") is close.
+    return "close" if a and folded_name(held.split()[0] if held.split() else "") == a else None
+
+
+def _compare(keys: Keys, child: Child) -> dict[str, str | None]:
+    born = None
+    if keys.date_of_birth and child.date_of_birth:
+        born = "exact" if keys.date_of_birth == child.date_of_birth else (
+            "close" if swapped(keys.date_of_birth) == child.date_of_birth else None)
+    postcode, held = None, normalise_postcode(child.postcode)
+    if keys.postcode and held:
+        postcode = "exact" if keys.postcode == held else ("close" if district(keys.postcode) == district(held) else None)
+    return {"family_name": _names_compare(keys.family_name, child.family_name),
+            "given_names": _names_compare(keys.given_names, child.given_names),
+            "date_of_birth": born, "postcode": postcode}
+
+
+def _narrowing(keys: Keys):
+    """Rows worth comparing, narrowed in SQL: of the two keys that must match, one is nearly always
+    an exactly spelt name, the date of birth (or its swap) or the postcode district."""
+    near = [func.lower(func.trim(Child.family_name)) == keys.family_name.strip().lower(),
+            func.lower(func.trim(Child.given_names)) == keys.given_names.strip().lower()]
+    if keys.date_of_birth is not None:
+        near.append(Child.date_of_birth.in_([keys.date_of_birth] + [d for d in [swapped(keys.date_of_birth)] if d]))
+    if keys.postcode is not None:
+        near.append(or_(Child.postcode == keys.postcode,
+                        Child.postcode.startswith(f"{district(keys.postcode)} ", autoescape=True)))
+    return or_(*near)
+
+
+def candidates(session: Session, authority_id: int, keys: Keys) -> list[Candidate]:
+    """The authority's CAFs (not deleted) of children matching at least two keys, best first."""
+    rows = session.execute(
+        select(Child, Episode).join(Episode, Episode.child_id == Child.id)
+        .where(Episode.authority_id == authority_id, Episode.status != "deleted", _narrowing(keys))
+        .order_by(Episode.started_at.desc()).limit(500))
+    found = []
+    for child, episode in rows:
+        how = _compare(keys, child)
+        matching = [key for key, value in how.items() if value]
+        if len(matching) < 2:
+            continue
+        asked = {"family_name": keys.family_name, "given_names": keys.given_names,
+                 "date_of_birth": keys.date_of_birth, "postcode": keys.postcode}
+        found.append(Candidate(
+            child, episode, exact=[LABELS[k] for k, v in how.items() if v == "exact"],
+            close=[LABELS[k] for k, v in how.items() if v == "close"],
+            differs=[LABELS[k] for k, v in how.items() if v is None and asked[k]]))
+    found.sort(key=lambda c: c.strength)
+    return found[:MAX_CANDIDATES]
+
+
+@dataclass
+class ChildToAnswer:
+    child: SearchRequestChild
+    candidates: list[Candidate]
+
+
+def search_for_request(session: Session, admin: User, request: SearchRequest,
+                       extra: dict[int, Keys] | None = None) -> list[ChildToAnswer]:
+    """Candidates for each child of the request; `extra` adds a search with other details for a child."""
+    authority_id = request.authority_id
+    result = []
+    for child in request.children:
+        found = candidates(session, authority_id, Keys.of(child))
+        if extra and child.id in extra:
+            seen = {c.episode.id for c in found}
+            found += [c for c in candidates(session, authority_id, extra[child.id]) if c.episode.id not in seen]
+        result.append(ChildToAnswer(child, found))
+    audit.record(session, "search_request_searched", actor_id=admin.id, request_id=request.id,
+                 candidates={str(c.child.id): len(c.candidates) for c in result},
+                 other_details=sorted(extra) if extra else None)
+    return result
+
+
+# ---------------------------------------------------------------- answering
+
+NO_MATCH = "none"
+
+
+def linkable_episode(session: Session, authority_id: int, episode_id: int) -> Episode | None:
+    return session.scalar(select(Episode).where(Episode.id == episode_id, Episode.authority_id == authority_id,
+                                                Episode.status != "deleted", Episode.child_id.is_not(None)))
+
+
+def answer(session: Session, admin: User, request: SearchRequest, choices: dict[int, str],
+           notes: dict[int, str], text: str) -> int:
+    """Link each child to a CAF of the authority or to none, answer, queue the email and audit it.
+    `choices` maps each request child's id to an episode id (as text) or NO_MATCH. Returns the
+    id of the queued email, to deliver after the commit."""
+    if request.status == "answered":
+        raise AlreadyAnswered(f"search request {request.reference} was answered already")
+    problems, links = {}, {}
+    for child in request.children:
+        choice = choices.get(child.id, "")
+        if choice == NO_MATCH:
+            links[child.id] = None
+            continue
+        episode = linkable_episode(session, request.authority_id, int(choice)) if choice.isdigit() else None
+        if episode is None:
+            problems[f"match-{child.id}"] = (f"Select the CAF you found for {child.given_names} {child.family_name}, "
+                                             "or that no CAF was found")
+        links[child.id] = episode
+    if not text:
+        problems["answer"] = "Enter your answer to the practitioner"
+    if problems:
+        raise AnswerInvalid(problems)
+    for child in request.children:
+        episode = links[child.id]
+        child.matched_episode_id = episode.id if episode else None
+        child.matched_child_id = episode.child_id if episode else None
+        child.match_note = notes.get(child.id) or None
+    request.status, request.answer = "answered", text
+    request.answered_by_id, request.answered_at = admin.id, now()
+    message = _email_requester(session, request)
+    audit.record(session, "search_request_answered", actor_id=admin.id, request_id=request.id,
+                 matches=[{"request_child_id": c.id, "episode_id": c.matched_episode_id} for c in request.children])
+    return message
+
+
+def _email_requester(session: Session, request: SearchRequest) -> int:
+    """The email says only that there is an answer: the children's details stay in eCAF."""
+    message = outbox.queue_email(
+        session, kind="search_request_answered", recipient=request.requester.email,
+        subject=f"eCAF: your search request {request.reference} has been answered",
+        body=f"The eCAF administrator has answered your search request {request.reference}. "
+             "Sign in to eCAF and open your search requests to read the answer.",
+        key=f"search-request-answered:{request.id}")
+    return message.id
+
+
+# ---------------------------------------------------------------- what the requester sees
+
+def episode_contact(episode: Episode) -> dict:
+    """Whom to contact about a CAF: its lead professional, or its originator until one is appointed."""
+    person = episode.lead_professional or episode.originator
+    return {"name": person.full_name, "organisation": person.organisation.name if person.organisation else None,
+            "phone": person.phone, "email": person.email}
+
+
+@dataclass
+class Finding:
+    """What the requester is told about one child: a contact, or why there is none."""
+    found: bool
+    contact: dict | None = None
+    authority: str | None = None
+    no_longer_shared: bool = False
+    deleted_since: bool = False
+
+
+def finding(session: Session, child: SearchRequestChild) -> Finding:
+    if child.matched_episode_id is None:
+        return Finding(found=False)
+    episode = session.get(Episode, child.matched_episode_id)
+    if episode is None or episode.status == "deleted":
+        return Finding(found=False, deleted_since=True)
+    if episode.consent_state == "withdrawn":
+        # Withdrawn consent stops sharing, as the national index stops pointing to the CAF.
+        return Finding(found=True, no_longer_shared=True, authority=episode.authority.name)
+    return Finding(found=True, contact=episode_contact(episode), authority=episode.authority.name)
+
+
+def linked_episodes(session: Session, request: SearchRequest) -> dict[int, Episode]:
+    """The CAF linked to each child of an answered request, by request child id."""
+    ids = [c.matched_episode_id for c in request.children if c.matched_episode_id]
+    episodes = {e.id: e for e in session.scalars(select(Episode).where(Episode.id.in_(ids)))} if ids else {}
+    return {c.id: episodes[c.matched_episode_id] for c in request.children if c.matched_episode_id in episodes}
