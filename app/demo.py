@@ -19,7 +19,7 @@ ORGANISATIONS = [
     ("Lisson Grove GP Practice", "gp_practice"),
     ("Westminster Health Visiting", "health_visiting"),
     ("Metropolitan Police, Westminster", "police"),
-    ("Westminster Family Support", "council"),
+    ("Westminster Family Support", "council_service"),
 ]
 USERS = [  # username, name, title, role, organisation index
     ("priya.shah", "Priya Shah", "Inclusion lead", "practitioner", 0),
