@@ -145,7 +145,7 @@ def test_creating_an_account_records_vetting_and_emails_a_link_the_administrator
 
     shared = admin.post("/accounts/new", _new_account_form(school, email="office@testshire.test"))
     assert shared.status_code == 400 and "not a shared mailbox" in text_of(shared)
-    assert text_of(shared).startswith(" Error: ") or "<title>Error: " in shared.get_data(as_text=True)
+    assert "<title>Error: " in shared.get_data(as_text=True)
     assert 'value="Nina New"' in shared.get_data(as_text=True), "what was typed is kept"
     missing = admin.post("/accounts/new", _new_account_form(school, reason="", **{"training_on-day": ""}))
     assert missing.status_code == 400
@@ -260,7 +260,8 @@ def test_disabling_ends_a_live_session_at_once_and_enabling_lets_the_person_back
     olive_id = people["originator"]
     olive, admin = _signed_in(web, "originator"), _signed_in(web, "admin")
     assert olive.get("/").status_code == 200
-    done = admin.post(f"/accounts/{olive_id}/disable", {"reason": "Left the school"}, token_from=f"/accounts/{olive_id}")
+    done = admin.post(f"/accounts/{olive_id}/disable", {"reason": "Left the school"},
+                      token_from=f"/accounts/{olive_id}")
     assert done.status_code == 302 and "is disabled and signed out everywhere" in text_of(admin.get(done.location))
     assert olive.get("/").location.startswith("/sign-in"), "the live session ended"
     [event] = _events(runtime, "account_disabled")
@@ -387,8 +388,8 @@ def test_a_password_link_works_once_and_not_after_it_expires(web):
     assert replay.status_code == 400 and "This link cannot be used" in text_of(replay)
     unknown = text_of(stranger.get("/password/reset/not-a-real-token"))
     assert unknown == text_of(used), "unknown and used links look the same"
-    again = browser(web["app"])
-    again.sign_in("olive", web["secrets"]["originator"], password=NEW_PASSWORD)
+    with time_machine.travel(now() + timedelta(seconds=31)):  # her earlier code is spent: wait for the next
+        browser(web["app"]).sign_in("olive", web["secrets"]["originator"], password=NEW_PASSWORD)
 
     def send_link() -> str:
         admin.post(f"/accounts/{olive_id}/reset-password", {"reason": "Again"}, token_from=f"/accounts/{olive_id}")
@@ -420,7 +421,8 @@ def test_apply_approve_set_password_and_sign_in(web):
     assert form_page.status_code == 200 and "Test Primary" in text_of(form_page)
     assert '<optgroup label="Testshire">' in form_page.get_data(as_text=True)
     empty = public.post("/apply", {})
-    assert empty.status_code == 400 and "Enter your full name" in text_of(empty) and "Enter why you need" in text_of(empty)
+    assert empty.status_code == 400
+    assert "Enter your full name" in text_of(empty) and "Enter why you need" in text_of(empty)
     shared = public.post("/apply", _application_form(school, email="office@testshire.test"))
     assert shared.status_code == 400 and "not a shared mailbox" in text_of(shared)
     assert _count(runtime, AccountApplication) == 0
@@ -438,7 +440,8 @@ def test_apply_approve_set_password_and_sign_in(web):
     assert "Andy Applicant" in text_of(admin.get("/accounts/applications"))
     path = f"/accounts/applications/{application.id}"
     page = admin.get(path)
-    assert "I support children at the school" in text_of(page) and 'value="andy.applicant"' in page.get_data(as_text=True)
+    assert "I support children at the school" in text_of(page)
+    assert 'value="andy.applicant"' in page.get_data(as_text=True), "a username is suggested"
     undecided = admin.post(path, {})
     assert undecided.status_code == 400 and "Choose whether to approve or reject" in text_of(undecided)
     incomplete = admin.post(path, {"decision": "approve", "username": "andy", "role": "practitioner"})

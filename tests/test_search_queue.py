@@ -269,3 +269,20 @@ def test_another_authoritys_request_answers_404_and_is_audited(web):
     practitioner = signed_in(web, "originator", "olive")
     assert practitioner.get("/admin/search-requests").status_code == 403
     assert practitioner.get(path).status_code == 403
+
+
+def test_the_requester_is_told_when_the_caf_found_stops_being_shared_or_is_deleted(web):
+    runtime, people = web["runtime"], web["people"]
+    episode_id = prepare(runtime, people)
+    request_id = send_request(runtime, people, CASEY)
+    [child] = children_of(runtime, request_id)
+    with runtime.db.session() as session:
+        found = session.get(SearchRequest, request_id)
+        search_queue.answer(session, session.get(User, people["admin"]), found, {child: str(episode_id)}, {}, "Found")
+        session.get(Episode, episode_id).consent_state = "withdrawn"
+    requester = signed_in(web, "originator", "olive")
+    withdrawn = text_of(requester.get(f"/search-requests/{request_id}"))
+    assert "withdrawn consent to share it" in withdrawn and "olive@testshire.test" not in withdrawn
+    with runtime.db.session() as session:
+        session.get(Episode, episode_id).status = "deleted"
+    assert "has since been deleted" in text_of(requester.get(f"/search-requests/{request_id}"))

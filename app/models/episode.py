@@ -27,6 +27,9 @@ class Episode(Base):
         Index("ix_episode_status_stage", "status", "stage"),
         # The administrators' lists: one authority's episodes by status, newest change first.
         Index("ix_episode_authority_status_updated", "authority_id", "status", "updated_at"),
+        # Newest change first across statuses: the walk stops after one page instead of sorting them all.
+        Index("ix_episode_authority_updated", "authority_id", "updated_at", "id"),
+        Index("ix_episode_lead_updated", "lead_professional_id", "updated_at"),
         Index("ix_episode_authority_started", "authority_id", "started_at"),
         Index("ix_episode_authority_stage", "authority_id", "stage", "status"),
     )

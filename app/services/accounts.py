@@ -249,8 +249,9 @@ def _create(session: Session, admin: User, account: NewAccount, check: vetting.V
                 organisation_id=account.organisation_id, active=True, created_at=now())
     session.add(user)
     session.flush()
+    from_application = {"application_id": application_id} if application_id else {}
     audit.record(session, "account_created", actor_id=admin.id, user_id=user.id, role=user.role,
-                 organisation_id=user.organisation_id, reason=reason, application_id=application_id)
+                 organisation_id=user.organisation_id, reason=reason, **from_application)
     vetting.record(session, user, check, by_id=admin.id)
     return user, _send_password_link(session, user, by_id=admin.id, link_for=link_for, welcome=True)
 
@@ -291,57 +292,53 @@ def edit_account(session: Session, admin: User, user: User, details: AccountDeta
 
 # ---------------------------------------------------------------- administrators' actions on an account
 
-def _name(user: User) -> str:
-    return user.full_name
-
-
 def disable(session: Session, admin: User, user: User, reason: str, **_) -> Result:
     if not user.active:
-        return Result(False, f"{_name(user)}'s account is already disabled. Nothing was changed.")
+        return Result(False, f"{user.full_name}'s account is already disabled. Nothing was changed.")
     user.active = False
     ended = end_all_sessions(session, user.id)
     audit.record(session, "account_disabled", actor_id=admin.id, user_id=user.id, reason=reason, sessions_ended=ended)
-    return Result(True, f"{_name(user)}'s account is disabled and signed out everywhere.")
+    return Result(True, f"{user.full_name}'s account is disabled and signed out everywhere.")
 
 
 def enable(session: Session, admin: User, user: User, reason: str, **_) -> Result:
     if user.active:
-        return Result(False, f"{_name(user)}'s account is not disabled. Nothing was changed.")
+        return Result(False, f"{user.full_name}'s account is not disabled. Nothing was changed.")
     user.active = True
     audit.record(session, "account_enabled", actor_id=admin.id, user_id=user.id, reason=reason)
-    return Result(True, f"{_name(user)}'s account is enabled.")
+    return Result(True, f"{user.full_name}'s account is enabled.")
 
 
 def unlock(session: Session, admin: User, user: User, reason: str, **_) -> Result:
     if user.locked_at is None and not user.failed_sign_ins:
-        return Result(False, f"{_name(user)}'s account is not locked. Nothing was changed.")
+        return Result(False, f"{user.full_name}'s account is not locked. Nothing was changed.")
     sign_in.unlock(session, user, admin.id, reason)
-    return Result(True, f"{_name(user)}'s account is unlocked.")
+    return Result(True, f"{user.full_name}'s account is unlocked.")
 
 
 def revoke_sessions(session: Session, admin: User, user: User, reason: str, **_) -> Result:
     ended = end_all_sessions(session, user.id)
     if not ended:
-        return Result(False, f"{_name(user)} is not signed in anywhere. Nothing was changed.")
+        return Result(False, f"{user.full_name} is not signed in anywhere. Nothing was changed.")
     audit.record(session, "sessions_revoked", actor_id=admin.id, user_id=user.id, reason=reason, sessions_ended=ended)
-    return Result(True, f"{_name(user)} is signed out everywhere ({ended} session{'s' if ended != 1 else ''}).")
+    return Result(True, f"{user.full_name} is signed out everywhere ({ended} session{'s' if ended != 1 else ''}).")
 
 
 def reset_authenticator(session: Session, admin: User, user: User, reason: str, **_) -> Result:
     """The user sets up a new authenticator at their next sign-in (enrolment follows a missing one)."""
     if user.totp_enrolled_at is None and user.totp_secret is None:
-        return Result(False, f"{_name(user)} has not set up an authenticator yet. Nothing was changed.")
+        return Result(False, f"{user.full_name} has not set up an authenticator yet. Nothing was changed.")
     user.totp_secret = user.totp_enrolled_at = user.totp_last_step = None
     session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user.id))
     ended = end_all_sessions(session, user.id)
     audit.record(session, "authenticator_reset", actor_id=admin.id, user_id=user.id, reason=reason,
                  sessions_ended=ended)
-    return Result(True, f"{_name(user)}'s authenticator is reset: they set up a new one when they next sign in.")
+    return Result(True, f"{user.full_name}'s authenticator is reset: they set up a new one when they next sign in.")
 
 
 def reset_password(session: Session, admin: User, user: User, reason: str, *, link_for: LinkFor, **_) -> Result:
     if not user.active:
-        return Result(False, f"{_name(user)}'s account is disabled: enable it before sending a password link. "
+        return Result(False, f"{user.full_name}'s account is disabled: enable it before sending a password link. "
                              "Nothing was changed.")
     message_id = _send_password_link(session, user, by_id=admin.id, link_for=link_for, welcome=False)
     audit.record(session, "password_reset_sent", actor_id=admin.id, user_id=user.id, reason=reason)
@@ -477,7 +474,7 @@ def _already_known(session: Session, email: str) -> bool:
     return pending is not None or _email_taken(session, email)
 
 
-def apply(session: Session, application: Application, review_link: str) -> tuple[dict[str, str], list[int]]:
+def apply(session: Session, application: Application) -> tuple[dict[str, str], list[int]]:
     """Record a pending application; returns (problems, outbox message ids).
 
     An email that has an account or a pending application already gets the same answer, but nothing
@@ -494,18 +491,20 @@ def apply(session: Session, application: Application, review_link: str) -> tuple
     session.flush()
     audit.record(session, "account_applied", actor_id=None, application_id=row.id,
                  organisation_id=row.organisation_id)
-    return {}, _tell_administrators(session, row, review_link)
+    return {}, _tell_administrators(session, row)
 
 
-def _tell_administrators(session: Session, application: AccountApplication, review_link: str) -> list[int]:
+def _tell_administrators(session: Session, application: AccountApplication) -> list[int]:
+    """No link in this email: an address built from an applicant's request could point anywhere."""
     authority = session.get(Organisation, application.organisation_id).authority
     if not authority.admin_email:
         return []  # the applications list shows it all the same
     message = outbox.queue_email(
         session, kind="account_application_received", recipient=authority.admin_email,
         subject="An eCAF account application is waiting",
-        body=("Someone has applied for an eCAF account. Review the application, check it with their manager, "
-              f"and approve or reject it:\n\n{review_link}\n"),
+        body=("Someone has applied for an eCAF account. Sign in to eCAF and open Accounts, then the applications "
+              "waiting for a decision. Check the application with the applicant's manager, then approve or "
+              "reject it.\n"),
         key=f"account-application-received:{application.id}")
     return [message.id]
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from math import floor
 
-from sqlalchemy import Float, cast, extract, func, literal_column, select
+from sqlalchemy import Float, cast, extract, func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.models import AdminAlert, Episode
@@ -161,14 +161,22 @@ def _submitted(authority_id: int, period: Period):
 
 
 def _durations_postgresql(session: Session, authority_id: int, period: Period) -> tuple[dict, Durations]:
+    """One pass: each month's group and, through GROUPING SETS, the whole period's."""
     days = cast(extract("epoch", Episode.submitted_at - Episode.started_at), Float) / DAY_SECONDS
-    measures = (func.count(), func.percentile_cont(literal_column("0.5")).within_group(days),
-                func.percentile_cont(literal_column("0.9")).within_group(days))
     month = month_of(session, Episode.submitted_at)
-    rows = session.execute(select(month, *measures).where(*_submitted(authority_id, period)).group_by(month))
-    by_month = {as_month(m): Durations(n, _float(median), _float(p90)) for m, n, median, p90 in rows}
-    n, median, p90 = session.execute(select(*measures).where(*_submitted(authority_id, period))).one()
-    return by_month, Durations(n, _float(median), _float(p90))
+    rows = session.execute(
+        select(month, func.grouping(month), func.count(),
+               func.percentile_cont(literal_column("0.5")).within_group(days),
+               func.percentile_cont(literal_column("0.9")).within_group(days))
+        .where(*_submitted(authority_id, period)).group_by(func.grouping_sets(tuple_(month), tuple_())))
+    by_month, overall = {}, Durations(0, None, None)
+    for value, whole_period, n, median, p90 in rows:
+        durations = Durations(n, _float(median), _float(p90))
+        if whole_period:
+            overall = durations
+        else:
+            by_month[as_month(value)] = durations
+    return by_month, overall
 
 
 def _durations_sqlite(session: Session, authority_id: int, period: Period) -> tuple[dict, Durations]:

@@ -114,20 +114,33 @@ def _names_compare(asked: str, held: str) -> str | None:
     if a == b or difflib.SequenceMatcher(None, a, b).ratio() >= NAME_SIMILARITY:
         return "close"
     # A first name alone ("Casey" for "Casey Jo") is close.
-    return "close" if a and folded_name(held.split()[0] if held.split() else "") == a else None
+    first = folded_name(held.split()[0]) if held.split() else ""
+    return "close" if a and a == first else None
+
+
+def _birth_compare(asked: date | None, held: date | None) -> str | None:
+    if asked is None or held is None:
+        return None
+    if asked == held:
+        return "exact"
+    return "close" if swapped(asked) == held else None
+
+
+def _postcode_compare(asked: str | None, held: str | None) -> str | None:
+    held = normalise_postcode(held)
+    if asked is None or held is None:
+        return None
+    if asked == held:
+        return "exact"
+    return "close" if district(asked) == district(held) else None
 
 
 def _compare(keys: Keys, child: Child) -> dict[str, str | None]:
-    born = None
-    if keys.date_of_birth and child.date_of_birth:
-        born = "exact" if keys.date_of_birth == child.date_of_birth else (
-            "close" if swapped(keys.date_of_birth) == child.date_of_birth else None)
-    postcode, held = None, normalise_postcode(child.postcode)
-    if keys.postcode and held:
-        postcode = "exact" if keys.postcode == held else ("close" if district(keys.postcode) == district(held) else None)
+    """For each key: "exact", "close" or None (no match, or not asked)."""
     return {"family_name": _names_compare(keys.family_name, child.family_name),
             "given_names": _names_compare(keys.given_names, child.given_names),
-            "date_of_birth": born, "postcode": postcode}
+            "date_of_birth": _birth_compare(keys.date_of_birth, child.date_of_birth),
+            "postcode": _postcode_compare(keys.postcode, child.postcode)}
 
 
 def _narrowing(keys: Keys):
@@ -143,24 +156,24 @@ def _narrowing(keys: Keys):
     return or_(*near)
 
 
+def _candidate(keys: Keys, child: Child, episode: Episode) -> Candidate | None:
+    how = _compare(keys, child)
+    if sum(value is not None for value in how.values()) < 2:
+        return None
+    asked = {"family_name": keys.family_name, "given_names": keys.given_names,
+             "date_of_birth": keys.date_of_birth, "postcode": keys.postcode}
+    return Candidate(child, episode, exact=[LABELS[k] for k, v in how.items() if v == "exact"],
+                     close=[LABELS[k] for k, v in how.items() if v == "close"],
+                     differs=[LABELS[k] for k, v in how.items() if v is None and asked[k]])
+
+
 def candidates(session: Session, authority_id: int, keys: Keys) -> list[Candidate]:
     """The authority's CAFs (not deleted) of children matching at least two keys, best first."""
     rows = session.execute(
         select(Child, Episode).join(Episode, Episode.child_id == Child.id)
         .where(Episode.authority_id == authority_id, Episode.status != "deleted", _narrowing(keys))
         .order_by(Episode.started_at.desc()).limit(500))
-    found = []
-    for child, episode in rows:
-        how = _compare(keys, child)
-        matching = [key for key, value in how.items() if value]
-        if len(matching) < 2:
-            continue
-        asked = {"family_name": keys.family_name, "given_names": keys.given_names,
-                 "date_of_birth": keys.date_of_birth, "postcode": keys.postcode}
-        found.append(Candidate(
-            child, episode, exact=[LABELS[k] for k, v in how.items() if v == "exact"],
-            close=[LABELS[k] for k, v in how.items() if v == "close"],
-            differs=[LABELS[k] for k, v in how.items() if v is None and asked[k]]))
+    found = [c for c in (_candidate(keys, child, episode) for child, episode in rows) if c is not None]
     found.sort(key=lambda c: c.strength)
     return found[:MAX_CANDIDATES]
 
@@ -193,9 +206,26 @@ def search_for_request(session: Session, admin: User, request: SearchRequest,
 NO_MATCH = "none"
 
 
+def _an_id(text: str) -> bool:
+    return text.isdigit() and len(text) < 10  # within the integer column's range
+
+
 def linkable_episode(session: Session, authority_id: int, episode_id: int) -> Episode | None:
     return session.scalar(select(Episode).where(Episode.id == episode_id, Episode.authority_id == authority_id,
                                                 Episode.status != "deleted", Episode.child_id.is_not(None)))
+
+
+def _links(session: Session, request: SearchRequest, choices: dict[int, str]) -> tuple[dict, dict]:
+    """({request child id: Episode or None}, problems): each child needs a CAF of the authority or NO_MATCH."""
+    links, problems = {}, {}
+    for child in request.children:
+        choice = choices.get(child.id, "")
+        episode = linkable_episode(session, request.authority_id, int(choice)) if _an_id(choice) else None
+        if episode is None and choice != NO_MATCH:
+            problems[f"match-{child.id}"] = (f"Select the CAF you found for {child.given_names} {child.family_name}, "
+                                             "or that no CAF was found")
+        links[child.id] = episode
+    return links, problems
 
 
 def answer(session: Session, admin: User, request: SearchRequest, choices: dict[int, str],
@@ -205,17 +235,7 @@ def answer(session: Session, admin: User, request: SearchRequest, choices: dict[
     id of the queued email, to deliver after the commit."""
     if request.status == "answered":
         raise AlreadyAnswered(f"search request {request.reference} was answered already")
-    problems, links = {}, {}
-    for child in request.children:
-        choice = choices.get(child.id, "")
-        if choice == NO_MATCH:
-            links[child.id] = None
-            continue
-        episode = linkable_episode(session, request.authority_id, int(choice)) if choice.isdigit() else None
-        if episode is None:
-            problems[f"match-{child.id}"] = (f"Select the CAF you found for {child.given_names} {child.family_name}, "
-                                             "or that no CAF was found")
-        links[child.id] = episode
+    links, problems = _links(session, request, choices)
     if not text:
         problems["answer"] = "Enter your answer to the practitioner"
     if problems:
@@ -227,10 +247,10 @@ def answer(session: Session, admin: User, request: SearchRequest, choices: dict[
         child.match_note = notes.get(child.id) or None
     request.status, request.answer = "answered", text
     request.answered_by_id, request.answered_at = admin.id, now()
-    message = _email_requester(session, request)
+    message_id = _email_requester(session, request)
     audit.record(session, "search_request_answered", actor_id=admin.id, request_id=request.id,
                  matches=[{"request_child_id": c.id, "episode_id": c.matched_episode_id} for c in request.children])
-    return message
+    return message_id
 
 
 def _email_requester(session: Session, request: SearchRequest) -> int:
@@ -264,6 +284,7 @@ class Finding:
 
 
 def finding(session: Session, child: SearchRequestChild) -> Finding:
+    """Read when the requester looks, so the contact is the CAF's current one."""
     if child.matched_episode_id is None:
         return Finding(found=False)
     episode = session.get(Episode, child.matched_episode_id)

@@ -141,7 +141,8 @@ def create():
                 flash(f"The account for {user.full_name} is created. A link to set their password has been "
                       f"emailed to {user.email}.", "success")
                 return redirect(url_for("accounts.show", user_id=user.id))
-        return render_template("accounts/new.html", errors=errors, typed=typed, **_choices(session)), \
+        return render_template("accounts/new.html", errors=errors, typed=typed, hours=service.RESET_LINK_HOURS,
+                               **_choices(session)), \
             400 if errors else 200
 
 
@@ -273,22 +274,17 @@ def reset_password(token: str):
             if "link" in errors:
                 reset = None
     if reset is None:
-        return render_template("accounts/reset_link_unusable.html"), 400 if request.method == "POST" else 200
+        return render_template("accounts/reset_link_unusable.html", hours=service.RESET_LINK_HOURS), \
+            400 if request.method == "POST" else 200
     return render_template("accounts/reset_password.html", errors=errors), 400 if errors else 200
 
 
-@bp.record_once
-def _no_referrer_for_reset_links(state) -> None:
-    """The set-password page's address holds its token: the browser must not send it anywhere as a Referer.
-
-    The app-wide header hook sets its own Referrer-Policy on every response; hooks run in reverse order of
-    registration, so this one goes first in the list to run after it and have the last word."""
-    def no_referrer(response):
-        if request.endpoint == "accounts.reset_password":
-            response.headers["Referrer-Policy"] = "no-referrer"
-        return response
-
-    state.app.after_request_funcs.setdefault(None, []).insert(0, no_referrer)
+@bp.after_request
+def _no_referrer_for_reset_links(response):
+    """The set-password page's address holds its token: the browser must not send it anywhere as a Referer."""
+    if request.endpoint == "accounts.reset_password":
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 # ---------------------------------------------------------------- applying for an account
@@ -309,8 +305,7 @@ def apply():
     with runtime().db.session() as session:
         if request.method == "POST":
             typed, application = _application_from(request.form)
-            errors, message_ids = service.apply(session, application,
-                                                url_for("accounts.applications", _external=True))
+            errors, message_ids = service.apply(session, application)
             if not errors:
                 session.commit()
                 _deliver(message_ids)

@@ -19,6 +19,12 @@ from app.web.access import current_user, roles
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.app_template_filter("capped")
+def capped(count: int) -> str:
+    """A dashboard count: exact up to the cap, then "10,000+"."""
+    return f"{lists.COUNT_CAP:,}+" if count > lists.COUNT_CAP else f"{count:,}"
 REPAIRS = ("retry", "reassign", "extend", "suspend", "resume", "hold", "lift_hold", "delete", "terminate")
 
 

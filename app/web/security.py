@@ -36,7 +36,7 @@ def install(app: Flask) -> None:
         headers["Content-Security-Policy"] = _policy(csp_nonce())
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
-        headers["Referrer-Policy"] = "same-origin"
+        headers.setdefault("Referrer-Policy", "same-origin")  # a view may ask for stricter
         headers["Cross-Origin-Opener-Policy"] = "same-origin"
         headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
         headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
