@@ -93,37 +93,42 @@ def show(request_id: int):
     posted = request.method == "POST"
     with runtime().db.session() as session:
         found = _request_or_404(session, request_id, lock=posted)
-        if posted and found.status == "answered":
-            session.commit()
-            flash(f"Search request {found.reference} was answered already: it cannot be answered again.",
-                  "important")
-            return redirect(url_for("search_queue.show", request_id=request_id))
         other, errors, extra = _other_details(found)
-        typed = _answer_typed(found) if posted else {"answer": "", "choices": {}, "notes": {}}
+        typed = {"answer": "", "choices": {}, "notes": {}}
         if posted:
-            errors = _length_problems(typed)
+            if found.status == "answered":
+                flash(f"Search request {found.reference} was answered already: it cannot be answered again.",
+                      "important")
+                return redirect(url_for("search_queue.show", request_id=request_id))
+            typed = _answer_typed(found)
+            errors = _length_problems(typed) or _send(session, found, typed)
             if not errors:
-                try:
-                    message_id = service.answer(session, current_user(), found, typed["choices"], typed["notes"],
-                                                typed["answer"])
-                except service.AnswerInvalid as exc:
-                    errors = exc.problems
-            if not errors:
-                reference = found.reference
-                session.commit()
-                outbox.deliver_soon(runtime(), [message_id])
-                flash(f"Your answer to search request {reference} has been sent.", "success")
+                flash(f"Your answer to search request {found.reference} has been sent.", "success")
                 return redirect(url_for("search_queue.index"))
-        children = service.search_for_request(session, current_user(), found, extra) \
-            if found.status == "submitted" else []
-        linked = {}
-        if found.status == "answered":
-            linked = service.linked_episodes(session, found)
-            audit.record(session, "search_request_viewed", actor_id=current_user().id, request_id=found.id)
-        session.commit()  # the search is audited even when the page shows errors
-        return render_template("search_queue/show.html", sr=found, children=children, linked=linked, typed=typed,
-                               other=other, errors=errors, error_title=bool(errors),
-                               order=_error_order(found)), 400 if errors else 200
+        return _page(session, found, typed, other, errors, extra)
+
+
+def _send(session, found, typed: dict) -> dict:
+    """Answer the request and commit, then ask for the email to go; the problems if it cannot be sent."""
+    try:
+        message_id = service.answer(session, current_user(), found, typed["choices"], typed["notes"], typed["answer"])
+    except service.AnswerInvalid as exc:
+        return exc.problems
+    session.commit()
+    outbox.deliver_soon(runtime(), [message_id])
+    return {}
+
+
+def _page(session, found, typed: dict, other: dict, errors: dict, extra: dict):
+    children, linked = [], {}
+    if found.status == "submitted":
+        children = service.search_for_request(session, current_user(), found, extra)
+    else:
+        linked = service.linked_episodes(session, found)
+        audit.record(session, "search_request_viewed", actor_id=current_user().id, request_id=found.id)
+    return render_template("search_queue/show.html", sr=found, children=children, linked=linked, typed=typed,
+                           other=other, errors=errors, error_title=bool(errors),
+                           order=_error_order(found)), 400 if errors else 200
 
 
 def _error_order(found) -> list[str]:
