@@ -150,6 +150,7 @@ def _ids(runtime, world) -> dict:
 def test_every_route_answers_every_actor_exactly_as_the_rules_say(runtime, people):
     world = access_world.build(runtime, people)
     world["child"] = people["child"]
+    matrix_admin_queue.seed(runtime, world)
     app = make_app(runtime)
     cases = _cases(world, _ids(runtime, world))
 
