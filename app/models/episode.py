@@ -30,6 +30,9 @@ class Episode(Base):
         # Newest change first across statuses: the walk stops after one page instead of sorting them all.
         Index("ix_episode_authority_updated", "authority_id", "updated_at", "id"),
         Index("ix_episode_lead_updated", "lead_professional_id", "updated_at"),
+        # Reports count submissions and closures per month.
+        Index("ix_episode_authority_submitted", "authority_id", "submitted_at"),
+        Index("ix_episode_authority_closed", "authority_id", "closed_at"),
         Index("ix_episode_authority_started", "authority_id", "started_at"),
         Index("ix_episode_authority_stage", "authority_id", "stage", "status"),
     )

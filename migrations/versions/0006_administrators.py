@@ -82,6 +82,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_episode_authority_status_updated', ['authority_id', 'status', 'updated_at'], unique=False)
         batch_op.create_index('ix_episode_authority_updated', ['authority_id', 'updated_at', 'id'], unique=False)
         batch_op.create_index('ix_episode_lead_updated', ['lead_professional_id', 'updated_at'], unique=False)
+        batch_op.create_index('ix_episode_authority_submitted', ['authority_id', 'submitted_at'], unique=False)
+        batch_op.create_index('ix_episode_authority_closed', ['authority_id', 'closed_at'], unique=False)
 
     with op.batch_alter_table('human_task', schema=None) as batch_op:
         batch_op.add_column(sa.Column('reassigned_by_id', sa.Integer(), nullable=True))
@@ -110,6 +112,8 @@ def downgrade() -> None:
         batch_op.drop_column('reassigned_by_id')
 
     with op.batch_alter_table('episode', schema=None) as batch_op:
+        batch_op.drop_index('ix_episode_authority_closed')
+        batch_op.drop_index('ix_episode_authority_submitted')
         batch_op.drop_index('ix_episode_lead_updated')
         batch_op.drop_index('ix_episode_authority_updated')
         batch_op.drop_index('ix_episode_authority_status_updated')
