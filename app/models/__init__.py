@@ -10,9 +10,11 @@ from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
 from .people import ORGANISATION_KINDS, ROLES, VETTING_TYPES, Authority, Organisation, User
 from .process import ProcessVersion
+from .services import Attachment, Service, ServiceTeamMember
 from .search_request import SearchRequest, SearchRequestChild
 
 __all__ = [
+    "Attachment", "Service", "ServiceTeamMember",
     "ALERT_KINDS", "AccountApplication", "AdminAlert", "PasswordReset",
     "CONSENT_STATES", "Consent", "ConsentExclusion", "EpisodeMember", "MEMBER_ROLES", "ORGANISATION_KINDS",
     "VETTING_TYPES", "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
