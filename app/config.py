@@ -44,6 +44,9 @@ class Config:
     cookie_secure: bool = True
     # Key for TOTP secrets at rest; derived from SECRET_KEY when not set.
     totp_key: str | None = None
+    # Uploaded evidence: files live here, outside the database, named by random keys.
+    attachments_dir: Path = PROJECT_ROOT / "instance" / "attachments"
+    attachment_max_bytes: int = 10 * 1024 * 1024
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -67,6 +70,8 @@ class Config:
             absolute_timeout_hours=int(env.get("ECAF_ABSOLUTE_TIMEOUT_HOURS", "12")),
             cookie_secure=env.get("ECAF_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
             totp_key=env.get("ECAF_TOTP_KEY") or None,
+            attachments_dir=Path(env.get("ECAF_ATTACHMENTS_DIR") or PROJECT_ROOT / "instance" / "attachments"),
+            attachment_max_bytes=int(env.get("ECAF_ATTACHMENT_MAX_MB", "10")) * 1024 * 1024,
         )
         values.update(overrides)
         return cls(**values)

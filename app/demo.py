@@ -12,7 +12,7 @@ from app.accounts import passwords, totp
 from app.clock import now
 from app.config import Config
 from app.engine.runner import Engine
-from app.models import Authority, Child, Episode, HumanTask, Organisation, User
+from app.models import Authority, Child, Episode, HumanTask, Organisation, Service, ServiceTeamMember, User
 
 ORGANISATIONS = [
     ("Queen's Park Primary School", "school"),
@@ -78,6 +78,51 @@ def _demo_account(user: User, config: Config) -> User:
     return user
 
 
+SERVICES = [  # name, what it offers, contact, email, phone, evidence required, response in working days
+    ("Day Care", "Funded day care places for children under five whose development or home circumstances "
+     "need extra support, with a key worker who links with the family's health visitor.",
+     "Early Years Placements Team", "daycare@westminster.example", "020 7000 2100",
+     ["The assessment's development section", "The health visitor's latest review",
+      "The support already in place from the Team Around the Child"], 10),
+    ("Educational Psychology", "Assessment and advice for children whose learning or development gives "
+     "concern in school, and consultation for the teachers and families who support them.",
+     "Educational Psychology Service", "edpsych@westminster.example", "020 7000 2200",
+     ["The assessment's learning section", "The school's SEN support plan",
+      "Two terms of support in place, with what changed"], 20),
+    ("Parenting Team", "Parenting programmes and one-to-one work at home for parents who want help with "
+     "routines, boundaries and their child's behaviour.",
+     "Parenting Team duty worker", "parenting@westminster.example", "020 7000 2300",
+     ["The assessment's family and environment section", "The action plan",
+      "The parents' agreement to take part"], 10),
+    ("Disabled Children's Team", "Short breaks, specialist social work and help with equipment for disabled "
+     "children and their families.",
+     "Disabled Children's Team duty desk", "dct@westminster.example", "020 7000 2400",
+     ["The assessment's health section", "A diagnosis or specialist report",
+      "The support already in place from health and education"], 15),
+]
+SERVICE_TEAM = [  # username, name, title, service
+    ("eve.psych", "Eve Marlow", "Educational psychologist", "Educational Psychology"),
+    ("dan.daycare", "Dan Okoro", "Day care placements officer", "Day Care"),
+]
+
+
+def _load_services(session, authority: Authority, organisation: Organisation, config: Config) -> None:
+    """The authority's targeted and specialist services, two of them with a service team account."""
+    services = {name: Service(authority_id=authority.id, name=name, offers=offers, contact_name=contact,
+                              contact_email=email, contact_phone=phone, required_evidence=evidence,
+                              response_working_days=days, active=True)
+                for name, offers, contact, email, phone, evidence, days in SERVICES}
+    session.add_all(services.values())
+    for username, name, title, service in SERVICE_TEAM:
+        user = _demo_account(User(username=username, email=f"{username}@westminster.example", full_name=name,
+                                  job_title=title, role="service_team", organisation_id=organisation.id,
+                                  phone="020 7000 1000", created_at=now()), config)
+        session.add(user)
+        session.flush()
+        services[service].members.append(ServiceTeamMember(user_id=user.id, added_at=now()))
+    session.flush()
+
+
 def load_demo(db, engine: Engine) -> bool:
     """Load the demo once. Returns False when it is already there."""
     with db.session() as session:
@@ -96,6 +141,7 @@ def load_demo(db, engine: Engine) -> bool:
                  for u, n, t, r, o in USERS]
         session.add_all(users)
         session.flush()
+        _load_services(session, authority, orgs[4], engine.config)
         children = [Child(given_names=g, family_name=f, date_of_birth=d, postcode=p, address=f"1 Demo Street, {p}",
                           home_authority_id=authority.id, created_at=now()) for g, f, d, p, _ in CHILDREN]
         session.add_all(children)

@@ -13,7 +13,7 @@ from app.models import (AccountApplication, AuditEvent, Authority, Organisation,
                         RecoveryCode, User)
 
 from .conftest import VETTED
-from .web import PASSWORD, browser, give_credentials, text_of
+from .web import PASSWORD, browser, give_credentials, make_app, text_of
 
 NEW_PASSWORD = "marmalade harbour lantern quietly"
 VETTING_FORM = {"kind": "enhanced_dbs", "reference": "DBS-778899", "checked_on-day": "3", "checked_on-month": "2",
@@ -526,3 +526,12 @@ def test_another_authoritys_administrator_cannot_see_or_decide_an_application(we
         [f"account application {application_id}"] * 2
     with runtime.db.session() as session:
         assert session.get(AccountApplication, application_id).status == "pending"
+
+
+def test_one_network_cannot_flood_the_administrators_with_applications(runtime, people):
+    client = browser(make_app(runtime))
+    school = _school(runtime, people)
+    statuses = [client.post("/apply", _application_form(school, email=f"applicant{i}@testshire.test")).status_code
+                for i in range(7)]
+    assert statuses == [200] * 5 + [429] * 2
+    assert _count(runtime, AccountApplication) == 5

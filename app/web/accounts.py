@@ -6,12 +6,13 @@ from datetime import timedelta
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from app import audit, outbox
-from app.accounts import vetting
+from app.accounts import throttle, vetting
 from app.clock import now
 from app.models import ROLES, VETTING_TYPES, User
 from app.services import accounts as service
 from app.web import runtime
 from app.web.access import current_user, public, roles
+from app.web.sessions import client_address
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("accounts", __name__)
@@ -279,6 +280,9 @@ def reset_password(token: str):
     return render_template("accounts/reset_password.html", errors=errors), 400 if errors else 200
 
 
+APPLICATIONS_PER_HOUR = 5  # per address: enough for an office, too few to flood the administrators
+
+
 @bp.after_request
 def _no_referrer_for_reset_links(response):
     """The set-password page's address holds its token: the browser must not send it anywhere as a Referer."""
@@ -305,6 +309,13 @@ def apply():
     with runtime().db.session() as session:
         if request.method == "POST":
             typed, application = _application_from(request.form)
+            if not throttle.allow(session, f"apply:{client_address()}", limit=APPLICATIONS_PER_HOUR,
+                                  window=timedelta(hours=1)):
+                session.commit()
+                errors = {"full_name": "Too many applications have come from your network in the last hour. "
+                                       "Try again later."}
+                return render_template("accounts/apply.html", errors=errors, typed=typed,
+                                       groups=service.organisations_by_authority(session)), 429
             errors, message_ids = service.apply(session, application)
             if not errors:
                 session.commit()

@@ -1,0 +1,118 @@
+"""Evidence files on an episode: the list, the upload form, and downloads that are never shown inline."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import wrap_file
+
+from app import attachments, audit, policy
+from app.models import Episode
+from app.web import runtime
+from app.web.access import current_user, signed_in
+
+bp = Blueprint("attachments", __name__, url_prefix="/episodes")
+log = logging.getLogger(__name__)
+FILE_FIELD = "file"
+# Room in the request for the CSRF token and the multipart framing around the file itself.
+FORM_ALLOWANCE = 64 * 1024
+
+
+@bp.url_value_preprocessor
+def larger_upload_for_attachments(endpoint, values):
+    # Runs before CSRF protection reads the form, so the larger limit applies to that read too.
+    if endpoint == "attachments.upload":
+        request.max_content_length = runtime().config.attachment_max_bytes + FORM_ALLOWANCE
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def too_large(error):
+    """Raised while the form is read, before anyone is known: say only what the limit is."""
+    limit = attachments.limit_label(runtime().config)
+    return render_template("attachments/too_large.html", limit=limit, error_title=True,
+                           back=request.path), 413
+
+
+def _may_attach(session, user, episode: Episode) -> bool:
+    """Anyone who may see the episode as one of its members, or as an administrator of its authority."""
+    return policy.may(session, user, "view", episode) and (
+        policy.member_role(session, user, episode) is not None
+        or policy.is_administrator_of(user, episode.authority_id))
+
+
+def _episode_or_404(session, episode_id: int, asked_for: str) -> Episode:
+    user = current_user()
+    episode = policy.visible_episode(session, user, episode_id)
+    if episode is None or not _may_attach(session, user, episode):
+        audit.record(session, "access_denied", actor_id=user.id, episode_id=None,
+                     asked_for=f"{asked_for} of episode {episode_id}", path=request.path)
+        session.commit()
+        abort(404)
+    return episode
+
+
+def _page(session, episode: Episode, errors: dict | None = None, status: int = 200):
+    return render_template("attachments/index.html", episode=episode, child=episode.child,
+                           attachments=attachments.for_episode(session, episode), errors=errors or {},
+                           kind_of=attachments.kind_of, size_label=attachments.size_label,
+                           limit=attachments.limit_label(runtime().config), accepted=attachments.ACCEPTED,
+                           error_title=bool(errors)), status
+
+
+@bp.get("/<int:episode_id>/attachments")
+@signed_in
+def index(episode_id: int):
+    with runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id, "attachments")
+        return _page(session, episode)
+
+
+@bp.post("/<int:episode_id>/attachments")
+@signed_in
+def upload(episode_id: int):
+    config = runtime().config
+    with runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id, "attach a file")
+        chosen = request.files.get(FILE_FIELD)
+        if chosen is None or not chosen.filename:
+            return _page(session, episode, {FILE_FIELD: "Select a file to attach"}, 400)
+        try:
+            stored = attachments.store(session, config, episode=episode, user=current_user(),
+                                       filename=chosen.filename, stream=chosen.stream)
+        except attachments.AttachmentRefused as refusal:
+            return _page(session, episode, {FILE_FIELD: refusal.message}, 400)
+        flash(f"{stored.filename} is attached.", "success")
+    return redirect(url_for("attachments.index", episode_id=episode_id), 303)
+
+
+class _DownloadResponse(Response):
+    """Pages get the app's content security policy after every view; a download keeps `sandbox`,
+    set as the headers are sent, so a file opened in the browser can run nothing."""
+
+    def get_wsgi_headers(self, environ):
+        headers = super().get_wsgi_headers(environ)
+        headers["Content-Security-Policy"] = "sandbox"
+        return headers
+
+
+@bp.get("/<int:episode_id>/attachments/<int:attachment_id>")
+@signed_in
+def download(episode_id: int, attachment_id: int):
+    with runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id, f"attachment {attachment_id}")
+        try:
+            found = attachments.open_for_download(session, runtime().config, episode=episode,
+                                                  attachment_id=attachment_id, user=current_user())
+        except attachments.AttachmentMissing:
+            log.error("attachment %s of episode %s is missing from the store", attachment_id, episode_id)
+            found = None
+        if found is None:
+            abort(404)
+    response = _DownloadResponse(wrap_file(request.environ, found.file), direct_passthrough=True,
+                                 content_type=found.content_type)
+    response.content_length = found.attachment.size
+    response.headers.update({
+        "Content-Disposition": attachments.content_disposition(found.attachment.filename),
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    return response
