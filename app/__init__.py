@@ -45,11 +45,11 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     errors.install(app)
 
     from app.web import (accounts, admin, alerts, audit_trail, auth, children, episode_people, episodes,
-                         national_index, reports, search_queue, search_requests, status, support, tasks, transfers,
-                         vetting)
+                         national_index, reports, search_queue, search_requests, services_directory, status, support,
+                         tasks, transfers, vetting)
 
     for blueprint in (auth.bp, support.bp, status.bp, tasks.bp, children.bp, episodes.bp, episode_people.bp,
                       national_index.bp, audit_trail.bp, transfers.bp, vetting.bp, search_requests.bp, admin.bp, alerts.bp,
-                      search_queue.bp, reports.bp, accounts.bp):
+                      search_queue.bp, reports.bp, accounts.bp, services_directory.bp):
         app.register_blueprint(blueprint)
     return app

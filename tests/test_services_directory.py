@@ -7,10 +7,9 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import func, select
 
-from app.clock import now
-from app.demo import load_demo
 from app.accounts import totp
-from app.demo import DEMO_PASSWORD
+from app.clock import now
+from app.demo import DEMO_PASSWORD, load_demo
 from app.models import AuditEvent, Authority, Organisation, Service, ServiceTeamMember, User
 from app.services import directory
 from app.web import services_directory
@@ -169,7 +168,8 @@ def test_an_edit_records_what_changed_and_saving_the_same_records_nothing(runtim
     admin = _admin(runtime, people)
     with runtime.db.session() as session:
         service = session.get(Service, service_id)
-        assert "already has" in directory.edit_service(session, admin, service, replace(DETAILS, name="DAY CARE"))["name"]
+        renamed = replace(DETAILS, name="DAY CARE")
+        assert "already has" in directory.edit_service(session, admin, service, renamed)["name"]
         assert directory.edit_service(session, admin, service, DETAILS) == {}
     assert _events(runtime, "service_changed") == []
     with runtime.db.session() as session:

@@ -25,7 +25,8 @@ def _details_from(form) -> tuple[dict, directory.ServiceDetails]:
              "required_evidence": text(form, "required_evidence", 5000),
              "response_working_days": text(form, "response_working_days", 3),
              "active": form.get("active") == "yes"}
-    details = directory.ServiceDetails(**{**typed, "required_evidence": directory.evidence_lines(typed["required_evidence"])})
+    evidence = directory.evidence_lines(typed["required_evidence"])
+    details = directory.ServiceDetails(**{**typed, "required_evidence": evidence})
     return typed, details
 
 
