@@ -18,7 +18,7 @@ from app.models.audit import GENESIS, chain_hash
 
 # Who opened an episode: what its lead professional may see of its audit trail.
 OPENED_ACTIONS = ("episode_viewed", "artefact_viewed", "episode_printed", "episode_pdf_downloaded",
-                  "episode_exported", "subject_access_export")
+                  "episode_exported", "subject_access_export", "attachment_downloaded")
 
 
 def record(session: Session, action: str, *, actor_id: int | None = None,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select
 
-from app import audit, membership
+from app import attachments, audit, membership
 from app.clock import now
 from app.engine.context import StepContext
 from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
@@ -111,6 +111,7 @@ def purge_episode(ctx: StepContext, reason: str) -> None:
         raise PermissionError(f"episode {episode.reference} is under a legal hold")
     session = ctx.session
     reference, child_id = episode.reference, episode.child_id
+    attachments.delete_for_episode(session, ctx.config, episode.id, actor_id=ctx.actor_id)
     for model in (ConsentExclusion, Consent, Artefact, HumanTask, IndexEntry):
         session.execute(delete(model).where(model.episode_id == episode.id))
     # Messages not yet sent may name the episode; their text holds no personal data of the child.

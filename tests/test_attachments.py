@@ -69,10 +69,7 @@ def episode(runtime, people) -> int:
 def _app(runtime, directory: Path, **settings):
     """The web app with attachments stored in `directory` (never the project's own folder)."""
     runtime.config = dataclasses.replace(runtime.config, attachments_dir=directory, **settings)
-    app = make_app(runtime)
-    if "attachments" not in app.blueprints:  # until the app factory registers it
-        app.register_blueprint(attachments_web.bp)
-    return app
+    return make_app(runtime)
 
 
 def _signed_in(app, username: str, secret: str):
@@ -136,7 +133,7 @@ def test_each_accepted_type_is_stored_outside_the_rows_and_downloaded_intact(web
         assert download.headers["Content-Disposition"].startswith("attachment; filename=")
         assert f"filename*=UTF-8''{name}" in download.headers["Content-Disposition"]
         assert download.headers["X-Content-Type-Options"] == "nosniff"
-        assert download.headers["Content-Security-Policy"] == "sandbox"
+        assert download.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
         assert download.headers["Cache-Control"] == "no-store"
         with runtime.db.session() as session:
             audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "attachment_downloaded")
@@ -347,3 +344,16 @@ def test_the_upload_page_says_what_may_be_attached(web, episode, store_dir):
         in text_of(page)
     assert re.search(r'<input class="govuk-file-upload" id="file" name="file" type="file"', page.get_data(as_text=True))
     assert "Nothing has been attached to this CAF yet" in text_of(page)
+
+
+def test_deleting_an_episode_removes_its_files_for_good(web, episode, store_dir):
+    from app.engine import repair
+
+    runtime = web["runtime"]
+    app = _app(runtime, store_dir)
+    client = _signed_in(app, "olive", web["secrets"]["originator"])
+    assert _upload(client, episode, "letter.pdf", b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n<<>>\nendobj\n%%EOF\n").status_code == 303
+    assert len(_files(store_dir)) == 1
+    runtime.engine.config = runtime.config
+    repair.delete_now(runtime.engine, episode, web["people"]["admin"], "Created without consent")
+    assert _files(store_dir) == [] and _count(runtime, Attachment) == 0

@@ -33,7 +33,7 @@ def install(app: Flask) -> None:
     @app.after_request
     def add_headers(response):
         headers = response.headers
-        headers["Content-Security-Policy"] = _policy(csp_nonce())
+        headers.setdefault("Content-Security-Policy", _policy(csp_nonce()))  # a download sets its own sandbox
         headers["X-Content-Type-Options"] = "nosniff"
         headers["X-Frame-Options"] = "DENY"
         headers.setdefault("Referrer-Policy", "same-origin")  # a view may ask for stricter
