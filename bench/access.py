@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from app import audit, policy  # noqa: E402
 from app.clock import now  # noqa: E402
-from app.config import PROJECT_ROOT, Config  # noqa: E402
+from app.config import PROJECT_ROOT  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.engine.library import Bundle, current_version, deploy  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
