@@ -39,8 +39,10 @@ run: install assets
 	$(BIN)/ecaf demo
 	$(BIN)/ecaf run --host $(HOST) --port $(PORT)
 
+# Two workers, whole files each (browser tests share one server per file); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
 test: install assets
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install
 	$(BIN)/python bench/engine.py

@@ -19,8 +19,12 @@ from app.jobs.runtime import Runtime
 from app.migrate import upgrade
 from app.models import Authority, Base, Child, HumanTask, Organisation, User
 
-POSTGRES_URL = os.environ.get("ECAF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("ECAF_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+# Under pytest-xdist each worker (gw0, gw1, ...) gets its own PostgreSQL database and Redis db.
+WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+BASE_POSTGRES_URL = os.environ.get("ECAF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = BASE_POSTGRES_URL if WORKER == 0 else f"{BASE_POSTGRES_URL}_w{WORKER}"
+_REDIS = os.environ.get("ECAF_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
+REDIS_URL = _REDIS if WORKER == 0 else f"{_REDIS.rsplit('/', 1)[0]}/{int(_REDIS.rsplit('/', 1)[1]) - WORKER}"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -31,8 +35,22 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
+def _create_worker_database() -> None:
+    """A worker's own database, made once beside the configured one."""
+    if POSTGRES_URL == BASE_POSTGRES_URL:
+        return
+    name = POSTGRES_URL.rsplit("/", 1)[1]
+    engine = create_engine(normalise_url(BASE_POSTGRES_URL), isolation_level="AUTOCOMMIT",
+                           connect_args={"connect_timeout": 3})
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+
+
 def _postgres_reachable() -> str | None:
     try:
+        _create_worker_database()
         engine = create_engine(normalise_url(POSTGRES_URL), connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
             conn.execute(text("select 1"))
