@@ -149,6 +149,28 @@ VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "001234567890", "
           "vetting_expires_on": date(2030, 1, 6), "training_completed_on": date(2025, 2, 3)}
 
 
+def other_authority(runtime, *practitioners: str) -> dict:
+    """Otherborough: another local authority, its council, its administrator "otto" and, for each
+    name given, a practitioner of its own. Returns their ids by name, with "authority" and
+    "organisation"."""
+    with runtime.db.session() as session:
+        elsewhere = Authority(code="OTH", name="Otherborough", admin_email="admin@other.test")
+        session.add(elsewhere)
+        session.flush()
+        town_hall = Organisation(name="Otherborough Council", kind="council_service", authority_id=elsewhere.id)
+        session.add(town_hall)
+        session.flush()
+        people = {"otto": ("Otto Other", "administrator"),
+                  **{name: (f"{name.capitalize()} Elsewhere", "practitioner") for name in practitioners}}
+        users = {name: User(username=name, email=f"{name}@other.test", full_name=full_name, role=role,
+                            organisation_id=town_hall.id, created_at=now(), **VETTED)
+                 for name, (full_name, role) in people.items()}
+        session.add_all(users.values())
+        session.flush()
+        return {"authority": elsewhere.id, "organisation": town_hall.id,
+                **{name: user.id for name, user in users.items()}}
+
+
 def ready_task(runtime, episode_id: int, name: str) -> HumanTask:
     from sqlalchemy import select
 

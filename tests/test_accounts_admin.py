@@ -9,10 +9,10 @@ import time_machine
 from sqlalchemy import func, select
 
 from app.clock import now
-from app.models import (AccountApplication, AuditEvent, Authority, Organisation, OutboxMessage, PasswordReset,
+from app.models import (AccountApplication, AuditEvent, OutboxMessage, PasswordReset,
                         RecoveryCode, User)
 
-from .conftest import VETTED
+from .conftest import other_authority
 from .web import PASSWORD, browser, give_credentials, make_app, text_of
 
 NEW_PASSWORD = "marmalade harbour lantern quietly"
@@ -59,20 +59,7 @@ def _count(runtime, model) -> int:
 
 def _other_authority(runtime) -> dict:
     """Another local authority with an organisation, an administrator who can sign in and a practitioner."""
-    with runtime.db.session() as session:
-        elsewhere = Authority(code="OTH", name="Otherborough", admin_email="admin@other.test")
-        session.add(elsewhere)
-        session.flush()
-        town_hall = Organisation(name="Otherborough Council", kind="council_service", authority_id=elsewhere.id)
-        session.add(town_hall)
-        session.flush()
-        otto = User(username="otto", email="otto@other.test", full_name="Otto Other", role="administrator",
-                    organisation_id=town_hall.id, created_at=now(), **VETTED)
-        pam = User(username="pam", email="pam@other.test", full_name="Pam Elsewhere", role="practitioner",
-                   organisation_id=town_hall.id, created_at=now(), **VETTED)
-        session.add_all([otto, pam])
-        session.flush()
-        ids = {"organisation": town_hall.id, "otto": otto.id, "pam": pam.id}
+    ids = other_authority(runtime, "pam")
     ids["secret"] = give_credentials(runtime, ids["otto"])
     return ids
 

@@ -10,9 +10,9 @@ from sqlalchemy import func, select
 
 from app.clock import now
 from app.jobs.sweep import sweep_timers
-from app.models import AdminAlert, AuditEvent, Authority, Child, Episode, Organisation, User
+from app.models import AdminAlert, AuditEvent, Child, Episode
 from app.web.layout import date_time
-from tests.conftest import VETTED
+from tests.conftest import other_authority
 from tests.journeys import prepare
 from tests.web import browser, give_credentials, text_of
 
@@ -25,20 +25,7 @@ def signed_in(web, who: str = "admin", username: str = "adam"):
 
 def other_authority_admin(web) -> tuple[str, str]:
     """An administrator of another authority: (username, authenticator secret)."""
-    runtime = web["runtime"]
-    with runtime.db.session() as session:
-        elsewhere = Authority(code="OTH", name="Otherborough", admin_email="admin@other.test")
-        session.add(elsewhere)
-        session.flush()
-        town_hall = Organisation(name="Otherborough Council", kind="council_service", authority_id=elsewhere.id)
-        session.add(town_hall)
-        session.flush()
-        otto = User(username="otto", email="otto@other.test", full_name="Otto Other", role="administrator",
-                    organisation_id=town_hall.id, created_at=now(), **VETTED)
-        session.add(otto)
-        session.flush()
-        user_id = otto.id
-    return "otto", give_credentials(runtime, user_id)
+    return "otto", give_credentials(web["runtime"], other_authority(web["runtime"])["otto"])
 
 
 def started_at(runtime, episode_id: int):

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 import handlers
 from app.clock import as_utc, now
 from app.engine import repair
-from app.models import (AuditEvent, Authority, Child, Episode, EpisodeMember, HumanTask, Organisation,
+from app.models import (AuditEvent, Child, Episode, EpisodeMember, HumanTask, Organisation,
                         OutboxMessage, User)
 from app.services import admin_episodes as lists
 
-from .conftest import VETTED, complete, ready_task
+from .conftest import VETTED, complete, other_authority, ready_task
 from .journeys import CHECKLIST, CONSENT, assessment, prepare, to_delivery, today
 from .web import browser, give_credentials, make_app, text_of
 
@@ -248,24 +248,14 @@ def test_undeliverable_messages_are_sent_again_or_discarded(runtime, people):
 
 def test_another_authoritys_administrator_can_do_nothing(runtime, people):
     episode_id = _errored(runtime, people)
-    with runtime.db.session() as session:
-        other = Authority(code="OTH", name="Otherborough")
-        session.add(other)
-        session.flush()
-        town = Organisation(name="Otherborough Council", kind="council_service", authority_id=other.id)
-        session.add(town)
-        session.flush()
-        outsider = User(username="otto", email="otto@other.test", full_name="Otto Other", role="administrator",
-                        organisation_id=town.id, created_at=now(), **VETTED)
-        session.add(outsider)
-        session.flush()
-        outsider_id = outsider.id
+    other = other_authority(runtime)
+    outsider_id = other["otto"]
     client = browser(make_app(runtime))
     client.sign_in("otto", give_credentials(runtime, outsider_id))
     assert client.get(f"/admin/episodes/{episode_id}").status_code == 404
     assert client.post(f"/admin/episodes/{episode_id}/repair", {"action": "retry", "reason": "x"},
                        token_from="/admin/").status_code == 404
-    assert episode_id not in {r for r in _listed(runtime, {"authority": other.id}, "errored")}
+    assert episode_id not in _listed(runtime, {"authority": other["authority"]}, "errored")
     assert _episode(runtime, episode_id).status == "error"
 
 

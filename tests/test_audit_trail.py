@@ -16,9 +16,9 @@ from app import audit
 from app.cli import main
 from app.clock import now
 from app.config import PROJECT_ROOT
-from app.models import AuditEvent, Authority, Child, Episode, Organisation, User
+from app.models import AuditEvent, Child, Episode, User
 from app.models.audit import GENESIS
-from tests.conftest import VETTED, complete
+from tests.conftest import complete, other_authority
 from tests.journeys import start, to_delivery, today
 from tests.web import browser, give_credentials, text_of
 
@@ -190,20 +190,7 @@ def _signed_in(web, username: str, secret: str):
 
 def _other_authority_admin(web) -> str:
     """An administrator of another authority, with credentials; returns their TOTP secret."""
-    runtime = web["runtime"]
-    with runtime.db.session() as session:
-        elsewhere = Authority(code="OTH", name="Otherborough", admin_email="admin@other.test")
-        session.add(elsewhere)
-        session.flush()
-        town_hall = Organisation(name="Otherborough Council", kind="council_service", authority_id=elsewhere.id)
-        session.add(town_hall)
-        session.flush()
-        otto = User(username="otto", email="otto@other.test", full_name="Otto Other", role="administrator",
-                    organisation_id=town_hall.id, created_at=now(), **VETTED)
-        session.add(otto)
-        session.flush()
-        otto_id = otto.id
-    return give_credentials(runtime, otto_id)
+    return give_credentials(web["runtime"], other_authority(web["runtime"])["otto"])
 
 
 def _second_episode(web) -> int:

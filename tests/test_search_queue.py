@@ -9,9 +9,9 @@ import time_machine
 from sqlalchemy import select
 
 from app.clock import now
-from app.models import AuditEvent, Authority, Child, Episode, Organisation, OutboxMessage, SearchRequest, User
+from app.models import AuditEvent, Child, Episode, OutboxMessage, SearchRequest, User
 from app.services import search_queue, search_requests
-from tests.conftest import VETTED, complete
+from tests.conftest import complete, other_authority
 from tests.journeys import prepare, to_delivery
 from tests.web import browser, give_credentials, text_of
 
@@ -46,22 +46,14 @@ def audited(runtime, action: str) -> list[AuditEvent]:
 
 def another_authority(runtime) -> dict:
     """Otherborough, with an administrator, a practitioner and a child whose CAF it holds."""
+    ids = other_authority(runtime, "wanda")
+    ids["admin"], ids["worker"] = ids["otto"], ids["wanda"]
     with runtime.db.session() as session:
-        elsewhere = Authority(code="OTH", name="Otherborough", admin_email="admin@other.test")
-        session.add(elsewhere)
-        session.flush()
-        town_hall = Organisation(name="Otherborough Council", kind="council_service", authority_id=elsewhere.id)
-        session.add(town_hall)
-        session.flush()
-        admin = User(username="otto", email="otto@other.test", full_name="Otto Other", role="administrator",
-                     organisation_id=town_hall.id, created_at=now(), **VETTED)
-        worker = User(username="wanda", email="wanda@other.test", full_name="Wanda Worker", role="practitioner",
-                      organisation_id=town_hall.id, created_at=now(), **VETTED)
         twin = Child(given_names="Casey", family_name="Child", date_of_birth=date(2015, 5, 1), postcode="TE1 1ST",
-                     home_authority_id=elsewhere.id, created_at=now())
-        session.add_all([admin, worker, twin])
+                     home_authority_id=ids["authority"], created_at=now())
+        session.add(twin)
         session.flush()
-        ids = {"authority": elsewhere.id, "admin": admin.id, "worker": worker.id, "child": twin.id}
+        ids["child"] = twin.id
     ids["episode"] = runtime.engine.start_episode(child_id=ids["child"], originator_id=ids["worker"]).episode_id
     ids["secret"] = give_credentials(runtime, ids["admin"])
     return ids

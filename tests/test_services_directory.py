@@ -10,12 +10,12 @@ from sqlalchemy import func, select
 from app.accounts import totp
 from app.clock import now
 from app.demo import DEMO_PASSWORD, load_demo
-from app.models import AuditEvent, Authority, Organisation, Service, ServiceTeamMember, User
+from app.models import AuditEvent, Authority, Service, ServiceTeamMember, User
 from app.services import directory
 from app.web import services_directory
 
 from . import access_world, matrix_services
-from .conftest import VETTED
+from .conftest import VETTED, other_authority
 from .web import browser, csrf_token, give_credentials, make_app, text_of
 
 DETAILS = directory.ServiceDetails(
@@ -54,15 +54,7 @@ def _organisation_of(runtime, user_id: int) -> int:
 
 
 def _other_authority(runtime) -> dict:
-    with runtime.db.session() as session:
-        elsewhere = Authority(code="OTH", name="Otherborough", admin_email="admin@other.test")
-        session.add(elsewhere)
-        session.flush()
-        town_hall = Organisation(name="Otherborough Council", kind="council_service", authority_id=elsewhere.id)
-        session.add(town_hall)
-        session.flush()
-        ids = {"authority": elsewhere.id, "organisation": town_hall.id}
-    ids["otto"] = _user(runtime, "otto", "administrator", ids["organisation"])
+    ids = other_authority(runtime)
     ids["sid"] = _user(runtime, "sid", "service_team", ids["organisation"])
     return ids
 
