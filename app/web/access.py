@@ -9,14 +9,14 @@ What a user may do to a particular episode, task or child is decided by `app.pol
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NoReturn
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, flash, g, redirect, request, session, url_for
 
 from sqlalchemy.orm import joinedload
 
-from app import audit
+from app import audit, policy
 from app.clock import now
 from app.models import Organisation, User
 from app.web import runtime
@@ -66,6 +66,23 @@ def safe_next(target: str | None) -> str | None:
 
 def current_user() -> User | None:
     return g.get("user")
+
+
+def deny(session, asked_for: str, status: int = 404) -> NoReturn:
+    """Refuse as if the thing did not exist (404 unless told otherwise), keeping the denial in the
+    audit trail: the row is committed before the error response is raised."""
+    audit.record(session, "access_denied", actor_id=current_user().id, episode_id=None, asked_for=asked_for,
+                 path=request.path)
+    session.commit()
+    abort(status)
+
+
+def episode_or_404(session, episode_id: int, asked_for: str, allowed: Callable | None = None):
+    """The episode if the user may open it and `allowed(episode)` says yes; otherwise `deny`."""
+    episode = policy.visible_episode(session, current_user(), episode_id)
+    if episode is None or (allowed is not None and not allowed(episode)):
+        deny(session, asked_for)
+    return episode
 
 
 def install(app: Flask) -> None:

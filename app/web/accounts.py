@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from app import audit, outbox
+from app import outbox
 from app.accounts import throttle, vetting
 from app.clock import now
 from app.models import ROLES, VETTING_TYPES, User
 from app.services import accounts as service
 from app.web import runtime
-from app.web.access import current_user, public, roles
+from app.web.access import current_user, deny, public, roles
 from app.web.sessions import client_address
 from app.web.form_input import date_parts, parse_date, text
 
@@ -46,16 +46,10 @@ def _deliver(message_ids: list[int]) -> None:
     outbox.deliver_soon(runtime(), message_ids)
 
 
-def _deny(session, asked_for: str):
-    audit.record(session, "access_denied", actor_id=current_user().id, asked_for=asked_for, path=request.path)
-    session.commit()
-    abort(404)
-
-
 def _account_or_404(session, user_id: int) -> User:
     """An account of the administrator's own authority; any other answers 404, and the attempt is audited."""
     user = service.account_of(session, current_user(), user_id)
-    return user if user is not None else _deny(session, f"account {user_id}")
+    return user if user is not None else deny(session, f"account {user_id}")
 
 
 # ---------------------------------------------------------------- reading the forms
@@ -341,7 +335,7 @@ def application(application_id: int):
     with runtime().db.session() as session:
         found = service.application_of(session, current_user(), application_id)
         if found is None:
-            _deny(session, f"account application {application_id}")
+            deny(session, f"account application {application_id}")
         typed["username"] = service.suggested_username(session, found.email)
         if request.method == "POST":
             message_ids, errors, typed = _decision(session, found, typed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, time
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app import audit, outbox, policy
@@ -15,7 +15,7 @@ from app.models import AuditEvent, Episode, HumanTask, OutboxMessage
 from app.services import admin_episodes as lists
 from app.services import bulk_repair
 from app.web import runtime
-from app.web.access import current_user, roles
+from app.web.access import current_user, deny, episode_or_404, roles
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -60,13 +60,7 @@ def episodes():
 
 
 def _episode_or_404(session, episode_id: int) -> Episode:
-    episode = policy.visible_episode(session, current_user(), episode_id)
-    if episode is None:
-        audit.record(session, "access_denied", actor_id=current_user().id, episode_id=None,
-                     asked_for=f"operations of episode {episode_id}", path=request.path)
-        session.commit()
-        abort(404)
-    return episode
+    return episode_or_404(session, episode_id, f"operations of episode {episode_id}")
 
 
 def _operations_page(episode_id: int, problem: dict | None = None, typed: dict | None = None, status: int = 200):
@@ -181,10 +175,7 @@ def message(message_id: int):
         row = session.get(OutboxMessage, message_id)
         episode_id = row.episode_id if row else None
         if row is None or episode_id is None or policy.visible_episode(session, current_user(), episode_id) is None:
-            audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"message {message_id}",
-                         path=request.path)
-            session.commit()
-            abort(404)
+            deny(session, f"message {message_id}")
     problem = None
     if action not in ("retry", "discard"):
         problem = "Choose to send the message again or to discard it"

@@ -1,12 +1,11 @@
 """Deadline alerts: the administrator calls the originator, as the FAQ describes, and records the outcome."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from app import audit
 from app.services import task_list
 from app.web import runtime
-from app.web.access import current_user, roles
+from app.web.access import current_user, deny, roles
 from app.web.form_input import text
 
 bp = Blueprint("alerts", __name__)
@@ -20,10 +19,7 @@ def resolve(alert_id: int):
     with runtime().db.session() as session:
         alert = task_list.alert_of(session, current_user(), alert_id)
         if alert is None:
-            audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"alert {alert_id}",
-                         path=request.path)
-            session.commit()
-            abort(404)
+            deny(session, f"alert {alert_id}")
         if alert.resolved_at is not None:
             flash("The outcome of this alert had already been recorded.", "important")
             return redirect(url_for("tasks.home"))

@@ -7,10 +7,10 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import wrap_file
 
-from app import attachments, audit, policy
+from app import attachments, policy
 from app.models import Episode
 from app.web import runtime
-from app.web.access import current_user, signed_in
+from app.web.access import current_user, episode_or_404, signed_in
 
 bp = Blueprint("attachments", __name__, url_prefix="/episodes")
 log = logging.getLogger(__name__)
@@ -42,14 +42,8 @@ def _may_attach(session, user, episode: Episode) -> bool:
 
 
 def _episode_or_404(session, episode_id: int, asked_for: str) -> Episode:
-    user = current_user()
-    episode = policy.visible_episode(session, user, episode_id)
-    if episode is None or not _may_attach(session, user, episode):
-        audit.record(session, "access_denied", actor_id=user.id, episode_id=None,
-                     asked_for=f"{asked_for} of episode {episode_id}", path=request.path)
-        session.commit()
-        abort(404)
-    return episode
+    return episode_or_404(session, episode_id, f"{asked_for} of episode {episode_id}",
+                          lambda episode: _may_attach(session, current_user(), episode))
 
 
 def _page(session, episode: Episode, errors: dict | None = None, status: int = 200):

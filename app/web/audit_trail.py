@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, render_template, request
 from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -13,7 +13,7 @@ from app import audit, policy
 from app.clock import as_utc
 from app.models import AuditEvent, Authority, Episode, Organisation, User
 from app.web import runtime
-from app.web.access import current_user, roles, signed_in
+from app.web.access import current_user, episode_or_404, roles, signed_in
 from app.web.form_input import date_parts, parse_date, text
 from app.web.layout import LONDON
 
@@ -225,14 +225,8 @@ def browse():
 
 def _episode_or_404(session: Session, episode_id: int) -> Episode:
     """The episode if the user may see its audit trail; otherwise 404, as if it did not exist."""
-    user = current_user()
-    episode = policy.visible_episode(session, user, episode_id)
-    if episode is None or not policy.may(session, user, "view_audit", episode):
-        audit.record(session, "access_denied", actor_id=user.id, episode_id=None,
-                     asked_for=f"audit of episode {episode_id}", path=request.path)
-        session.commit()
-        abort(404)
-    return episode
+    return episode_or_404(session, episode_id, f"audit of episode {episode_id}",
+                          lambda episode: policy.may(session, current_user(), "view_audit", episode))
 
 
 @bp.get("/episodes/<int:episode_id>/audit")

@@ -1,26 +1,21 @@
 """People and consent on an episode: who works on it, add and remove members, withdraw consent."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app import audit, consent, membership, policy
 from app.models import Episode
 from app.services import episode_people as service
 from app.web import runtime
-from app.web.access import current_user, signed_in
+from app.web.access import current_user, episode_or_404, signed_in
 
 bp = Blueprint("episode_people", __name__, url_prefix="/episodes")
 
 
 def _episode_for(session, episode_id: int, action: str) -> Episode:
     """The episode if the user may do `action` to it; otherwise 404, as if it did not exist."""
-    episode = policy.visible_episode(session, current_user(), episode_id)
-    if episode is None or not policy.may(session, current_user(), action, episode):
-        audit.record(session, "access_denied", actor_id=current_user().id, episode_id=None,
-                     asked_for=f"{action} episode {episode_id}", path=request.path)
-        session.commit()
-        abort(404)
-    return episode
+    return episode_or_404(session, episode_id, f"{action} episode {episode_id}",
+                          lambda episode: policy.may(session, current_user(), action, episode))
 
 
 def _page(session, episode: Episode, *, added=None, removal=None, status=200):

@@ -9,7 +9,7 @@ from app.clock import now
 from app.models import Artefact, Episode, ProcessVersion
 from app.services import episode_record as record
 from app.web import printing, runtime
-from app.web.access import current_user, signed_in
+from app.web.access import current_user, episode_or_404, signed_in
 from app.web.schema_form import summary
 
 bp = Blueprint("episodes", __name__, url_prefix="/episodes")
@@ -17,13 +17,7 @@ bp = Blueprint("episodes", __name__, url_prefix="/episodes")
 
 
 def _episode_or_404(session, episode_id: int) -> Episode:
-    episode = policy.visible_episode(session, current_user(), episode_id)
-    if episode is None:
-        audit.record(session, "access_denied", actor_id=current_user().id, episode_id=None,
-                     asked_for=f"episode {episode_id}", path=request.path)
-        session.commit()
-        abort(404)
-    return episode
+    return episode_or_404(session, episode_id, f"episode {episode_id}")
 
 
 @bp.get("/<int:episode_id>")

@@ -4,25 +4,19 @@ Searches are posted, never sent as query strings, so names and reasons stay out 
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from app import audit, policy
+from app import policy
 from app.models import Child
 from app.services import national_index as service
 from app.services import shielding as shielding_service
 from app.services.children import normalise_postcode, valid_postcode
 from app.web import runtime
-from app.web.access import current_user, roles, signed_in
+from app.web.access import current_user, deny, roles, signed_in
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("national_index", __name__)
 FORM_ORDER = ["family-name", "date-of-birth-day", "postcode", "reason"]
-
-
-def _refuse(session, asked_for: str, status: int) -> None:
-    audit.record(session, "access_denied", actor_id=current_user().id, asked_for=asked_for, path=request.path)
-    session.commit()
-    abort(status)
 
 
 def _read_search(form) -> tuple[dict, dict]:
@@ -53,7 +47,7 @@ def search():
     errors, results = {}, None
     with runtime().db.session() as session:
         if not policy.may_search_index(user):
-            _refuse(session, "national index search", 403)
+            deny(session, "national index search", 403)
         if request.method == "POST":
             typed, errors = _read_search(form)
             if not errors:
@@ -66,7 +60,7 @@ def search():
 def _child_or_404(session, child_id: int) -> Child:
     child = session.get(Child, child_id)
     if child is None or not shielding_service.may_shield(current_user(), child):
-        _refuse(session, f"shielding of child {child_id}", 404)
+        deny(session, f"shielding of child {child_id}", 404)
     return child
 
 

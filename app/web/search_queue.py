@@ -1,14 +1,14 @@
 """The administrator's queue of search requests: search for each child, link what was found, answer."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import object_session
 
 from app import audit, outbox
 from app.services import search_queue as service
 from app.services.children import normalise_postcode, valid_postcode
 from app.web import runtime
-from app.web.access import current_user, roles
+from app.web.access import current_user, deny, roles
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("search_queue", __name__)
@@ -36,10 +36,7 @@ def index():
 def _request_or_404(session, request_id: int, *, lock: bool = False):
     found = service.request_for(session, current_user(), request_id, lock=lock)
     if found is None:
-        audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"search request {request_id}",
-                     path=request.path)
-        session.commit()
-        abort(404)
+        deny(session, f"search request {request_id}")
     return found
 
 

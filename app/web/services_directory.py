@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from app import audit, policy
+from app import policy
 from app.models import Service
 from app.services import directory
 from app.web import runtime
-from app.web.access import current_user, roles
+from app.web.access import current_user, deny, roles
 from app.web.form_input import text
 
 bp = Blueprint("services_directory", __name__)
@@ -40,10 +40,7 @@ def _typed_from(service: Service) -> dict:
 def _service_or_404(session, service_id: int) -> Service:
     service = directory.service_of(session, current_user(), service_id)
     if service is None:
-        audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"service {service_id}",
-                     path=request.path)
-        session.commit()
-        abort(404)
+        deny(session, f"service {service_id}")
     return service
 
 

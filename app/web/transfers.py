@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 
-from app import audit, policy
+from app import policy
 from app.models import Child
 from app.services import episode_transfer as service
 from app.web import runtime
-from app.web.access import current_user, roles, signed_in
+from app.web.access import current_user, deny, roles, signed_in
 
 bp = Blueprint("transfers", __name__)
 IMPORT_LIMIT = 20 * 1024 * 1024  # an episode with many reviews outgrows the app's 2 MB form limit
@@ -21,14 +21,6 @@ def larger_upload_for_import(endpoint, values):
     # Runs before CSRF protection reads the form, so the larger limit applies to that read too.
     if endpoint == "transfers.import_episode":
         request.max_content_length = IMPORT_LIMIT
-
-
-def _not_found(session, asked_for: str):
-    """Answer 404, as if it did not exist, and keep the denial in the audit trail."""
-    audit.record(session, "access_denied", actor_id=current_user().id, episode_id=None,
-                 asked_for=asked_for, path=request.path)
-    session.commit()
-    abort(404)
 
 
 def _download(document: dict, filename: str) -> Response:
@@ -44,7 +36,7 @@ def export_episode(episode_id: int):
     with runtime().db.session() as session:
         episode = policy.visible_episode(session, user, episode_id)
         if episode is None or not policy.may(session, user, "export", episode):
-            _not_found(session, f"export episode {episode_id}")
+            deny(session, f"export episode {episode_id}")
         document = service.export_episode(session, episode, user)
         reference = episode.reference
     return _download(document, f"CAF-{reference}-export.json")
@@ -82,6 +74,6 @@ def subject_access(child_id: int):
     with runtime().db.session() as session:
         child = session.get(Child, child_id)
         if child is None or not service.may_see_child(session, user, child):
-            _not_found(session, f"subject access for child {child_id}")
+            deny(session, f"subject access for child {child_id}")
         document = service.subject_access(session, child, user)
     return _download(document, f"subject-access-child-{child_id}.json")

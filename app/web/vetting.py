@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from app import audit, policy
+from app import policy
 from app.accounts import vetting
 from app.clock import now
 from app.models import VETTING_TYPES, Organisation, User
 from app.web import runtime
-from app.web.access import current_user, roles
+from app.web.access import current_user, deny, roles
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("vetting", __name__, url_prefix="/accounts")
@@ -26,10 +26,7 @@ def _accounts_query(admin: User):
 def _account_or_404(session, user_id: int) -> User:
     user = session.scalar(_accounts_query(current_user()).where(User.id == user_id))
     if user is None:
-        audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"account {user_id}",
-                     path=request.path)
-        session.commit()
-        abort(404)
+        deny(session, f"account {user_id}")
     return user
 
 
