@@ -9,12 +9,14 @@ from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
 from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
 from .people import ORGANISATION_KINDS, ROLES, VETTING_TYPES, Authority, Organisation, User
-from .process import ProcessVersion
-from .services import Attachment, Service, ServiceTeamMember
+from .process import ProcessMigration, ProcessVersion
+from .process_draft import ProcessDraft
+from .services import SERVICE_REQUEST_STATUSES, Attachment, Contribution, Service, ServiceRequest, ServiceTeamMember
 from .search_request import SearchRequest, SearchRequestChild
 
 __all__ = [
-    "Attachment", "Service", "ServiceTeamMember",
+    "Attachment", "Contribution", "SERVICE_REQUEST_STATUSES", "Service", "ServiceRequest", "ServiceTeamMember",
+    "ProcessDraft", "ProcessMigration",
     "ALERT_KINDS", "AccountApplication", "AdminAlert", "PasswordReset",
     "CONSENT_STATES", "Consent", "ConsentExclusion", "EpisodeMember", "MEMBER_ROLES", "ORGANISATION_KINDS",
     "VETTING_TYPES", "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",

@@ -117,6 +117,10 @@ class HumanTask(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     completed_by: Mapped[User | None] = relationship(foreign_keys=[completed_by_id])
+    # Set on the tasks of a called service request or contribution process: whose task it is.
+    service_request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_request.id", ondelete="CASCADE"), index=True)
+    contribution_id: Mapped[int | None] = mapped_column(ForeignKey("contribution.id", ondelete="CASCADE"))
 
 
 class Artefact(Base):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, JSONType, UTCDateTime
@@ -33,3 +33,21 @@ class ProcessVersion(Base):
     @property
     def label(self) -> str:
         return f"{self.process_id} v{self.version}"
+
+
+class ProcessMigration(Base):
+    """What happened when one episode was moved (or refused a move) to another process version."""
+
+    __tablename__ = "process_migration"
+    __table_args__ = (Index("ix_process_migration_batch", "batch", "episode_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch: Mapped[str] = mapped_column(String(36))  # one owner's action over many episodes
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), index=True)
+    from_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    to_version_id: Mapped[int] = mapped_column(ForeignKey("process_version.id"))
+    status: Mapped[str] = mapped_column(String(20))  # migrated, refused, failed
+    reasons: Mapped[list | None] = mapped_column(JSONType)  # why it could not migrate
+    reset: Mapped[list | None] = mapped_column(JSONType)  # what was reset (drafts, timers)
+    change_note: Mapped[str | None] = mapped_column(Text)
+    by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)

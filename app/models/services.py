@@ -59,3 +59,57 @@ class Attachment(Base):
     uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     uploaded_by: Mapped[User | None] = relationship()
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+SERVICE_REQUEST_STATUSES = ("draft", "sent", "more_information", "accepted", "declined", "cancelled")
+
+
+class ServiceRequest(Base):
+    """One request from an episode to a service. The episode's workflow runs it (a called
+    `service_request` process); this row says where it stands so lists never load a workflow."""
+
+    __tablename__ = "service_request"
+    __table_args__ = (
+        Index("ix_service_request_episode", "episode_id", "created_at"),
+        Index("ix_service_request_service_status", "service_id", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"))
+    service_id: Mapped[int] = mapped_column(ForeignKey("service.id"))
+    service: Mapped[Service] = relationship(foreign_keys=[service_id])
+    # The service it was first sent to, when a team redirected it.
+    redirected_from_id: Mapped[int | None] = mapped_column(ForeignKey("service.id"))
+    redirected_from: Mapped[Service | None] = relationship(foreign_keys=[redirected_from_id])
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    requested_by: Mapped[User] = relationship(foreign_keys=[requested_by_id])
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    # The request as last sent: needs, evidence, support already in place.
+    content: Mapped[dict | None] = mapped_column(JSONType)
+    question: Mapped[str | None] = mapped_column(Text)  # the team's request for more information
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    decided_by: Mapped[User | None] = relationship(foreign_keys=[decided_by_id])
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Contribution(Base):
+    """An invitation to a member to write named sections of the assessment, and what came of it."""
+
+    __tablename__ = "contribution"
+    __table_args__ = (Index("ix_contribution_episode", "episode_id", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"))
+    contributor_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    contributor: Mapped[User] = relationship(foreign_keys=[contributor_id])
+    invited_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    invited_by: Mapped[User] = relationship(foreign_keys=[invited_by_id])
+    sections: Mapped[list] = mapped_column(JSONType)  # names of assessment sections
+    note: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="invited")  # invited, submitted, accepted, returned
+    content: Mapped[dict | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
