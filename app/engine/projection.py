@@ -8,11 +8,11 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.clock import now
-from app.models import Episode, HumanTask
+from app.models import Contribution, Episode, HumanTask, ServiceRequest
 
 from .forms import form_files
 from .lanes import PERSON_LANES, assignee_for
@@ -65,6 +65,39 @@ def ready_user_tasks(workflow: BpmnWorkflow):
     return workflow.get_tasks(state=TaskState.READY, manual=True)
 
 
+def _called_by(task) -> tuple[int | None, int | None]:
+    """(service request id, contribution id) of a task that runs in one of those called processes."""
+    name = task.workflow.spec.name
+    key = {"service_request": "service_request", "contribution": "contribution"}.get(name)
+    reference = task.data.get(key) if key else None
+    number = reference.get("id") if isinstance(reference, dict) else None
+    if number is None:
+        return None, None
+    return (int(number), None) if key == "service_request" else (None, int(number))
+
+
+def _owner_of(session: Session, row: HumanTask) -> int | None:
+    if row.service_request_id is not None:
+        request = session.get(ServiceRequest, row.service_request_id)
+        return request.requested_by_id if request else None
+    if row.contribution_id is not None:
+        contribution = session.get(Contribution, row.contribution_id)
+        return contribution.contributor_id if contribution else None
+    return None
+
+
+def cancel_called_work(session: Session, episode: Episode) -> None:
+    """An episode that ends takes its unanswered requests and unfinished contributions with it."""
+    if episode.is_open:
+        return
+    session.execute(update(ServiceRequest).where(
+        ServiceRequest.episode_id == episode.id, ServiceRequest.status.in_(("draft", "sent", "more_information")))
+        .values(status="cancelled"))
+    session.execute(update(Contribution).where(
+        Contribution.episode_id == episode.id, Contribution.status.in_(("invited", "submitted", "returned")))
+        .values(status="cancelled"))
+
+
 def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow, stage: str) -> list[HumanTask]:
     """Bring the human_task rows in line with the workflow's ready user tasks."""
     ready = {str(t.id): t for t in ready_user_tasks(workflow)}
@@ -80,7 +113,8 @@ def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow,
         due = due_at(task)
         if row is None:
             schema_file, ui_file = form_files(task.task_spec)
-            row = HumanTask(
+            request_id, contribution_id = _called_by(task)
+            row = HumanTask(service_request_id=request_id, contribution_id=contribution_id,
                 episode_id=episode.id, task_id=task_id, name=task.task_spec.bpmn_id or task.task_spec.name,
                 title=task.task_spec.bpmn_name or task.task_spec.name, lane=task.task_spec.lane,
                 form=schema_file, ui_form=ui_file, status="ready", created_at=now(), due_at=due)
@@ -90,7 +124,7 @@ def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow,
         # A due date, once set, stays: a task whose deadline fired stays overdue.
         row.stage = stage
         if row.lane in PERSON_LANES and row.reassigned_by_id is None:
-            row.assigned_user_id = assignee_for(row.lane, episode)
+            row.assigned_user_id = assignee_for(row.lane, episode, _owner_of(session, row))
         # Tasks in a role's lane stay with whoever claimed them (or with nobody).
         result.append(row)
     session.flush()

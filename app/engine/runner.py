@@ -29,7 +29,7 @@ from .context import StepContext, enter_step, leave_step
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version
-from .projection import next_timer_at, stage_of, sync_human_tasks
+from .projection import cancel_called_work, next_timer_at, stage_of, sync_human_tasks
 from .scripting import SCRIPT_ENGINE
 from .serializer import SERIALIZER_VERSION, dump_state, load_state
 
@@ -233,6 +233,7 @@ class Engine:
             episode.status, episode.last_error, episode.error_task = "open", None, None
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
         sync_human_tasks(session, episode, workflow, episode.stage)
+        cancel_called_work(session, episode)
 
     def _after_commit(self, result: StepResult) -> None:
         if self.dispatcher is None:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from .base import Base, JSONType, UTCDateTime
 from .people import Organisation, User
 
-MEMBER_ROLES = ("originator", "lead_professional", "tac_member", "contributor")
+MEMBER_ROLES = ("originator", "lead_professional", "tac_member", "contributor", "service_contact")
 CONSENT_STATES = ("none", "given", "refused", "withdrawn")
 
 

@@ -10,7 +10,7 @@ from .base import Base, UTCDateTime
 from .episode import Episode
 from .people import Organisation, User
 
-ALERT_KINDS = ("assessment_overdue", "child_protection_overdue")
+ALERT_KINDS = ("assessment_overdue", "child_protection_overdue", "service_response_overdue")
 APPLICATION_STATUSES = ("pending", "approved", "rejected")
 
 

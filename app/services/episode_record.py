@@ -90,7 +90,7 @@ class ArtefactView:
     latest: bool = True
 
 
-MEMBER_TITLES = {"tac_member": "Team Around the Child", "contributor": "Contributor",
+MEMBER_TITLES = {"tac_member": "Team Around the Child", "contributor": "Contributor", "service_contact": "Service",
                  "lead_professional": "Lead professional", "originator": "Started the CAF"}
 
 

@@ -1,0 +1,67 @@
+"""Contributions: the lead professional invites a member to write named sections of the assessment.
+
+Switched off unless the authority turns them on. The contributor's form is the assessment's own
+form cut down to the invited sections; what they write goes into the assessment only when the
+lead professional takes it in (into the assessment being written, or as a new version of a
+submitted one).
+"""
+from __future__ import annotations
+
+import copy
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Artefact, Contribution, Episode, HumanTask
+
+ASSESSMENT_FORM = "assessment.schema.json"
+ASSESSMENT_UI = "assessment.uischema.json"
+STATUS_LABELS = {"invited": "Being written", "submitted": "Waiting for the lead professional",
+                 "returned": "Returned to the contributor", "accepted": "In the assessment",
+                 "cancelled": "Cancelled"}
+
+
+def sections_of(episode: Episode) -> dict[str, str]:
+    """The assessment's sections by name, from the episode's own process version."""
+    schema = json.loads((episode.process_version.forms or {}).get(ASSESSMENT_FORM) or "{}")
+    return {name: part.get("title", name) for name, part in (schema.get("properties") or {}).items()}
+
+
+def form_for(episode: Episode, contribution: Contribution) -> tuple[dict, dict]:
+    """The assessment's schema and UI schema, limited to the invited sections."""
+    forms = episode.process_version.forms or {}
+    schema = json.loads(forms.get(ASSESSMENT_FORM) or "{}")
+    ui = json.loads(forms.get(ASSESSMENT_UI) or "{}")
+    wanted = [s for s in contribution.sections if s in (schema.get("properties") or {})]
+    cut = {key: value for key, value in schema.items() if key not in ("properties", "required", "allOf",
+                                                                        "if", "then", "else")}
+    cut["title"] = "Your contribution to the assessment"
+    cut["properties"] = {name: copy.deepcopy(schema["properties"][name]) for name in wanted}
+    cut_ui = {name: ui[name] for name in wanted if name in ui}
+    cut_ui["ui:order"] = wanted
+    return cut, cut_ui
+
+
+def assessment_in_progress(session: Session, episode_id: int) -> HumanTask | None:
+    return session.scalar(select(HumanTask).where(HumanTask.episode_id == episode_id,
+                                                  HumanTask.name == "complete_assessment",
+                                                  HumanTask.status == "ready"))
+
+
+def latest_assessment(session: Session, episode_id: int) -> Artefact | None:
+    return session.scalar(select(Artefact).where(Artefact.episode_id == episode_id, Artefact.kind == "assessment")
+                          .order_by(Artefact.version.desc()).limit(1))
+
+
+def prefill(session: Session, contribution: Contribution) -> dict:
+    """What the contributor starts from: their last version, else the sections as they stand."""
+    if contribution.content:
+        return dict(contribution.content)
+    in_progress = assessment_in_progress(session, contribution.episode_id)
+    if in_progress is not None and in_progress.draft:
+        current = in_progress.draft.get("data") or {}
+    else:
+        stored = latest_assessment(session, contribution.episode_id)
+        current = stored.data if stored else {}
+    return {name: current[name] for name in contribution.sections if name in current}

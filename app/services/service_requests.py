@@ -1,0 +1,110 @@
+"""Asking a service for help from an episode, and the service team's side of a request."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit, policy
+from app.clock import now
+from app.engine.errors import EpisodeNotOpen, FormInvalid, NotWaitingForMessage, TaskAlreadyDone, TaskNotReady
+from app.models import Attachment, Episode, Service, ServiceRequest, User
+from app.service_requests import (attachment_key, is_team_member, services_for, team_filter, team_task,
+                                  why_not_requestable)
+
+
+class RequestRefused(ValueError):
+    """A request that cannot be made or acted on now; the message says why."""
+
+
+def start_request(runtime, episode_id: int, user: User, service_id: int | None) -> int:
+    """Create the request (committed, so the process can find it), then start its process."""
+    with runtime.db.session() as session:
+        episode = policy.visible_episode(session, user, episode_id)
+        if episode is None:
+            raise LookupError(episode_id)
+        if (reason := why_not_requestable(episode)) is not None:
+            raise RequestRefused(reason)
+        service = session.get(Service, service_id) if service_id else None
+        if service is None or not service.active or service.authority_id != episode.authority_id:
+            raise RequestRefused("Select the service to ask for help")
+        request = ServiceRequest(episode_id=episode.id, service_id=service.id, requested_by_id=user.id,
+                                 status="draft", created_at=now())
+        session.add(request)
+        session.flush()
+        audit.record(session, "service_request_started", actor_id=user.id, episode_id=episode.id,
+                     request=request.id, service=service.name)
+        request_id = request.id
+    try:
+        runtime.engine.send_message(episode_id, "service_request", {"id": request_id}, user.id)
+    except (NotWaitingForMessage, EpisodeNotOpen) as exc:
+        with runtime.db.session() as session:
+            session.get(ServiceRequest, request_id).status = "cancelled"
+        raise RequestRefused(f"The request could not be started: {exc}") from exc
+    return request_id
+
+
+def for_episode(session: Session, episode: Episode) -> list[ServiceRequest]:
+    return session.scalars(select(ServiceRequest).where(ServiceRequest.episode_id == episode.id)
+                           .order_by(ServiceRequest.created_at.desc(), ServiceRequest.id.desc())).all()
+
+
+@dataclass
+class InboxRow:
+    request: ServiceRequest
+    episode: Episode
+    waiting: bool  # the team's decision is due
+
+
+def inbox(session: Session, user: User, *, show_all: bool = False) -> list[InboxRow]:
+    """The requests to the user's services: those waiting for a decision first, by due date."""
+    query = select(ServiceRequest).where(team_filter(user))
+    if not show_all:
+        query = query.where(ServiceRequest.status.in_(("sent", "more_information")))
+    rows = session.scalars(query.order_by(ServiceRequest.due_at.is_(None), ServiceRequest.due_at,
+                                          ServiceRequest.id).limit(500)).all()
+    return [InboxRow(r, session.get(Episode, r.episode_id), r.status == "sent") for r in rows]
+
+
+def visible_to_team(session: Session, user: User, request_id: int) -> ServiceRequest | None:
+    return session.scalar(select(ServiceRequest).where(ServiceRequest.id == request_id, team_filter(user)))
+
+
+def attachments_of(session: Session, request: ServiceRequest) -> list[Attachment]:
+    return session.scalars(select(Attachment).where(Attachment.episode_id == request.episode_id,
+                                                    Attachment.attached_to == attachment_key(request))
+                           .order_by(Attachment.uploaded_at)).all()
+
+
+@dataclass
+class Decision:
+    typed: dict
+    errors: list[dict] = field(default_factory=list)
+
+
+def decide(runtime, request_id: int, user: User, data: dict) -> Decision:
+    """The team's decision on a request. Only a member of the service the request is with now
+    may decide; a redirect must name another active service of the same authority."""
+    decision = Decision(data)
+    with runtime.db.session() as session:
+        request = visible_to_team(session, user, request_id)
+        if request is None or not is_team_member(session, user, request.service_id):
+            raise LookupError(request_id)
+        task = team_task(session, request)
+        if task is None:
+            raise RequestRefused("This request is not waiting for your team's decision.")
+        episode_id, task_id = request.episode_id, task.id
+        if data.get("decision") == "redirect" and data.get("redirect_to"):
+            target = session.get(Service, int(data["redirect_to"])) if str(data["redirect_to"]).isdigit() else None
+            episode = session.get(Episode, episode_id)
+            if target is None or target not in services_for(session, episode) or target.id == request.service_id:
+                decision.errors.append({"field": "redirect_to", "message": "Select another service of this authority"})
+                return decision
+    try:
+        runtime.engine.complete_task(episode_id, task_id, data, user.id)
+    except FormInvalid as exc:
+        decision.errors = exc.errors
+    except (TaskAlreadyDone, TaskNotReady, EpisodeNotOpen) as exc:
+        raise RequestRefused(f"Your decision was not recorded: {exc}.") from exc
+    return decision
