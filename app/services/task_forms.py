@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from app import audit, policy
 from app.engine import forms as form_tools
 from app.models import Artefact, Episode, HumanTask, User
+from app.services import called_tasks
 from app.services.episode_record import form_pair
 
 
@@ -30,6 +31,7 @@ def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
     schema, ui = form_pair(episode, task)
     if schema is None:
         return None
+    schema, ui = called_tasks.form_for(session, episode, task, schema, ui)
     return OpenTask(task, episode, schema, ui)
 
 

@@ -7,8 +7,11 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wsgi import wrap_file
 
+from sqlalchemy import select
+
 from app import attachments, policy
-from app.models import Episode
+from app.models import Episode, HumanTask, ServiceRequest
+from app.service_requests import attachment_key
 from app.web import runtime
 from app.web.access import current_user, episode_or_404, signed_in
 
@@ -46,9 +49,27 @@ def _episode_or_404(session, episode_id: int, asked_for: str) -> Episode:
                           lambda episode: _may_attach(session, current_user(), episode))
 
 
+def _attached_to(session, episode: Episode) -> ServiceRequest | None:
+    """The request the files are evidence for, when the page was opened from one (else 404)."""
+    key = request.values.get("attached_to") or ""
+    if not key:
+        return None
+    number = key.removeprefix("service_request:")
+    found = session.get(ServiceRequest, int(number)) if number.isdigit() else None
+    if found is None or found.episode_id != episode.id:
+        abort(404)
+    return found
+
+
 def _page(session, episode: Episode, errors: dict | None = None, status: int = 200):
-    return render_template("attachments/index.html", episode=episode, child=episode.child,
-                           attachments=attachments.for_episode(session, episode), errors=errors or {},
+    for_request = _attached_to(session, episode)
+    files = attachments.for_episode(session, episode)
+    if for_request is not None:
+        files = [a for a in files if a.attached_to == attachment_key(for_request)]
+    return render_template("attachments/index.html", episode=episode, child=episode.child, for_request=for_request,
+                           attachment_key=attachment_key(for_request) if for_request else None,
+                           back_task=_request_task(session, for_request),
+                           attachments=files, errors=errors or {},
                            kind_of=attachments.kind_of, size_label=attachments.size_label,
                            limit=attachments.limit_label(runtime().config), accepted=attachments.ACCEPTED,
                            error_title=bool(errors)), status
@@ -71,13 +92,24 @@ def upload(episode_id: int):
         chosen = request.files.get(FILE_FIELD)
         if chosen is None or not chosen.filename:
             return _page(session, episode, {FILE_FIELD: "Select a file to attach"}, 400)
+        for_request = _attached_to(session, episode)
         try:
             stored = attachments.store(session, config, episode=episode, user=current_user(),
-                                       filename=chosen.filename, stream=chosen.stream)
+                                       filename=chosen.filename, stream=chosen.stream,
+                                       attached_to=attachment_key(for_request) if for_request else None)
         except attachments.AttachmentRefused as refusal:
             return _page(session, episode, {FILE_FIELD: refusal.message}, 400)
         flash(f"{stored.filename} is attached.", "success")
-    return redirect(url_for("attachments.index", episode_id=episode_id), 303)
+        key = attachment_key(for_request) if for_request else None
+    return redirect(url_for("attachments.index", episode_id=episode_id, attached_to=key), 303)
+
+
+def _request_task(session, for_request: ServiceRequest | None) -> HumanTask | None:
+    """The requester's form, to go back to after attaching evidence."""
+    if for_request is None:
+        return None
+    return session.scalar(select(HumanTask).where(HumanTask.service_request_id == for_request.id,
+                                                  HumanTask.name == "request_form", HumanTask.status == "ready"))
 
 
 @bp.get("/<int:episode_id>/attachments/<int:attachment_id>")

@@ -8,7 +8,8 @@ from app import audit, policy
 from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotFound, TaskNotReady
 from app.engine.runner import user_exists
 from app.models import Episode, HumanTask
-from app.services import task_forms
+from app.engine import forms as form_tools
+from app.services import called_tasks, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
 from app.web import runtime, schema_form
 from app.web.access import current_user, signed_in
@@ -62,13 +63,22 @@ def release(task_id: int):
     return redirect(url_for("tasks.home"))
 
 
-def _render(opened: task_forms.OpenTask, form: schema_form.Form, status: int = 200):
+def _render(session, opened: task_forms.OpenTask, form: schema_form.Form, status: int = 200):
     episode = opened.episode
+    panel = called_tasks.panel(session, opened.task)
+    if panel is not None and panel.contribution is not None and opened.task.name == "review_contribution":
+        schema, ui = called_tasks.form_for(session, episode, _writing_task(session, panel.contribution.id), {}, None)
+        panel.summary = schema_form.summary(schema, ui, panel.contribution.content or {})
     return render_template(
-        "tasks/form.html", task=opened.task, episode=episode, child=episode.child, form=form,
+        "tasks/form.html", task=opened.task, episode=episode, child=episode.child, form=form, panel=panel,
         releasable=policy.may_release(current_user(), opened.task),
         asks_about_protection=form.field("child_protection_concern") is not None,
         error_title=bool(form.error_list)), status
+
+
+def _writing_task(session, contribution_id: int) -> HumanTask:
+    return session.scalar(select(HumanTask).where(HumanTask.contribution_id == contribution_id,
+                                                  HumanTask.name == "write_contribution").limit(1))
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -80,13 +90,14 @@ def form(task_id: int):
             session.commit()
             abort(404)
         draft = opened.task.draft or {}
-        known = task_forms.prefill(session, opened.schema, opened.episode, current_user())
+        known = {**task_forms.prefill(session, opened.schema, opened.episode, current_user()),
+                 **called_tasks.prefill(session, opened.task)}
         data = schema_form.carry_read_only(opened.schema, opened.ui, known, dict(draft["data"])) \
             if "data" in draft else known
         built = schema_form.build_form(opened.schema, opened.ui, data, None, draft.get("raw"))
         audit.record(session, "task_opened", actor_id=current_user().id, episode_id=opened.episode.id,
                      task=opened.task.name)
-        return _render(opened, built)
+        return _render(session, opened, built)
 
 
 @bp.post("/tasks/<int:task_id>")
@@ -106,14 +117,14 @@ def submit(task_id: int):
                 data, raw, focus = schema_form.apply_row_action(schema, ui, posted, action)
             except ValueError:
                 abort(400)
-            return _render(opened, schema_form.build_form(schema, ui, data, None, raw, focus=focus))
+            return _render(session, opened, schema_form.build_form(schema, ui, data, None, raw, focus=focus))
         data, raw, problems = schema_form.parse_form(schema, ui, posted)
         known = task_forms.prefill(session, schema, opened.episode, current_user())
         data = schema_form.carry_read_only(schema, ui, known, data)
         if schema_form.unexpected_names(schema, ui, posted):
             problem = {"field": "", "message": "This form was sent with fields it does not have, so nothing was "
                                                "saved. Check your answers and send it again."}
-            return _render(opened, schema_form.build_form(schema, ui, data, [problem], raw), 400)
+            return _render(session, opened, schema_form.build_form(schema, ui, data, [problem], raw), 400)
         episode_id, title = opened.episode.id, opened.task.title
         concern = bool(data.get("child_protection_concern"))
         if action == "save":
@@ -122,8 +133,9 @@ def submit(task_id: int):
             abort(400)
         else:
             errors = task_forms.all_problems(schema, data, problems, lambda email: user_exists(session, email))
+            errors = errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))
             if errors:
-                return _render(opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
+                return _render(session, opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
     if action == "save":
         engine.save_draft(episode_id, task_id, {"data": data, "raw": raw}, current_user().id)
         flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
@@ -133,7 +145,7 @@ def submit(task_id: int):
     except FormInvalid as exc:
         with db.session() as session:
             opened = task_forms.open_task(session, current_user(), task_id)
-            return _render(opened, schema_form.build_form(opened.schema, opened.ui, data, exc.errors, raw), 400)
+            return _render(session, opened, schema_form.build_form(opened.schema, opened.ui, data, exc.errors, raw), 400)
     except (TaskAlreadyDone, TaskNotReady, TaskNotFound, EpisodeNotOpen) as exc:
         flash(f"Your answers were not saved: {exc}.", "important")
         return redirect(url_for("episodes.show", episode_id=episode_id))

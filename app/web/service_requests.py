@@ -1,0 +1,178 @@
+"""Asking a service for help from an episode, and the service team's inbox and decisions."""
+from __future__ import annotations
+
+import copy
+import json
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.wsgi import wrap_file
+
+from app import attachments, audit, policy
+from app.clock import now
+from app.models import Attachment, Episode, HumanTask, ServiceRequest
+from app.service_requests import (STATUS_LABELS, attachment_key, is_team_member, services_for, team_task,
+                                  why_not_requestable)
+from app.services import service_requests as requests_service
+from app.web import runtime, schema_form
+from app.web.access import current_user, deny, episode_or_404, roles, signed_in
+
+bp = Blueprint("service_requests", __name__)
+DECISION_FORM = ("service_decision.schema.json", "service_decision.uischema.json")
+
+
+def _may_request(session, episode: Episode) -> bool:
+    """Practitioners working on the episode ask for help; administrators watch."""
+    user = current_user()
+    return user.role == "practitioner" and policy.member_role(session, user, episode) is not None
+
+
+# ------------------------------------------------------------------ the episode's side
+
+
+@bp.get("/episodes/<int:episode_id>/service-requests")
+@signed_in
+def episode_requests(episode_id: int):
+    with runtime().db.session() as session:
+        episode = episode_or_404(session, episode_id, f"service requests of episode {episode_id}")
+        return _episode_page(session, episode)
+
+
+def _episode_page(session, episode: Episode, error: str | None = None, chosen: str = "", status: int = 200):
+    may_request = _may_request(session, episode)
+    return render_template(
+        "service_requests/episode.html", episode=episode, child=episode.child,
+        requests=requests_service.for_episode(session, episode), labels=STATUS_LABELS,
+        services=services_for(session, episode) if may_request else [], may_request=may_request,
+        refused=why_not_requestable(episode), error=error, chosen=chosen, error_title=bool(error)), status
+
+
+@bp.post("/episodes/<int:episode_id>/service-requests")
+@signed_in
+def start(episode_id: int):
+    chosen = (request.form.get("service") or "").strip()
+    with runtime().db.session() as session:
+        episode = episode_or_404(session, episode_id, f"ask a service for help in episode {episode_id}",
+                                 lambda e: _may_request(session, e))
+    try:
+        requests_service.start_request(runtime(), episode_id, current_user(), int(chosen) if chosen.isdigit() else None)
+    except requests_service.RequestRefused as refused:
+        with runtime().db.session() as session:
+            episode = session.get(Episode, episode_id)
+            return _episode_page(session, episode, str(refused), chosen, 400)
+    with runtime().db.session() as session:
+        task = session.scalar(select(HumanTask).where(
+            HumanTask.episode_id == episode_id, HumanTask.name == "request_form", HumanTask.status == "ready",
+            HumanTask.assigned_user_id == current_user().id).order_by(HumanTask.id.desc()).limit(1))
+    flash("Write the request: say what the child needs and give the evidence the service asks for.", "success")
+    return redirect(url_for("tasks.form", task_id=task.id) if task else
+                    url_for("service_requests.episode_requests", episode_id=episode_id))
+
+
+# ------------------------------------------------------------------ the team's side
+
+
+@bp.get("/team/requests")
+@roles("service_team")
+def inbox():
+    show_all = request.args.get("show") == "all"
+    with runtime().db.session() as session:
+        rows = requests_service.inbox(session, current_user(), show_all=show_all)
+        return render_template("service_requests/inbox.html", rows=rows, labels=STATUS_LABELS, show_all=show_all,
+                               now=now())
+
+
+def _team_request_or_404(session, request_id: int) -> ServiceRequest:
+    found = requests_service.visible_to_team(session, current_user(), request_id)
+    if found is None:
+        deny(session, f"service request {request_id}")
+    return found
+
+
+def _decision_form(session, found: ServiceRequest) -> tuple[dict, dict]:
+    """The decision form, with the authority's other services to redirect to."""
+    forms = session.get(Episode, found.episode_id).process_version.forms
+    schema, ui = json.loads(forms[DECISION_FORM[0]]), json.loads(forms[DECISION_FORM[1]])
+    schema = copy.deepcopy(schema)
+    others = [s for s in services_for(session, session.get(Episode, found.episode_id)) if s.id != found.service_id]
+    if "redirect_to" in schema.get("properties", {}) and others:
+        schema["properties"]["redirect_to"]["oneOf"] = [{"const": str(s.id), "title": s.name} for s in others]
+    return schema, ui
+
+
+def _team_page(session, found: ServiceRequest, form=None, status: int = 200):
+    episode = session.get(Episode, found.episode_id)
+    task = team_task(session, found)
+    may_decide = task is not None and is_team_member(session, current_user(), found.service_id)
+    if may_decide and form is None:
+        schema, ui = _decision_form(session, found)
+        form = schema_form.build_form(schema, ui, {}, None)
+    request_schema = json.loads(episode.process_version.forms["service_request.schema.json"])
+    request_ui = json.loads(episode.process_version.forms["service_request.uischema.json"])
+    return render_template(
+        "service_requests/team_request.html", found=found, episode=episode, child=episode.child, task=task,
+        may_decide=may_decide, form=form, labels=STATUS_LABELS,
+        content=schema_form.summary(request_schema, request_ui, found.content or {}),
+        files=requests_service.attachments_of(session, found), size_label=attachments.size_label,
+        error_title=bool(form and form.error_list)), status
+
+
+@bp.get("/team/requests/<int:request_id>")
+@roles("service_team")
+def team_request(request_id: int):
+    with runtime().db.session() as session:
+        found = _team_request_or_404(session, request_id)
+        audit.record(session, "service_request_opened", actor_id=current_user().id, episode_id=found.episode_id,
+                     request=found.id)
+        return _team_page(session, found)
+
+
+@bp.post("/team/requests/<int:request_id>")
+@roles("service_team")
+def decide(request_id: int):
+    with runtime().db.session() as session:
+        found = _team_request_or_404(session, request_id)
+        if team_task(session, found) is None or not is_team_member(session, current_user(), found.service_id):
+            deny(session, f"decide on service request {request_id}", 403)
+        schema, ui = _decision_form(session, found)
+    data, raw, problems = schema_form.parse_form(schema, ui, request.form)
+    if problems:
+        with runtime().db.session() as session:
+            found = session.get(ServiceRequest, request_id)
+            return _team_page(session, found, schema_form.build_form(schema, ui, data, problems, raw), 400)
+    try:
+        decision = requests_service.decide(runtime(), request_id, current_user(), data)
+    except LookupError:
+        abort(404)
+    except requests_service.RequestRefused as refused:
+        flash(str(refused), "important")
+        return redirect(url_for("service_requests.team_request", request_id=request_id))
+    if decision.errors:
+        with runtime().db.session() as session:
+            found = session.get(ServiceRequest, request_id)
+            return _team_page(session, found, schema_form.build_form(schema, ui, data, decision.errors, raw), 400)
+    flash("Your decision is recorded and the practitioner has been told.", "success")
+    return redirect(url_for("service_requests.inbox"))
+
+
+@bp.get("/team/requests/<int:request_id>/attachments/<int:attachment_id>")
+@roles("service_team")
+def team_download(request_id: int, attachment_id: int):
+    with runtime().db.session() as session:
+        found = _team_request_or_404(session, request_id)
+        episode = session.get(Episode, found.episode_id)
+        wanted = session.get(Attachment, attachment_id)
+        if wanted is None or wanted.attached_to != attachment_key(found):
+            deny(session, f"attachment {attachment_id} of service request {request_id}")
+        opened = attachments.open_for_download(session, runtime().config, episode=episode,
+                                               attachment_id=attachment_id, user=current_user())
+        if opened is None:
+            abort(404)
+    response = Response(wrap_file(request.environ, opened.file), direct_passthrough=True,
+                        content_type=opened.content_type)
+    response.content_length = opened.attachment.size
+    response.headers.update({
+        "Content-Disposition": attachments.content_disposition(opened.attachment.filename),
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
+        "Content-Security-Policy": "sandbox; default-src 'none'"})
+    return response
