@@ -17,6 +17,8 @@ from app.models import Artefact, Contribution, Episode, HumanTask
 
 ASSESSMENT_FORM = "assessment.schema.json"
 ASSESSMENT_UI = "assessment.uischema.json"
+CONTRIBUTION_FORM = "contribution.schema.json"
+CONTRIBUTION_UI = "contribution.uischema.json"
 STATUS_LABELS = {"invited": "Being written", "submitted": "Waiting for the lead professional",
                  "returned": "Returned to the contributor", "accepted": "In the assessment",
                  "cancelled": "Cancelled"}
@@ -39,7 +41,14 @@ def form_for(episode: Episode, contribution: Contribution) -> tuple[dict, dict]:
     cut["title"] = "Your contribution to the assessment"
     cut["properties"] = {name: copy.deepcopy(schema["properties"][name]) for name in wanted}
     cut_ui = {name: ui[name] for name in wanted if name in ui}
-    cut_ui["ui:order"] = wanted
+    # The contribution form's own fields (a comment to the lead professional) follow the sections.
+    own = json.loads(forms.get(CONTRIBUTION_FORM) or "{}")
+    own_ui = json.loads(forms.get(CONTRIBUTION_UI) or "{}")
+    for name, part in (own.get("properties") or {}).items():
+        cut["properties"].setdefault(name, part)
+        if name in own_ui:
+            cut_ui[name] = own_ui[name]
+    cut_ui["ui:order"] = list(cut["properties"])
     return cut, cut_ui
 
 

@@ -1,9 +1,10 @@
 """Contributions to the assessment: recorded when written, taken in or returned by the lead professional."""
 from __future__ import annotations
 
-from app.contributions import assessment_in_progress, latest_assessment
+from app.contributions import assessment_in_progress, form_for, latest_assessment
 from app.engine.context import StepContext
 from app.models import Contribution
+from app.web.schema_form import to_raw
 
 from . import operator
 
@@ -18,7 +19,7 @@ def _contribution(ctx: StepContext, contribution_id) -> Contribution:
 @operator("contributions/submit")
 def submit(ctx: StepContext, contribution: int, submission: int) -> dict:
     row, form = _contribution(ctx, contribution), ctx.submission(submission)
-    row.content = {k: v for k, v in form.submitted_data.items() if k in row.sections}
+    row.content = {k: v for k, v in form.submitted_data.items() if k in row.sections or k == "comment"}
     row.status, row.submitted_at = "submitted", ctx.now
     lead = ctx.lead_professional()
     ctx.notify("contribution_submitted", lead.email, f"eCAF {ctx.episode.reference}: a contribution to review",
@@ -34,10 +35,15 @@ def accept(ctx: StepContext, contribution: int, submission: int) -> dict:
     written = {k: v for k, v in ctx.submission(submission).submitted_data.items() if k in row.sections}
     in_progress = assessment_in_progress(ctx.session, ctx.episode.id)
     if in_progress is not None:
-        # The assessment is still being written: the sections go into its draft.
-        data = dict((in_progress.draft or {}).get("data") or {})
-        data.update(written)
+        # The assessment is still being written: the sections go into its draft. The form shows a
+        # draft's "raw" (as typed) when it has one, so the sections are set there too, keeping
+        # whatever else the author was half way through typing.
+        draft = in_progress.draft or {}
+        data = {**(draft.get("data") or {}), **written}
         in_progress.draft = {"data": data}
+        if isinstance(draft.get("raw"), dict):
+            schema, ui = form_for(ctx.episode, row)
+            in_progress.draft["raw"] = {**draft["raw"], **to_raw(schema, ui, written)}
         where = "draft"
     else:
         stored = latest_assessment(ctx.session, ctx.episode.id)
