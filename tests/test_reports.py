@@ -138,13 +138,15 @@ def test_deadline_breaches_count_the_alerts_per_month_and_kind(runtime, people):
         for kind, raised, authority in (("assessment_overdue", at(2025, 2, 5), people["authority"]),
                                         ("assessment_overdue", at(2025, 2, 28, 23, 59), people["authority"]),
                                         ("child_protection_overdue", at(2025, 1, 3), people["authority"]),
+                                        ("service_response_overdue", at(2025, 3, 9), people["authority"]),
                                         ("assessment_overdue", at(2025, 4, 1, 0, 1), people["authority"]),
                                         ("assessment_overdue", at(2025, 2, 5), elsewhere)):
             session.add(AdminAlert(episode_id=episode_id, authority_id=authority, kind=kind, message="Missed",
                                    raised_at=raised))
     table = build(runtime, people, "deadline_breaches")
-    assert table.rows == [[date(2025, 1, 1), 0, 1, 1], [date(2025, 2, 1), 2, 0, 2], [date(2025, 3, 1), 0, 0, 0]]
-    assert table.total == ["Total", 2, 1, 3]
+    assert table.rows == [[date(2025, 1, 1), 0, 1, 0, 1], [date(2025, 2, 1), 2, 0, 0, 2],
+                          [date(2025, 3, 1), 0, 0, 1, 1]]
+    assert table.total == ["Total", 2, 1, 1, 4]
 
 
 # ---------------------------------------------------------------- CSV

@@ -230,8 +230,9 @@ def reason_label(code: str | None) -> str:
 
 
 def deadline_breaches_table(session: Session, authority_id: int, period: Period) -> Table:
-    kinds = (("35-day limit missed", "assessment_overdue"), ("48-hour child-protection limit missed",
-                                                             "child_protection_overdue"))
+    kinds = (("35-day limit missed", "assessment_overdue"),
+             ("48-hour child-protection limit missed", "child_protection_overdue"),
+             ("Service response time missed", "service_response_overdue"))
     counts = [_monthly_counts(session, AdminAlert, AdminAlert.raised_at, AdminAlert.authority_id, authority_id,
                               period, AdminAlert.kind == kind) for _, kind in kinds]
     rows = [[month] + [c.get(month, 0) for c in counts] for month in period.months]

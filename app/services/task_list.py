@@ -69,7 +69,8 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow
 # ---------------------------------------------------------------- deadline alerts
 
 MISSED = {"assessment_overdue": "Assessment not submitted within 35 days",
-          "child_protection_overdue": "Child-protection assessment not submitted within 48 hours"}
+          "child_protection_overdue": "Child-protection assessment not submitted within 48 hours",
+          "service_response_overdue": "A service has not answered a request within its response time"}
 MAX_ALERTS = 200
 
 
