@@ -55,6 +55,10 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
         app.register_blueprint(blueprint)
     from app.web import service_requests as service_requests_web
     app.register_blueprint(service_requests_web.bp)
+    from app.web import authority_settings
+    app.register_blueprint(authority_settings.bp)
     from app.web import process_library
     app.register_blueprint(process_library.bp)
+    from app.web import process_migrations
+    app.register_blueprint(process_migrations.bp)
     return app

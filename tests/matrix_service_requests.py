@@ -22,6 +22,9 @@ def cases(world: dict, ids: dict, rules) -> dict:
         "service_requests.decide": [Case("POST", f"/team/requests/{MISSING}", team_only(404), {})],
         "service_requests.team_download": [Case("GET", f"/team/requests/{MISSING}/attachments/{MISSING}",
                                                 team_only(404))],
+        # The authority's settings (contributions on or off): its administrators only; an empty form is a 400.
+        "authority_settings.settings": [Case("GET", "/admin/settings", by_role(rules.ADMINS))],
+        "authority_settings.save": [Case("POST", "/admin/settings", by_role(rules.ADMINS, ok=400), {})],
     }
     for state, episode_id in world["episodes"].items():
         path = f"/episodes/{episode_id}/service-requests"

@@ -111,3 +111,18 @@ def test_a_closed_episode_cannot_ask_and_says_why(runtime, people, teams, tmp_pa
     assert answer.status_code == 400 and "a closed episode cannot ask a service for help" in text_of(answer)
     with runtime.db.session() as session:
         assert session.scalar(select(ServiceRequest)) is None
+
+
+def test_an_administrator_switches_contributions_on_with_a_reason(runtime, people, tmp_path):
+    from app.models import Authority
+
+    adam = _signed_in(_app(runtime, tmp_path), runtime, people["admin"], "adam")
+    refused = adam.post("/admin/settings", {"contributions": "on"})
+    assert refused.status_code == 400 and "Enter the reason for the change" in text_of(refused)
+    assert 'value="on" checked' in refused.get_data(as_text=True)
+    done = adam.post("/admin/settings", {"contributions": "on", "reason": "Pilot with the health visitors"})
+    assert done.status_code == 302
+    with runtime.db.session() as session:
+        assert session.get(Authority, people["authority"]).contributors_enabled
+        event = session.scalar(select(AuditEvent).where(AuditEvent.action == "authority_settings_changed"))
+        assert event.actor_id == people["admin"]
