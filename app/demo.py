@@ -12,7 +12,8 @@ from app.accounts import passwords, totp
 from app.clock import now
 from app.config import Config
 from app.engine.runner import Engine
-from app.models import Authority, Child, Episode, HumanTask, Organisation, Service, ServiceTeamMember, User
+from app.models import (Authority, Child, Episode, HumanTask, Organisation, Service, ServiceRequest, ServiceTeamMember,
+                        User)
 
 ORGANISATIONS = [
     ("Queen's Park Primary School", "school"),
@@ -170,4 +171,25 @@ def load_demo(db, engine: Engine) -> bool:
                     "final_summary": {"closure_reason": "needs_met"},
                 }[name]
             engine.complete_task(episode_id, task.id, data, task.assigned_user_id)
+        if stage == "delivery":
+            _send_request(db, engine, episode_id, originator, "Day Care")
     return True
+
+
+def _send_request(db, engine: Engine, episode_id: int, requester_id: int, service_name: str) -> None:
+    """A request waiting in a service team's inbox."""
+    with db.session() as session:
+        service = session.scalar(select(Service).where(Service.name == service_name))
+        request = ServiceRequest(episode_id=episode_id, service_id=service.id, requested_by_id=requester_id,
+                                 status="draft", created_at=now())
+        session.add(request)
+        session.flush()
+        request_id, evidence = request.id, list(service.required_evidence)
+    engine.send_message(episode_id, "service_request", {"id": request_id}, requester_id)
+    with db.session() as session:
+        task = _ready(session, episode_id, "request_form")
+    engine.complete_task(episode_id, task.id, {
+        "needs": "A funded nursery place three mornings a week, to support Maya's speech and play.",
+        "support_in_place": "Health visitor reviews every six weeks; a parenting group since the spring.",
+        "evidence": [{"requirement": item, "evidence": "See the assessment and the TAC meeting notes."}
+                     for item in evidence]}, requester_id)
