@@ -72,6 +72,7 @@ def test_a_request_with_evidence_goes_to_the_team_who_accepts_it(runtime, people
         assert attachment.filename == "sen-plan.pdf"
 
     eve = _signed_in(app, runtime, teams["eve"], "eve")
+    assert "1 request to your service is waiting for a decision" in text_of(eve.get("/"))
     inbox = eve.get("/team/requests")
     assert inbox.status_code == 200 and "Casey" in text_of(inbox)
     opened = eve.get(f"/team/requests/{task.service_request_id}")

@@ -9,7 +9,7 @@ from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, Task
 from app.engine.runner import user_exists
 from app.models import Episode, HumanTask
 from app.engine import forms as form_tools
-from app.services import called_tasks, task_forms
+from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
 from app.web import runtime, schema_form
 from app.web.access import current_user, signed_in
@@ -26,7 +26,10 @@ def home():
     with runtime().db.session() as session:
         rows = ready_tasks(session, current_user(), filters)
         alerts = open_alerts(session, current_user())
-    return render_template("tasks/home.html", rows=rows, filters=filters, alerts=alerts, errors={}, typed={})
+        team_waiting = (sum(row.waiting for row in service_requests.inbox(session, current_user()))
+                        if current_user().role == "service_team" else None)
+    return render_template("tasks/home.html", rows=rows, filters=filters, alerts=alerts, errors={}, typed={},
+                           team_waiting=team_waiting)
 
 
 @bp.post("/tasks/<int:task_id>/claim")
