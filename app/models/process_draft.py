@@ -32,3 +32,5 @@ class ProcessDraft(Base):
     updated_by: Mapped[User | None] = relationship(foreign_keys=[updated_by_id])
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
+    # Goes up with every save, so a save based on an older copy is refused rather than lost.
+    revision: Mapped[int] = mapped_column(default=1)

@@ -32,6 +32,7 @@ def upgrade() -> None:
     sa.Column('updated_by_id', sa.Integer(), nullable=True),
     sa.Column('updated_at', app.models.base.UTCDateTime(timezone=True), nullable=False),
     sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('revision', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['base_version_id'], ['process_version.id'], name=op.f('fk_process_draft_base_version_id_process_version')),
     sa.ForeignKeyConstraint(['created_by_id'], ['app_user.id'], name=op.f('fk_process_draft_created_by_id_app_user')),
     sa.ForeignKeyConstraint(['deployed_version_id'], ['process_version.id'], name=op.f('fk_process_draft_deployed_version_id_process_version')),
