@@ -36,10 +36,11 @@ def why_not(episode: Episode) -> str | None:
 
 
 def candidates(session: Session, episode: Episode, inviter: User) -> list[User]:
-    """Current members, other than the inviter, who may write in the assessment."""
+    """Current members, other than the inviter, who may write in the assessment. A member the
+    family's consent shuts out (an excluded service) cannot open the episode, so is not offered."""
     return [m.user for m in membership.current(session, episode)
             if m.user_id != inviter.id and m.role in ("tac_member", "contributor", "originator")
-            and m.user.role == "practitioner" and policy.is_vetted(m.user)]
+            and m.user.role == "practitioner" and policy.visible_episode(session, m.user, episode.id) is not None]
 
 
 def invite(runtime, episode_id: int, inviter: User, form: dict) -> Invitation:
