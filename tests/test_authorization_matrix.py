@@ -14,7 +14,8 @@ from sqlalchemy import select
 
 from app.models import Artefact, EpisodeMember, HumanTask
 
-from . import access_world, matrix_accounts, matrix_admin_queue, matrix_attachments, matrix_services
+from . import (access_world, matrix_accounts, matrix_admin_queue, matrix_attachments, matrix_contributions,
+               matrix_process_library, matrix_process_migrations, matrix_service_requests, matrix_services)
 from .web import browser, csrf_token, make_app
 
 ANONYMOUS = "anonymous"
@@ -124,7 +125,8 @@ def _cases(world, ids) -> dict[str, list[Case]]:
     rules = SimpleNamespace(Case=Case, by_role=by_role, episode_rule=episode_rule, ANONYMOUS=ANONYMOUS, ADMINS=ADMINS,
                             PRACTITIONERS=PRACTITIONERS, SIGNED_IN=SIGNED_IN, VIEW=VIEW, MANAGE=MANAGE,
                             child_rule=child_rule)
-    for area in (matrix_accounts, matrix_admin_queue, matrix_services, matrix_attachments):
+    for area in (matrix_accounts, matrix_admin_queue, matrix_services, matrix_attachments, matrix_contributions,
+                 matrix_process_library, matrix_process_migrations, matrix_service_requests):
         cases.update(area.cases(world, ids, rules))
     # Ending sessions comes last for each actor.
     cases["auth.sign_out_everywhere"] = [Case("POST", "/account/sign-out-everywhere", lambda actor: 302, {})]
@@ -152,6 +154,8 @@ def test_every_route_answers_every_actor_exactly_as_the_rules_say(runtime, peopl
     world["child"] = people["child"]
     matrix_admin_queue.seed(runtime, world)
     matrix_services.seed(runtime, world)
+    matrix_process_library.seed(runtime, world)
+    matrix_process_migrations.seed(runtime, world)
     matrix_attachments.seed(runtime, world, tmp_path / "attachments")
     app = make_app(runtime)
     cases = _cases(world, _ids(runtime, world))

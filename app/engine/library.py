@@ -4,14 +4,16 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -20,12 +22,15 @@ from app.clock import now
 from app.models import ProcessVersion
 
 from . import forms as form_tools
+from . import model_checks
 from .errors import NoProcessDeployed, ProcessInvalid
 from .lanes import KNOWN_LANES
 from .serializer import SERIALIZER_VERSION, dump_specs, load_specs
 
 MAIN_PROCESS = "caf_episode"
 MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_BUNDLE_BYTES = 20 * 1024 * 1024
+MAX_FILES = 200
 
 
 @dataclass
@@ -53,17 +58,55 @@ class Bundle:
         return digest.hexdigest()
 
 
+def _size_problems(bundle: Bundle) -> list[str]:
+    problems, total = [], 0
+    if len(bundle.bpmn_files) + len(bundle.forms) > MAX_FILES:
+        problems.append(f"the model has {len(bundle.bpmn_files) + len(bundle.forms)} files: at most {MAX_FILES} "
+                        "are accepted")
+    for name, text in [*bundle.bpmn_files.items(), *bundle.forms.items()]:
+        size = len(text.encode("utf-8"))
+        total += size
+        if size > MAX_FILE_BYTES:
+            problems.append(f"{name}: the file is {_megabytes(size)}, larger than the "
+                            f"{_megabytes(MAX_FILE_BYTES)} limit")
+    if total > MAX_BUNDLE_BYTES and not problems:
+        problems.append(f"the model's files add up to {_megabytes(total)}, more than the "
+                        f"{_megabytes(MAX_BUNDLE_BYTES)} limit")
+    return problems
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:.1f} MB".replace(".0 MB", " MB")
+
+
+def _spiff_problem(exc: ValidationException) -> str:
+    """SpiffWorkflow's own complaint, with where it is and which element."""
+    where = exc.file_name or ""
+    if exc.line_number:
+        where += f" line {exc.line_number}"
+    element = f"'{exc.id}'" + (f" ({exc.name})" if exc.name else "") if exc.id else ""
+    message = exc.args[0] if exc.args else str(exc)
+    return ": ".join(part for part in (where, element, str(message).strip().rstrip(".")) if part)
+
+
 def _parser_for(bundle: Bundle) -> SpiffBpmnParser:
-    parser = SpiffBpmnParser(validator=VALIDATOR)
+    problems = _size_problems(bundle)
+    if problems:
+        raise ProcessInvalid(problems)
+    documents = {}
     for name, xml in bundle.bpmn_files.items():
-        if len(xml.encode()) > MAX_FILE_BYTES:
-            raise ProcessInvalid([f"{name}: the file is larger than {MAX_FILE_BYTES // 1024 // 1024} MB"])
+        documents[name], found = model_checks.check_document(name, xml.encode("utf-8"))
+        problems += found
+    if problems:
+        raise ProcessInvalid(problems)
+    parser = SpiffBpmnParser(validator=None)  # the schema was checked above, with every problem reported
+    for name, root in documents.items():
         try:
-            parser.add_bpmn_str(xml.encode("utf-8"), filename=name)
+            parser.add_bpmn_xml(root, filename=name)
         except ValidationException as exc:
-            raise ProcessInvalid([f"{name}: {exc}"]) from exc
-        except etree.XMLSyntaxError as exc:
-            raise ProcessInvalid([f"{name}: the XML does not parse: {exc}"]) from exc
+            problems.append(_spiff_problem(exc))
+    if problems:
+        raise ProcessInvalid(problems)
     return parser
 
 
@@ -72,16 +115,21 @@ def _element(spec) -> str:
     return f"'{spec.bpmn_id or spec.name}'" + (f" ({label})" if label else "")
 
 
+ISO_LITERAL = re.compile(r"^(R\d*/)?P[0-9YMWDTHS.,]+$|^\d{4}-\d{2}-\d{2}", re.IGNORECASE)
+
+
 def _check_expressions(task_spec, problems: list[str]) -> None:
     """Scripts, conditions and timer expressions must at least compile: errors in them would
     otherwise show only when an episode reaches them."""
-    def check(kind: str, source: str | None, mode: str = "exec") -> None:
+    def check(kind: str, source: str | None, mode: str = "exec") -> bool:
         if not source:
-            return
+            return True
         try:
             ast.parse(source, mode=mode)
         except SyntaxError as exc:
             problems.append(f"{_element(task_spec)}: the {kind} has a syntax error: {exc.msg} (line {exc.lineno})")
+            return False
+        return True
 
     check("script", getattr(task_spec, "script", None))
     check("pre-script", getattr(task_spec, "prescript", None))
@@ -91,63 +139,124 @@ def _check_expressions(task_spec, problems: list[str]) -> None:
             check("condition", condition.args[0], "eval")
     event = getattr(task_spec, "event_definition", None)
     if isinstance(event, TimerEventDefinition):
-        check("timer expression", event.expression, "eval")
+        _check_timer(task_spec, event, problems)
+
+
+def _check_timer(task_spec, event: TimerEventDefinition, problems: list[str]) -> None:
+    """Timer expressions are Python: a literal must be a quoted, valid ISO 8601 value."""
+    expression = (event.expression or "").strip()
+    if ISO_LITERAL.match(expression):
+        problems.append(f"{_element(task_spec)}: the timer {expression!r} must be quoted, e.g. \"{expression}\"")
+        return
+    try:
+        ast.parse(expression, mode="eval")
+    except SyntaxError as exc:
+        problems.append(f"{_element(task_spec)}: the timer expression has a syntax error: {exc.msg}")
+        return
+    try:
+        literal = ast.literal_eval(expression)
+    except (ValueError, SyntaxError):
+        return  # a variable or a call: its value is checked when the timer is reached
+    if not isinstance(literal, str):
+        problems.append(f"{_element(task_spec)}: the timer {expression} is not a text value in ISO 8601")
+        return
+    kind = type(event).__name__
+    try:
+        if kind == "TimeDateEventDefinition":
+            if datetime.fromisoformat(literal).tzinfo is None:  # naive times are read in the server's zone
+                problems.append(f"{_element(task_spec)}: the timer date {literal!r} needs a UTC offset, "
+                                f"e.g. \"{literal}+00:00\"")
+        elif kind == "CycleTimerEventDefinition":
+            TimerEventDefinition.parse_iso_recurring_interval(literal)
+        else:
+            TimerEventDefinition.parse_iso_duration(literal)
+    except Exception:
+        what = {"TimeDateEventDefinition": "date", "CycleTimerEventDefinition": "cycle"}.get(kind, "duration")
+        problems.append(f"{_element(task_spec)}: the timer {what} {literal!r} is not ISO 8601")
+
+
+def _check_form(task_spec, bundle: Bundle, problems: list[str]) -> None:
+    schema_file, ui_file = form_tools.form_files(task_spec)
+    if not schema_file:
+        problems.append(f"{_element(task_spec)}: the user task has no form (formJsonSchemaFilename)")
+    for filename in filter(None, (schema_file, ui_file)):
+        if filename not in bundle.forms:
+            problems.append(f"{_element(task_spec)}: the form file {filename} is missing")
+            continue
         try:
-            literal = ast.literal_eval(event.expression)
-        except (ValueError, SyntaxError):
-            literal = None  # a variable or call: checked when it runs
-        if isinstance(literal, str) and type(event).__name__ != "TimeDateEventDefinition":
-            try:
-                TimerEventDefinition.parse_iso_duration(literal)
-            except Exception:
-                problems.append(f"{_element(task_spec)}: the timer duration {literal!r} is not ISO 8601")
-        elif literal is None and event.expression.strip().startswith("P"):
-            problems.append(f"{_element(task_spec)}: the timer {event.expression!r} must be quoted, "
-                            f"e.g. \"{event.expression.strip()}\"")
+            document = json.loads(bundle.forms[filename])
+        except json.JSONDecodeError as exc:
+            problems.append(f"{_element(task_spec)}: the form file {filename} is not valid JSON: {exc}")
+            continue
+        if filename == schema_file and (error := form_tools.check_schema(document)):
+            problems.append(f"{_element(task_spec)}: the form file {filename} is not a valid JSON Schema: {error}")
+
+
+def _build_specs(parser: SpiffBpmnParser, process_id: str):
+    """SpiffWorkflow builds every executable process of the bundle: (main spec, its subprocess specs,
+    every spec built), or ProcessInvalid with each process's problem."""
+    process_ids = parser.get_process_ids()
+    if process_id not in process_ids:
+        raise ProcessInvalid([f"no executable process with id '{process_id}' is defined"])
+    built, problems, main = {}, [], None
+    for pid in [process_id, *sorted(set(process_ids) - {process_id})]:
+        try:
+            spec = parser.get_spec(pid)
+            subprocess_specs = parser.get_subprocess_specs(pid)
+        except ValidationException as exc:
+            problems.append(_spiff_problem(exc))
+            continue
+        built.setdefault(spec.name, spec)
+        for name, sub in subprocess_specs.items():
+            built.setdefault(name, sub)
+        if pid == process_id:
+            main = (spec, subprocess_specs)
+    if problems:
+        raise ProcessInvalid(problems)
+    return main[0], main[1], list(built.values())
 
 
 def validate_bundle(bundle: Bundle, process_id: str = MAIN_PROCESS):
-    """Parse and check a bundle. Returns (spec, subprocess_specs); raises ProcessInvalid."""
+    """Parse and check a bundle. Returns (spec, subprocess_specs); raises ProcessInvalid naming
+    every problem found."""
     if not bundle.bpmn_files:
         raise ProcessInvalid(["there is no .bpmn file"])
     parser = _parser_for(bundle)
-    try:
-        if process_id not in parser.get_process_ids():
-            raise ProcessInvalid([f"no executable process with id '{process_id}' is defined"])
-        spec = parser.get_spec(process_id)
-        subprocess_specs = parser.get_subprocess_specs(process_id)
-    except ValidationException as exc:
-        raise ProcessInvalid([str(exc)]) from exc
+    spec, subprocess_specs, every_spec = _build_specs(parser, process_id)
 
     problems: list[str] = []
     operators = handlers.load_all()
-    for process_spec in [spec, *subprocess_specs.values()]:
+    unknown_lanes: dict[str | None, list[str]] = {}
+    for process_spec in every_spec:
         for task_spec in process_spec.task_specs.values():
             _check_expressions(task_spec, problems)
             if getattr(task_spec, "manual", False):
-                schema_file, ui_file = form_tools.form_files(task_spec)
-                if not schema_file:
-                    problems.append(f"{_element(task_spec)}: the user task has no form (formJsonSchemaFilename)")
-                for filename in filter(None, (schema_file, ui_file)):
-                    if filename not in bundle.forms:
-                        problems.append(f"{_element(task_spec)}: the form file {filename} is missing")
-                        continue
-                    try:
-                        document = json.loads(bundle.forms[filename])
-                    except json.JSONDecodeError as exc:
-                        problems.append(f"{filename}: not valid JSON: {exc}")
-                        continue
-                    if filename == schema_file and (error := form_tools.check_schema(document)):
-                        problems.append(f"{filename}: not a valid JSON Schema: {error}")
+                _check_form(task_spec, bundle, problems)
                 if task_spec.lane not in KNOWN_LANES:
-                    problems.append(f"{_element(task_spec)}: the lane {task_spec.lane!r} is not a known role "
-                                    f"({', '.join(sorted(KNOWN_LANES))})")
+                    unknown_lanes.setdefault(task_spec.lane, []).append(_element(task_spec))
             operation = getattr(task_spec, "operation_name", None)
             if operation is not None and operation not in operators:
                 problems.append(f"{_element(task_spec)}: no handler is registered for operator '{operation}'")
+    for lane, tasks in unknown_lanes.items():
+        problems.append(f"the lane {lane!r} is not a known role ({', '.join(sorted(KNOWN_LANES))}); "
+                        f"its user tasks: {', '.join(tasks)}" if lane else
+                        f"these user tasks are in no lane, so nobody could do them: {', '.join(tasks)}")
     if problems:
-        raise ProcessInvalid(problems)
+        raise ProcessInvalid(list(dict.fromkeys(problems)))
+    _check_it_starts(spec, subprocess_specs)
     return spec, subprocess_specs
+
+
+def _check_it_starts(spec, subprocess_specs) -> None:
+    """Build (but do not run) a workflow: SpiffWorkflow predicts every path when it starts, and a
+    model it cannot predict would fail the first episode instead of the deploy."""
+    try:
+        BpmnWorkflow(spec, subprocess_specs)
+    except RecursionError:
+        raise ProcessInvalid([f"'{spec.name}': SpiffWorkflow cannot start the process: predicting its paths never "
+                              "ends (a loop back to an earlier step with no waiting step on the way)"]) from None
+    except Exception as exc:  # noqa: BLE001 - any failure here means no episode could start
+        raise ProcessInvalid([f"'{spec.name}': SpiffWorkflow cannot start the process: {exc}"]) from exc
 
 
 def deploy(session: Session, bundle: Bundle, *, process_id: str = MAIN_PROCESS,
@@ -185,15 +294,16 @@ class SpecCache:
     """Parsed specs per process version. Versions never change, so entries never go stale."""
 
     def __init__(self):
-        self._specs: dict[int, tuple] = {}
+        self._specs: dict[tuple[int, str], tuple] = {}
         self._lock = threading.Lock()
 
     def get(self, version: ProcessVersion):
-        specs = self._specs.get(version.id)
+        key = (version.id, version.content_hash)  # the hash too: a rebuilt database may reuse an id
+        specs = self._specs.get(key)
         if specs is None:
             specs = load_specs(version.spec_json)
             with self._lock:
-                self._specs[version.id] = specs
+                self._specs[key] = specs
         return specs
 
 

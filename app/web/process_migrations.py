@@ -1,0 +1,143 @@
+"""Comparing process versions and moving open episodes to a newer one.
+
+Process owners run migrations; administrators may read the comparison, the dry-run report and
+the results, but not migrate. The report names episodes by reference only: no child's details.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from app import audit
+from app.models import ProcessVersion
+from app.services import process_migrations as migrations
+from app.web import runtime
+from app.web.access import current_user, roles
+
+bp = Blueprint("process_migrations", __name__)
+READERS = ("process_owner", "administrator")
+SHOWN_EPISODES = 500  # rows on the page; "all that can migrate" still covers every episode
+
+
+def _number(values, name: str) -> int | None:
+    value = (values.get(name) or "").strip().lower().removeprefix("v")
+    return int(value) if value.isdigit() and len(value) < 9 else None
+
+
+def _versions_or_404(session, process_id: str) -> list[ProcessVersion]:
+    found = session.scalars(select(ProcessVersion).where(ProcessVersion.process_id == process_id)
+                            .order_by(ProcessVersion.version.desc())).all()
+    if not found:
+        abort(404)
+    return found
+
+
+def _stage(values) -> str | None:
+    stage = values.get("stage") or None
+    return stage if stage in migrations.STAGES else None
+
+
+@bp.get("/processes/<process_id>/diff")
+@roles(*READERS)
+def diff(process_id: str):
+    source, target = _number(request.args, "from"), _number(request.args, "to")
+    errors, found = {}, None
+    with runtime().db.session() as session:
+        versions = _versions_or_404(session, process_id)
+        if source is None or target is None:
+            errors["from"] = "Choose the two versions to compare"
+        else:
+            try:
+                found = migrations.diff_between(session, process_id, source, target)
+            except migrations.MigrationRefused as refused:
+                errors["from"] = "; ".join(refused.problems)
+    page = render_template("process_migrations/diff.html", process_id=process_id, versions=versions, diff=found,
+                           typed={"from": request.args.get("from", ""), "to": request.args.get("to", "")},
+                           errors=errors, error_title=bool(errors))
+    return page, 400 if errors else 200
+
+
+@bp.get("/processes/<process_id>/diff/v<int:version>.bpmn")
+@roles(*READERS)
+def diagram(process_id: str, version: int):
+    """The BPMN of one version, for the diagram that marks what changed."""
+    with runtime().db.session() as session:
+        found = session.scalar(select(ProcessVersion).where(ProcessVersion.process_id == process_id,
+                                                            ProcessVersion.version == version))
+        if found is None:
+            abort(404)
+        files = found.bpmn_files
+        main = next((xml for xml in files.values() if f'id="{process_id}"' in xml), next(iter(files.values())))
+    return Response(main, mimetype="application/xml", headers={"X-Content-Type-Options": "nosniff"})
+
+
+def _plan_page(process_id: str, values, errors: dict | None = None, typed: dict | None = None, status: int = 200):
+    source, target, stage = _number(values, "from"), _number(values, "to"), _stage(values)
+    errors = dict(errors or {})
+    plan = None
+    with runtime().db.session() as session:
+        versions = _versions_or_404(session, process_id)
+    if source is None or target is None:
+        errors.setdefault("from", "Choose the version to move episodes from and the version to move them to")
+    else:
+        try:
+            plan = migrations.dry_run(runtime(), process_id, source, target, stage=stage)
+        except migrations.MigrationRefused as refused:
+            errors.setdefault("from", "; ".join(refused.problems))
+    if plan is not None:
+        with runtime().db.session() as session:
+            audit.record(session, "process_migration_dry_run", actor_id=current_user().id, process=process_id,
+                         source=plan.source.label, target=plan.target.label, stage=stage,
+                         episodes=len(plan.episodes), migratable=len(plan.migratable))
+    typed = typed or {}
+    page = render_template(
+        "process_migrations/plan.html", process_id=process_id, versions=versions, plan=plan, stage=stage,
+        stages=migrations.STAGES, shown=SHOWN_EPISODES, errors=errors, error_title=bool(errors),
+        typed={"from": values.get("from", ""), "to": values.get("to", ""), "note": typed.get("note", ""),
+               "scope": typed.get("scope", "all"), "episodes": set(typed.get("episodes", []))},
+        may_migrate=current_user().role == "process_owner")
+    return page, 400 if errors else status
+
+
+@bp.get("/processes/<process_id>/migrate")
+@roles(*READERS)
+def plan(process_id: str):
+    return _plan_page(process_id, request.args)
+
+
+@bp.post("/processes/<process_id>/migrate")
+@roles("process_owner")
+def run(process_id: str):
+    form = request.form
+    scope = form.get("scope", "all")
+    chosen = [int(v) for v in form.getlist("episode") if v.isdigit() and len(v) < 12]
+    typed = {"note": (form.get("note") or "")[:migrations.MAX_NOTE + 100], "scope": scope,
+             "episodes": [str(v) for v in chosen]}
+    if scope not in ("all", "chosen"):
+        return _plan_page(process_id, form, {"scope": "Choose which episodes to migrate"}, typed)
+    try:
+        result = migrations.run(runtime(), process_id, _number(form, "from"), _number(form, "to"),
+                                episode_ids=None if scope == "all" else chosen, stage=_stage(form),
+                                note=form.get("note"), by_user_id=current_user().id)
+    except migrations.MigrationRefused as refused:
+        errors = {}
+        for problem in refused.problems:
+            field = "note" if "note" in problem else "episodes" if "episode" in problem else "from"
+            errors.setdefault(field, problem)
+        return _plan_page(process_id, form, errors, typed)
+    moved = f"{len(result.migrated)} episode{'' if len(result.migrated) == 1 else 's'} migrated"
+    flash(f"{moved}, {len(result.refused)} refused"
+          + (f", {len(result.failed)} failed and left as they were" if result.failed else "") + ".", "success")
+    return redirect(url_for("process_migrations.batch", batch=result.batch))
+
+
+@bp.get("/processes/migrations/<batch>")
+@roles(*READERS)
+def batch(batch: str):
+    if len(batch) > 36:
+        abort(404)
+    with runtime().db.session() as session:
+        found = migrations.batch_results(session, batch)
+        if found is None:
+            abort(404)
+        return render_template("process_migrations/batch.html", batch=found)
