@@ -33,8 +33,11 @@ def larger_upload_for_attachments(endpoint, values):
 def too_large(error):
     """Raised while the form is read, before anyone is known: say only what the limit is."""
     limit = attachments.limit_label(runtime().config)
-    return render_template("attachments/too_large.html", limit=limit, error_title=True,
-                           back=request.path), 413
+    return render_template(
+        "errors/too_large.html", error_title=True, back=request.path, anchor="#file",
+        message=f"The selected file must be {limit} or smaller", back_label="Go back to the attachments",
+        advice=f"Nothing was attached. Choose a file of {limit} or smaller, or split it into parts, "
+               "and attach it again."), 413
 
 
 def _may_attach(session, user, episode: Episode) -> bool:
@@ -125,6 +128,11 @@ def download(episode_id: int, attachment_id: int):
             found = None
         if found is None:
             abort(404)
+    return download_response(found)
+
+
+def download_response(found: attachments.Download) -> Response:
+    """The file as a download, never shown inline."""
     response = Response(wrap_file(request.environ, found.file), direct_passthrough=True,
                         content_type=found.content_type)
     response.content_length = found.attachment.size

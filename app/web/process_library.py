@@ -52,7 +52,10 @@ def too_large(error):
         return jsonify(saved=False, problems=[message]), 413
     draft_id = (request.view_args or {}).get("draft_id")
     back = url_for("process_library.draft", draft_id=draft_id) if draft_id else url_for("process_library.index")
-    return render_template("process_library/too_large.html", message=message, back=back, error_title=True), 413
+    return render_template(
+        "errors/too_large.html", message=message, back=back, anchor="", error_title=True, back_label="Go back",
+        advice="A process model's files together are far smaller than this. Check you chose the right file, "
+               "then upload it again."), 413
 
 
 def _is_owner() -> bool:

@@ -4,9 +4,8 @@ from __future__ import annotations
 import copy
 import json
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
-from werkzeug.wsgi import wrap_file
 
 from app import attachments, audit, policy
 from app.clock import now
@@ -16,6 +15,7 @@ from app.service_requests import (STATUS_LABELS, attachment_key, is_team_member,
 from app.services import service_requests as requests_service
 from app.web import runtime, schema_form
 from app.web.access import current_user, deny, episode_or_404, roles, signed_in
+from app.web.attachments import download_response
 
 bp = Blueprint("service_requests", __name__)
 DECISION_FORM = ("service_decision.schema.json", "service_decision.uischema.json")
@@ -168,11 +168,4 @@ def team_download(request_id: int, attachment_id: int):
                                                attachment_id=attachment_id, user=current_user())
         if opened is None:
             abort(404)
-    response = Response(wrap_file(request.environ, opened.file), direct_passthrough=True,
-                        content_type=opened.content_type)
-    response.content_length = opened.attachment.size
-    response.headers.update({
-        "Content-Disposition": attachments.content_disposition(opened.attachment.filename),
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store",
-        "Content-Security-Policy": "sandbox; default-src 'none'"})
-    return response
+    return download_response(opened)

@@ -5,6 +5,7 @@
  *   <div data-bpmn-diagram data-xml-url="/processes/caf_episode.bpmn"
  *        data-done="start open_episode" data-active="obtain_consent" data-errored=""
  *        data-failure-message="The process diagram could not be shown."></div>
+ * A comparison of two versions marks data-added and data-changed instead.
  *
  * Needs the global BpmnJS (bpmn-navigated-viewer.production.min.js) loaded first.
  * When finished the container carries data-diagram-state="ready" or "failed".
@@ -15,7 +16,9 @@
   var MARKERS = [
     ["done", "ecaf-done"],
     ["active", "ecaf-active"],
-    ["errored", "ecaf-errored"]
+    ["errored", "ecaf-errored"],
+    ["added", "ecaf-added"],
+    ["changed", "ecaf-changed"]
   ];
   var DEFAULT_FAILURE = "The process diagram could not be shown.";
 
@@ -83,7 +86,9 @@
   function focusOnCurrentStep(viewer, container) {
     var canvas = viewer.get("canvas");
     var registry = viewer.get("elementRegistry");
-    var current = ids(container.getAttribute("data-active")).map(function (id) { return registry.get(id); })
+    var wanted = ids(container.getAttribute("data-active") || container.getAttribute("data-added")
+                     || container.getAttribute("data-changed"));
+    var current = wanted.map(function (id) { return registry.get(id); })
       .filter(function (element) { return element && element.type !== "bpmn:SubProcess" && element.width; })[0];
     canvas.zoom("fit-viewport", "auto");
     if (current && typeof canvas.scrollToElement === "function") {

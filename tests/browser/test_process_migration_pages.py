@@ -23,7 +23,7 @@ def test_the_owner_sees_the_changes_and_moves_the_episodes_that_can(page, axe_ch
     sign_in(page, axe_check, live_server, "owen.owner")
 
     page.goto("/processes/caf_episode/diff?from=1&to=2")
-    diagram = page.locator("[data-bpmn-diff]")
+    diagram = page.locator("[data-bpmn-diagram]")
     expect(diagram).to_have_attribute("data-diagram-state", "ready", timeout=20_000)
     expect(page.locator(".djs-shape.ecaf-added[data-element-id='signoff']")).to_have_count(1)
     expect(page.locator(".djs-shape.ecaf-changed[data-element-id='complete_assessment']")).to_have_count(1)
