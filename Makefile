@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python bench/engine.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/access.py
+	$(BIN)/python bench/migration.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache static/build node_modules
