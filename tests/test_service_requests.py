@@ -200,3 +200,17 @@ def test_working_days_skip_weekends():
     friday = datetime(2026, 11, 20, 9, tzinfo=timezone.utc)
     assert add_working_days(friday, 1).weekday() == 0
     assert add_working_days(friday, 10) == datetime(2026, 12, 4, 9, tzinfo=timezone.utc)
+
+
+def test_an_episode_with_a_request_waiting_cannot_move_to_another_authority(runtime, people, teams):
+    from app.services.episode_transfer import TransferRefused, export_episode, import_episode
+
+    from .conftest import other_authority
+
+    episode_id = prepare(runtime, people)
+    send(runtime, people, teams, episode_id)
+    elsewhere = other_authority(runtime, "ella")
+    with runtime.db.session() as session:
+        document = export_episode(session, session.get(Episode, episode_id), session.get(User, people["admin"]))
+    with pytest.raises(TransferRefused, match="1 request to a service waiting for an answer"):
+        import_episode(runtime, document, elsewhere["otto"], "ella@other.test")

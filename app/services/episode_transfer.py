@@ -29,6 +29,8 @@ from app.engine.context import StepContext
 from app.models import (OPEN_STATUSES, ORGANISATION_KINDS, Artefact, AuditEvent, Authority, Child, Consent,
                         ConsentExclusion, Episode, EpisodeMember, HumanTask, IndexEntry, Organisation, ProcessVersion,
                         SearchRequestChild, User)
+from app.models.services import Contribution, ServiceRequest
+from app.service_requests import OPEN_REQUEST_STATUSES
 from handlers import index
 
 if TYPE_CHECKING:
@@ -334,6 +336,21 @@ def _check_source_open(source: Episode) -> None:
                               "CAF there instead")
 
 
+def _check_nothing_pending(session: Session, source: Episode) -> None:
+    """Requests to services and contributions belong to the old authority's teams and people:
+    they are answered (or the episode's lead professional lets them lapse) before it moves."""
+    requests = session.scalar(select(func.count()).select_from(ServiceRequest).where(
+        ServiceRequest.episode_id == source.id, ServiceRequest.status.in_(OPEN_REQUEST_STATUSES)))
+    contributions = session.scalar(select(func.count()).select_from(Contribution).where(
+        Contribution.episode_id == source.id, Contribution.status.in_(("invited", "submitted", "returned"))))
+    if requests or contributions:
+        waiting = " and ".join(part for part in (
+            f"{requests} request{'s' if requests != 1 else ''} to a service" if requests else "",
+            f"{contributions} contribution{'s' if contributions != 1 else ''}" if contributions else "") if part)
+        raise TransferRefused(f"Episode {source.reference} still has {waiting} waiting for an answer in "
+                              f"{source.authority.name}. They must be answered before the episode can move")
+
+
 def _check_unchanged(session: Session, document: dict, source: Episode) -> None:
     """The file must say what eCAF holds now: a draft saved or a record added after the export
     would otherwise be lost in the move."""
@@ -444,6 +461,7 @@ def check(session: Session, document: dict, importer: User | None, lead_email: s
     _check_not_moved(session, source)
     child = _check_child(session, document, source)
     _check_source_open(source)
+    _check_nothing_pending(session, source)
     version = _process_version(session, document)
     _check_unchanged(session, document, source)
     lead = _lead_professional(session, document, lead_email, receiving)
