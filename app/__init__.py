@@ -44,21 +44,14 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     layout.install(app)
     errors.install(app)
 
-    from app.web import (accounts, admin, alerts, attachments, audit_trail, auth, children, contributions, episode_people,
-                         episodes, national_index, reports, search_queue, search_requests, services_directory, status, support,
-                         tasks, transfers, vetting)
+    from app.web import (accounts, admin, alerts, attachments, audit_trail, auth, authority_settings, children,
+                         contributions, episode_people, episodes, national_index, process_library,
+                         process_migrations, reports, search_queue, search_requests, service_requests,
+                         services_directory, status, support, tasks, transfers, vetting)
 
-    for blueprint in (auth.bp, support.bp, status.bp, tasks.bp, children.bp, episodes.bp, episode_people.bp,
-                      national_index.bp, audit_trail.bp, transfers.bp, vetting.bp, search_requests.bp, admin.bp, alerts.bp,
-                      search_queue.bp, reports.bp, accounts.bp, services_directory.bp,
-                      attachments.bp, contributions.bp):
-        app.register_blueprint(blueprint)
-    from app.web import service_requests as service_requests_web
-    app.register_blueprint(service_requests_web.bp)
-    from app.web import authority_settings
-    app.register_blueprint(authority_settings.bp)
-    from app.web import process_library
-    app.register_blueprint(process_library.bp)
-    from app.web import process_migrations
-    app.register_blueprint(process_migrations.bp)
+    for module in (auth, support, status, tasks, children, episodes, episode_people, national_index, audit_trail,
+                   transfers, vetting, search_requests, admin, alerts, search_queue, reports, accounts,
+                   services_directory, attachments, contributions, service_requests, authority_settings,
+                   process_library, process_migrations):
+        app.register_blueprint(module.bp)
     return app

@@ -25,6 +25,12 @@ def _tell_team(ctx: StepContext, request: ServiceRequest, kind: str, subject: st
         ctx.notify(kind, email, subject, body)
 
 
+def _tell_requester(ctx: StepContext, row: ServiceRequest, kind: str, action: str, headline: str, body: str) -> None:
+    """The practitioner who asked hears of each answer; the audit trail records it."""
+    ctx.notify(kind, row.requested_by.email, f"eCAF {ctx.episode.reference}: {headline}", body)
+    ctx.audit(action, request=row.id, service=row.service.name)
+
+
 def _due(ctx: StepContext, request: ServiceRequest) -> dict:
     request.due_at = add_working_days(ctx.now, request.service.response_working_days)
     return {"due_at": request.due_at.isoformat()}
@@ -47,11 +53,10 @@ def send(ctx: StepContext, request: int, submission: int) -> dict:
 def ask(ctx: StepContext, request: int, submission: int) -> dict:
     row, form = _request(ctx, request), ctx.submission(submission)
     row.status, row.question = "more_information", form.submitted_data.get("question")
-    ctx.notify("service_question", row.requested_by.email,
-               f"eCAF {ctx.episode.reference}: {row.service.name} asks for more information",
-               f"{row.service.name} needs more information before deciding on your request. "
-               "Sign in to eCAF to read their question and answer it.")
-    ctx.audit("service_request_question", request=row.id, service=row.service.name)
+    _tell_requester(ctx, row, "service_question", "service_request_question",
+                    f"{row.service.name} asks for more information",
+                    f"{row.service.name} needs more information before deciding on your request. "
+                    "Sign in to eCAF to read their question and answer it.")
     return {}
 
 
@@ -96,11 +101,10 @@ def accept(ctx: StepContext, request: int, submission: int) -> dict:
                                  "role": f"Contact for {row.service.name}", "organisation": row.service.name,
                                  "email": row.service.contact_email, "phone": row.service.contact_phone,
                                  "source": "service_request"}, human_task=form)
-    ctx.notify("service_accepted", row.requested_by.email,
-               f"eCAF {ctx.episode.reference}: {row.service.name} accepted your request",
-               f"{row.service.name} has accepted your request. Their contact is now listed with the people "
-               "involved in the episode.")
-    ctx.audit("service_request_accepted", request=row.id, service=row.service.name)
+    _tell_requester(ctx, row, "service_accepted", "service_request_accepted",
+                    f"{row.service.name} accepted your request",
+                    f"{row.service.name} has accepted your request. Their contact is now listed with the people "
+                    "involved in the episode.")
     return {}
 
 
@@ -108,10 +112,9 @@ def accept(ctx: StepContext, request: int, submission: int) -> dict:
 def decline(ctx: StepContext, request: int, submission: int) -> dict:
     row, form = _request(ctx, request), ctx.submission(submission)
     _decided(ctx, row, form, "declined")
-    ctx.notify("service_declined", row.requested_by.email,
-               f"eCAF {ctx.episode.reference}: {row.service.name} declined your request",
-               f"{row.service.name} has declined your request. Sign in to eCAF to read their reason.")
-    ctx.audit("service_request_declined", request=row.id, service=row.service.name)
+    _tell_requester(ctx, row, "service_declined", "service_request_declined",
+                    f"{row.service.name} declined your request",
+                    f"{row.service.name} has declined your request. Sign in to eCAF to read their reason.")
     return {}
 
 

@@ -148,7 +148,8 @@ def submit(task_id: int):
     except FormInvalid as exc:
         with db.session() as session:
             opened = task_forms.open_task(session, current_user(), task_id)
-            return _render(session, opened, schema_form.build_form(opened.schema, opened.ui, data, exc.errors, raw), 400)
+            built = schema_form.build_form(opened.schema, opened.ui, data, exc.errors, raw)
+            return _render(session, opened, built, 400)
     except (TaskAlreadyDone, TaskNotReady, TaskNotFound, EpisodeNotOpen) as exc:
         flash(f"Your answers were not saved: {exc}.", "important")
         return redirect(url_for("episodes.show", episode_id=episode_id))
