@@ -13,7 +13,8 @@ from app.services import accounts as service
 from app.web import runtime
 from app.web.access import current_user, deny, public, roles
 from app.web.sessions import client_address
-from app.web.form_input import date_parts, parse_date, text
+from app.web.vetting import vetting_from
+from app.web.form_input import text
 
 bp = Blueprint("accounts", __name__)
 
@@ -63,30 +64,6 @@ def _details_from(form) -> tuple[dict, service.AccountDetails]:
                                          typed["role"])
 
 
-def _vetting_from(form) -> tuple[dict, vetting.VettingCheck | None, dict]:
-    """The vetting check and training date as typed, the check when every date is real, and the problems."""
-    typed = {"kind": text(form, "kind", 40), "reference": text(form, "reference", 100),
-             "checked_on": date_parts(form, "checked_on"), "expires_on": date_parts(form, "expires_on"),
-             "training_on": date_parts(form, "training_on")}
-    errors = {}
-    if typed["kind"] not in VETTING_TYPES:
-        errors["kind"] = "Select the type of vetting check"
-    if not typed["reference"]:
-        errors["reference"] = "Enter the check's reference number"
-    checked, problem = parse_date(typed["checked_on"], "the date of the check", required=True, past=True)
-    if problem:
-        errors["checked-on-day"] = problem
-    expires, problem = parse_date(typed["expires_on"], "the expiry date")
-    if problem:
-        errors["expires-on-day"] = problem
-    trained, problem = parse_date(typed["training_on"], "the training date", required=True, past=True)
-    if problem:
-        errors["training-on-day"] = problem
-    if errors:
-        return typed, None, errors
-    return typed, vetting.VettingCheck(typed["kind"], typed["reference"], checked, expires, trained), {}
-
-
 def _choices(session) -> dict:
     return {"organisations": service.organisations_of(session, current_user()), "roles": ROLES,
             "role_labels": service.ROLE_LABELS, "role_hints": ROLE_HINTS, "types": VETTING_TYPES}
@@ -120,7 +97,7 @@ def create():
             typed, details = _details_from(form)
             typed.update(username=text(form, "username", 40).lower(), email=text(form, "email", 254).lower(),
                          reason=text(form, "reason", 1000))
-            vetting_typed, check, errors = _vetting_from(form)
+            vetting_typed, check, errors = vetting_from(form)
             typed.update(vetting_typed)
             account = service.NewAccount(**vars(details), username=typed["username"], email=typed["email"])
             if check is None:
@@ -357,7 +334,7 @@ def _decision(session, found, typed: dict) -> tuple[list[int], dict, dict]:
         return message_ids, errors, typed
     if decision != "approve":
         return [], {"decision": "Choose whether to approve or reject the application"}, typed
-    vetting_typed, check, errors = _vetting_from(form)
+    vetting_typed, check, errors = vetting_from(form)
     typed = {**typed, **vetting_typed, "username": text(form, "username", 40).lower(),
              "role": text(form, "role", 20), "approve_reason": text(form, "approve_reason", 1000)}
     if check is None:

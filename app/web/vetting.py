@@ -30,6 +30,30 @@ def _account_or_404(session, user_id: int) -> User:
     return user
 
 
+def vetting_from(form) -> tuple[dict, vetting.VettingCheck | None, dict]:
+    """The vetting check and training date as typed, the check when every date is real, and the problems."""
+    typed = {"kind": text(form, "kind", 40), "reference": text(form, "reference", 100),
+             "checked_on": date_parts(form, "checked_on"), "expires_on": date_parts(form, "expires_on"),
+             "training_on": date_parts(form, "training_on")}
+    errors = {}
+    if typed["kind"] not in VETTING_TYPES:
+        errors["kind"] = "Select the type of vetting check"
+    if not typed["reference"]:
+        errors["reference"] = "Enter the check's reference number"
+    checked, problem = parse_date(typed["checked_on"], "the date of the check", required=True, past=True)
+    if problem:
+        errors["checked-on-day"] = problem
+    expires, problem = parse_date(typed["expires_on"], "the expiry date")
+    if problem:
+        errors["expires-on-day"] = problem
+    trained, problem = parse_date(typed["training_on"], "the training date", required=True, past=True)
+    if problem:
+        errors["training-on-day"] = problem
+    if errors:
+        return typed, None, errors
+    return typed, vetting.VettingCheck(typed["kind"], typed["reference"], checked, expires, trained), {}
+
+
 @bp.get("/vetting")
 @roles("administrator")
 def index():
@@ -51,25 +75,8 @@ def record(user_id: int):
     with runtime().db.session() as session:
         user = _account_or_404(session, user_id)
         if request.method == "POST":
-            form = request.form
-            typed = {"kind": text(form, "kind", 40), "reference": text(form, "reference", 100),
-                     "checked_on": date_parts(form, "checked_on"), "expires_on": date_parts(form, "expires_on"),
-                     "training_on": date_parts(form, "training_on")}
-            checked, problem = parse_date(typed["checked_on"], "the date of the check", required=True, past=True)
-            if problem:
-                errors["checked-on-day"] = problem
-            expires, problem = parse_date(typed["expires_on"], "the expiry date")
-            if problem:
-                errors["expires-on-day"] = problem
-            trained, problem = parse_date(typed["training_on"], "the training date", required=True, past=True)
-            if problem:
-                errors["training-on-day"] = problem
-            if typed["kind"] not in VETTING_TYPES:
-                errors["kind"] = "Select the type of vetting check"
-            if not typed["reference"]:
-                errors["reference"] = "Enter the check's reference number"
-            if not errors:
-                check = vetting.VettingCheck(typed["kind"], typed["reference"], checked, expires, trained)
+            typed, check, errors = vetting_from(request.form)
+            if check is not None:
                 for message in vetting.record(session, user, check, by_id=current_user().id):
                     errors["expires-on-day" if "expiry" in message else "reference"] = message
             if not errors:
