@@ -5,14 +5,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from app import audit, policy
+from app.engine import forms as form_tools
 from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotFound, TaskNotReady
 from app.engine.runner import user_exists
 from app.models import Episode, HumanTask
-from app.engine import forms as form_tools
 from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
 from app.web import runtime, schema_form
-from app.web.access import current_user, signed_in
+from app.web.access import current_user, deny, signed_in
 from app.web.layout import support_contacts
 
 bp = Blueprint("tasks", __name__)
@@ -39,9 +39,7 @@ def claim(task_id: int):
         task = session.get(HumanTask, task_id, with_for_update=True)
         episode = policy.visible_episode(session, current_user(), task.episode_id) if task else None
         if task is None or episode is None or not policy.may_claim(current_user(), task, episode):
-            audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"claim task {task_id}")
-            session.commit()
-            abort(404)
+            deny(session, f"claim task {task_id}")
         task.assigned_user_id = current_user().id
         audit.record(session, "task_claimed", actor_id=current_user().id, episode_id=episode.id, task=task.name)
         title = task.title
@@ -55,9 +53,7 @@ def release(task_id: int):
     with runtime().db.session() as session:
         task = session.get(HumanTask, task_id, with_for_update=True)
         if task is None or not policy.may_release(current_user(), task):
-            audit.record(session, "access_denied", actor_id=current_user().id, asked_for=f"release task {task_id}")
-            session.commit()
-            abort(404)
+            deny(session, f"release task {task_id}")
         task.assigned_user_id = None
         audit.record(session, "task_released", actor_id=current_user().id, episode_id=task.episode_id,
                      task=task.name)
