@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 from app import audit, membership, policy
 from app.clock import now
 from app.contributions import sections_of
-from app.engine.errors import EpisodeNotOpen, NotWaitingForMessage
 from app.models import Contribution, Episode, User
+from app.services import called_processes
 
 INVITING_STAGES = ("assessment", "delivery")
 
@@ -77,10 +77,9 @@ def invite(runtime, episode_id: int, inviter: User, form: dict) -> Invitation:
                      contribution=row.id, contributor=member.id, sections=row.sections)
         contribution_id = row.id
     try:
-        runtime.engine.send_message(episode_id, "contribution_requested", {"id": contribution_id}, inviter.id)
-    except (NotWaitingForMessage, EpisodeNotOpen) as exc:
-        with runtime.db.session() as session:
-            session.get(Contribution, contribution_id).status = "cancelled"
+        called_processes.start(runtime, Contribution, contribution_id, episode_id, "contribution_requested",
+                               inviter.id)
+    except called_processes.REFUSALS as exc:
         invitation.errors["member"] = f"The invitation could not be sent: {exc}"
     return invitation
 

@@ -8,8 +8,9 @@ from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.clock import now
-from app.engine.errors import EpisodeNotOpen, FormInvalid, NotWaitingForMessage, TaskAlreadyDone, TaskNotReady
+from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotReady
 from app.models import Attachment, Episode, Service, ServiceRequest, User
+from app.services import called_processes
 from app.service_requests import (attachment_key, is_team_member, services_for, team_filter, team_task,
                                   why_not_requestable)
 
@@ -37,10 +38,8 @@ def start_request(runtime, episode_id: int, user: User, service_id: int | None) 
                      request=request.id, service=service.name)
         request_id = request.id
     try:
-        runtime.engine.send_message(episode_id, "service_request", {"id": request_id}, user.id)
-    except (NotWaitingForMessage, EpisodeNotOpen) as exc:
-        with runtime.db.session() as session:
-            session.get(ServiceRequest, request_id).status = "cancelled"
+        called_processes.start(runtime, ServiceRequest, request_id, episode_id, "service_request", user.id)
+    except called_processes.REFUSALS as exc:
         raise RequestRefused(f"The request could not be started: {exc}") from exc
     return request_id
 
