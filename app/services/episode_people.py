@@ -6,7 +6,6 @@ excludes can be added. Contributors exist only where the authority has switched 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
@@ -14,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import consent, membership, policy
 from app.clock import now
+from app.contributions import sections_of
 from app.engine.errors import EpisodeNotOpen, NotWaitingForMessage
 from app.models import ConsentExclusion, Episode, EpisodeMember, User
 
@@ -30,13 +30,6 @@ class Change:
     @property
     def done(self) -> bool:
         return not self.errors
-
-
-def assessment_sections(episode: Episode) -> dict[str, str]:
-    """The assessment's sections by name, from the form of the episode's own process version."""
-    forms = episode.process_version.forms or {}
-    schema = json.loads(forms.get("assessment.schema.json") or "{}")
-    return {name: part.get("title", name) for name, part in (schema.get("properties") or {}).items()}
 
 
 def excluded_by_consent(session: Session, episode: Episode, user: User) -> bool:
@@ -72,7 +65,7 @@ def add_member(session: Session, episode: Episode, actor: User, form: dict) -> C
     elif typed["role"] == "contributor":
         if not episode.authority.contributors_enabled:
             errors["role"] = "Contributors are not switched on in this authority"
-        elif not typed["sections"] or not set(typed["sections"]) <= set(assessment_sections(episode)):
+        elif not typed["sections"] or not set(typed["sections"]) <= set(sections_of(episode)):
             errors["sections"] = "Select the sections of the assessment this person may contribute to"
     if not typed["reason"]:
         errors["reason"] = "Enter the reason for adding this person"

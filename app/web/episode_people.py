@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app import audit, consent, membership, policy
+from app.contributions import sections_of
 from app.models import Episode
 from app.services import episode_people as service
 from app.web import runtime
@@ -27,7 +28,7 @@ def _page(session, episode: Episode, *, added=None, removal=None, status=200):
         may_manage=episode.is_open and policy.may(session, user, "manage_members", episode),
         may_withdraw=episode.is_open and episode.consent_state == "given"
         and policy.may(session, user, "withdraw_consent", episode),
-        roles=service.ADDABLE_ROLES, sections=service.assessment_sections(episode),
+        roles=service.ADDABLE_ROLES, sections=sections_of(episode),
         added=added or service.Change({}), removal=removal or service.Change({})), status
 
 
