@@ -15,7 +15,6 @@ dropped and rebuilt).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import report, timed  # noqa: E402
 
 from sqlalchemy import func, insert, select, text  # noqa: E402
 
@@ -41,21 +42,6 @@ VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "B1", "vetting_ch
           "vetting_expires_on": date(2035, 1, 1), "training_completed_on": date(2025, 1, 1)}
 PRACTITIONERS = 200
 FAMILY_NAMES = ["Begum", "Carter", "Nowak", "Ellis", "Smith", "Jones", "Khan", "Brown", "Patel", "Wilson"]
-
-
-def timed(action, runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-def report(label: str, samples: list[float]) -> None:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    print(f"{label:<52} median {statistics.median(samples) * 1000:8.2f} ms   p95 {p95 * 1000:8.2f} ms")
 
 
 def fresh_database(url: str | None) -> Database:

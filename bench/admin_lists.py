@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import io
 import random
-import statistics
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import report, timed  # noqa: E402
 
 from sqlalchemy import func, select, text  # noqa: E402
 
@@ -35,22 +36,6 @@ from app.services import admin_episodes as lists  # noqa: E402
 
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PRACTITIONERS = 500
-
-
-def report(label: str, samples: list[float]) -> None:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    print(f"{label:<44} p50 {statistics.median(samples) * 1000:8.1f} ms   p95 {p95 * 1000:8.1f} ms")
-
-
-def timed(action, runs: int) -> list[float]:
-    action()  # warm the cache once: the figures are for a running service
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 def fresh(url: str) -> Database:
@@ -180,7 +165,7 @@ def main() -> None:
     print("counts:", ", ".join(f"{k} {v:,}" for k, v in counts.counts.items()),
           "| by stage:", ", ".join(f"{k} {v:,}" for k, v in counts.by_stage.items()))
     print("\n(a) dashboard")
-    report(f"whole dashboard (every count, capped at {lists.COUNT_CAP:,})", timed(board, args.runs))
+    report(f"whole dashboard (every count, capped at {lists.COUNT_CAP:,})", timed(board, args.runs, warm=True))
     conditions = lists._conditions(now(), stuck)
     for name in lists.LISTS:
         if name in ("open", "closed"):
@@ -189,27 +174,27 @@ def main() -> None:
         def count(name=name):
             with db.session() as session:
                 lists._capped_count(session, Episode.authority_id == authority_id, conditions[name])
-        report(f"count: {name}", timed(count, args.runs))
+        report(f"count: {name}", timed(count, args.runs, warm=True))
 
     print("\n(b) first page of each list (50 rows)")
     for name in lists.LISTS:
         def first_page(name=name):
             with db.session() as session:
                 lists.episode_list(session, authority_id, lists.read_filters({"show": name}), stuck_after_days=stuck)
-        report(f"list: {name}", timed(first_page, args.runs))
+        report(f"list: {name}", timed(first_page, args.runs, warm=True))
 
     def deep_page():
         with db.session() as session:
             lists.episode_list(session, authority_id, lists.read_filters({"show": "open", "page": "100"}),
                                stuck_after_days=stuck)
-    report("list: open, page 100", timed(deep_page, args.runs))
+    report("list: open, page 100", timed(deep_page, args.runs, warm=True))
 
     def filtered():
         with db.session() as session:
             lists.episode_list(session, authority_id, lists.read_filters(
                 {"show": "open", "stage": "delivery", "lead": "3", "started_from": "2026-01-01"}),
                 stuck_after_days=stuck)
-    report("list: open, delivery, one lead, started since", timed(filtered, args.runs))
+    report("list: open, delivery, one lead, started since", timed(filtered, args.runs, warm=True))
     db.dispose()
 
 

@@ -10,14 +10,14 @@
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from timing import report, timed  # noqa: E402
 
 import time_machine  # noqa: E402
 from sqlalchemy import select  # noqa: E402
@@ -35,21 +35,6 @@ from tests.web import Browser  # noqa: E402
 
 
 STEP = timedelta(seconds=31)
-
-
-def timed(action, runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - started)
-    return samples
-
-
-def report(label: str, samples: list[float]) -> None:
-    ordered = sorted(samples)
-    p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
-    print(f"{label:<48} median {statistics.median(samples) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms")
 
 
 def main() -> None:
