@@ -32,20 +32,13 @@ def seed(runtime, world: dict) -> None:
 
 def cases(world: dict, ids: dict, rules) -> dict:
     """{endpoint: [Case, ...]}; `rules` offers Case, by_role, episode_rule, ANONYMOUS, ADMINS, PRACTITIONERS,
-    SIGNED_IN, VIEW, MANAGE and child_rule (an administrator's page about one record of their authority)."""
-    Case, by_role, ADMINS, ANONYMOUS = rules.Case, rules.by_role, rules.ADMINS, rules.ANONYMOUS
+    SIGNED_IN, VIEW, MANAGE, child_rule and admin_record_rule (an administrator's page about one record)."""
+    Case, by_role, ADMINS = rules.Case, rules.by_role, rules.ADMINS
     seeded = world.get("admin_queue") or {}
     request_id, alert_id = seeded.get("search_request", MISSING), seeded.get("alert", MISSING)
 
     def record_rule(ok: int):
-        """A record of the admin's authority: its administrator gets `ok`, the other one 404, others 403."""
-        def expect(actor: str) -> int:
-            if actor == ANONYMOUS:
-                return 302
-            if actor == "admin" and seeded:
-                return ok
-            return 404 if actor in ADMINS else 403
-        return expect
+        return rules.admin_record_rule(bool(seeded), ok)
 
     request_path = f"/admin/search-requests/{request_id}"
     return {

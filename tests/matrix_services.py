@@ -29,20 +29,13 @@ def seed(runtime, world: dict) -> None:
 
 
 def cases(world: dict, ids: dict, rules) -> dict:
-    """{endpoint: [Case, ...]}; `rules` offers Case, by_role, ANONYMOUS, ADMINS and PRACTITIONERS."""
-    Case, by_role, ADMINS, ANONYMOUS = rules.Case, rules.by_role, rules.ADMINS, rules.ANONYMOUS
+    """{endpoint: [Case, ...]}; `rules` offers Case, by_role, ANONYMOUS, ADMINS, PRACTITIONERS and admin_record_rule."""
+    Case, by_role, ADMINS = rules.Case, rules.by_role, rules.ADMINS
     seeded = world.get("services") or {}
     service_id, member_id = seeded.get("service", MISSING), seeded.get("member", MISSING)
 
     def record_rule(ok: int):
-        """A service of the admin's authority: its administrator gets `ok`, the other one 404, others 403."""
-        def expect(actor: str) -> int:
-            if actor == ANONYMOUS:
-                return 302
-            if actor == "admin" and seeded:
-                return ok
-            return 404 if actor in ADMINS else 403
-        return expect
+        return rules.admin_record_rule(bool(seeded), ok)
 
     readers = rules.PRACTITIONERS | ADMINS | {"service_team"}
     base = f"/services/{service_id}"

@@ -47,6 +47,18 @@ def by_role(allowed: set[str], denied: int = 403, ok: int = 200) -> Callable[[st
     return lambda actor: 302 if actor == ANONYMOUS else (ok if actor in allowed else denied)
 
 
+def admin_record_rule(exists: bool, ok: int) -> Callable[[str], int]:
+    """A record of the world's authority (when seeded): its administrator gets `ok`, the other
+    authority's 404 (as for one that does not exist), everyone else 403."""
+    def expect(actor: str) -> int:
+        if actor == ANONYMOUS:
+            return 302
+        if actor == "admin" and exists:
+            return ok
+        return 404 if actor in ADMINS else 403
+    return expect
+
+
 def episode_rule(allowed: set[str], ok: int = 200) -> Callable[[str], int]:
     return lambda actor: 302 if actor == ANONYMOUS else (ok if actor in allowed else 404)
 
@@ -124,7 +136,7 @@ def _cases(world, ids) -> dict[str, list[Case]]:
                  lambda actor: 400 if actor == "admin" else child_rule(actor), {}))
     rules = SimpleNamespace(Case=Case, by_role=by_role, episode_rule=episode_rule, ANONYMOUS=ANONYMOUS, ADMINS=ADMINS,
                             PRACTITIONERS=PRACTITIONERS, SIGNED_IN=SIGNED_IN, VIEW=VIEW, MANAGE=MANAGE,
-                            child_rule=child_rule)
+                            child_rule=child_rule, admin_record_rule=admin_record_rule)
     for area in (matrix_accounts, matrix_admin_queue, matrix_services, matrix_attachments, matrix_contributions,
                  matrix_process_library, matrix_process_migrations, matrix_service_requests):
         cases.update(area.cases(world, ids, rules))
