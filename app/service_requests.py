@@ -45,6 +45,17 @@ def services_for(session: Session, episode: Episode) -> list[Service]:
                            .order_by(Service.name)).all()
 
 
+def redirect_target(session: Session, request: ServiceRequest, chosen) -> Service | None:
+    """The service a team may pass the request to: another active service of the episode's authority."""
+    text = str(chosen or "")
+    target = session.get(Service, int(text)) if text.isdigit() else None
+    episode = session.get(Episode, request.episode_id)
+    if target is None or not target.active or target.authority_id != episode.authority_id \
+            or target.id == request.service_id:
+        return None
+    return target
+
+
 def is_team_member(session: Session, user: User | None, service_id: int) -> bool:
     return user is not None and session.scalar(select(ServiceTeamMember.id).where(
         ServiceTeamMember.service_id == service_id, ServiceTeamMember.user_id == user.id)) is not None

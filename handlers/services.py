@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from app import membership
 from app.engine.context import StepContext
-from app.models import AdminAlert, Service, ServiceRequest, User
-from app.service_requests import add_working_days
+from app.models import AdminAlert, ServiceRequest, User
+from app.service_requests import add_working_days, redirect_target
 
 from . import operator
 
@@ -63,15 +63,12 @@ def ask(ctx: StepContext, request: int, submission: int) -> dict:
 @operator("services/redirect")
 def redirect(ctx: StepContext, request: int, submission: int) -> dict:
     row, form = _request(ctx, request), ctx.submission(submission)
-    target = ctx.session.get(Service, int(form.submitted_data.get("redirect_to") or 0))
-    if target is None or not target.active or target.authority_id != ctx.episode.authority_id \
-            or target.id == row.service_id:
+    target = redirect_target(ctx.session, row, form.submitted_data.get("redirect_to"))
+    if target is None:
         raise ValueError(f"request {row.id} cannot be sent to service {form.submitted_data.get('redirect_to')!r}: "
                          "it is not another active service of this authority")
     previous = row.service
-    row.redirected_from_id, row.service_id = previous.id, target.id
-    ctx.session.flush()
-    ctx.session.refresh(row)
+    row.redirected_from, row.service = previous, target
     row.status, row.decision_reason = "sent", form.submitted_data.get("reason")
     ref = ctx.episode.reference
     _tell_team(ctx, row, "service_request_redirected", f"eCAF {ref}: a request for {target.name}",

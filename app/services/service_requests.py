@@ -10,9 +10,9 @@ from app import audit, policy
 from app.clock import now
 from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotReady
 from app.models import Attachment, Episode, Service, ServiceRequest, User
-from app.services import called_processes
-from app.service_requests import (attachment_key, is_team_member, services_for, team_filter, team_task,
+from app.service_requests import (attachment_key, is_team_member, redirect_target, team_filter, team_task,
                                   why_not_requestable)
+from app.services import called_processes
 
 
 class RequestRefused(ValueError):
@@ -94,12 +94,10 @@ def decide(runtime, request_id: int, user: User, data: dict) -> Decision:
         if task is None:
             raise RequestRefused("This request is not waiting for your team's decision.")
         episode_id, task_id = request.episode_id, task.id
-        if data.get("decision") == "redirect" and data.get("redirect_to"):
-            target = session.get(Service, int(data["redirect_to"])) if str(data["redirect_to"]).isdigit() else None
-            episode = session.get(Episode, episode_id)
-            if target is None or target not in services_for(session, episode) or target.id == request.service_id:
-                decision.errors.append({"field": "redirect_to", "message": "Select another service of this authority"})
-                return decision
+        if data.get("decision") == "redirect" and data.get("redirect_to") \
+                and redirect_target(session, request, data["redirect_to"]) is None:
+            decision.errors.append({"field": "redirect_to", "message": "Select another service of this authority"})
+            return decision
     try:
         runtime.engine.complete_task(episode_id, task_id, data, user.id)
     except FormInvalid as exc:
