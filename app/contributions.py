@@ -8,11 +8,11 @@ submitted one).
 from __future__ import annotations
 
 import copy
-import json
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.engine.forms import load_form
 from app.models import Artefact, Contribution, Episode, HumanTask
 
 ASSESSMENT_FORM = "assessment.schema.json"
@@ -24,17 +24,22 @@ STATUS_LABELS = {"invited": "Being written", "submitted": "Waiting for the lead 
                  "cancelled": "Cancelled"}
 
 
+def _form(forms: dict | None, name: str) -> dict:
+    """A form of the episode's process version, parsed once (shared: not to be changed)."""
+    return load_form(forms, name) if forms and name in forms else {}
+
+
 def sections_of(episode: Episode) -> dict[str, str]:
     """The assessment's sections by name, from the episode's own process version."""
-    schema = json.loads((episode.process_version.forms or {}).get(ASSESSMENT_FORM) or "{}")
+    schema = _form(episode.process_version.forms, ASSESSMENT_FORM)
     return {name: part.get("title", name) for name, part in (schema.get("properties") or {}).items()}
 
 
 def form_for(episode: Episode, contribution: Contribution) -> tuple[dict, dict]:
     """The assessment's schema and UI schema, limited to the invited sections."""
     forms = episode.process_version.forms or {}
-    schema = json.loads(forms.get(ASSESSMENT_FORM) or "{}")
-    ui = json.loads(forms.get(ASSESSMENT_UI) or "{}")
+    schema = _form(forms, ASSESSMENT_FORM)
+    ui = _form(forms, ASSESSMENT_UI)
     wanted = [s for s in contribution.sections if s in (schema.get("properties") or {})]
     cut = {key: value for key, value in schema.items() if key not in ("properties", "required", "allOf",
                                                                         "if", "then", "else")}
@@ -42,8 +47,8 @@ def form_for(episode: Episode, contribution: Contribution) -> tuple[dict, dict]:
     cut["properties"] = {name: copy.deepcopy(schema["properties"][name]) for name in wanted}
     cut_ui = {name: ui[name] for name in wanted if name in ui}
     # The contribution form's own fields (a comment to the lead professional) follow the sections.
-    own = json.loads(forms.get(CONTRIBUTION_FORM) or "{}")
-    own_ui = json.loads(forms.get(CONTRIBUTION_UI) or "{}")
+    own = _form(forms, CONTRIBUTION_FORM)
+    own_ui = _form(forms, CONTRIBUTION_UI)
     for name, part in (own.get("properties") or {}).items():
         cut["properties"].setdefault(name, part)
         if name in own_ui:

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import copy
-import json
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app import attachments, audit, policy
 from app.clock import now
+from app.engine.forms import load_form
 from app.models import Attachment, Episode, HumanTask, ServiceRequest
 from app.service_requests import (STATUS_LABELS, attachment_key, is_team_member, services_for, team_task,
                                   why_not_requestable)
@@ -19,6 +19,7 @@ from app.web.attachments import download_response
 
 bp = Blueprint("service_requests", __name__)
 DECISION_FORM = ("service_decision.schema.json", "service_decision.uischema.json")
+REQUEST_FORM = ("service_request.schema.json", "service_request.uischema.json")
 
 
 def _may_request(session, episode: Episode) -> bool:
@@ -92,8 +93,8 @@ def _team_request_or_404(session, request_id: int) -> ServiceRequest:
 def _decision_form(session, found: ServiceRequest) -> tuple[dict, dict]:
     """The decision form, with the authority's other services to redirect to."""
     forms = session.get(Episode, found.episode_id).process_version.forms
-    schema, ui = json.loads(forms[DECISION_FORM[0]]), json.loads(forms[DECISION_FORM[1]])
-    schema = copy.deepcopy(schema)
+    # A copy: the parsed forms are cached and shared.
+    schema, ui = copy.deepcopy(load_form(forms, DECISION_FORM[0])), load_form(forms, DECISION_FORM[1])
     others = [s for s in services_for(session, session.get(Episode, found.episode_id)) if s.id != found.service_id]
     if "redirect_to" in schema.get("properties", {}) and others:
         schema["properties"]["redirect_to"]["oneOf"] = [{"const": str(s.id), "title": s.name} for s in others]
@@ -107,8 +108,8 @@ def _team_page(session, found: ServiceRequest, form=None, status: int = 200):
     if may_decide and form is None:
         schema, ui = _decision_form(session, found)
         form = schema_form.build_form(schema, ui, {}, None)
-    request_schema = json.loads(episode.process_version.forms["service_request.schema.json"])
-    request_ui = json.loads(episode.process_version.forms["service_request.uischema.json"])
+    forms = episode.process_version.forms
+    request_schema, request_ui = load_form(forms, REQUEST_FORM[0]), load_form(forms, REQUEST_FORM[1])
     return render_template(
         "service_requests/team_request.html", found=found, episode=episode, child=episode.child, task=task,
         may_decide=may_decide, form=form, labels=STATUS_LABELS,
