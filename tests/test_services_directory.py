@@ -336,13 +336,14 @@ def test_another_authoritys_service_is_not_found_and_the_attempt_is_audited(web)
 
 def test_every_actor_gets_the_answer_the_matrix_cases_say(runtime, people):
     """The cases of tests/matrix_services.py, run on their own over the access world."""
-    from .test_authorization_matrix import ANONYMOUS, Case, by_role, episode_rule
+    from .test_authorization_matrix import ANONYMOUS, Case, admin_record_rule, by_role, episode_rule
     from .test_authorization_matrix import ADMINS, PRACTITIONERS, SIGNED_IN
 
     world = access_world.build(runtime, people)
     matrix_services.seed(runtime, world)
     rules = SimpleNamespace(Case=Case, by_role=by_role, episode_rule=episode_rule, ANONYMOUS=ANONYMOUS,
-                            ADMINS=ADMINS, PRACTITIONERS=PRACTITIONERS, SIGNED_IN=SIGNED_IN)
+                            ADMINS=ADMINS, PRACTITIONERS=PRACTITIONERS, SIGNED_IN=SIGNED_IN,
+                            admin_record_rule=admin_record_rule)
     app = _app(runtime)
     cases = matrix_services.cases(world, {}, rules)
     ours = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("services_directory.")}
