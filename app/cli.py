@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from app.cli_users import users
 from app.config import Config
 from app.engine.errors import ProcessInvalid
 
@@ -296,118 +297,6 @@ def timers_sweep() -> None:
                f"({report.undelivered} not delivered)")
 
 
-@main.group(help="Accounts.")
-def users() -> None:
-    pass
-
-
-@users.command("create", help="Create an account (for example the first administrator). Asks for the password.")
-@click.argument("username")
-@click.option("--email", required=True, help="Work email: one account per person.")
-@click.option("--name", "full_name", required=True, help="Full name.")
-@click.option("--role", type=click.Choice(["practitioner", "administrator", "process_owner", "service_team"]),
-              default="practitioner", show_default=True)
-@click.option("--organisation", "organisation_id", type=int, help="Organisation id.")
-@click.password_option(help="At least 12 characters.")
-def users_create(username, email, full_name, role, organisation_id, password) -> None:
-    from sqlalchemy import func, select
-
-    from app import audit
-    from app.accounts import passwords
-    from app.clock import now
-    from app.models import Organisation, User
-
-    from app.accounts import vetting
-
-    if vetting.generic_mailbox(email):
-        click.echo("use the person's own work email, not a shared mailbox: one account per person", err=True)
-        sys.exit(1)
-    problem = passwords.password_problem(password, context_words=(username, full_name))
-    if problem:
-        click.echo(problem, err=True)
-        sys.exit(1)
-    runtime = _runtime()
-    with runtime.db.session() as session:
-        taken = session.scalar(select(User.id).where((func.lower(User.username) == username.lower())
-                                                     | (func.lower(User.email) == email.lower())))
-        if taken is not None:
-            click.echo("an account with this username or email already exists", err=True)
-            sys.exit(1)
-        if organisation_id is not None and session.get(Organisation, organisation_id) is None:
-            click.echo(f"there is no organisation {organisation_id}", err=True)
-            sys.exit(1)
-        user = User(username=username, email=email, full_name=full_name, role=role, organisation_id=organisation_id,
-                    password_hash=passwords.hash_password(password), password_changed_at=now(), created_at=now())
-        session.add(user)
-        session.flush()
-        audit.record(session, "account_created", user_id=user.id, via="command line")
-    click.echo(f"created {username}: record their vetting (ecaf users vet) before they can sign in; "
-               "they set up their authenticator at first sign-in")
-
-
-@users.command("vet", help="Record an account's vetting check and eCAF training; without them it cannot sign in.")
-@click.argument("username")
-@click.option("--type", "kind", required=True, help="enhanced_dbs, standard_dbs or npp_v.")
-@click.option("--reference", required=True, help="The check's reference number.")
-@click.option("--checked-on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Date of the check.")
-@click.option("--expires-on", type=click.DateTime(["%Y-%m-%d"]), help="When the check must be renewed.")
-@click.option("--training-on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Date of eCAF training.")
-@click.option("--by", "by_username", required=True, help="The administrator recording it.")
-def users_vet(username, kind, reference, checked_on, expires_on, training_on, by_username) -> None:
-    from app.accounts import sign_in, vetting
-
-    runtime = _runtime()
-    with runtime.db.session() as session:
-        user, admin = sign_in.find_user(session, username), sign_in.find_user(session, by_username)
-        if user is None:
-            click.echo("no such account", err=True)
-            sys.exit(1)
-        if admin is None or admin.role != "administrator":
-            click.echo(f"{by_username} is not an administrator", err=True)
-            sys.exit(1)
-        check = vetting.VettingCheck(kind, reference, checked_on.date(),
-                                     expires_on.date() if expires_on else None, training_on.date())
-        found = vetting.record(session, user, check, by_id=admin.id)
-    if found:
-        click.echo("\n".join(found), err=True)
-        sys.exit(1)
-    click.echo(f"recorded the vetting of {username}")
-
-
-@users.command("totp", help="Print the current sign-in code of a demo account (demo accounts only).")
-@click.argument("username")
-def users_totp(username: str) -> None:
-    from app.accounts import sign_in, totp
-
-    runtime = _runtime()
-    with runtime.db.session() as session:
-        user = sign_in.find_user(session, username)
-        if user is None or not user.demo_account:
-            click.echo("codes are printed for demo accounts only", err=True)
-            sys.exit(1)
-        code = totp.current_code(runtime.config, user)
-    if code is None:
-        click.echo(f"{username} has no authenticator yet: it is set up at first sign-in", err=True)
-        sys.exit(1)
-    click.echo(code)
-
-
-@users.command("unlock", help="Unlock an account after repeated failed sign-ins.")
-@click.argument("username")
-@click.option("--reason", required=True, help="Why (recorded in the audit trail).")
-def users_unlock(username: str, reason: str) -> None:
-    from app.accounts import sign_in
-
-    runtime = _runtime()
-    with runtime.db.session() as session:
-        user = sign_in.find_user(session, username)
-        if user is None:
-            click.echo("no such account", err=True)
-            sys.exit(1)
-        sign_in.unlock(session, user, None, reason)
-    click.echo(f"{username} is unlocked")
-
-
 @main.command(help="Run a background worker: an rq worker with its scheduler (needs REDIS_URL), "
                    "which also queues the periodic sweep.")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
@@ -450,6 +339,9 @@ def run(host: str, port: int) -> None:
     app = create_app(config, start_jobs=True)
     click.echo(f"eCAF is running on http://{host}:{port}/")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
+
+
+main.add_command(users)
 
 
 @main.group("audit", help="The audit trail.")
