@@ -9,7 +9,9 @@ from app import outbox
 from app.accounts import throttle, vetting
 from app.clock import now
 from app.models import ROLES, VETTING_TYPES, User
+from app.services import account_applications as queue
 from app.services import accounts as service
+from app.services import password_links
 from app.web import runtime
 from app.web.access import current_user, deny, public, roles
 from app.web.sessions import client_address
@@ -30,7 +32,7 @@ ACTIONS = {
                             "new authenticator when they next sign in."),
     "send_password_link": ("reset_password", "Email a password link",
                            "Emails the person a link to set a new password. It works once, within "
-                           f"{service.RESET_LINK_HOURS} hours, and earlier links stop working. You never see it."),
+                           f"{password_links.RESET_LINK_HOURS} hours, and earlier links stop working. You never see it."),
 }
 ROLE_HINTS = {"practitioner": "Starts and works on CAFs for children they work with.",
               "administrator": "Manages accounts and the CAFs of your local authority.",
@@ -81,7 +83,7 @@ def index():
         today = now().date()
         rows = [{"user": u, "states": service.states_of(u, today)} for u in users]
         return render_template("accounts/index.html", rows=rows, total=total, words=words, state=state,
-                               states=service.STATES, pending=service.pending_count(session, current_user()),
+                               states=service.STATES, pending=queue.pending_count(session, current_user()),
                                most=service.MAX_LISTED)
 
 
@@ -113,7 +115,7 @@ def create():
                 flash(f"The account for {user.full_name} is created. A link to set their password has been "
                       f"emailed to {user.email}.", "success")
                 return redirect(url_for("accounts.show", user_id=user.id))
-        return render_template("accounts/new.html", errors=errors, typed=typed, hours=service.RESET_LINK_HOURS,
+        return render_template("accounts/new.html", errors=errors, typed=typed, hours=password_links.RESET_LINK_HOURS,
                                **_choices(session)), \
             400 if errors else 200
 
@@ -234,9 +236,9 @@ def send_password_link(user_id: int):
 def reset_password(token: str):
     errors = {}
     with runtime().db.session() as session:
-        reset = service.usable_reset(session, token)
+        reset = password_links.usable_reset(session, token)
         if reset is not None and request.method == "POST":
-            errors = service.complete_reset(session, reset, request.form.get("new_password", ""),
+            errors = password_links.complete_reset(session, reset, request.form.get("new_password", ""),
                                             request.form.get("confirm_password", ""))
             if not errors:
                 session.commit()
@@ -246,7 +248,7 @@ def reset_password(token: str):
             if "link" in errors:
                 reset = None
     if reset is None:
-        return render_template("accounts/reset_link_unusable.html", hours=service.RESET_LINK_HOURS), \
+        return render_template("accounts/reset_link_unusable.html", hours=password_links.RESET_LINK_HOURS), \
             400 if request.method == "POST" else 200
     return render_template("accounts/reset_password.html", errors=errors), 400 if errors else 200
 
@@ -264,13 +266,13 @@ def _no_referrer_for_reset_links(response):
 
 # ---------------------------------------------------------------- applying for an account
 
-def _application_from(form) -> tuple[dict, service.Application]:
+def _application_from(form) -> tuple[dict, queue.Application]:
     typed = {name: text(form, name, limit) for name, limit in (
         ("full_name", 200), ("email", 254), ("job_title", 200), ("phone", 40), ("organisation_id", 12),
         ("manager_name", 200), ("manager_email", 254), ("reason", 2000))}
     typed["email"], typed["manager_email"] = typed["email"].lower(), typed["manager_email"].lower()
     organisation_id = int(typed["organisation_id"]) if typed["organisation_id"].isdigit() else None
-    return typed, service.Application(**{**typed, "organisation_id": organisation_id})
+    return typed, queue.Application(**{**typed, "organisation_id": organisation_id})
 
 
 @bp.route("/apply", methods=["GET", "POST"])
@@ -286,13 +288,13 @@ def apply():
                 errors = {"full_name": "Too many applications have come from your network in the last hour. "
                                        "Try again later."}
                 return render_template("accounts/apply.html", errors=errors, typed=typed,
-                                       groups=service.organisations_by_authority(session)), 429
-            errors, message_ids = service.apply(session, application)
+                                       groups=queue.organisations_by_authority(session)), 429
+            errors, message_ids = queue.apply(session, application)
             if not errors:
                 session.commit()
                 _deliver(message_ids)
                 return render_template("accounts/applied.html")
-        groups = service.organisations_by_authority(session)
+        groups = queue.organisations_by_authority(session)
         return render_template("accounts/apply.html", errors=errors, typed=typed, groups=groups), \
             400 if errors else 200
 
@@ -301,7 +303,7 @@ def apply():
 @roles("administrator")
 def applications():
     with runtime().db.session() as session:
-        pending = service.pending_applications(session, current_user())
+        pending = queue.pending_applications(session, current_user())
         return render_template("accounts/applications.html", applications=pending)
 
 
@@ -310,10 +312,10 @@ def applications():
 def application(application_id: int):
     errors, typed = {}, {"role": "practitioner"}
     with runtime().db.session() as session:
-        found = service.application_of(session, current_user(), application_id)
+        found = queue.application_of(session, current_user(), application_id)
         if found is None:
             deny(session, f"account application {application_id}")
-        typed["username"] = service.suggested_username(session, found.email)
+        typed["username"] = queue.suggested_username(session, found.email)
         if request.method == "POST":
             message_ids, errors, typed = _decision(session, found, typed)
             if not errors:
@@ -330,7 +332,7 @@ def _decision(session, found, typed: dict) -> tuple[list[int], dict, dict]:
     decision = form.get("decision", "")
     if decision == "reject":
         typed = {**typed, "reject_reason": text(form, "reject_reason", 1000)}
-        message_ids, errors = service.reject(session, current_user(), found, typed["reject_reason"])
+        message_ids, errors = queue.reject(session, current_user(), found, typed["reject_reason"])
         return message_ids, errors, typed
     if decision != "approve":
         return [], {"decision": "Choose whether to approve or reject the application"}, typed
@@ -341,6 +343,6 @@ def _decision(session, found, typed: dict) -> tuple[list[int], dict, dict]:
         if not typed["approve_reason"]:
             errors["approve_reason"] = "Enter the reason for approving the application"
         return [], errors, typed
-    message_ids, errors = service.approve(session, current_user(), found, typed["username"], typed["role"], check,
+    message_ids, errors = queue.approve(session, current_user(), found, typed["username"], typed["role"], check,
                                           typed["approve_reason"], _link_for)
     return message_ids, errors, typed
