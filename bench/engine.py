@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import time_machine  # noqa: E402
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment  # noqa: E402
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
 
@@ -30,7 +30,7 @@ from app.clock import now  # noqa: E402
 from app.config import PROJECT_ROOT, Config  # noqa: E402
 from app.db import normalise_url  # noqa: E402
 from app.engine.library import Bundle, deploy  # noqa: E402
-from app.engine.scripting import SCRIPT_HELPERS  # noqa: E402
+from app.engine.scripting import ProcessExpressionEnvironment  # noqa: E402
 from app.engine.serializer import SERIALIZER  # noqa: E402
 from app.jobs.runtime import Runtime  # noqa: E402
 from app.jobs.sweep import sweep_timers  # noqa: E402
@@ -63,7 +63,7 @@ def ms(seconds):
 # ------------------------------------------------------------------ (a) bare floor
 class StubEngine(PythonScriptEngine):
     def __init__(self):
-        super().__init__(environment=TaskDataEnvironment(dict(SCRIPT_HELPERS)))
+        super().__init__(environment=ProcessExpressionEnvironment())
 
     def call_service(self, task, operation_name, operation_params, **kwargs):
         return json.dumps({"found": False, "recorded_at": now().isoformat(), "deleted": False, "artefact_id": 1})

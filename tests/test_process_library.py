@@ -115,7 +115,7 @@ BAD_MODELS = {
                       'id="flow_orphan" sourceRef="orphan" targetRef="closure_end"/>\n      ' + CLOSURE_END)],
                     "'orphan' (Orphan step): cannot be reached: no path leads to it from the start event"),
     "script syntax": ([("assessment_submitted = True</bpmn:script>", "assessment_submitted = = True</bpmn:script>")],
-                      "'mark_submitted' (Mark as submitted): the script has a syntax error"),
+                      "'mark_submitted' (Mark as submitted), line 1: syntax error: invalid syntax"),
     "unquoted timer": ([('<bpmn:timeDuration>"PT24H"</bpmn:timeDuration>', "<bpmn:timeDuration>PT24H</bpmn:timeDuration>")],
                        "'grace_period' (24 hours' notice): the timer 'PT24H' must be quoted"),
     "timer not ISO 8601": ([('<bpmn:timeDuration>"PT24H"</bpmn:timeDuration>',

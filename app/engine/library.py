@@ -22,7 +22,7 @@ from app.clock import now
 from app.models import ProcessVersion
 
 from . import forms as form_tools
-from . import model_checks
+from . import model_checks, model_expressions
 from .errors import NoProcessDeployed, ProcessInvalid
 from .lanes import KNOWN_LANES
 from .serializer import SERIALIZER_VERSION, dump_specs, load_specs
@@ -119,40 +119,24 @@ ISO_LITERAL = re.compile(r"^(R\d*/)?P[0-9YMWDTHS.,]+$|^\d{4}-\d{2}-\d{2}", re.IG
 
 
 def _check_expressions(task_spec, problems: list[str]) -> None:
-    """Scripts, conditions and timer expressions must at least compile: errors in them would
-    otherwise show only when an episode reaches them."""
-    def check(kind: str, source: str | None, mode: str = "exec") -> bool:
-        if not source:
-            return True
-        try:
-            ast.parse(source, mode=mode)
-        except SyntaxError as exc:
-            problems.append(f"{_element(task_spec)}: the {kind} has a syntax error: {exc.msg} (line {exc.lineno})")
-            return False
-        return True
-
-    check("script", getattr(task_spec, "script", None))
-    check("pre-script", getattr(task_spec, "prescript", None))
-    check("post-script", getattr(task_spec, "postscript", None))
-    for condition, _target in getattr(task_spec, "cond_task_specs", None) or []:
-        if condition is not None:  # None marks the default flow
-            check("condition", condition.args[0], "eval")
+    """Every script, condition, timer, parameter and other expression must be in the process
+    expression language (model_expressions): errors in them would otherwise show only when an
+    episode reaches them, and anything outside the language must never run."""
+    for kind, source, mode in model_expressions.expressions_of(task_spec):
+        problems += model_expressions.problems_of(_element(task_spec), kind, source, mode)
     event = getattr(task_spec, "event_definition", None)
     if isinstance(event, TimerEventDefinition):
         _check_timer(task_spec, event, problems)
 
 
 def _check_timer(task_spec, event: TimerEventDefinition, problems: list[str]) -> None:
-    """Timer expressions are Python: a literal must be a quoted, valid ISO 8601 value."""
+    """Timer expressions are expressions: a literal must be a quoted, valid ISO 8601 value."""
     expression = (event.expression or "").strip()
     if ISO_LITERAL.match(expression):
         problems.append(f"{_element(task_spec)}: the timer {expression!r} must be quoted, e.g. \"{expression}\"")
         return
-    try:
-        ast.parse(expression, mode="eval")
-    except SyntaxError as exc:
-        problems.append(f"{_element(task_spec)}: the timer expression has a syntax error: {exc.msg}")
-        return
+    if model_expressions.check(expression, "eval"):
+        return  # already reported
     try:
         literal = ast.literal_eval(expression)
     except (ValueError, SyntaxError):

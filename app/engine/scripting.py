@@ -1,50 +1,62 @@
-"""The script engine: BPMN scripts and expressions, and service tasks dispatched to handlers."""
+"""The script engine: BPMN scripts and expressions run in eCAF's own expression language
+(expressions.py, expression_runtime.py), never Python's eval/exec; service tasks dispatch to handlers."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine, TaskDataEnvironment
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
+from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 import handlers
-from app.clock import as_utc, now
 
+from . import expression_runtime
 from .context import current_step
-
-LOCAL_ZONE = ZoneInfo("Europe/London")
-# Reviews fall due at the start of the working day, local time.
-REVIEW_TIME = time(9, 0)
+from .expressions import ExpressionRefused, compile_checked
 
 
-def iso_after(start_iso: str, duration: str) -> str:
-    """Timezone-aware ISO time `duration` (ISO 8601, e.g. "P35D") after `start_iso`."""
-    start = as_utc(datetime.fromisoformat(start_iso))
-    parsed = TimerEventDefinition.parse_iso_duration(duration)
-    return (start + TimerEventDefinition.get_timedelta_from_start(parsed, start)).isoformat()
+class ProcessExpressionEnvironment(BasePythonScriptEngineEnvironment):
+    """The two methods SpiffWorkflow uses to run what a model says, on our interpreter."""
 
+    def evaluate(self, expression, context, external_context=None):
+        return expression_runtime.evaluate(expression, context, external_context)
 
-def start_of_day(day: str) -> str:
-    """09:00 UK time on the given date (YYYY-MM-DD), as an aware UTC ISO string."""
-    local = datetime.combine(datetime.fromisoformat(day).date(), REVIEW_TIME, tzinfo=LOCAL_ZONE)
-    return as_utc(local).isoformat()
+    def execute(self, script, context, external_context=None):
+        return expression_runtime.execute(script, context, external_context)
 
-
-def now_iso() -> str:
-    return now().isoformat()
-
-
-SCRIPT_HELPERS = {"iso_after": iso_after, "start_of_day": start_of_day, "now_iso": now_iso}
+    def call_service(self, context, **kwargs):
+        raise NotImplementedError("service tasks are dispatched by AppScriptEngine.call_service")
 
 
 class AppScriptEngine(PythonScriptEngine):
-    """Scripts see task data plus SCRIPT_HELPERS; service tasks call handlers by operator name."""
+    """Scripts and expressions in the process language; service tasks call handlers by operator name."""
 
     def __init__(self):
-        super().__init__(environment=TaskDataEnvironment(dict(SCRIPT_HELPERS)))
+        super().__init__(environment=ProcessExpressionEnvironment())
         self.operators = handlers.load_all()
+
+    def validate(self, expression):
+        compile_checked(expression, "exec")
+
+    def evaluate(self, task, expression, external_context=None):
+        try:
+            return self.environment.evaluate(expression, task.data, external_context)
+        except ExpressionRefused as exc:
+            raise WorkflowTaskException(f"the expression {expression!r} is refused, so nothing ran: {exc}",
+                                        task=task, exception=exc) from exc
+        except expression_runtime.ExpressionFailed as exc:
+            raise WorkflowTaskException(f"the expression {expression!r} could not be worked out: {exc}",
+                                        task=task, exception=exc) from exc
+
+    def execute(self, task, script, external_context=None):
+        try:
+            return self.environment.execute(script, task.data, external_context or {})
+        except ExpressionRefused as exc:
+            raise WorkflowTaskException(f"the script is refused, so none of it ran: {exc}", task=task,
+                                        exception=exc, line_number=exc.line or 0) from exc
+        except expression_runtime.ExpressionFailed as exc:
+            raise WorkflowTaskException(f"the script failed, so none of it took effect: {exc}", task=task,
+                                        exception=exc, line_number=exc.line or 0) from exc
 
     def call_service(self, task, operation_name, operation_params, **kwargs):
         handler = self.operators.get(operation_name)

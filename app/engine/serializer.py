@@ -12,7 +12,6 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
-from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 
@@ -53,11 +52,17 @@ def dump_state(workflow: BpmnWorkflow) -> str:
         REGISTRY._encoder_mode = False
 
 
+class StateVersionRefused(ValueError):
+    """A state written by another serializer version: SpiffWorkflow's migrations of old states
+    evaluate timer expressions with Python's eval, so such a state is never read."""
+
+
 def load_state(state_json: str, serializer_version: str, spec, subprocess_specs) -> BpmnWorkflow:
     """Rebuild a workflow from its stored state and the (cached, shared) specs of its version."""
+    if serializer_version != SERIALIZER_VERSION:
+        raise StateVersionRefused(f"the workflow state was written by serializer version {serializer_version}; "
+                                  f"eCAF reads only version {SERIALIZER_VERSION}")
     dct = json.loads(state_json)
-    if serializer_version != SERIALIZER_VERSION and serializer_version in MIGRATIONS:
-        MIGRATIONS[serializer_version](dct)
     conv = _WORKFLOW_CONVERTER
     workflow = BpmnWorkflow(spec, subprocess_specs, deserializing=True)
     workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)

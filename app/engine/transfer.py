@@ -10,7 +10,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from SpiffWorkflow.bpmn.serializer.migration.version_migration import MIGRATIONS
 from sqlalchemy.orm import Session
 
 from app.models import Episode, HumanTask, ProcessVersion
@@ -48,9 +47,10 @@ class Renumbering:
 
 def state_problem(version: ProcessVersion, state: dict, serializer_version: str) -> str | None:
     """Why this state cannot run on `version` here, or None when it loads."""
-    if serializer_version != SERIALIZER_VERSION and serializer_version not in MIGRATIONS:
+    if serializer_version != SERIALIZER_VERSION:
+        # Older states would go through SpiffWorkflow's migrations, which eval timer expressions.
         return (f"the workflow state was written by serializer version {serializer_version}, "
-                f"which this eCAF cannot read (it reads {SERIALIZER_VERSION} and older)")
+                f"which this eCAF does not read (it reads only {SERIALIZER_VERSION})")
     try:
         spec, subprocess_specs = SPECS.get(version)
         load_state(json.dumps(state), serializer_version, spec, subprocess_specs)

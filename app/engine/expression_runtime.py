@@ -1,0 +1,431 @@
+"""The interpreter of the process expression language (the grammar and its checker: expressions.py).
+
+It walks a checked tree over task data with limits on the work it may do and on the size of what
+it produces: no value grows past MAX_ITEMS items or MAX_TEXT characters, no whole number past
+MAX_INT_BITS bits, and every comparison or search over a list or dict is paid for, element by
+element, from a budget of MAX_STEPS. A script's assignments reach the task data only when the
+whole script has run, so a script that fails changes nothing.
+"""
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from datetime import date, datetime
+from decimal import Decimal
+
+from . import process_dates
+from .expressions import METHODS, compile_checked
+
+MAX_STEPS = 200_000
+MAX_ITEMS = 100_000
+MAX_TEXT = 200_000
+MAX_INT_BITS = 256
+MAX_STORED_DEPTH = 32
+MAX_NUMBER_TEXT = 100
+
+NUMBERS = (int, float, Decimal)
+SCALARS = (str, int, float, Decimal, bool, type(None), date)
+TYPES = {"dict": dict, "list": list, "str": str, "int": int, "float": float, "bool": bool}
+
+
+class ExpressionFailed(Exception):
+    """The expression is allowed but could not be worked out with this data."""
+
+    def __init__(self, message: str, line: int | None = None):
+        super().__init__(f"line {line}: {message}" if line else message)
+        self.message, self.line = message, line
+
+
+def evaluate(source: str, data: dict, external: dict | None = None):
+    """The value of an expression over task data (and data objects, which task data overrides)."""
+    tree = compile_checked(source, "eval")
+    run = _Run(data, external or {})
+    value = run.guarded(tree.body)
+    run.check_stored(value)
+    return value
+
+
+def execute(source: str, data: dict, external: dict | None = None) -> bool:
+    """Run a script; its assignments are written into `data` only if every line succeeds."""
+    tree = compile_checked(source, "exec")
+    run = _Run(data, external or {})
+    for statement in tree.body:
+        run.statement(statement)
+    for value in run.assigned.values():
+        run.check_stored(value)
+    data.update(run.assigned)
+    return True
+
+
+class _Run:
+    def __init__(self, data: dict, external: dict):
+        self.data, self.external, self.assigned = data, external, {}
+        self.steps, self.line = 0, None
+
+    # ---------------------------------------------------------------- bookkeeping
+    def tick(self, cost: int = 1) -> None:
+        self.steps += cost
+        if self.steps > MAX_STEPS:
+            raise ExpressionFailed(f"it needs more than {MAX_STEPS:,} steps of work: simplify it", self.line)
+
+    def fail(self, message: str):
+        raise ExpressionFailed(message, self.line)
+
+    def measure(self, *values) -> None:
+        """Pay for walking every element of the lists and dicts in `values`."""
+        stack = [v for v in values if isinstance(v, (list, tuple, dict))]
+        while stack:
+            value = stack.pop()
+            self.tick(len(value) + 1)
+            items = value.items() if isinstance(value, dict) else ((v, None) for v in value)
+            for key, item in items:
+                for part in (key, item):
+                    if isinstance(part, (list, tuple, dict)):
+                        stack.append(part)
+
+    def check_stored(self, value) -> None:
+        """What a step keeps must be plain data of a sensible size and depth."""
+        stack = [(value, 1)]
+        while stack:
+            current, depth = stack.pop()
+            if depth > MAX_STORED_DEPTH:
+                self.fail(f"the value is nested more than {MAX_STORED_DEPTH} levels deep")
+            if isinstance(current, (list, tuple)):
+                self.tick(len(current) + 1)
+                stack.extend((v, depth + 1) for v in current)
+            elif isinstance(current, dict):
+                self.tick(len(current) + 1)
+                stack.extend((v, depth + 1) for v in current.values())
+            elif not isinstance(current, (*SCALARS, datetime)):
+                self.fail(f"a value of type {type(current).__name__} cannot be kept")
+
+    def sized(self, value):
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            self.fail(f"the text would be longer than {MAX_TEXT:,} characters")
+        if isinstance(value, (list, tuple, dict)) and len(value) > MAX_ITEMS:
+            self.fail(f"the list would have more than {MAX_ITEMS:,} items")
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+            self.fail("the number is too large")
+        return value
+
+    def guarded(self, node: ast.expr, work=None):
+        """Evaluate (or do `work`), turning Python's own errors into a message that names the line."""
+        try:
+            return work() if work else self.expr(node)
+        except ExpressionFailed:
+            raise
+        except KeyError as exc:
+            self.fail(f"there is no {exc.args[0]!r} in the value")
+        except IndexError:
+            self.fail("the position is past the end of the list")
+        except ZeroDivisionError:
+            self.fail("division by zero")
+        except (TypeError, ValueError, OverflowError, ArithmeticError) as exc:
+            self.fail(str(exc) or type(exc).__name__)
+        except RecursionError:
+            self.fail("the values are nested too deeply to compare")
+
+    # ---------------------------------------------------------------- statements
+    def statement(self, node: ast.stmt) -> None:
+        self.line = node.lineno
+        self.tick()
+        if isinstance(node, ast.Assign):
+            value = self.guarded(node.value)
+            for target in node.targets:
+                self.assigned[target.id] = value
+        elif isinstance(node, ast.AugAssign):
+            current = self.name(node.target)
+            change = self.guarded(node.value)
+            self.assigned[node.target.id] = self.guarded(
+                None, lambda: self.sized(self.arithmetic(type(node.op), current, change)))
+        elif isinstance(node, ast.If):
+            branch = node.body if self.guarded(node.test) else node.orelse
+            for statement in branch:
+                self.statement(statement)
+        # ast.Pass: nothing to do; the checker let nothing else through
+
+    # ---------------------------------------------------------------- expressions
+    def expr(self, node: ast.expr):
+        self.tick()
+        return _EVALUATORS[type(node)](self, node)
+
+    def constant(self, node: ast.Constant):
+        return node.value
+
+    def name(self, node: ast.Name):
+        for scope in (self.assigned, self.data, self.external):
+            if node.id in scope:
+                return scope[node.id]
+        self.fail(f"'{node.id}' has no value in this episode's data")
+
+    def sequence(self, node):
+        values = [self.expr(e) for e in node.elts]
+        return self.sized(values if isinstance(node, ast.List) else tuple(values))
+
+    def mapping(self, node: ast.Dict):
+        result = {}
+        for key, value in zip(node.keys, node.values):
+            key = self.expr(key)
+            self.measure(key)
+            result[key] = self.expr(value)
+        return self.sized(result)
+
+    def boolean(self, node: ast.BoolOp):
+        is_and = isinstance(node.op, ast.And)
+        value = None
+        for part in node.values:
+            value = self.expr(part)
+            if bool(value) != is_and:
+                return value
+        return value
+
+    def unary(self, node: ast.UnaryOp):
+        value = self.expr(node.operand)
+        if isinstance(node.op, ast.Not):
+            return not value
+        if not isinstance(value, NUMBERS):
+            self.fail("'-' and '+' apply to numbers only")
+        return -value if isinstance(node.op, ast.USub) else +value
+
+    def conditional(self, node: ast.IfExp):
+        return self.expr(node.body) if self.expr(node.test) else self.expr(node.orelse)
+
+    def binary(self, node: ast.BinOp):
+        left, right = self.expr(node.left), self.expr(node.right)
+        return self.sized(self.arithmetic(type(node.op), left, right))
+
+    def arithmetic(self, op: type, left, right):
+        if op is ast.Add and isinstance(left, (str, list, tuple)) and type(left) is type(right):
+            if len(left) + len(right) > (MAX_TEXT if isinstance(left, str) else MAX_ITEMS):
+                self.fail("the result would be too long")
+            return left + right
+        if op is ast.Mult and (isinstance(left, str) or isinstance(right, str)):
+            text, times = (left, right) if isinstance(left, str) else (right, left)
+            if not isinstance(times, int) or isinstance(times, bool):
+                self.fail("text can only be repeated a whole number of times")
+            if len(text) * max(times, 0) > MAX_TEXT:
+                self.fail(f"the text would be longer than {MAX_TEXT:,} characters")
+            return text * times
+        if not (isinstance(left, NUMBERS) and isinstance(right, NUMBERS)):
+            self.fail(f"'{_SYMBOLS[op]}' needs two numbers here, not {_kind(left)} and {_kind(right)}")
+        if op is ast.Pow:
+            self.check_power(left, right)
+        return _OPERATIONS[op](left, right)
+
+    def check_power(self, base, exponent) -> None:
+        if abs(exponent) > 10_000:
+            self.fail("the power is too large")
+        if isinstance(base, int) and isinstance(exponent, int) and exponent > 0 and abs(base) > 1 \
+                and base.bit_length() * exponent > MAX_INT_BITS:
+            self.fail("the number is too large")
+
+    def compare(self, node: ast.Compare):
+        left = self.expr(node.left)
+        for op, right_node in zip(node.ops, node.comparators):
+            right = self.expr(right_node)
+            self.measure(left, right)
+            kind = type(op)
+            if kind in (ast.In, ast.NotIn):
+                if not isinstance(right, (str, list, tuple, dict)):
+                    self.fail(f"'in' needs text, a list or a dict on its right, not {_kind(right)}")
+                if isinstance(right, str) and not isinstance(left, str):
+                    self.fail("'in' with text on its right needs text on its left")
+                outcome = (left in right) == (kind is ast.In)
+            else:
+                outcome = _COMPARISONS[kind](left, right)
+            if not outcome:
+                return False
+            left = right
+        return True
+
+    def subscript(self, node: ast.Subscript):
+        value = self.expr(node.value)
+        if not isinstance(value, (dict, list, tuple, str)):
+            self.fail(f"only a dict, a list or text can be indexed, not {_kind(value)}")
+        if isinstance(node.slice, ast.Slice):
+            parts = [None if p is None else self.expr(p) for p in (node.slice.lower, node.slice.upper, node.slice.step)]
+            if any(p is not None and (not isinstance(p, int) or isinstance(p, bool)) for p in parts):
+                self.fail("slice positions must be whole numbers")
+            return value[slice(*parts)]
+        key = self.expr(node.slice)
+        self.measure(key)
+        if isinstance(value, dict):
+            return value[key]
+        if not isinstance(key, int) or isinstance(key, bool):
+            self.fail("a list or text is indexed by a whole number")
+        return value[key]
+
+    def fstring(self, node: ast.JoinedStr):
+        parts = []
+        for part in node.values:
+            parts.append(part.value if isinstance(part, ast.Constant) else self.text(self.expr(part.value)))
+        return self.sized("".join(parts))
+
+    def text(self, value) -> str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (date, datetime)):
+            return value.isoformat()
+        if isinstance(value, float) and not math.isfinite(value) or not isinstance(value, SCALARS):
+            self.fail(f"{_kind(value)} cannot be turned into text")
+        return str(value)
+
+    def call(self, node: ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "isinstance":
+            value = self.expr(node.args[0])
+            kinds = node.args[1].elts if isinstance(node.args[1], ast.Tuple) else [node.args[1]]
+            return isinstance(value, tuple(TYPES[k.id] for k in kinds))
+        args = [self.expr(a) for a in node.args]
+        kwargs = {k.arg: self.expr(k.value) for k in node.keywords}
+        if isinstance(func, ast.Name):
+            try:
+                return self.sized(_HELPERS[func.id](self, *args, **kwargs))
+            except TypeError as exc:
+                if "positional argument" in str(exc) or "keyword argument" in str(exc):
+                    self.fail(f"{func.id}() was given the wrong number or names of values")
+                raise
+        target = self.expr(func.value)
+        return self.sized(self.method(target, func.attr, args, kwargs))
+
+    def method(self, target, name: str, args: list, kwargs: dict):
+        kind = ("dict" if isinstance(target, dict) else "str" if isinstance(target, str)
+                else "list" if isinstance(target, (list, tuple)) else "date" if isinstance(target, date) else None)
+        if kind is None or name not in METHODS[kind]:
+            self.fail(f"'.{name}()' cannot be used on {_kind(target)}")
+        self.measure(*args, *kwargs.values())
+        if kind == "list":
+            self.measure(target)
+        if kind == "dict" and name in ("keys", "values", "items"):
+            self.tick(len(target))
+            return list(getattr(target, name)())
+        if kind == "str" and name == "replace":
+            return self.replace(target, *args, **kwargs)
+        if kind == "str" and name == "join":
+            return self.join(target, *args)
+        if kind == "str" and name == "split":
+            self.tick(len(target) // 100 + 1)
+        return getattr(target, name)(*args, **kwargs)
+
+    def replace(self, text: str, old, new, count: int = -1) -> str:
+        if not isinstance(old, str) or not isinstance(new, str) or not isinstance(count, int):
+            self.fail("replace takes two texts")
+        found = text.count(old) if count < 0 else min(count, text.count(old))
+        if old == "":
+            found = len(text) + 1
+        if len(text) + found * (len(new) - len(old)) > MAX_TEXT:
+            self.fail(f"the text would be longer than {MAX_TEXT:,} characters")
+        return text.replace(old, new, count)
+
+    def join(self, separator: str, items) -> str:
+        if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+            self.fail("join takes a list of texts")
+        if sum(map(len, items)) + len(separator) * max(len(items) - 1, 0) > MAX_TEXT:
+            self.fail(f"the text would be longer than {MAX_TEXT:,} characters")
+        return separator.join(items)
+
+
+def _kind(value) -> str:
+    names = {dict: "a dict", list: "a list", tuple: "a list", str: "text", bool: "True/False", type(None): "None"}
+    return names.get(type(value), "a number" if isinstance(value, NUMBERS) else f"a {type(value).__name__}")
+
+
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+            ast.Pow: "**"}
+_OPERATIONS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+               ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_COMPARISONS = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+                ast.Gt: operator.gt, ast.GtE: operator.ge, ast.Is: operator.is_, ast.IsNot: operator.is_not}
+_EVALUATORS = {
+    ast.Constant: _Run.constant, ast.Name: _Run.name, ast.List: _Run.sequence, ast.Tuple: _Run.sequence,
+    ast.Dict: _Run.mapping, ast.BoolOp: _Run.boolean, ast.UnaryOp: _Run.unary, ast.IfExp: _Run.conditional,
+    ast.BinOp: _Run.binary, ast.Compare: _Run.compare, ast.Subscript: _Run.subscript, ast.Call: _Run.call,
+    ast.JoinedStr: _Run.fstring,
+}
+
+
+# ---------------------------------------------------------------- helpers
+def _collection(run: _Run, args: tuple, name: str) -> list:
+    items = args[0] if len(args) == 1 else args
+    if not isinstance(items, (list, tuple)) or not items:
+        run.fail(f"{name} takes a non-empty list or several values")
+    run.measure(items)
+    return list(items)
+
+
+def _min(run, *args):
+    return min(_collection(run, args, "min"))
+
+
+def _max(run, *args):
+    return max(_collection(run, args, "max"))
+
+
+def _sum(run, items, start=0):
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, NUMBERS) for i in (*items, start)):
+        run.fail("sum takes a list of numbers")
+    run.tick(len(items))
+    return sum(items, start)
+
+
+def _round(run, number, digits=None):
+    if not isinstance(number, NUMBERS) or digits is not None and not (isinstance(digits, int) and abs(digits) <= 100):
+        run.fail("round takes a number and, optionally, a number of digits up to 100")
+    return round(number, digits)
+
+
+def _abs(run, number):
+    if not isinstance(number, NUMBERS):
+        run.fail("abs takes a number")
+    return abs(number)
+
+
+def _len(run, value):
+    if not isinstance(value, (str, list, tuple, dict)):
+        run.fail(f"len takes text, a list or a dict, not {_kind(value)}")
+    return len(value)
+
+
+def _number_text(run, value, name: str):
+    if isinstance(value, str):
+        if len(value) > MAX_NUMBER_TEXT:
+            run.fail(f"{name} takes text of at most {MAX_NUMBER_TEXT} characters")
+        return value.strip()
+    if not isinstance(value, NUMBERS):
+        run.fail(f"{name} takes a number or text, not {_kind(value)}")
+    return value
+
+
+def _int(run, value=0):
+    value = _number_text(run, value, "int")
+    if isinstance(value, float) and not math.isfinite(value):
+        run.fail("int cannot take an infinite number")
+    return int(value)
+
+
+def _float(run, value=0.0):
+    return float(_number_text(run, value, "float"))
+
+
+def _text_arguments(run, name: str, *values) -> None:
+    if not all(isinstance(v, str) and len(v) <= MAX_NUMBER_TEXT for v in values):
+        run.fail(f"{name} takes texts such as \"2026-01-31\" or \"P35D\"")
+
+
+def _iso_after(run, start, duration):
+    _text_arguments(run, "iso_after", start, duration)
+    return process_dates.iso_after(start, duration)
+
+
+def _start_of_day(run, day):
+    _text_arguments(run, "start_of_day", day)
+    return process_dates.start_of_day(day)
+
+
+_HELPERS = {
+    "len": _len, "min": _min, "max": _max, "sum": _sum, "round": _round, "abs": _abs,
+    "str": lambda run, value="": run.text(value), "int": _int, "float": _float,
+    "bool": lambda run, value=False: bool(value),
+    "iso_after": _iso_after, "start_of_day": _start_of_day, "now_iso": lambda run: process_dates.now_iso(),
+}
