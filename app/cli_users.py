@@ -1,9 +1,17 @@
-"""The `ecaf users` commands: accounts made and changed by an operator on the server."""
+"""The `ecaf users` commands: accounts made and changed by an operator on the server.
+
+Process owner is a national role: the process library serves every authority, so only an operator
+gives it or takes it away (`create --role process_owner`, `grant`, `revoke`), never a local
+administrator's pages.
+"""
 from __future__ import annotations
 
+import getpass
 import sys
 
 import click
+
+from app.models import ROLES
 
 
 def _runtime():
@@ -12,17 +20,24 @@ def _runtime():
     return make()
 
 
-@click.group(help="Accounts.")
+@click.group(help="Accounts. Process owner is a national role: only these commands give it or take it away.")
 def users() -> None:
     pass
+
+
+def _operator() -> str:
+    """Who ran the command on the server (the operator is not an eCAF account): kept in the audit trail."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # a uid without a name, as in some containers
+        return "unknown"
 
 
 @users.command("create", help="Create an account (for example the first administrator). Asks for the password.")
 @click.argument("username")
 @click.option("--email", required=True, help="Work email: one account per person.")
 @click.option("--name", "full_name", required=True, help="Full name.")
-@click.option("--role", type=click.Choice(["practitioner", "administrator", "process_owner", "service_team"]),
-              default="practitioner", show_default=True)
+@click.option("--role", type=click.Choice(ROLES), default="practitioner", show_default=True)
 @click.option("--organisation", "organisation_id", type=int, help="Organisation id.")
 @click.password_option(help="At least 12 characters.")
 def users_create(username, email, full_name, role, organisation_id, password) -> None:
@@ -56,7 +71,8 @@ def users_create(username, email, full_name, role, organisation_id, password) ->
                     password_hash=passwords.hash_password(password), password_changed_at=now(), created_at=now())
         session.add(user)
         session.flush()
-        audit.record(session, "account_created", user_id=user.id, via="command line")
+        audit.record(session, "account_created", user_id=user.id, role=role, via="command line",
+                     operator=_operator())
     click.echo(f"created {username}: record their vetting (ecaf users vet) before they can sign in; "
                "they set up their authenticator at first sign-in")
 
@@ -122,3 +138,67 @@ def users_unlock(username: str, reason: str) -> None:
             sys.exit(1)
         sign_in.unlock(session, user, None, reason)
     click.echo(f"{username} is unlocked")
+
+
+def _account_or_exit(session, username: str):
+    from app.accounts import sign_in
+
+    user = sign_in.find_user(session, username)
+    if user is None:
+        click.echo("no such account", err=True)
+        sys.exit(1)
+    return user
+
+
+@users.command("grant", short_help="Give an account a role, e.g. process_owner.",
+               help="Give an account a role, replacing the one it has (an account has one role). "
+                    "Process owners are appointed here: no local administrator can make one.")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The role given, e.g. process_owner.")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail with who ran the command).")
+def users_grant(username: str, role: str, reason: str) -> None:
+    from app import audit
+
+    if not reason.strip():
+        click.echo("say why: --reason is recorded in the audit trail", err=True)
+        sys.exit(2)
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        user = _account_or_exit(session, username)
+        previous = user.role
+        if previous == role:
+            click.echo(f"{username} is already {role}: nothing was changed")
+            return
+        user.role = role
+        audit.record(session, "role_granted", user_id=user.id, role=role, role_from=previous, reason=reason.strip(),
+                     operator=_operator(), via="command line")
+    click.echo(f"{username} is now {role} (was {previous})")
+
+
+@users.command("revoke", short_help="Take a role, e.g. process_owner, away.",
+               help="Take a role away from an account, which gets --to instead (an account has one "
+                    "role). Only here can a process owner stop being one.")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice(ROLES), help="The role taken away: the account's own.")
+@click.option("--to", "new_role", type=click.Choice(ROLES), default="practitioner", show_default=True,
+              help="The account's role afterwards.")
+@click.option("--reason", required=True, help="Why (recorded in the audit trail with who ran the command).")
+def users_revoke(username: str, role: str, new_role: str, reason: str) -> None:
+    from app import audit
+
+    if not reason.strip():
+        click.echo("say why: --reason is recorded in the audit trail", err=True)
+        sys.exit(2)
+    if new_role == role:
+        click.echo("--to must be another role than the one taken away", err=True)
+        sys.exit(2)
+    runtime = _runtime()
+    with runtime.db.session() as session:
+        user = _account_or_exit(session, username)
+        if user.role != role:
+            click.echo(f"{username} is {user.role}, not {role}: nothing was changed", err=True)
+            sys.exit(1)
+        user.role = new_role
+        audit.record(session, "role_removed", user_id=user.id, role=role, role_to=new_role, reason=reason.strip(),
+                     operator=_operator(), via="command line")
+    click.echo(f"{username} is no longer {role}: now {new_role}")

@@ -184,7 +184,7 @@ def test_editing_details_needs_a_reason_and_is_audited(web):
     admin = _signed_in(web, "admin")
     path = f"/accounts/{people['lead']}/edit"
     form = {"full_name": "Leah Leader", "job_title": "Head of year", "phone": "0100 000 444",
-            "organisation_id": str(_school(runtime, people)), "role": "process_owner"}
+            "organisation_id": str(_school(runtime, people)), "role": "service_team"}
     silent = admin.post(path, form)
     assert silent.status_code == 400 and "Enter the reason for the change" in text_of(silent)
     assert 'value="Leah Leader"' in silent.get_data(as_text=True)
@@ -192,9 +192,9 @@ def test_editing_details_needs_a_reason_and_is_audited(web):
     done = admin.post(path, {**form, "reason": "Promoted"})
     assert done.status_code == 302
     leah = _user(runtime, people["lead"])
-    assert (leah.full_name, leah.job_title, leah.role) == ("Leah Leader", "Head of year", "process_owner")
+    assert (leah.full_name, leah.job_title, leah.role) == ("Leah Leader", "Head of year", "service_team")
     [edited] = _events(runtime, "account_edited")
-    assert edited.detail["reason"] == "Promoted" and edited.detail["role_to"] == "process_owner"
+    assert edited.detail["reason"] == "Promoted" and edited.detail["role_to"] == "service_team"
     assert set(edited.detail["changed"]) == {"full_name", "job_title", "phone", "role"}
     own = admin.post(f"/accounts/{people['admin']}/edit", {**form, "full_name": "Adam Admin", "reason": "Mine"})
     assert own.status_code == 400 and "You cannot change your own role" in text_of(own)

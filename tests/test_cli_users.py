@@ -1,4 +1,4 @@
-"""The `ecaf users` commands: create an account, print a demo account's code, unlock."""
+"""The `ecaf users` commands: create an account, grant and revoke a role, print a demo account's code, unlock."""
 from __future__ import annotations
 
 from click.testing import CliRunner
@@ -48,3 +48,53 @@ def test_codes_are_printed_for_demo_accounts_only_and_unlock_works(runtime, peop
     with runtime.db.session() as session:
         olive = session.get(User, people["originator"])
         assert olive.locked_at is None and olive.failed_sign_ins == 0
+
+
+def _audit(runtime, action: str) -> list[AuditEvent]:
+    with runtime.db.session() as session:
+        return session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).all()
+
+
+def test_an_operator_grants_and_revokes_the_process_owner_role_and_both_are_audited(runtime, people, monkeypatch):
+    import getpass
+
+    operator = getpass.getuser()
+    granted = _run(runtime, monkeypatch, "users", "grant", "leah", "--role", "process_owner",
+                   "--reason", "Appointed by the national board")
+    assert granted.exit_code == 0, granted.output
+    assert _role_of(runtime, people["lead"]) == "process_owner"
+    [row] = _audit(runtime, "role_granted")
+    assert row.actor_id is None and row.detail["user_id"] == people["lead"]
+    assert (row.detail["role"], row.detail["role_from"]) == ("process_owner", "practitioner")
+    assert row.detail["reason"] == "Appointed by the national board" and row.detail["operator"] == operator
+    again = _run(runtime, monkeypatch, "users", "grant", "leah", "--role", "process_owner", "--reason", "Twice")
+    assert again.exit_code == 0 and "nothing was changed" in again.output and len(_audit(runtime, "role_granted")) == 1
+
+    wrong = _run(runtime, monkeypatch, "users", "revoke", "olive", "--role", "process_owner", "--reason", "Oops")
+    assert wrong.exit_code == 1 and "not process_owner" in wrong.output
+    silent = _run(runtime, monkeypatch, "users", "revoke", "leah", "--role", "process_owner", "--reason", " ")
+    assert silent.exit_code == 2 and _role_of(runtime, people["lead"]) == "process_owner"
+    revoked = _run(runtime, monkeypatch, "users", "revoke", "leah", "--role", "process_owner",
+                   "--reason", "Left the board")
+    assert revoked.exit_code == 0, revoked.output
+    assert _role_of(runtime, people["lead"]) == "practitioner", "back to practitioner unless --to says otherwise"
+    [removed] = _audit(runtime, "role_removed")
+    assert (removed.detail["role"], removed.detail["role_to"]) == ("process_owner", "practitioner")
+    assert removed.detail["reason"] == "Left the board" and removed.detail["operator"] == operator
+    missing = _run(runtime, monkeypatch, "users", "grant", "nobody", "--role", "process_owner", "--reason", "x")
+    assert missing.exit_code == 1 and "no such account" in missing.output
+
+
+def test_creating_a_process_owner_on_the_command_line_records_the_role_and_the_operator(runtime, people, monkeypatch):
+    import getpass
+
+    made = _run(runtime, monkeypatch, "users", "create", "owen", "--email", "owen@testshire.test", "--name",
+                "Owen Owner", "--role", "process_owner", input="kettle lamp orchard river\nkettle lamp orchard river\n")
+    assert made.exit_code == 0, made.output
+    [created] = _audit(runtime, "account_created")
+    assert created.detail["role"] == "process_owner" and created.detail["operator"] == getpass.getuser()
+
+
+def _role_of(runtime, user_id: int) -> str:
+    with runtime.db.session() as session:
+        return session.get(User, user_id).role

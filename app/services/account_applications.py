@@ -165,7 +165,7 @@ def approve(session: Session, admin: User, application: AccountApplication, user
     account = accounts.NewAccount(full_name=application.full_name, job_title=application.job_title or "",
                          phone=application.phone or "", organisation_id=application.organisation_id, role=role,
                          username=username, email=application.email)
-    problems = accounts.account_problems(session, admin, account, check, reason)
+    problems = accounts.account_problems(session, admin, account, check, reason, application_id=application.id)
     if "email" in problems:
         problems["decision"] = f"{problems.pop('email')}: reject this application"
     if "reason" in problems:

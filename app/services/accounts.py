@@ -31,6 +31,9 @@ STATES = {"active": "Active", "disabled": "Disabled", "locked": "Locked",
 MAX_LISTED = 200
 EMAIL_FORMAT = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,39}")
+NATIONAL_ROLE_HINT = "Process owners are appointed nationally"
+GRANT_REFUSED = f"{NATIONAL_ROLE_HINT}: only an operator can make an account a process owner"
+REMOVE_REFUSED = f"{NATIONAL_ROLE_HINT}: only an operator can change the role of a process owner"
 
 
 @dataclass
@@ -154,7 +157,30 @@ def email_problem(email: str) -> str | None:
     return None
 
 
-def _details_problems(session: Session, admin: User, details: AccountDetails) -> dict[str, str]:
+def offered_roles(admin: User) -> list[str]:
+    """The roles the administrator may give: the only ones their account pages offer."""
+    return [role for role in ROLES if policy.may_grant_role(admin, role)]
+
+
+def role_problem(session: Session, admin: User, role: str, *, current: str | None = None, **about) -> str | None:
+    """Why `admin` may not give `role` to an account whose role is `current` (None: a new account), or None.
+
+    A refusal is audited here: the page's transaction commits it as it answers with the form, so a
+    forged post leaves its trace even though it changes nothing."""
+    if role == current or role not in ROLES:
+        return None
+    if current is not None and not policy.may_grant_role(admin, current):
+        problem = REMOVE_REFUSED
+    elif not policy.may_grant_role(admin, role):
+        problem = GRANT_REFUSED
+    else:
+        return None
+    audit.record(session, "role_change_refused", actor_id=admin.id, role_from=current, role_to=role, **about)
+    return problem
+
+
+def _details_problems(session: Session, admin: User, details: AccountDetails, *, current: str | None = None,
+                      **about) -> dict[str, str]:
     problems = {}
     if not details.full_name:
         problems["full_name"] = "Enter the person's full name"
@@ -168,6 +194,9 @@ def _details_problems(session: Session, admin: User, details: AccountDetails) ->
         problems["organisation_id"] = "Select an organisation of your local authority"
     if details.role not in ROLES:
         problems["role"] = "Select a role"
+    problem = role_problem(session, admin, details.role, current=current, **about)
+    if problem:
+        problems["role"] = problem
     return problems
 
 
@@ -180,8 +209,9 @@ def username_problem(session: Session, username: str) -> str | None:
     return None
 
 
-def new_account_problems(session: Session, admin: User, account: NewAccount) -> dict[str, str]:
-    problems = _details_problems(session, admin, account)
+def new_account_problems(session: Session, admin: User, account: NewAccount, **about) -> dict[str, str]:
+    """`about`: what a refused role's audit row names besides the username (an application's id)."""
+    problems = _details_problems(session, admin, account, username=account.username, **about)
     problem = username_problem(session, account.username)
     if problem:
         problems["username"] = problem
@@ -203,8 +233,8 @@ def _vetting_field(problem: str) -> str:
 
 
 def account_problems(session: Session, admin: User, account: NewAccount, check: vetting.VettingCheck,
-                     reason: str) -> dict[str, str]:
-    problems = new_account_problems(session, admin, account)
+                     reason: str, **about) -> dict[str, str]:
+    problems = new_account_problems(session, admin, account, **about)
     problems.update({_vetting_field(p): p for p in vetting.problems(check, now().date())})
     if not reason:
         problems["reason"] = "Enter why this account is needed"
@@ -238,8 +268,9 @@ def create_account(session: Session, admin: User, account: NewAccount, check: ve
 
 
 def edit_account(session: Session, admin: User, user: User, details: AccountDetails, reason: str) -> dict[str, str]:
-    """Change name, job title, phone, organisation or role; an administrator keeps their own role."""
-    problems = _details_problems(session, admin, details)
+    """Change name, job title, phone, organisation or role; an administrator keeps their own role, and
+    a process owner's role is not theirs to change."""
+    problems = _details_problems(session, admin, details, current=user.role, user_id=user.id)
     if user.id == admin.id and details.role != user.role:
         problems["role"] = "You cannot change your own role: ask another administrator"
     if not reason:

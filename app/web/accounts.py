@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from app import outbox
 from app.accounts import throttle, vetting
 from app.clock import now
-from app.models import ROLES, VETTING_TYPES, User
+from app.models import VETTING_TYPES, User
 from app.services import account_applications as queue
 from app.services import accounts as service
 from app.services import password_links
@@ -67,8 +67,10 @@ def _details_from(form) -> tuple[dict, service.AccountDetails]:
 
 
 def _choices(session) -> dict:
-    return {"organisations": service.organisations_of(session, current_user()), "roles": ROLES,
-            "role_labels": service.ROLE_LABELS, "role_hints": ROLE_HINTS, "types": VETTING_TYPES}
+    """Only the roles this administrator may give are offered (never process owner: a national role)."""
+    return {"organisations": service.organisations_of(session, current_user()),
+            "roles": service.offered_roles(current_user()), "role_labels": service.ROLE_LABELS,
+            "role_hints": ROLE_HINTS, "national_hint": service.NATIONAL_ROLE_HINT, "types": VETTING_TYPES}
 
 
 # ---------------------------------------------------------------- the list of accounts
@@ -163,6 +165,8 @@ def edit(user_id: int):
                  "organisation_id": str(user.organisation_id), "role": user.role}
         if request.method == "POST":
             typed, details = _details_from(request.form)
+            if "role" not in request.form and user.role not in service.offered_roles(current_user()):
+                typed["role"] = details.role = user.role  # shown read-only, so not posted: unchanged
             typed["reason"] = text(request.form, "reason", 1000)
             errors = service.edit_account(session, current_user(), user, details, typed["reason"])
             if not errors:
@@ -342,6 +346,9 @@ def _decision(session, found, typed: dict) -> tuple[list[int], dict, dict]:
     if check is None:
         if not typed["approve_reason"]:
             errors["approve_reason"] = "Enter the reason for approving the application"
+        refused = service.role_problem(session, current_user(), typed["role"], application_id=found.id)
+        if refused:
+            errors["role"] = refused
         return [], errors, typed
     message_ids, errors = queue.approve(session, current_user(), found, typed["username"], typed["role"], check,
                                           typed["approve_reason"], _link_for)
