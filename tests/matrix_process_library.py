@@ -44,6 +44,7 @@ def cases(world: dict, ids: dict, rules) -> dict:
     spare = f"/processes/drafts/{discarded}"
     return {
         "process_library.index": [Case("GET", "/processes", by_role(readers))],
+        "process_guide.guide": [Case("GET", "/processes/expressions", by_role(readers))],
         "process_library.version": [Case("GET", version, by_role(readers))],
         "process_library.version_file": [Case("GET", f"{version}/files/caf_episode.bpmn", by_role(readers)),
                                          Case("GET", f"{version}/files/forms/consent.schema.json", by_role(readers))],

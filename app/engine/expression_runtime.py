@@ -96,7 +96,11 @@ class _Run:
                 stack.extend((v, depth + 1) for v in current)
             elif isinstance(current, dict):
                 self.tick(len(current) + 1)
+                if not all(isinstance(key, str) for key in current):
+                    self.fail("the keys of a dict that is kept must be text")
                 stack.extend((v, depth + 1) for v in current.values())
+            elif isinstance(current, float) and not math.isfinite(current):
+                self.fail("the value is not a finite number")
             elif not isinstance(current, (*SCALARS, datetime)):
                 self.fail(f"a value of type {type(current).__name__} cannot be kept")
 

@@ -136,7 +136,8 @@ class _Checker:
                 self.statement(statement, 1)
 
     def refuse(self, node: ast.AST, message: str) -> None:
-        problem = Problem(getattr(node, "lineno", None), message)
+        decorators = getattr(node, "decorator_list", None)
+        problem = Problem(decorators[0].lineno if decorators else getattr(node, "lineno", None), message)
         if not self.collect:
             raise ExpressionRefused(problem.message, problem.line)
         if problem not in self.problems:
@@ -214,6 +215,9 @@ class _Checker:
                 self.expr(value, depth + 1)
         elif kind is ast.BinOp:
             self.operator(node, node.op)
+            if isinstance(node.op, ast.Mod) and (isinstance(node.left, ast.JoinedStr) or
+                                                 isinstance(node.left, ast.Constant) and isinstance(node.left.value, str)):
+                self.refuse(node, "'%' formatting of text is not allowed: use an f-string, f'{x}'")
             self.expr(node.left, depth + 1)
             self.expr(node.right, depth + 1)
         elif kind is ast.UnaryOp:
