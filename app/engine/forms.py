@@ -8,6 +8,8 @@ from typing import Any, Callable
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError
 
+from . import form_patterns
+
 TASK_DATA_KEY = "x-ecaf-task-data"  # fields a form hands to the workflow (gateways, timers)
 MESSAGE_KEY = "x-ecaf-message"  # a rule's own error message, in the words of the form's users
 USER_EMAIL_FORMAT = "ecaf-user-email"
@@ -31,6 +33,9 @@ def load_form(forms: dict[str, str], filename: str) -> dict:
 
 def check_schema(schema: dict) -> str | None:
     """None when the schema is a valid JSON Schema, else what is wrong with it."""
+    if problems := form_patterns.schema_problems(schema):  # first: these name the pattern's JSON path
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return "; ".join(problems[:3]) + more
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
@@ -55,11 +60,17 @@ def validate(schema: dict, data: dict, *, user_exists: Callable[[str], bool] | N
     checker = FormatChecker()
     if user_exists is not None:
         checker.checks(USER_EMAIL_FORMAT)(lambda value: not isinstance(value, str) or user_exists(value))
-    validator = Draft202012Validator(schema, format_checker=checker)
+    validator = form_patterns.Validator(schema, format_checker=checker)
+    with form_patterns.time_limit() as budget:
+        found = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+    if budget.unchecked and not any(isinstance(e, form_patterns.Unchecked) for e in found):
+        found.append(form_patterns.Unchecked(form_patterns.TIMED_OUT))  # unchecked inside anyOf or not
     errors = []
-    for error in sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path)):
+    for error in found:
         path = [str(p) for p in error.absolute_path]
-        if error.validator == "required":
+        if isinstance(error, form_patterns.Unchecked):
+            message = error.message
+        elif error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""
             path.append(missing)
             message = "Enter this information"
