@@ -294,3 +294,61 @@ def test_the_interpreter_limits_are_what_the_guide_says():
     guide = (__import__("app.config", fromlist=["PROJECT_ROOT"]).PROJECT_ROOT / "docs"
              / "process-expressions.md").read_text()
     assert f"{runtime_language.MAX_TEXT:,}" in guide and f"{runtime_language.MAX_ITEMS:,}" in guide
+
+
+POSITIONS_MODEL = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="defs" targetNamespace="http://ecaf.test">
+  <bpmn:message id="note" name="note"/>
+  <bpmn:correlationProperty id="ref" name="ref">
+    <bpmn:correlationPropertyRetrievalExpression messageRef="note">
+      <bpmn:formalExpression>{correlation}</bpmn:formalExpression>
+    </bpmn:correlationPropertyRetrievalExpression>
+  </bpmn:correlationProperty>
+  <bpmn:process id="probe" name="Probe" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:serviceTask id="call" name="Call a handler"><bpmn:extensionElements>
+        <spiffworkflow:serviceTaskOperator id="episode/close" resultVariable="r">
+          <spiffworkflow:parameters><spiffworkflow:parameter id="stage" type="any" value="{parameter}"/></spiffworkflow:parameters>
+        </spiffworkflow:serviceTaskOperator>
+        <spiffworkflow:preScript>{prescript}</spiffworkflow:preScript>
+      </bpmn:extensionElements><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:serviceTask>
+    <bpmn:scriptTask id="repeat" name="Repeat"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>
+      <bpmn:multiInstanceLoopCharacteristics isSequential="true">
+        <bpmn:loopCardinality>{cardinality}</bpmn:loopCardinality>
+      </bpmn:multiInstanceLoopCharacteristics>
+      <bpmn:script>n = 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:intermediateThrowEvent id="tell" name="Tell"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>
+      <bpmn:messageEventDefinition messageRef="note"><bpmn:extensionElements>
+        <spiffworkflow:messagePayload>{payload}</spiffworkflow:messagePayload>
+      </bpmn:extensionElements></bpmn:messageEventDefinition></bpmn:intermediateThrowEvent>
+    <bpmn:endEvent id="end"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="call"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="call" targetRef="repeat"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="repeat" targetRef="tell"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="tell" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_parameters_pre_scripts_cardinality_payloads_and_correlations_are_checked_too():
+    def positions(**escapes):
+        values = {"correlation": "ref", "parameter": "'x'", "prescript": "y = 1", "cardinality": "2",
+                  "payload": "{'a': 1}", **escapes}
+        return POSITIONS_MODEL.format(**{k: _xml(v).replace('"', "&quot;") for k, v in values.items()})
+
+    try:
+        validate_bundle(Bundle({"probe.bpmn": positions()}, {}), "probe")
+    except ProcessInvalid as exc:  # the model itself is sound: only the escapes below are refused
+        assert not any("line" in p for p in exc.problems), exc.problems
+    escape = "().__class__.__base__.__subclasses__()"
+    problems = deploy_problems(positions(correlation=escape, parameter=escape, prescript="import os",
+                                         cardinality=escape, payload=escape))
+    expected = ["'call' (Call a handler), the parameter 'stage', line 1: names starting with '_'",
+                "'call' (Call a handler), the pre-script, line 1: imports are not allowed",
+                "'repeat' (Repeat), the loop cardinality, line 1: names starting with '_'",
+                "'tell' (Tell), the event expression, line 1: names starting with '_'",
+                "'tell' (Tell), the correlation 'ref', line 1: names starting with '_'"]
+    for start in expected:
+        assert any(p.startswith(start) for p in problems), (start, problems)

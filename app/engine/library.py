@@ -112,6 +112,9 @@ def _parser_for(bundle: Bundle) -> SpiffBpmnParser:
 
 def _element(spec) -> str:
     label = getattr(spec, "bpmn_name", None)
+    inner = getattr(spec, "task_spec", None)  # a multi-instance or loop step is named on its inner task
+    if label is None and isinstance(inner, str) and inner in getattr(spec._wf_spec, "task_specs", {}):
+        label = spec._wf_spec.task_specs[inner].bpmn_name
     return f"'{spec.bpmn_id or spec.name}'" + (f" ({label})" if label else "")
 
 
