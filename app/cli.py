@@ -56,6 +56,7 @@ def processes() -> None:
               help="The process to deploy from the files (its called processes come with it).")
 def processes_deploy(directory: Path | None, note: str | None, by_name: str | None, process_id: str) -> None:
     from app import audit
+    from app.cli_users import _operator
     from app.engine.library import Bundle, deploy
 
     runtime = _runtime()
@@ -67,7 +68,9 @@ def processes_deploy(directory: Path | None, note: str | None, by_name: str | No
                                       change_note=note)
             label = version.label
             if created:
-                audit.record(session, "process_deployed", actor_id=by, version=label, note=note, via="command line")
+                # Files kept in git are reviewed there; the audit says which operator ran it, and for whom.
+                audit.record(session, "process_deployed", actor_id=by, version=label, note=note, via="command line",
+                             operator=_operator(), by=by_name)
     except ProcessInvalid as exc:
         click.echo(str(exc), err=True)
         sys.exit(1)

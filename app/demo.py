@@ -28,6 +28,7 @@ USERS = [  # username, name, title, role, organisation index
     ("sam.reid", "Sam Reid", "Family support worker", "practitioner", 4),
     ("ada.admin", "Ada Lovell", "eCAF administrator", "administrator", 4),
     ("owen.owner", "Owen Marsh", "CAF process owner", "process_owner", 4),
+    ("pat.owner", "Pat Quinn", "CAF process owner", "process_owner", 4),  # a second pair of eyes for deploys
     ("nina.new", "Nina Patel", "School nurse", "practitioner", 2),
 ]
 # Every demo account signs in with this password. All but NEW_USER have an authenticator set up

@@ -1,8 +1,8 @@
 """Authorization matrix cases for one area: see tests/test_authorization_matrix.py.
 
-The process library. Process owners create, edit, validate and deploy drafts; administrators of
-any authority read the library and its versions (GET) but are refused every change and every
-draft page; everyone else is refused. `seed(runtime, world)` opens two drafts of the deployed
+The process library. Process owners create, edit, validate, submit, review and deploy drafts;
+administrators of any authority read the library and its versions (GET) but are refused every
+change, every draft page and every review decision; everyone else is refused. `seed(runtime, world)` opens two drafts of the deployed
 version as the owner actor: one the cases edit, one they remove a form from and then discard.
 Without it the cases use a draft id that does not exist, which the owner gets as 404.
 """
@@ -66,6 +66,11 @@ def cases(world: dict, ids: dict, rules) -> dict:
                                               {})],
         "process_library.task_form": [Case("GET", f"{draft}/tasks/obtain_consent/form", owner_rule(200)),
                                       Case("POST", f"{draft}/tasks/obtain_consent/form", owner_rule(400), {})],
+        # Without a revision, or for a draft nobody submitted, each is refused as a conflict, changing nothing.
+        "process_library.submit": [Case("POST", f"{draft}/submit", owner_rule(409), {})],
+        "process_library.review_draft": [Case("GET", f"{draft}/review", owner_rule(200))],
+        "process_library.approve": [Case("POST", f"{draft}/approve", owner_rule(409), {})],
+        "process_library.reject": [Case("POST", f"{draft}/reject", owner_rule(409), {})],
         "process_library.deploy": [Case("POST", f"{draft}/deploy", owner_rule(409), {})],
         "process_library.remove_file": [Case("POST", f"{spare}/files/forms/consent.uischema.json/remove",
                                              owner_rule(303), {"revision": "1"})],

@@ -1,5 +1,5 @@
 """Process owners edit the process in the browser: drafts, saving the modeler's XML, forms,
-uploads, validation, deploying a new version, and who may do which."""
+uploads, validation, and who may do which. Submitting, reviewing and deploying: test_draft_review.py."""
 from __future__ import annotations
 
 import io
@@ -7,86 +7,13 @@ import json
 import re
 import zipfile
 
-import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from app.clock import now
 from app.engine.library import Bundle
-from app.models import AuditEvent, Episode, ProcessDraft, ProcessVersion, User
+from app.models import ProcessVersion
 
-from .conftest import VETTED
-from .web import browser, csrf_token, give_credentials, make_app, text_of
-
-TASK_NAME = 'name="Complete and submit the assessment"'
-NEW_NAME = 'name="Complete the assessment with the family"'
-
-
-@pytest.fixture
-def site(runtime, people):
-    """The app with a signed-in process owner ("owner"), administrator ("admin") and practitioner."""
-    with runtime.db.session() as session:
-        school = session.get(User, people["originator"]).organisation_id
-        owner = User(username="owen", email="owen@testshire.test", full_name="Owen Owner", role="process_owner",
-                     organisation_id=school, created_at=now(), **VETTED)
-        session.add(owner)
-        session.flush()
-        owner_id = owner.id
-    app = make_app(runtime)
-    _stand_in_migration_pages(app)
-    clients = {}
-    for name, user_id, username in (("owner", owner_id, "owen"), ("admin", people["admin"], "adam"),
-                                    ("practitioner", people["originator"], "olive")):
-        client = browser(app)
-        client.sign_in(username, give_credentials(runtime, user_id))
-        clients[name] = client
-    return {"runtime": runtime, "people": people, "owner_id": owner_id, **clients}
-
-
-def _stand_in_migration_pages(app) -> None:
-    """The diff and migration pages' addresses, so the links to them show whether or not they exist yet."""
-    for endpoint, rule in (("process_migrations.diff", "/processes/<process_id>/diff"),
-                           ("process_migrations.plan", "/processes/<process_id>/migrate")):
-        if endpoint not in app.view_functions:
-            def stand_in(process_id):
-                return ""
-            stand_in.access = frozenset({"process_owner"})
-            app.add_url_rule(rule, endpoint=endpoint, view_func=stand_in)
-
-
-def _new_draft(site) -> int:
-    answer = site["owner"].post("/processes/caf_episode/versions/1/draft", token_from="/processes")
-    assert answer.status_code == 303, text_of(answer)
-    return int(re.search(r"/drafts/(\d+)", answer.location).group(1))
-
-
-def _draft(runtime, draft_id: int) -> ProcessDraft:
-    with runtime.db.session() as session:
-        return session.get(ProcessDraft, draft_id)
-
-
-def _save(site, draft_id: int, xml: str, revision, file: str = "caf_episode.bpmn"):
-    token = csrf_token(site["owner"].get(f"/processes/drafts/{draft_id}").get_data(as_text=True))
-    return site["owner"].client.post(f"/processes/drafts/{draft_id}/bpmn", json={
-        "file": file, "xml": xml, "revision": revision}, headers={"X-CSRFToken": token})
-
-
-def _versions(runtime) -> int:
-    with runtime.db.session() as session:
-        return session.scalar(select(func.count()).select_from(ProcessVersion))
-
-
-def _audit(runtime, action: str) -> list[dict]:
-    with runtime.db.session() as session:
-        return [e.detail for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                                  .order_by(AuditEvent.id))]
-
-
-def _upload(site, draft_id: int, name: str, content: bytes, revision=None):
-    revision = revision if revision is not None else _draft(site["runtime"], draft_id).revision
-    return site["owner"].post(f"/processes/drafts/{draft_id}/upload",
-                              {"file": (io.BytesIO(content), name), "revision": str(revision)},
-                              token_from=f"/processes/drafts/{draft_id}", content_type="multipart/form-data")
-
+from .draft_site import NEW_NAME, TASK_NAME, audit_of, draft_of, new_draft, save, site, upload, versions  # noqa: F401
+from .web import csrf_token, text_of
 
 # ---------------------------------------------------------------- the library
 
@@ -94,7 +21,7 @@ def _upload(site, draft_id: int, name: str, content: bytes, revision=None):
 def test_the_library_lists_versions_with_their_open_episodes_and_drafts(site):
     runtime, people = site["runtime"], site["people"]
     runtime.engine.start_episode(child_id=people["child"], originator_id=people["originator"])
-    draft_id = _new_draft(site)
+    draft_id = new_draft(site)
 
     page = text_of(site["owner"].get("/processes"))
     assert "Version 1 Current" in page and "Command line" in page
@@ -141,42 +68,42 @@ def test_files_download_as_attachments_and_the_zip_deploys_with_the_same_hash(si
 
 def test_a_draft_starts_as_a_copy_of_the_version_and_saves_the_modelers_xml(site):
     runtime = site["runtime"]
-    draft_id = _new_draft(site)
-    draft = _draft(runtime, draft_id)
+    draft_id = new_draft(site)
+    draft = draft_of(runtime, draft_id)
     with runtime.db.session() as session:
         version = session.scalar(select(ProcessVersion).where(ProcessVersion.version == 1))
     assert draft.bpmn_files == version.bpmn_files and draft.forms == version.forms and draft.revision == 1
-    assert _audit(runtime, "draft_created")[-1] == {"process_id": "caf_episode", "draft_id": draft_id,
+    assert audit_of(runtime, "draft_created")[-1] == {"process_id": "caf_episode", "draft_id": draft_id,
                                                    "from_version": 1}
     page = site["owner"].get(f"/processes/drafts/{draft_id}").get_data(as_text=True)
     assert "bpmn-modeler.production.min.js" in page and 'data-file="caf_episode.bpmn"' in page
 
     xml = draft.bpmn_files["caf_episode.bpmn"].replace(TASK_NAME, NEW_NAME)
-    answer = _save(site, draft_id, xml, 1)
+    answer = save(site, draft_id, xml, 1)
     assert answer.status_code == 200, answer.get_data(as_text=True)
-    assert answer.json == {"saved": True, "revision": 2, "problems": []}
-    assert NEW_NAME in _draft(runtime, draft_id).bpmn_files["caf_episode.bpmn"]
-    assert _audit(runtime, "draft_saved")[-1]["files"] == ["caf_episode.bpmn"]
+    assert answer.json == {"saved": True, "revision": 2, "problems": [], "withdrawn": False}
+    assert NEW_NAME in draft_of(runtime, draft_id).bpmn_files["caf_episode.bpmn"]
+    assert audit_of(runtime, "draft_saved")[-1]["files"] == ["caf_episode.bpmn"]
 
     # A save from a copy opened before that one is refused: nothing is lost.
-    stale = _save(site, draft_id, xml.replace(NEW_NAME, 'name="Another name"'), 1)
+    stale = save(site, draft_id, xml.replace(NEW_NAME, 'name="Another name"'), 1)
     assert stale.status_code == 409 and "changed by Owen Owner" in stale.json["problems"][0]
-    broken = _save(site, draft_id, "<bpmn:definitions", 2)
+    broken = save(site, draft_id, "<bpmn:definitions", 2)
     assert broken.status_code == 400 and "the XML does not parse" in broken.json["problems"][0]
-    not_bpmn = _save(site, draft_id, "<html><body/></html>", 2)
+    not_bpmn = save(site, draft_id, "<html><body/></html>", 2)
     assert not_bpmn.status_code == 400 and "not a BPMN 2.0 file" in not_bpmn.json["problems"][0]
-    assert _draft(runtime, draft_id).bpmn_files["caf_episode.bpmn"] == xml
+    assert draft_of(runtime, draft_id).bpmn_files["caf_episode.bpmn"] == xml
 
 
-def test_validation_names_each_problem_and_a_draft_with_problems_is_not_deployed(site):
+def test_validation_names_each_problem_and_a_draft_with_problems_is_not_submitted(site):
     runtime = site["runtime"]
-    draft_id = _new_draft(site)
-    xml = _draft(runtime, draft_id).bpmn_files["caf_episode.bpmn"]
+    draft_id = new_draft(site)
+    xml = draft_of(runtime, draft_id).bpmn_files["caf_episode.bpmn"]
     broken = (xml.replace("<bpmn:timeDate>caf_due_at</bpmn:timeDate>", "<bpmn:timeDuration>P35D</bpmn:timeDuration>")
               .replace('value="consent.schema.json"', 'value="missing.schema.json"')
               .replace("<bpmn:script>", "<bpmn:script>if ready ==:\n", 1)
               .replace('serviceTaskOperator id="', 'serviceTaskOperator id="unknown/', 1))
-    answer = _save(site, draft_id, broken, 1)
+    answer = save(site, draft_id, broken, 1)
     assert answer.json["saved"] is True
     problems = answer.json["problems"]
     assert any("'caf_deadline' (35-day limit)" in p and "quoted" in p for p in problems), problems
@@ -187,76 +114,26 @@ def test_validation_names_each_problem_and_a_draft_with_problems_is_not_deployed
     checked = site["owner"].post(f"/processes/drafts/{draft_id}/validate", token_from=f"/processes/drafts/{draft_id}")
     assert checked.status_code == 200 and f"{len(problems)} problems stop this draft being deployed" in text_of(checked)
 
-    refused = site["owner"].post(f"/processes/drafts/{draft_id}/deploy",
+    refused = site["owner"].post(f"/processes/drafts/{draft_id}/submit",
                                  {"change_note": "Quicker deadline", "revision": "2"},
                                  token_from=f"/processes/drafts/{draft_id}")
     assert refused.status_code == 400
     shown = text_of(refused)
-    assert "This draft has problems, so nothing was deployed" in shown and "missing.schema.json" in shown
+    assert "This draft has problems, so it was not submitted" in shown and "missing.schema.json" in shown
     assert "Quicker deadline" in shown  # the note as typed stays
-    assert _versions(runtime) == 1 and _draft(runtime, draft_id).status == "open"
-    assert not _audit(runtime, "process_deployed")
-
-
-def test_deploy_needs_a_change_note_then_makes_the_next_version(site):
-    runtime, people = site["runtime"], site["people"]
-    running = runtime.engine.start_episode(child_id=people["child"], originator_id=people["originator"]).episode_id
-    draft_id = _new_draft(site)
-    xml = _draft(runtime, draft_id).bpmn_files["caf_episode.bpmn"].replace(TASK_NAME, NEW_NAME)
-    assert _save(site, draft_id, xml, 1).json["saved"]
-
-    no_note = site["owner"].post(f"/processes/drafts/{draft_id}/deploy", {"change_note": "  ", "revision": "2"},
-                                 token_from=f"/processes/drafts/{draft_id}")
-    assert no_note.status_code == 400 and "Enter a change note" in text_of(no_note)
-    assert _versions(runtime) == 1
-
-    deployed = site["owner"].post(f"/processes/drafts/{draft_id}/deploy",
-                                  {"change_note": "Clearer name for the assessment task", "revision": "2"},
-                                  token_from=f"/processes/drafts/{draft_id}")
-    assert deployed.status_code == 303 and deployed.location.endswith("/processes/caf_episode/versions/2")
-    with runtime.db.session() as session:
-        version = session.scalar(select(ProcessVersion).where(ProcessVersion.version == 2))
-        assert version.change_note == "Clearer name for the assessment task"
-        assert version.deployed_by_id == site["owner_id"] and NEW_NAME in version.bpmn_files["caf_episode.bpmn"]
-        assert session.get(Episode, running).process_version.version == 1  # open episodes stay on theirs
-    draft = _draft(runtime, draft_id)
-    assert draft.status == "deployed" and draft.deployed_version_id == version.id
-    assert _audit(runtime, "process_deployed")[-1] == {
-        "process_id": "caf_episode", "version": 2, "content_hash": version.content_hash, "draft_id": draft_id,
-        "change_note": "Clearer name for the assessment task", "from_version": 1}
-
-    library = text_of(site["owner"].get("/processes"))
-    assert "Version 2 Current" in library and "Version 1 Current" not in library
-    assert "Clearer name for the assessment task" in library and "Owen Owner" in library
-    # The deployed draft is history: its page leads to the version it became.
-    assert site["owner"].get(f"/processes/drafts/{draft_id}").location.endswith("/processes/caf_episode/versions/2")
-
-    # Links to compare the versions and to move the open episode onto the new one.
-    newest = site["owner"].get("/processes/caf_episode/versions/2").get_data(as_text=True)
-    assert 'href="/processes/caf_episode/diff?from=1&amp;to=2"' in newest
-    assert 'href="/processes/caf_episode/migrate?from=1&amp;to=2"' in newest
-    assert "Migrate the 1 open episode on version 1 to this version" in text_of(site["owner"].get(
-        "/processes/caf_episode/versions/2"))
-    assert "Migrate the 1 open episode on this version to version 2" in text_of(site["owner"].get(
-        "/processes/caf_episode/versions/1"))
-    assert "Migrate" not in text_of(site["admin"].get("/processes/caf_episode/versions/1"))
-
-    # The same content again is not a new version.
-    again = _new_draft(site)
-    same = site["owner"].post(f"/processes/drafts/{again}/deploy", {"change_note": "Back", "revision": "1"},
-                              token_from=f"/processes/drafts/{again}")
-    assert same.status_code == 400 and "the same as version 1" in text_of(same)
-    assert _versions(runtime) == 2
+    draft = draft_of(runtime, draft_id)
+    assert versions(runtime) == 1 and (draft.status, draft.review_status) == ("open", "editing")
+    assert not audit_of(runtime, "draft_submitted") and not audit_of(runtime, "process_deployed")
 
 
 def test_a_discarded_draft_is_gone_and_audited(site):
-    draft_id = _new_draft(site)
+    draft_id = new_draft(site)
     answer = site["owner"].post(f"/processes/drafts/{draft_id}/discard", token_from=f"/processes/drafts/{draft_id}")
     assert answer.status_code == 303
-    assert _draft(site["runtime"], draft_id).status == "discarded"
+    assert draft_of(site["runtime"], draft_id).status == "discarded"
     assert site["owner"].get(f"/processes/drafts/{draft_id}").status_code == 404
     assert f"Draft {draft_id}" not in text_of(site["owner"].get("/processes"))
-    assert _audit(site["runtime"], "draft_discarded")[-1] == {"process_id": "caf_episode", "draft_id": draft_id}
+    assert audit_of(site["runtime"], "draft_discarded")[-1] == {"process_id": "caf_episode", "draft_id": draft_id}
 
 
 # ---------------------------------------------------------------- uploads
@@ -264,8 +141,8 @@ def test_a_discarded_draft_is_gone_and_audited(site):
 
 def test_uploads_replace_files_and_bad_files_change_nothing(site):
     runtime = site["runtime"]
-    draft_id = _new_draft(site)
-    original = _draft(runtime, draft_id)
+    draft_id = new_draft(site)
+    original = draft_of(runtime, draft_id)
     xml = original.bpmn_files["caf_episode.bpmn"]
 
     refusals = {
@@ -281,28 +158,28 @@ def test_uploads_replace_files_and_bad_files_change_nothing(site):
         "../../etc.bpmn": (xml.encode(), None),  # the path is dropped: only the name counts
     }
     for name, (content, message) in refusals.items():
-        answer = _upload(site, draft_id, name, content)
+        answer = upload(site, draft_id, name, content)
         if message is None:
             assert answer.status_code == 303
             continue
         assert answer.status_code == 400, name
         assert message in text_of(answer), (name, text_of(answer)[:2000])
-    draft = _draft(runtime, draft_id)
+    draft = draft_of(runtime, draft_id)
     assert draft.forms == original.forms and draft.bpmn_files["caf_episode.bpmn"] == xml
     assert sorted(draft.bpmn_files) == sorted([*original.bpmn_files, "etc.bpmn"])
 
     # A form file replaces the one of the same name.
-    replaced = _upload(site, draft_id, "consent.uischema.json", b'{"ui:order": ["*"]}')
+    replaced = upload(site, draft_id, "consent.uischema.json", b'{"ui:order": ["*"]}')
     assert replaced.status_code == 303
-    assert _draft(runtime, draft_id).forms["consent.uischema.json"] == '{"ui:order": ["*"]}'
+    assert draft_of(runtime, draft_id).forms["consent.uischema.json"] == '{"ui:order": ["*"]}'
     # An upload based on an older copy of the draft is refused.
-    stale = _upload(site, draft_id, "consent.uischema.json", b"{}", revision=1)
+    stale = upload(site, draft_id, "consent.uischema.json", b"{}", revision=1)
     assert stale.status_code == 409 and "since you opened it" in text_of(stale)
 
     # Too large: refused before it is read, saying what the limit is.
-    huge = _upload(site, draft_id, "huge.zip", b"0" * (11 * 1024 * 1024))
+    huge = upload(site, draft_id, "huge.zip", b"0" * (11 * 1024 * 1024))
     assert huge.status_code == 413 and "larger than 10 MB" in text_of(huge)
-    assert _draft(runtime, draft_id).forms["consent.uischema.json"] == '{"ui:order": ["*"]}'
+    assert draft_of(runtime, draft_id).forms["consent.uischema.json"] == '{"ui:order": ["*"]}'
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
@@ -315,14 +192,14 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 def test_a_zip_replaces_the_whole_model_and_a_bad_zip_lists_every_problem(site):
     runtime = site["runtime"]
-    draft_id = _new_draft(site)
+    draft_id = new_draft(site)
     version_zip = site["owner"].get("/processes/caf_episode/versions/1.zip").data
     with zipfile.ZipFile(io.BytesIO(version_zip)) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
 
     bad = {**files, "forms/consent.schema.json": b"{not json", "notes/readme.docx": b"x",
            "caf_episode.bpmn": files["caf_episode.bpmn"].replace(b"</bpmn:definitions>", b"")}
-    answer = _upload(site, draft_id, "model.zip", _zip(bad))
+    answer = upload(site, draft_id, "model.zip", _zip(bad))
     assert answer.status_code == 400
     shown = text_of(answer)
     for expected in ("forms/consent.schema.json is not valid JSON", "notes/readme.docx: not part of a process model",
@@ -330,18 +207,18 @@ def test_a_zip_replaces_the_whole_model_and_a_bad_zip_lists_every_problem(site):
         assert expected in shown, shown[:3000]
 
     bomb = _zip({"caf_episode.bpmn": b"<" + b" " * (21 * 1024 * 1024)})
-    assert "unpacks to more than 20 MB" in text_of(_upload(site, draft_id, "bomb.zip", bomb))
-    assert _draft(runtime, draft_id).revision == 1
+    assert "unpacks to more than 20 MB" in text_of(upload(site, draft_id, "bomb.zip", bomb))
+    assert draft_of(runtime, draft_id).revision == 1
 
     # spiff-arena's layout (forms beside the BPMN, in a folder of the model's name) is read too.
     spiff = {f"caf-model/{name.removeprefix('forms/')}": content for name, content in files.items()}
     spiff["caf-model/process_model.json"] = b'{"display_name": "CAF"}'
     smaller = {k: v for k, v in spiff.items() if not k.endswith("review.uischema.json")}
-    assert _upload(site, draft_id, "caf-model.zip", _zip(smaller)).status_code == 303
-    draft = _draft(runtime, draft_id)
+    assert upload(site, draft_id, "caf-model.zip", _zip(smaller)).status_code == 303
+    draft = draft_of(runtime, draft_id)
     assert "review.uischema.json" not in draft.forms and "process_model.json" not in draft.forms
     assert draft.bpmn_files["caf_episode.bpmn"] == files["caf_episode.bpmn"].decode()
-    assert _audit(runtime, "draft_saved")[-1]["replaced_all"] is True
+    assert audit_of(runtime, "draft_saved")[-1]["replaced_all"] is True
 
 
 def test_a_draft_can_start_from_files_made_in_another_editor(site):
@@ -360,19 +237,19 @@ def test_a_draft_can_start_from_files_made_in_another_editor(site):
 
     started = start("caf_episode", "model.zip", archive)
     assert started.status_code == 303
-    draft = _draft(runtime, int(re.search(r"/drafts/(\d+)", started.location).group(1)))
+    draft = draft_of(runtime, int(re.search(r"/drafts/(\d+)", started.location).group(1)))
     assert draft.base_version_id is None and "consent.schema.json" in draft.forms
     assert "from uploaded files" in text_of(site["owner"].get(started.location))
-    assert _audit(runtime, "draft_created")[-1]["uploaded"] == "model.zip"
+    assert audit_of(runtime, "draft_created")[-1]["uploaded"] == "model.zip"
 
 
 def test_a_bpmn_file_from_another_tool_with_unsupported_elements_is_listed_as_a_problem(site):
-    draft_id = _new_draft(site)
-    xml = _draft(site["runtime"], draft_id).bpmn_files["caf_episode.bpmn"]
+    draft_id = new_draft(site)
+    xml = draft_of(site["runtime"], draft_id).bpmn_files["caf_episode.bpmn"]
     foreign = xml.replace('<bpmn:userTask id="obtain_consent"',
                           '<bpmn:complexGateway id="choose_path" name="Choose a path"/>'
                           '<bpmn:userTask id="obtain_consent"', 1)
-    assert _upload(site, draft_id, "caf_episode.bpmn", foreign.encode()).status_code == 303
+    assert upload(site, draft_id, "caf_episode.bpmn", foreign.encode()).status_code == 303
     checked = site["owner"].post(f"/processes/drafts/{draft_id}/validate", token_from=f"/processes/drafts/{draft_id}",
                                  headers={"Accept": "application/json"})
     assert any("'choose_path' (Choose a path)" in p and "complex gateway" in p for p in checked.json["problems"])
@@ -383,7 +260,7 @@ def test_a_bpmn_file_from_another_tool_with_unsupported_elements_is_listed_as_a_
 
 def test_the_form_editor_previews_saves_and_keeps_invalid_json_as_typed(site):
     runtime = site["runtime"]
-    draft_id = _new_draft(site)
+    draft_id = new_draft(site)
     base = f"/processes/drafts/{draft_id}/forms/lead_professional.schema.json"
     page = site["owner"].get(base)
     assert page.status_code == 200
@@ -401,11 +278,11 @@ def test_the_form_editor_previews_saves_and_keeps_invalid_json_as_typed(site):
     shown = text_of(bad)
     assert "The JSON Schema is not valid JSON: line 4, column" in shown
     assert "&#34;required&#34;:: " in bad.get_data(as_text=True) or '"required":: ' in shown  # kept as typed
-    assert _draft(runtime, draft_id).revision == 1
+    assert draft_of(runtime, draft_id).revision == 1
 
     preview = site["owner"].post(base, {"schema": json.dumps(schema), "ui": "", "action": "preview", "revision": "1"})
     assert preview.status_code == 200 and "Name of the lead professional" in text_of(preview)
-    assert _draft(runtime, draft_id).revision == 1  # a preview saves nothing
+    assert draft_of(runtime, draft_id).revision == 1  # a preview saves nothing
 
     fragment = site["owner"].post(f"{base}/preview", {"schema": json.dumps(schema), "ui": ""}, token_from=base)
     assert fragment.status_code == 200 and "<html" not in fragment.get_data(as_text=True)
@@ -419,16 +296,16 @@ def test_the_form_editor_previews_saves_and_keeps_invalid_json_as_typed(site):
     saved = site["owner"].post(base, {"schema": json.dumps(schema), "ui": '{"ui:order": ["lead_name"]}',
                                       "action": "save", "revision": "1"})
     assert saved.status_code == 303
-    draft = _draft(runtime, draft_id)
+    draft = draft_of(runtime, draft_id)
     assert json.loads(draft.forms["lead_professional.schema.json"]) == schema
     assert draft.forms["lead_professional.uischema.json"] == '{"ui:order": ["lead_name"]}'
-    assert _audit(runtime, "draft_saved")[-1]["files"] == ["lead_professional.schema.json",
+    assert audit_of(runtime, "draft_saved")[-1]["files"] == ["lead_professional.schema.json",
                                                           "lead_professional.uischema.json"]
 
 
 def test_a_new_form_is_added_chosen_for_a_task_and_removed(site):
     runtime = site["runtime"]
-    draft_id = _new_draft(site)
+    draft_id = new_draft(site)
     draft_page = f"/processes/drafts/{draft_id}"
     added = site["owner"].post(f"{draft_page}/forms", {"name": "referral.schema.json", "revision": "1"},
                                token_from=draft_page)
@@ -443,7 +320,7 @@ def test_a_new_form_is_added_chosen_for_a_task_and_removed(site):
     assert wrong.status_code == 400 and "Enter the name of the form" in text_of(wrong)
     chosen = site["owner"].post(task_page, {"schema_file": "referral.schema.json", "ui_file": "", "revision": "2"})
     assert chosen.status_code == 303
-    xml = _draft(runtime, draft_id).bpmn_files["caf_episode.bpmn"]
+    xml = draft_of(runtime, draft_id).bpmn_files["caf_episode.bpmn"]
     consent_task = xml[xml.index('<bpmn:userTask id="obtain_consent"'):]
     consent_task = consent_task[:consent_task.index("</bpmn:userTask>")]
     assert 'name="formJsonSchemaFilename" value="referral.schema.json"' in consent_task
@@ -451,7 +328,7 @@ def test_a_new_form_is_added_chosen_for_a_task_and_removed(site):
 
     removed = site["owner"].post(f"{draft_page}/files/forms/consent.uischema.json/remove", {"revision": "3"},
                                  token_from=draft_page)
-    assert removed.status_code == 303 and "consent.uischema.json" not in _draft(runtime, draft_id).forms
+    assert removed.status_code == 303 and "consent.uischema.json" not in draft_of(runtime, draft_id).forms
     assert site["owner"].post(f"{draft_page}/files/forms/nothing.json/remove", {"revision": "4"},
                               token_from=draft_page).status_code == 404
 
@@ -460,18 +337,20 @@ def test_a_new_form_is_added_chosen_for_a_task_and_removed(site):
 
 
 def test_only_process_owners_change_anything(site):
-    draft_id = _new_draft(site)
+    draft_id = new_draft(site)
     admin, practitioner = site["admin"], site["practitioner"]
     token = csrf_token(admin.get("/account").get_data(as_text=True))
     for path in ("/processes/caf_episode/versions/1/draft", f"/processes/drafts/{draft_id}/deploy",
-                 f"/processes/drafts/{draft_id}/discard", f"/processes/drafts/{draft_id}/bpmn"):
+                 f"/processes/drafts/{draft_id}/discard", f"/processes/drafts/{draft_id}/bpmn",
+                 f"/processes/drafts/{draft_id}/submit", f"/processes/drafts/{draft_id}/approve",
+                 f"/processes/drafts/{draft_id}/reject"):
         assert admin.client.post(path, data={"csrf_token": token, "change_note": "x"}).status_code == 403, path
     for path in (f"/processes/drafts/{draft_id}", f"/processes/drafts/{draft_id}.zip",
-                 f"/processes/drafts/{draft_id}/forms/consent.schema.json"):
+                 f"/processes/drafts/{draft_id}/forms/consent.schema.json", f"/processes/drafts/{draft_id}/review"):
         assert admin.get(path).status_code == 403, path
     for path in ("/processes", "/processes/caf_episode/versions/1", "/processes/caf_episode/versions/1.zip"):
         assert practitioner.get(path).status_code == 403, path
-    assert _versions(site["runtime"]) == 1 and _draft(site["runtime"], draft_id).status == "open"
+    assert versions(site["runtime"]) == 1 and draft_of(site["runtime"], draft_id).status == "open"
     # The navigation offers the library to those who may read it.
     assert ">Processes<" in site["owner"].get("/").get_data(as_text=True).replace("\n", "").replace(" ", "")
     assert "Processes" not in text_of(practitioner.get("/"))

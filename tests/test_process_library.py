@@ -1,16 +1,19 @@
 """Deploying process models: immutable versions, and bad models that deploy nothing."""
 from __future__ import annotations
 
+import getpass
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from app.cli import main
+from app.clock import now
 from app.engine.errors import ProcessInvalid
 from app.engine.library import Bundle, deploy
-from app.models import Episode, ProcessVersion
+from app.models import AuditEvent, Episode, ProcessVersion, User
 
-from .conftest import complete, processes_copy
+from .conftest import VETTED, complete, processes_copy
 from .journeys import CHECKLIST, start
 
 
@@ -215,6 +218,24 @@ def test_the_list_shows_each_version_with_its_hash_and_open_episodes(runtime, pe
     assert lines[0].startswith("caf_episode v1") and hashes[1] in lines[0] and "1 open" in lines[0]
     assert lines[1].startswith("caf_episode v2") and hashes[2] in lines[1] and "0 open" in lines[1]
     assert lines[1].endswith("28 days")
+
+
+def test_the_deploy_command_records_the_operator_who_ran_it_and_for_which_owner(runtime, people, tmp_path,
+                                                                               monkeypatch):
+    with runtime.db.session() as session:
+        session.add(User(username="owen", email="owen@testshire.test", full_name="Owen Owner", role="process_owner",
+                         created_at=now(), **VETTED))
+        session.flush()
+        owner_id = session.scalar(select(User.id).where(User.username == "owen"))
+    monkeypatch.setenv("DATABASE_URL", runtime.config.database_url)
+    directory = edited(tmp_path, 'caf_time_limit = "P35D"', 'caf_time_limit = "P28D"')
+    result = CliRunner().invoke(main, ["processes", "deploy", str(directory), "--note", "28 days", "--by", "owen"])
+    assert result.exit_code == 0, result.output
+    with runtime.db.session() as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "process_deployed")).one()
+        assert event.actor_id == owner_id
+        assert event.detail == {"version": "caf_episode v2", "note": "28 days", "via": "command line",
+                                "operator": getpass.getuser(), "by": "owen"}
 
 
 def test_a_deploy_by_someone_who_is_not_a_process_owner_is_refused(runtime, people, tmp_path, monkeypatch):

@@ -4,8 +4,8 @@
  * Diagram editor ([data-bpmn-modeler], needs the global BpmnJS of bpmn-modeler.production.min.js):
  *   loads data-xml-url into the modeler; "Save the diagram" posts {file, xml, revision} as JSON to
  *   data-save-url and shows the validation result the server answers with in #validation.
- *   "Validate" saves unsaved changes first, then shows the result without leaving the page; "Deploy"
- *   saves unsaved changes before it submits. The container carries data-modeler-state
+ *   "Validate" saves unsaved changes first, then shows the result without leaving the page; "Submit
+ *   for review" saves unsaved changes before it submits (a save after approval withdraws it). The container carries data-modeler-state
  *   (loading, ready, failed) and data-dirty ("true" while changes are unsaved).
  *
  * Form preview ([data-form-editor]): as the JSON Schema or UI schema is typed, posts both to
@@ -55,7 +55,7 @@
     } else {
       box = element("div", "ecaf-validation__ok");
       var line = element("p", "govuk-body govuk-!-margin-bottom-0");
-      line.appendChild(element("strong", null, "No problems found: this draft can be deployed."));
+      line.appendChild(element("strong", null, "No problems found: this draft can be submitted for review."));
       box.appendChild(line);
     }
     region.replaceChildren(box);
@@ -123,7 +123,8 @@
           setRevision(container, answer.revision);
           setDirty(false);
           showProblems(answer.problems || []);
-          say("Saved at " + time() + ".");
+          say("Saved at " + time() + "." + (answer.withdrawn ? " The draft changed, so it is back to editing: " +
+                                            "reload the page to submit it for review again." : ""));
           return true;
         })
         .catch(function (error) {
