@@ -599,3 +599,16 @@ def test_validator_wording_is_rewritten_without_echoing_the_answer():
         "Select ‘I am sure’", "Add at least one pet", "Age must be 1 or more",
         "NHS note must be 3 characters or fewer", "Select colour from the list",
         "Enter an email address in the correct format, like name@example.com"]
+
+
+def test_numbers_and_row_numbers_too_long_to_read_are_problems_not_errors():
+    schema = {"type": "object", "properties": {
+        "visits": {"title": "Visits", "type": "integer"}, "weight": {"title": "Weight", "type": "number"},
+        "names": {"title": "Names", "type": "array", "items": {"type": "string"}}}}
+    post = MultiDict({"visits": "1" * 5000, "weight": "1e400", "names.0": "Ann", "names." + "9" * 5000: "Bo"})
+    data, _, problems = sf.parse_form(schema, {}, post)
+    assert problems == [{"field": "visits", "message": "Visits must be a number"},
+                        {"field": "weight", "message": "Weight must be a number"}]
+    assert data == {"names": ["Ann"]}
+    assert sf.parse_form(schema, {}, MultiDict({"visits": "1,000", "weight": "2.5e3"}))[0] == \
+        {"visits": 1000, "weight": 2500.0}

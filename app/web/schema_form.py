@@ -10,6 +10,7 @@ Read-only display: `summary`.
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field as _default
 from datetime import date
@@ -19,6 +20,7 @@ from app.engine.forms import USER_EMAIL_FORMAT
 
 REQUIRED_MESSAGE = "Enter this information"  # what app.engine.forms.validate says for `required`
 MAX_RADIOS = 10  # longer lists of options become a select unless the UI schema asks for radios
+MAX_NUMBER_LENGTH = 100  # characters of a typed number, once commas and spaces are taken out
 DATE_PARTS = ("day", "month", "year")
 IGNORED_NAMES = frozenset({"csrf_token", "action"})
 YES_NO = [(True, "Yes"), (False, "No")]
@@ -549,6 +551,10 @@ class _Reader:
 
     def number(self, kind: str, label: str, text: str, path: str) -> Any:
         cleaned = re.sub(r"[,\s]", "", text)  # "1,000" and "1 000" are fine
+        # int() raises at 4,300 digits, and the pattern below takes quadratic time on a long run of them
+        if len(cleaned) > MAX_NUMBER_LENGTH:
+            self.problem(path, f"{label} must be a number")
+            return _MISSING
         if kind == "integer":
             if re.fullmatch(r"[-+]?[0-9]+", cleaned):
                 return int(cleaned)
@@ -556,7 +562,8 @@ class _Reader:
             return _MISSING
         if re.fullmatch(r"[-+]?[0-9]+", cleaned):
             return int(cleaned)
-        if re.fullmatch(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", cleaned):
+        if re.fullmatch(r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", cleaned) \
+                and math.isfinite(float(cleaned)):  # 1e400 would be stored as infinity
             return float(cleaned)
         self.problem(path, f"{label} must be a number")
         return _MISSING
@@ -596,7 +603,7 @@ class _Reader:
     def rows(self, schema: dict, ui: dict, name: str, path: str) -> tuple[Any, list]:
         """Posted rows in index order, renumbered; entirely blank rows are dropped."""
         items, items_ui = schema.get("items") or {}, _ui(ui, "items")
-        pattern = re.compile(re.escape(name) + r"\.(0|[1-9][0-9]*)(?:\.|$)")
+        pattern = re.compile(re.escape(name) + r"\.(0|[1-9][0-9]{0,8})(?:\.|$)")  # int() refuses 4,300 digits
         indices = sorted({int(m.group(1)) for key in self.post for m in [pattern.match(key)] if m})
         data, raw = [], []
         for index in indices:
