@@ -43,7 +43,8 @@ CATASTROPHIC = {
 BENIGN = [
     r"^[A-Z]{2}[0-9]{6}$",
     r"^[A-Z]{1,2}[0-9][A-Z0-9]? ?[0-9][A-Z]{2}$",  # UK postcode
-    r"^(GIR 0AA|[A-PR-UWYZ]([0-9]{1,2}|([A-HK-Y][0-9]([0-9ABEHMNPRV-Y])?)|[0-9][A-HJKPS-UW]) ?[0-9][ABD-HJLNP-UW-Z]{2})$",
+    r"^(GIR 0AA|[A-PR-UWYZ]([0-9]{1,2}|([A-HK-Y][0-9]([0-9ABEHMNPRV-Y])?)|[0-9][A-HJKPS-UW])"
+    r" ?[0-9][ABD-HJLNP-UW-Z]{2})$",  # the UK government's postcode pattern
     r"^(\d{1,3}\.){3}\d{1,3}$",
     r"^[\w.+-]+@[\w-]+(\.[\w-]+)+$",
     r"^(-[0-9]+)*$",
