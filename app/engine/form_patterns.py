@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 SEARCH_SECONDS = 0.25  # one search of one answer
 SUBMISSION_SECONDS = 1.0  # every search of one submission together
+LOGGED_PER_SUBMISSION = 3  # a form of a thousand crafted rows logs three lines, not a thousand
 TIMED_OUT = "This answer could not be checked: shorten it or contact support"
 UNEVALUATED = ("uses unevaluatedProperties together with patternProperties or $ref, which eCAF cannot check "
                "in bounded time: use additionalProperties instead")
@@ -125,8 +126,10 @@ def search(pattern: str, text: str) -> bool:
 
 
 def _unchecked(why: str, path=()) -> Unchecked:
-    log.warning("a form answer could not be checked: %s", why)
-    if budget := _budget.get():
+    budget = _budget.get()
+    if budget is None or budget.unchecked < LOGGED_PER_SUBMISSION:
+        log.warning("a form answer could not be checked: %s", why)
+    if budget is not None:
         budget.unchecked += 1
     return Unchecked(TIMED_OUT, path=path)
 
