@@ -3,6 +3,7 @@ attempts, each refused when a model is deployed and refused again when forced in
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -88,6 +89,14 @@ EXPRESSION_ESCAPES = [
     "[0] * 10 ** 9",
     "'x' * 150000 + 'x' * 150000",
     "'a' * 100000 .replace('a', 'aaaa')",
+    "('\\U0001F601' * 200000).strip('\\U0001F600' * 99 + '\\U0001F601' * 1000)",
+    "0x" + "f" * 3600,
+    "iso_after('2024-01-01T00:00:00+00:00', 'P1W1D')",
+    "start_of_day('2024-13-01')",
+    "{}[('x' * 100000, 'y' * 100000)]",
+    "{(1, 2): 1}",
+    "1e999",
+    "(-1) ** 0.5",
     "','.join(['a' * 100000, 'b' * 100000, 'c'])",
     "int('9' * 5000)",
     "1 / 0",
@@ -226,7 +235,7 @@ def test_arithmetic_text_lists_and_choices():
     assert evaluate("plan['actions'][1].get('done') is False", data) is True
     assert evaluate("scores[1:] + [13]", data) == [5, 8, 13]
     assert evaluate("int('42') + float('0.5') + 3 // 2 + 7 % 4 + 2 ** 10", data) == 42 + 0.5 + 1 + 3 + 1024
-    assert evaluate("{'a': [1, (2, 3)], 'b': None}", data) == {"a": [1, (2, 3)], "b": None}
+    assert evaluate("{'a': [1, (2, 3)], 'b': None}", data) == {"a": [1, [2, 3]], "b": None}  # kept as JSON
     execute("total = 0\nif len(scores) > 2:\n    total += sum(scores)\nelif True:\n    total = -1\nelse:\n    pass",
             data)
     assert data["total"] == 16
@@ -249,11 +258,30 @@ def test_a_script_that_fails_part_way_changes_no_task_data():
     ("x ** 300", {"x": 10}, "too large"),
     ("nested", {"nested": json.loads("[" * 40 + "]" * 40)}, "nested more than"),
     ("int(text)", {"text": "9" * 500}, "at most 100 characters"),
+    ("int(m)", {"m": Decimal("1e999999")}, "too large"),
+    ("round(m)", {"m": Decimal("1e999999")}, "too large"),
+    ("y in a", {"a": ["\U0001F600" * 199999 + "a"] * 99999, "y": "\U0001F600" * 199999 + "b"}, "steps of work"),
+    ("a.count(y)", {"a": ["\U0001F600" * 199999 + "a"] * 99999, "y": "\U0001F600" * 199999 + "b"}, "steps of work"),
+    ("[s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), "
+     "s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), "
+     "s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper(), s.upper()]",
+     {"s": "\U0001F600" * 200000}, "more than 5,000,000 characters or items in all"),
+    ("{}[key]", {"key": ("x" * 100000,) * 1000}, "no a list in the value"),
+    ("iso_after('2024-01-01T00:00:00+00:00', d)", {"d": "PT"}, "ISO 8601 duration"),
 ])
 def test_limits_hold_on_data_the_checker_cannot_see(source, data, message):
     with pytest.raises(ExpressionFailed) as raised:
         evaluate(source, data)
     assert message in str(raised.value)
+
+
+def test_what_a_script_keeps_is_plain_json_of_a_bounded_size():
+    data = {"s": "\U0001F600" * 200000}
+    with pytest.raises(ExpressionFailed) as raised:
+        execute("a = [s, s, s, s, s, s]", data)
+    assert "more than 1,000,000 characters of text" in str(raised.value) and "a" not in data
+    execute("pair = (1, 2)", data)
+    assert data["pair"] == [1, 2]  # what the episode keeps is what JSON gives back
 
 
 def test_values_that_could_not_be_stored_are_refused():

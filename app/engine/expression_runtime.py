@@ -15,14 +15,20 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from . import process_dates
-from .expressions import METHODS, compile_checked
+from .expressions import MAX_INT_BITS, METHODS, compile_checked
 
 MAX_STEPS = 200_000
 MAX_ITEMS = 100_000
 MAX_TEXT = 200_000
-MAX_INT_BITS = 256
+# All the text and list items one evaluation may produce, so many small results cannot add up.
+MAX_PRODUCED = 5_000_000
+# What one kept value may hold, counting every place a shared text or list appears: its JSON size.
+MAX_STORED_TEXT = 1_000_000
 MAX_STORED_DEPTH = 32
 MAX_NUMBER_TEXT = 100
+MAX_STRIP_CHARS = 100
+# Comparing or searching text costs a step per this many characters.
+TEXT_PER_STEP = 1_000
 
 NUMBERS = (int, float, Decimal)
 SCALARS = (str, int, float, Decimal, bool, type(None), date)
@@ -42,8 +48,7 @@ def evaluate(source: str, data: dict, external: dict | None = None):
     tree = compile_checked(source, "eval")
     run = _Run(data, external or {})
     value = run.guarded(tree.body)
-    run.check_stored(value)
-    return value
+    return run.kept(value)
 
 
 def execute(source: str, data: dict, external: dict | None = None) -> bool:
@@ -52,16 +57,14 @@ def execute(source: str, data: dict, external: dict | None = None) -> bool:
     run = _Run(data, external or {})
     for statement in tree.body:
         run.statement(statement)
-    for value in run.assigned.values():
-        run.check_stored(value)
-    data.update(run.assigned)
+    data.update({name: run.kept(value) for name, value in run.assigned.items()})
     return True
 
 
 class _Run:
     def __init__(self, data: dict, external: dict):
         self.data, self.external, self.assigned = data, external, {}
-        self.steps, self.line = 0, None
+        self.steps, self.produced, self.line = 0, 0, None
 
     # ---------------------------------------------------------------- bookkeeping
     def tick(self, cost: int = 1) -> None:
@@ -73,45 +76,68 @@ class _Run:
         raise ExpressionFailed(message, self.line)
 
     def measure(self, *values) -> None:
-        """Pay for walking every element of the lists and dicts in `values`."""
-        stack = [v for v in values if isinstance(v, (list, tuple, dict))]
+        """Pay for what comparing or searching `values` walks: every element of their lists and
+        dicts and every thousand characters of their texts, shared ones each time they appear."""
+        stack = list(values)
         while stack:
             value = stack.pop()
-            self.tick(len(value) + 1)
-            items = value.items() if isinstance(value, dict) else ((v, None) for v in value)
-            for key, item in items:
-                for part in (key, item):
-                    if isinstance(part, (list, tuple, dict)):
-                        stack.append(part)
+            if isinstance(value, str):
+                self.tick(len(value) // TEXT_PER_STEP)
+            elif isinstance(value, (list, tuple, dict)):
+                self.tick(len(value) + 1)
+                stack.extend(value)
+                if isinstance(value, dict):
+                    stack.extend(value.values())
 
-    def check_stored(self, value) -> None:
-        """What a step keeps must be plain data of a sensible size and depth."""
-        stack = [(value, 1)]
-        while stack:
-            current, depth = stack.pop()
+    def kept(self, value):
+        """What a step keeps, as plain JSON data (tuples become lists), of a sensible size and depth."""
+        text = 0
+
+        def plain(current, depth):
+            nonlocal text
             if depth > MAX_STORED_DEPTH:
                 self.fail(f"the value is nested more than {MAX_STORED_DEPTH} levels deep")
+            self.tick()
+            if isinstance(current, str):
+                text += len(current)
+                if text > MAX_STORED_TEXT:
+                    self.fail(f"the value would hold more than {MAX_STORED_TEXT:,} characters of text")
+                return current
             if isinstance(current, (list, tuple)):
-                self.tick(len(current) + 1)
-                stack.extend((v, depth + 1) for v in current)
-            elif isinstance(current, dict):
-                self.tick(len(current) + 1)
+                return [plain(item, depth + 1) for item in current]
+            if isinstance(current, dict):
                 if not all(isinstance(key, str) for key in current):
                     self.fail("the keys of a dict that is kept must be text")
-                stack.extend((v, depth + 1) for v in current.values())
-            elif isinstance(current, float) and not math.isfinite(current):
+                return {key: plain(item, depth + 1) for key, item in current.items()}
+            if isinstance(current, float) and not math.isfinite(current):
                 self.fail("the value is not a finite number")
-            elif not isinstance(current, (*SCALARS, datetime)):
+            if isinstance(current, int) and not isinstance(current, bool) and current.bit_length() > MAX_INT_BITS:
+                self.fail("the number is too large")
+            if not isinstance(current, (*SCALARS, datetime)):
                 self.fail(f"a value of type {type(current).__name__} cannot be kept")
+            return current
+
+        return plain(value, 1)
 
     def sized(self, value):
-        if isinstance(value, str) and len(value) > MAX_TEXT:
-            self.fail(f"the text would be longer than {MAX_TEXT:,} characters")
-        if isinstance(value, (list, tuple, dict)) and len(value) > MAX_ITEMS:
-            self.fail(f"the list would have more than {MAX_ITEMS:,} items")
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT:
+                self.fail(f"the text would be longer than {MAX_TEXT:,} characters")
+            self.produce(len(value))
+        elif isinstance(value, (list, tuple, dict)):
+            if len(value) > MAX_ITEMS:
+                self.fail(f"the list would have more than {MAX_ITEMS:,} items")
+            self.produce(len(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
             self.fail("the number is too large")
+        elif isinstance(value, complex):
+            self.fail("the result is not a real number")
         return value
+
+    def produce(self, amount: int) -> None:
+        self.produced += amount
+        if self.produced > MAX_PRODUCED:
+            self.fail(f"it would produce more than {MAX_PRODUCED:,} characters or items in all: simplify it")
 
     def guarded(self, node: ast.expr, work=None):
         """Evaluate (or do `work`), turning Python's own errors into a message that names the line."""
@@ -120,7 +146,9 @@ class _Run:
         except ExpressionFailed:
             raise
         except KeyError as exc:
-            self.fail(f"there is no {exc.args[0]!r} in the value")
+            key = exc.args[0] if exc.args else None
+            named = repr(key) if isinstance(key, (str, int)) and len(str(key)) <= 60 else _kind(key)
+            self.fail(f"there is no {named} in the value")
         except IndexError:
             self.fail("the position is past the end of the list")
         except ZeroDivisionError:
@@ -129,6 +157,10 @@ class _Run:
             self.fail(str(exc) or type(exc).__name__)
         except RecursionError:
             self.fail("the values are nested too deeply to compare")
+        except MemoryError:
+            self.fail("it needs more memory than a step may use")
+        except Exception as exc:  # noqa: BLE001 - nothing from inside a step may escape unexplained
+            self.fail(f"it could not be worked out ({type(exc).__name__})")
 
     # ---------------------------------------------------------------- statements
     def statement(self, node: ast.stmt) -> None:
@@ -264,6 +296,8 @@ class _Run:
         parts = []
         for part in node.values:
             parts.append(part.value if isinstance(part, ast.Constant) else self.text(self.expr(part.value)))
+        if sum(map(len, parts)) > MAX_TEXT:
+            self.fail(f"the text would be longer than {MAX_TEXT:,} characters")
         return self.sized("".join(parts))
 
     def text(self, value) -> str:
@@ -299,15 +333,18 @@ class _Run:
         if kind is None or name not in METHODS[kind]:
             self.fail(f"'.{name}()' cannot be used on {_kind(target)}")
         self.measure(*args, *kwargs.values())
-        if kind == "list":
+        if kind in ("str", "list"):
             self.measure(target)
+        if kind == "str" and name in ("strip", "lstrip", "rstrip") and args and isinstance(args[0], str) \
+                and len(args[0]) > MAX_STRIP_CHARS:
+            self.fail(f".{name}() takes at most {MAX_STRIP_CHARS} characters to remove")
         if kind == "dict" and name in ("keys", "values", "items"):
             self.tick(len(target))
             return list(getattr(target, name)())
-        if kind == "str" and name == "replace":
-            return self.replace(target, *args, **kwargs)
-        if kind == "str" and name == "join":
-            return self.join(target, *args)
+        if kind == "str" and name in ("replace", "join"):
+            if kwargs:
+                self.fail(f".{name}() takes no named values")
+            return self.replace(target, *args) if name == "replace" else self.join(target, *args)
         if kind == "str" and name == "split":
             self.tick(len(target) // 100 + 1)
         return getattr(target, name)(*args, **kwargs)
@@ -376,7 +413,17 @@ def _sum(run, items, start=0):
 def _round(run, number, digits=None):
     if not isinstance(number, NUMBERS) or digits is not None and not (isinstance(digits, int) and abs(digits) <= 100):
         run.fail("round takes a number and, optionally, a number of digits up to 100")
+    if digits is None:
+        _whole_number_fits(run, number)
     return round(number, digits)
+
+
+def _whole_number_fits(run, number) -> None:
+    """Refuse before converting: turning 1e999999 into a whole number is itself the cost."""
+    if isinstance(number, Decimal) and (not number.is_finite() or number.adjusted() > MAX_INT_BITS * 3 // 10):
+        run.fail("the number is too large")
+    if isinstance(number, float) and (not math.isfinite(number) or abs(number) >= 2.0 ** MAX_INT_BITS):
+        run.fail("the number is too large")
 
 
 def _abs(run, number):
@@ -403,8 +450,7 @@ def _number_text(run, value, name: str):
 
 def _int(run, value=0):
     value = _number_text(run, value, "int")
-    if isinstance(value, float) and not math.isfinite(value):
-        run.fail("int cannot take an infinite number")
+    _whole_number_fits(run, value)
     return int(value)
 
 
@@ -419,12 +465,18 @@ def _text_arguments(run, name: str, *values) -> None:
 
 def _iso_after(run, start, duration):
     _text_arguments(run, "iso_after", start, duration)
-    return process_dates.iso_after(start, duration)
+    try:
+        return process_dates.iso_after(start, duration)
+    except Exception:  # noqa: BLE001 - SpiffWorkflow's duration parser raises a bare Exception
+        run.fail(f"iso_after needs an ISO time and an ISO 8601 duration, not {start!r} and {duration!r}")
 
 
 def _start_of_day(run, day):
     _text_arguments(run, "start_of_day", day)
-    return process_dates.start_of_day(day)
+    try:
+        return process_dates.start_of_day(day)
+    except Exception:  # noqa: BLE001 - a date that does not exist, or out of range
+        run.fail(f"start_of_day needs a date such as \"2026-01-31\", not {day!r}")
 
 
 _HELPERS = {

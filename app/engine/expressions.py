@@ -15,6 +15,7 @@ from functools import lru_cache
 MAX_SOURCE_CHARS = 20_000
 MAX_NODES = 3_000
 MAX_DEPTH = 40
+MAX_INT_BITS = 256
 
 # Helpers a model may call, by name. The implementations are in expression_runtime.
 HELPERS = frozenset({"iso_after", "start_of_day", "now_iso", "len", "min", "max", "sum", "round", "abs",
@@ -252,6 +253,8 @@ class _Checker:
             self.refuse(node, "complex numbers are not allowed")
         elif value is Ellipsis:
             self.refuse(node, "'...' is not allowed")
+        elif isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            self.refuse(node, f"the number is too large: at most {MAX_INT_BITS} bits are allowed")
 
     def name(self, node: ast.Name) -> None:
         if self.name_problem(node, node.id):

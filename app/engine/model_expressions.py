@@ -73,21 +73,25 @@ def _constant_failures(source: str, mode: str) -> list[Problem]:
     return problems
 
 
-def _fold(node: ast.AST, problems: list[Problem]) -> None:
-    """Work out the largest parts built only of constants; report those that always fail."""
+def _fold(node: ast.AST, problems: list[Problem], whole: bool = True) -> None:
+    """Work out the largest parts built only of constants; report those that always fail. A
+    `whole` value (all of an expression, or what a script line assigns) must also be one a step
+    can keep."""
     if isinstance(node, ast.expr) and _constant(node):
         run = _Run({}, {})
         run.line = getattr(node, "lineno", None)
         try:
-            run.guarded(node)
+            value = run.guarded(node)
+            if whole:
+                run.kept(value)
         except ExpressionFailed as exc:
             problems.append(Problem(exc.line, f"this always fails: {exc.message}"))
         return
     for child in ast.iter_child_nodes(node):
         if isinstance(child, ast.Call) and isinstance(child.func, ast.Name) and child.func.id == "isinstance":
-            _fold(child.args[0], problems)
+            _fold(child.args[0], problems, whole=False)
         else:
-            _fold(child, problems)
+            _fold(child, problems, whole=isinstance(node, (ast.Module, ast.If, ast.Assign, ast.AugAssign)))
 
 
 def _constant(node: ast.expr) -> bool:
