@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app.models import Episode, ProcessDraft, ProcessVersion
+from app.models import Episode, ProcessDraft, ProcessVersion, User
 
 from .draft_site import (NEW_NAME, TASK_NAME, audit_of, content_hash, decide, deploy, draft_of, new_draft,  # noqa: F401
                          renamed, save, site, submit, versions)
@@ -197,3 +197,14 @@ def test_whoever_made_the_last_change_cannot_approve_it(site):
     assert refused.status_code == 403 and "You made the last change to this draft" in text_of(refused)
     assert "You made the last change" in text_of(site["reviewer"].get(f"/processes/drafts/{draft_id}/review"))
     assert draft_of(runtime, draft_id).review_status == "submitted"
+
+
+def test_an_approval_by_someone_no_longer_a_process_owner_deploys_nothing(site):
+    runtime = site["runtime"]
+    draft_id = renamed(site)
+    assert submit(site, draft_id).status_code == 303 and decide(site, draft_id).status_code == 303
+    with runtime.db.session() as session:
+        session.get(User, site["reviewer_id"]).role = "practitioner"
+    refused = deploy(site, draft_id)
+    assert refused.status_code == 409 and "no longer a process owner" in text_of(refused)
+    assert versions(runtime) == 1 and not audit_of(runtime, "process_deployed")
