@@ -1,7 +1,7 @@
 """Every route of the app, against every role and every part in an episode, in every consent state.
 
 The expected answers are written out here from the rules (MISSION N4, N5; CAF.md decision 4), not
-computed by app/policy.py, so a change to the policy that breaks a rule fails. A route that is not
+computed by app/policy/, so a change to the policy that breaks a rule fails. A route that is not
 listed here fails the test: every new route must declare who may use it.
 """
 from __future__ import annotations

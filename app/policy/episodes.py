@@ -1,22 +1,4 @@
-"""Who may do what to which episode, task, child and record: the one place that decides.
-
-The default is deny. The rules (MISSION N4, N5; CAF.md decision 4):
-- An administrator sees every episode of their own authority, whatever the consent.
-- A practitioner sees an episode only as a current member of it, and only while the family's
-  consent allows:
-  - no consent yet, or consent refused: the originator alone (they are obtaining it);
-  - consent given: every current member (originator, lead professional, Team Around the Child
-    members, contributors);
-  - consent withdrawn: the lead professional alone.
-- A practitioner whose organisation, or kind of organisation, the consent excludes never sees it.
-- Nobody sees a deleted episode; process owners and service teams see no episode content here.
-- An administrator gives and takes the roles of their authority's accounts, except process owner:
-  the process library is national, so that role is given and taken only by an operator
-  (`ecaf users grant` and `revoke`).
-
-Lists are filtered with the same SQL as single records, so a record one may not see is
-indistinguishable from one that does not exist (404 either way).
-"""
+"""Episodes, their tasks and children: who may see and do what. See the package's docstring."""
 from __future__ import annotations
 
 from sqlalchemy import and_, exists, false, or_, select
@@ -24,7 +6,7 @@ from sqlalchemy.orm import Session, aliased
 
 from app.clock import now
 from app.engine.lanes import ROLE_OF_LANE
-from app.models import ROLES, Child, ConsentExclusion, Episode, EpisodeMember, HumanTask, User
+from app.models import Child, ConsentExclusion, Episode, EpisodeMember, HumanTask, User
 
 # Aliases keep the subqueries independent of whatever the outer query already joins.
 _Member = aliased(EpisodeMember)
@@ -151,14 +133,3 @@ def may_release(user: User, task: HumanTask) -> bool:
 def may_search_index(user: User | None) -> bool:
     """Any vetted practitioner or administrator may ask whether a CAF exists (never its content)."""
     return is_vetted(user) and user.role in ("practitioner", "administrator")
-
-
-# Roles that act for every authority at once: no local administrator may give or take them.
-NATIONAL_ROLES = frozenset({"process_owner"})
-
-
-def may_grant_role(actor: User | None, role: str) -> bool:
-    """May `actor` give an account `role`, or take `role` away from one? An administrator may, for
-    every role but a national one; an operator on the server is not a user and is not asked here."""
-    return (is_vetted(actor) and actor.role == "administrator" and role in ROLES
-            and role not in NATIONAL_ROLES)

@@ -1,0 +1,28 @@
+"""Who may do what to which episode, task, child and record: the one place that decides.
+
+The default is deny. The rules (MISSION N4, N5; CAF.md decision 4):
+- An administrator sees every episode of their own authority, whatever the consent.
+- A practitioner sees an episode only as a current member of it, and only while the family's
+  consent allows:
+  - no consent yet, or consent refused: the originator alone (they are obtaining it);
+  - consent given: every current member (originator, lead professional, Team Around the Child
+    members, contributors);
+  - consent withdrawn: the lead professional alone.
+- A practitioner whose organisation, or kind of organisation, the consent excludes never sees it.
+- Nobody sees a deleted episode; process owners and service teams see no episode content here.
+- An administrator gives and takes the roles of their authority's accounts, except process owner:
+  the process library is national, so that role is given and taken only by an operator
+  (`ecaf users grant` and `revoke`).
+
+Lists are filtered with the same SQL as single records, so a record one may not see is
+indistinguishable from one that does not exist (404 either way).
+"""
+from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable_roles, episode_filter,
+                       is_administrator_of, is_vetted, may, may_claim, may_complete, may_release,
+                       may_search_index, member_role, task_filter, visible_episode)
+from .roles import NATIONAL_ROLES, may_grant_role
+
+__all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "authority_id_of", "child_filter", "claimable_roles",
+           "episode_filter", "is_administrator_of", "is_vetted", "may", "may_claim", "may_complete",
+           "may_grant_role", "may_release", "may_search_index", "member_role", "task_filter",
+           "visible_episode"]
