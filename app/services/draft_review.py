@@ -8,6 +8,7 @@ the version. A refused self-review is recorded in the audit trail like every dec
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -25,10 +26,10 @@ from app.models import ProcessDraft, ProcessVersion, User
 from .draft_files import DraftRefused
 from .process_drafts import check_revision, content_hash, problems_of, touch
 
+log = logging.getLogger(__name__)
+
 MAX_NOTE = 2000
 REVIEWER_ROLE = "process_owner"
-STATUS_LABELS = {"editing": "Editing", "submitted": "Waiting for review", "approved": "Approved",
-                 "rejected": "Rejected"}
 
 
 def _text(value: str | None, *, label: str, missing: str | None, field_name: str) -> str | None:
@@ -196,13 +197,15 @@ def changes_of(session: Session, draft: ProcessDraft, *, against_current: bool =
     bundle = library.Bundle(draft.bpmn_files, draft.forms)
     try:
         spec, subprocess_specs = library.validate_bundle(bundle, draft.process_id)
+        if compared is not None:
+            # Never added to the session: a stand-in version so the draft is compared as versions are.
+            candidate = ProcessVersion(process_id=draft.process_id, name=draft.title, version=0,
+                                       content_hash=found.content_hash, bpmn_files=draft.bpmn_files,
+                                       forms=draft.forms, spec_json=dump_specs(spec, subprocess_specs))
+            found.diff = version_diffs.compute(compared, candidate)
     except ProcessInvalid as exc:
         found.problems = list(exc.problems)
-        return found
-    if compared is not None:
-        # Never added to the session: a stand-in version so the draft is compared as versions are.
-        candidate = ProcessVersion(process_id=draft.process_id, name=draft.title, version=0,
-                                   content_hash=found.content_hash, bpmn_files=draft.bpmn_files, forms=draft.forms,
-                                   spec_json=dump_specs(spec, subprocess_specs))
-        found.diff = version_diffs.compute(compared, candidate)
+    except Exception as exc:  # a model no check foresaw: say so on the page, approve nothing unseen
+        log.exception("comparing draft %s failed", draft.id)
+        found.problems = [f"what changed could not be worked out ({type(exc).__name__}: {exc})"]
     return found
