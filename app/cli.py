@@ -109,8 +109,9 @@ def deploy_shipped_model(database_url: str, processes_dir: Path) -> str | None:
                 click.echo("the database has no schema yet: run `ecaf db upgrade` first", err=True)
                 sys.exit(1)
             version, _ = deploy(session, Bundle.from_directory(processes_dir), change_note="shipped with eCAF")
+            from app.cli_users import _operator
             audit.record(session, "process_deployed", version=version.label, note=version.change_note,
-                         via="first start")
+                         via="first start", operator=_operator())
             return version.label
     finally:
         db.dispose()
