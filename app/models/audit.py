@@ -37,6 +37,9 @@ class AuditEvent(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     row_hash: Mapped[str | None] = mapped_column(String(64))
+    # How row_hash is made: "hmac-sha256" (keyed with ECAF_AUDIT_KEY) or, for rows sealed before
+    # keyed links, "sha256" (None reads as "sha256").
+    link_kind: Mapped[str | None] = mapped_column(String(16))
 
 
 def chain_hash(seq: int, at: datetime, actor_id: int | None, action: str, episode_id: int | None,
