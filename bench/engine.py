@@ -74,7 +74,7 @@ def bare_floor(runs: int) -> float:
     from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
     parser = SpiffBpmnParser(validator=VALIDATOR)
-    parser.add_bpmn_file(str(PROJECT_ROOT / "processes" / "caf_episode.bpmn"))
+    parser.add_bpmn_files(sorted(str(p) for p in (PROJECT_ROOT / "processes").glob("*.bpmn")))
     engine = StubEngine()
     wf = BpmnWorkflow(parser.get_spec("caf_episode"), parser.get_subprocess_specs("caf_episode"), script_engine=engine)
     wf.get_next_task(spec_name="Start").set_data(started_at=now().isoformat())
