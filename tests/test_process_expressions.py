@@ -20,6 +20,8 @@ from app.engine.scripting import SCRIPT_ENGINE
 from app.engine.serializer import StateVersionRefused, dump_specs, load_specs, load_state
 from app.models import Episode, ProcessVersion
 
+from .draft_site import site  # noqa: F401 - the signed-in process owners
+
 # Whole statements: only a script can hold them.
 STATEMENT_ESCAPES = [
     "import os",
@@ -380,3 +382,21 @@ def test_parameters_pre_scripts_cardinality_payloads_and_correlations_are_checke
                 "'tell' (Tell), the correlation 'ref', line 1: names starting with '_'"]
     for start in expected:
         assert any(p.startswith(start) for p in problems), (start, problems)
+
+
+def test_a_draft_with_an_escape_shows_it_when_saved_and_cannot_be_submitted(site):
+    from .draft_site import draft_of, new_draft, save, submit
+    from .web import text_of
+
+    draft_id = new_draft(site)
+    xml = draft_of(site["runtime"], draft_id).bpmn_files["caf_episode.bpmn"]
+    changed = xml.replace("assessment_submitted = True</bpmn:script>",
+                          "assessment_submitted = True\nimport os</bpmn:script>", 1)
+    answer = save(site, draft_id, changed, 1)
+    assert answer.json["saved"] and answer.json["problems"] == [
+        "'mark_submitted' (Mark as submitted), line 2: imports are not allowed"]
+    page = text_of(site["owner"].get(f"/processes/drafts/{draft_id}"))
+    assert "line 2: imports are not allowed" in page and "what a process model may say" in page
+    refused = submit(site, draft_id)
+    assert refused.status_code in (400, 409) and "imports are not allowed" in text_of(refused)
+    assert draft_of(site["runtime"], draft_id).review_status in (None, "editing")
