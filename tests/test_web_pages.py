@@ -116,7 +116,7 @@ def test_search_then_record_and_start_a_caf(web):
 
 def test_an_open_caf_shows_its_contact_instead_of_starting_another(web):
     runtime, people = web["runtime"], web["people"]
-    start(runtime, people)  # Casey Child, by Olive
+    to_delivery(runtime, people)  # Casey Child, by Olive, in the national index
     stranger = signed_in(web, "lead", "leah")
     found = stranger.post("/children/find", {"family_name": "child", "date_of_birth-day": "1",
                                              "date_of_birth-month": "5", "date_of_birth-year": "2015"})

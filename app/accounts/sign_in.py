@@ -12,7 +12,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, policy
 from app.accounts import passwords, recovery, totp
 from app.clock import as_utc, now
 from app.config import Config
@@ -104,13 +104,13 @@ def find_user(session: Session, username: str) -> User | None:
 
 
 def may_sign_in(user: User | None) -> bool:
-    return user is not None and user.active and user.locked_at is None and user.password_hash is not None
+    return policy.may_present_secrets(user)
 
 
 def vetting_refusal(session: Session, user: User, address: str | None) -> Outcome | None:
     """An account without a current vetting check and training cannot be used (N4). Called only
     once a secret is proven, so saying why reveals nothing to a guesser."""
-    problem = user.vetting_problem(now().date())
+    problem = policy.unusable_because(user, now().date())
     if problem is None:
         return None
     audit.record(session, "sign_in_refused", actor_id=user.id, why=problem, address=address)

@@ -26,6 +26,10 @@ class TaskAlreadyDone(EngineError):
     """Someone else completed the task first (or it was completed earlier)."""
 
 
+class NotPermitted(EngineError):
+    """The caller's guard refused the step: the person may no longer do this (nothing changed)."""
+
+
 class FormInvalid(EngineError):
     def __init__(self, errors: list[dict]):
         self.errors = errors

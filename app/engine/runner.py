@@ -26,7 +26,7 @@ from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
 
 from . import forms as form_tools
 from .context import StepContext, enter_step, leave_step
-from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotWaitingForMessage,
+from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version
 from .projection import cancel_called_work, next_timer_at, stage_of, sync_human_tasks
@@ -42,6 +42,10 @@ class Dispatcher(Protocol):
     def episode_stepped(self, episode_id: int, next_timer_at: datetime | None) -> None: ...
 
     def messages_queued(self, message_ids: list[int]) -> None: ...
+
+
+# The caller's policy for a step on a task: asked inside the step's transaction (see complete_task).
+Guard = Callable[[Session, HumanTask], bool]
 
 
 @dataclass
@@ -97,11 +101,15 @@ class Engine:
         self._after_commit(result)
         return result
 
-    def complete_task(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None) -> StepResult:
-        """Complete a ready user task with the submitted form. Invalid data changes nothing."""
+    def complete_task(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None,
+                      guard: Guard | None = None) -> StepResult:
+        """Complete a ready user task with the submitted form. Invalid data changes nothing.
+
+        `guard(session, task)` is the caller's policy, asked in this step's transaction with the episode
+        locked, so access lost since the form was opened is refused here (NotPermitted)."""
 
         def complete(session: Session, episode: Episode, workflow: BpmnWorkflow, ctx: StepContext) -> None:
-            row = self._ready_row(session, episode, human_task_id)
+            row = self._ready_row(session, episode, human_task_id, guard)
             task = workflow.get_task_from_id(UUID(row.task_id))
             if task.state != TaskState.READY:
                 raise TaskNotReady(f"the task '{row.title}' is not waiting for input")
@@ -122,11 +130,12 @@ class Engine:
         except StaleDataError as exc:
             raise TaskAlreadyDone("someone else completed this task at the same moment") from exc
 
-    def save_draft(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None) -> None:
+    def save_draft(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None,
+                   guard: Guard | None = None) -> None:
         """Keep what was typed so far; drafts are not validated and do not advance the process."""
         with self.db.session() as session:
             episode = self._open_episode(session, episode_id)
-            row = self._ready_row(session, episode, human_task_id)
+            row = self._ready_row(session, episode, human_task_id, guard)
             row.draft = data
             audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
 
@@ -287,10 +296,12 @@ class Engine:
         return episode
 
     @staticmethod
-    def _ready_row(session: Session, episode: Episode, human_task_id: int) -> HumanTask:
+    def _ready_row(session: Session, episode: Episode, human_task_id: int, guard: Guard | None = None) -> HumanTask:
         row = session.get(HumanTask, human_task_id)
         if row is None or row.episode_id != episode.id:
             raise TaskNotFound(f"episode {episode.reference} has no task {human_task_id}")
+        if guard is not None and not guard(session, row):
+            raise NotPermitted("you may no longer work on this task")
         if row.status == "completed":
             who = row.completed_by.full_name if row.completed_by else "someone"
             raise TaskAlreadyDone(f"'{row.title}' was already completed by {who}")

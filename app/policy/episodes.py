@@ -4,14 +4,16 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from app.clock import now
 from app.engine.lanes import ROLE_OF_LANE
 from app.models import Child, ConsentExclusion, Episode, EpisodeMember, HumanTask, User
+
+from .accounts import is_usable
 
 # Aliases keep the subqueries independent of whatever the outer query already joins.
 _Member = aliased(EpisodeMember)
 _Excluded = aliased(ConsentExclusion)
 _TaskEpisode = aliased(Episode)
+_Part = aliased(EpisodeMember)
 
 # What a signed-in user may do to an episode they can see, by their part in it.
 EPISODE_ACTIONS = ("view", "print", "export", "manage_members", "withdraw_consent", "view_audit",
@@ -22,12 +24,8 @@ def authority_id_of(user: User | None) -> int | None:
     return user.organisation.authority_id if user is not None and user.organisation else None
 
 
-def is_vetted(user: User | None) -> bool:
-    return user is not None and user.active and user.vetting_problem(now().date()) is None
-
-
 def is_administrator_of(user: User | None, authority_id: int | None) -> bool:
-    return (is_vetted(user) and user.role == "administrator" and authority_id is not None
+    return (is_usable(user) and user.role == "administrator" and authority_id is not None
             and authority_id_of(user) == authority_id)
 
 
@@ -46,7 +44,7 @@ def _is_excluded(user: User, episode):
 
 def episode_filter(user: User | None, episode=Episode):
     """A WHERE clause for the episodes `user` may open (`episode`: the entity or an alias of it)."""
-    if not is_vetted(user):
+    if not is_usable(user):
         return false()
     if user.role == "administrator":
         return and_(episode.authority_id == authority_id_of(user), episode.status != "deleted")
@@ -82,20 +80,34 @@ def member_role(session: Session, user: User, episode: Episode) -> str | None:
         EpisodeMember.removed_at.is_(None)).order_by(EpisodeMember.id.desc()).limit(1))
 
 
+def permissions(session: Session, user: User | None, episode: Episode) -> frozenset[str]:
+    """Every action `user` may take on `episode` (empty when they may not open it), from one query:
+    whether they may open it, and their current part in it. Anything not granted here is refused."""
+    if not is_usable(user):
+        return frozenset()
+    part = (select(_Part.role).where(_Part.episode_id == Episode.id, _Part.user_id == user.id,
+                                     _Part.removed_at.is_(None)).order_by(_Part.id.desc()).limit(1)
+            .scalar_subquery())
+    row = session.execute(select(Episode.lead_professional_id, part).where(
+        Episode.id == episode.id, episode_filter(user))).first()
+    if row is None:
+        return frozenset()
+    if user.role == "administrator":
+        return frozenset(EPISODE_ACTIONS)
+    lead_id, role = row
+    if lead_id == user.id:
+        role = "lead_professional"
+    granted = {"view", "print"}
+    if role == "lead_professional" or (role == "originator" and lead_id is None):
+        granted |= {"manage_members", "withdraw_consent", "view_audit", "export"}
+    return frozenset(granted)  # transfer and repair belong to administrators
+
+
 def may(session: Session, user: User | None, action: str, episode: Episode) -> bool:
-    """May `user` do `action` to `episode`? Anything not granted here is refused."""
+    """May `user` do `action` to `episode`? A page asking about several actions calls `permissions`."""
     if action not in EPISODE_ACTIONS:
         raise ValueError(f"unknown episode action {action!r}")
-    if visible_episode(session, user, episode.id) is None:
-        return False
-    if user.role == "administrator":
-        return True
-    role = member_role(session, user, episode)
-    if action in ("view", "print"):
-        return True
-    if action in ("manage_members", "withdraw_consent", "view_audit", "export"):
-        return role == "lead_professional" or (role == "originator" and episode.lead_professional_id is None)
-    return False  # transfer and repair belong to administrators
+    return action in permissions(session, user, episode)
 
 
 def claimable_roles(user: User) -> set[str]:
@@ -105,7 +117,7 @@ def claimable_roles(user: User) -> set[str]:
 def task_filter(user: User | None):
     """Ready tasks `user` may see in their task list: assigned to them, or open to their role,
     and in both cases only on an episode they may open."""
-    if not is_vetted(user):
+    if not is_usable(user):
         return false()
     visible = exists().where(_TaskEpisode.id == HumanTask.episode_id, episode_filter(user, _TaskEpisode))
     mine = HumanTask.assigned_user_id == user.id
@@ -118,18 +130,25 @@ def task_filter(user: User | None):
 def may_complete(user: User, task: HumanTask) -> bool:
     """Assignment follows membership: the engine assigns person lanes to the originator and the
     lead professional, and role lanes are claimed; contributors complete nothing here."""
-    return is_vetted(user) and task.status == "ready" and task.assigned_user_id == user.id
+    return is_usable(user) and task.status == "ready" and task.assigned_user_id == user.id
+
+
+def may_complete_now(session: Session, user_id: int, task: HumanTask) -> bool:
+    """may_complete asked again inside the step that completes the task, with the account and the
+    episode as they are in that transaction: access lost after the form was opened counts."""
+    user = session.get(User, user_id)
+    return may_complete(user, task) and visible_episode(session, user, task.episode_id) is not None
 
 
 def may_claim(user: User, task: HumanTask, episode: Episode) -> bool:
-    return (is_vetted(user) and task.status == "ready" and task.assigned_user_id is None
+    return (is_usable(user) and task.status == "ready" and task.assigned_user_id is None
             and task.lane in claimable_roles(user) and episode.authority_id == authority_id_of(user))
 
 
 def may_release(user: User, task: HumanTask) -> bool:
-    return task.status == "ready" and task.assigned_user_id == user.id and task.lane in ROLE_OF_LANE
+    return is_usable(user) and task.status == "ready" and task.assigned_user_id == user.id and task.lane in ROLE_OF_LANE
 
 
 def may_search_index(user: User | None) -> bool:
     """Any vetted practitioner or administrator may ask whether a CAF exists (never its content)."""
-    return is_vetted(user) and user.role in ("practitioner", "administrator")
+    return is_usable(user) and user.role in ("practitioner", "administrator")

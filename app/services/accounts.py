@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from app import audit, policy
@@ -80,22 +80,15 @@ def organisations_of(session: Session, admin: User) -> list[Organisation]:
                            .order_by(Organisation.name)).all()
 
 
-def _vetting_problem_clause(today: date):
-    """SQL for User.vetting_problem: no check, no training, or an expired check."""
-    return or_(User.vetting_type.is_(None), User.vetting_reference.is_(None), User.vetting_checked_on.is_(None),
-               User.training_completed_on.is_(None),
-               and_(User.vetting_expires_on.is_not(None), User.vetting_expires_on < today))
-
-
 def _state_clause(state: str, today: date):
     if state == "active":
-        return and_(User.active.is_(True), User.locked_at.is_(None), ~_vetting_problem_clause(today))
+        return policy.usable_clause(today)
     if state == "disabled":
         return User.active.is_(False)
     if state == "locked":
         return User.locked_at.is_not(None)
     if state == "vetting":
-        return _vetting_problem_clause(today)
+        return policy.vetting_problem_clause(today)
     if state == "not_enrolled":
         return User.totp_enrolled_at.is_(None)
     raise ValueError(f"unknown account state {state!r}")

@@ -1,9 +1,10 @@
 """Finding a child before starting a CAF, and recording children to start their episodes.
 
-A search looks in two places: records the user may open (through the policy), and whether any CAF
-is open for a child with these details anywhere (the national index and open episodes), which
-reveals only that it exists and whom to contact, never the CAF itself. A shielded child's CAF is
-left out of that second place for everyone but administrators.
+A search looks in two places: records the user may open (through the policy), and the national
+index, asked exactly as *Is there a CAF?* would be (same matching, same visibility, audited with the
+reason "starting a CAF"). Whether anyone else holds a CAF, and who, is learnt only through the
+index: a CAF the index does not show to this user (no entry yet, consent withdrawn, a shielded
+child) is reported as "may already exist", naming nobody, which is also what stops a second one.
 """
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit, policy
+from app.audit_lists import episodes_shown
 from app.clock import now
-from app.models import Authority, Child, Episode, IndexEntry, OPEN_STATUSES, User
-from app.services import shielding
+from app.models import Authority, Child, Episode, OPEN_STATUSES, User
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$")
+INDEX_REASON = "starting a CAF"
+# The same words whatever the reason the index is silent, so they give nothing away.
+MAY_EXIST = "A CAF may already exist for this child: contact the eCAF administrator"
 
 
 def normalise_postcode(value: str | None) -> str | None:
@@ -49,27 +53,27 @@ class VisibleMatch:
 
 
 @dataclass
-class ContactMatch:
-    """A CAF exists elsewhere: the authority and whom to contact, nothing more."""
-    authority: str
-    contact: dict
-    open_episode: bool
-
-
-@dataclass
 class SearchResult:
     visible: list[VisibleMatch] = field(default_factory=list)
-    elsewhere: list[ContactMatch] = field(default_factory=list)
+    index: list = field(default_factory=list)  # national_index.IndexResult, open CAFs only
+    may_exist: bool = False  # an open CAF matches that the index does not show this user
 
     @property
     def blocking(self) -> bool:
         """An open episode exists for a matching child: another must not be started."""
-        return any(m.episode is not None and m.episode.is_open for m in self.visible) or any(
-            m.open_episode for m in self.elsewhere)
+        return (any(m.episode is not None and m.episode.is_open for m in self.visible) or self.may_exist
+                or any(r.match == "exact" for r in self.index))
 
 
 def _same_name(column, value: str):
     return func.lower(func.trim(column)) == value.strip().lower()
+
+
+def _index_look_up(session: Session, user: User, criteria: Criteria, *, episode_id: int | None = None) -> list:
+    from app.services import national_index  # it imports this module's postcode rules
+    return national_index.search(session, user, given_names=criteria.given_names, family_name=criteria.family_name,
+                                 date_of_birth=criteria.date_of_birth, postcode=criteria.postcode,
+                                 reason=INDEX_REASON, open_only=True, episode_id=episode_id, page="start_a_caf")
 
 
 def search(session: Session, user: User, criteria: Criteria) -> SearchResult:
@@ -84,31 +88,36 @@ def search(session: Session, user: User, criteria: Criteria) -> SearchResult:
     matches = session.scalars(query.limit(50)).all()
     visible_ids = set(session.scalars(select(Child.id).where(Child.id.in_([c.id for c in matches]),
                                                              policy.child_filter(user))))
-    seen_episodes = set()
+    result.index = _index_look_up(session, user, criteria)
+    in_index = {r.episode_id for r in result.index}
     for child in matches:
         episode = session.scalar(select(Episode).where(Episode.child_id == child.id, Episode.status != "deleted")
                                  .order_by(Episode.started_at.desc()).limit(1))
         if child.id in visible_ids:
             result.visible.append(VisibleMatch(child, episode))
-        elif episode is not None and episode.is_open and (not child.shielded or shielding.sees_shielded(user)):
-            person = episode.lead_professional or episode.originator
-            result.elsewhere.append(ContactMatch(episode.authority.name, person.contact(), True))
-        if episode is not None:
-            seen_episodes.add(episode.id)
-    # The national index also knows CAFs whose child record this search did not match exactly.
-    index_query = (select(IndexEntry).outerjoin(Child, Child.id == IndexEntry.child_id)
-                   .where(_same_name(IndexEntry.family_name, criteria.family_name), IndexEntry.status == "open",
-                          shielding.not_shielded_for(user)))
-    if criteria.date_of_birth:
-        index_query = index_query.where(IndexEntry.date_of_birth == criteria.date_of_birth)
-    for entry in session.scalars(index_query.limit(50)):
-        if entry.episode_id in seen_episodes:
-            continue
-        authority = session.get(Authority, entry.authority_id)
-        result.elsewhere.append(ContactMatch(authority.name if authority else "", entry.contact, True))
-    audit.record(session, "child_search", actor_id=user.id, matches=len(matches),
-                 visible=len(result.visible), elsewhere=len(result.elsewhere))
+        elif episode is not None and episode.is_open and episode.id not in in_index:
+            result.may_exist = True
+    episodes_shown(session, user.id, "start_a_caf", [m.episode.id for m in result.visible if m.episode],
+                   action="child_search", matches=len(matches), visible=len(result.visible),
+                   index=len(result.index), may_exist=result.may_exist)
     return result
+
+
+def refusal(session: Session, user: User, existing: Episode, criteria: Criteria) -> str:
+    """Why another CAF cannot start for this child, naming only whom the index would name to this user.
+
+    A CAF the user may open is theirs to find; otherwise the index is asked about this very
+    episode (and the look-up audited); when it does not show it, nobody is named."""
+    name = f"{criteria.given_names} {criteria.family_name}"
+    if policy.visible_episode(session, user, existing.id) is not None:
+        return f"A CAF is already open for {name} ({existing.reference}): open it instead of starting another"
+    found = _index_look_up(session, user, criteria, episode_id=existing.id)
+    if not found:
+        return MAY_EXIST
+    contact = found[0].contact
+    return (f"A CAF is already open for {name}: contact {contact['name']} "
+            f"({contact['organisation'] or contact['role'] or 'eCAF'}) on {contact['phone'] or contact['email']} "
+            "instead of starting another")
 
 
 @dataclass

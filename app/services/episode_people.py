@@ -53,7 +53,7 @@ def add_member(session: Session, episode: Episode, actor: User, form: dict) -> C
         errors["email"] = "Enter the work email address of the person to add"
     elif user is None or not user.active or user.role != "practitioner":
         errors["email"] = "There is no practitioner with this email address in eCAF"
-    elif not policy.is_vetted(user):
+    elif not policy.is_usable(user):
         errors["email"] = f"{user.full_name} cannot be added: their vetting check or training is not current"
     elif excluded_by_consent(session, episode, user):
         errors["email"] = (f"{user.full_name} cannot be added: the family's consent excludes "
@@ -101,7 +101,10 @@ def withdraw_consent(runtime, episode_id: int, actor: User, form: dict) -> Chang
     if change.errors:
         return change
     with runtime.db.session() as session:
-        episode = session.get(Episode, episode_id)
+        # Asked again here, with the episode locked, in the transaction that stops the sharing.
+        episode = session.get(Episode, episode_id, with_for_update=True)
+        if episode is None or not policy.may(session, session.get(User, actor.id), "withdraw_consent", episode):
+            raise LookupError(f"episode {episode_id}")
         consent.withdraw(session, episode, withdrawn_by_name=typed["withdrawn_by"], reason=typed["reason"] or None,
                          recorded_by_id=actor.id)
     try:

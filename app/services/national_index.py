@@ -20,7 +20,8 @@ from datetime import date, datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import audit, policy
+from app import policy
+from app.audit_lists import episodes_shown
 from app.models import Authority, Child, Episode, IndexEntry, User
 from app.services import shielding
 from app.services.children import normalise_postcode
@@ -69,6 +70,8 @@ class IndexResult:
     shielded: bool
     # Set only for an administrator of the child's home authority, who may change the shield.
     shielding_child_id: int | None = None
+    # For the audit row only: pages never show it (the index gives no way into the CAF).
+    episode_id: int | None = None
 
 
 # ---------------------------------------------------------------- comparing keys
@@ -177,8 +180,8 @@ def _candidates(keys: Keys):
     return or_(*near)
 
 
-def _query(user: User, keys: Keys):
-    return (
+def _query(user: User, keys: Keys, *, open_only: bool = False, episode_id: int | None = None):
+    query = (
         select(IndexEntry, Authority.name, Child.shielded, Child.home_authority_id)
         .join(Episode, Episode.id == IndexEntry.episode_id)
         .join(Authority, Authority.id == IndexEntry.authority_id)
@@ -187,11 +190,20 @@ def _query(user: User, keys: Keys):
         .where(_candidates(keys), Episode.status != "deleted", Episode.consent_state != "withdrawn",
                shielding.not_shielded_for(user))
     )
+    if open_only:
+        query = query.where(IndexEntry.status == "open")
+    if episode_id is not None:
+        query = query.where(IndexEntry.episode_id == episode_id)
+    return query
 
 
 def search(session: Session, user: User, *, given_names: str | None, family_name: str | None,
-           date_of_birth: date | None, postcode: str | None, reason: str | None) -> list[IndexResult]:
-    """Index entries matching the keys, exact ones first. Audited in the caller's transaction."""
+           date_of_birth: date | None, postcode: str | None, reason: str | None, open_only: bool = False,
+           episode_id: int | None = None, page: str = "index_search") -> list[IndexResult]:
+    """Index entries matching the keys, exact ones first. Audited in the caller's transaction.
+
+    `open_only` leaves out closed CAFs and `episode_id` looks for one episode's entry only (Start a CAF
+    asks about the CAF that stops it); what matches and who sees it is the same as any search."""
     if not policy.may_search_index(user):
         raise IndexSearchRefused(f"user {user.id if user else None} may not search the index")
     keys = normalised_keys(family_name, date_of_birth, postcode)
@@ -199,16 +211,17 @@ def search(session: Session, user: User, *, given_names: str | None, family_name
     if found:
         raise SearchInvalid(found)
     scored = []
-    for entry, authority, shielded, home_authority_id in session.execute(_query(user, keys)):
+    query = _query(user, keys, open_only=open_only, episode_id=episode_id)
+    for entry, authority, shielded, home_authority_id in session.execute(query):
         match = _score(keys, entry)
         if match is not None:
             scored.append((match, entry, authority, bool(shielded), home_authority_id))
     scored.sort(key=lambda row: (row[0][2], -row[1].updated_at.timestamp()))
     results = [_result(user, *row) for row in scored[:MAX_RESULTS]]
-    audit.record(session, "index_searched", actor_id=user.id, reason=reason.strip(),
-                 criteria=_criteria(given_names, keys), results=len(results),
-                 exact=sum(r.match == "exact" for r in results),
-                 shielded_shown=sum(r.shielded for r in results))
+    episodes_shown(session, user.id, page, [r.episode_id for r in results], action="index_searched",
+                   reason=reason.strip(), criteria=_criteria(given_names, keys), results=len(results),
+                   exact=sum(r.match == "exact" for r in results),
+                   shielded_shown=sum(r.shielded for r in results))
     return results
 
 
@@ -221,7 +234,7 @@ def _result(user: User, match, entry: IndexEntry, authority: str, shielded: bool
         date_of_birth=entry.date_of_birth, postcode_district=district(normalise_postcode(entry.postcode)),
         home_authority=authority, status="open" if entry.status == "open" else "closed",
         last_updated=entry.updated_at, contact={k: (entry.contact or {}).get(k) for k in CONTACT_FIELDS},
-        shielded=shielded, shielding_child_id=entry.child_id if manages else None)
+        shielded=shielded, shielding_child_id=entry.child_id if manages else None, episode_id=entry.episode_id)
 
 
 def _criteria(given_names: str | None, keys: Keys) -> dict:

@@ -35,7 +35,7 @@ def reason_problem(reason: str | None, doing: str) -> str | None:
 
 def sees_shielded(user: User | None) -> bool:
     """Administrators see shielded children (marked as such); nobody else does."""
-    return policy.is_vetted(user) and user.role == "administrator"
+    return policy.is_usable(user) and user.role == "administrator"
 
 
 def not_shielded_for(user: User | None, child=Child):

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.engine import forms as form_tools
+from app.engine.runner import Engine, StepResult
 from app.models import Artefact, Episode, HumanTask, User
 from app.services import called_tasks
 from app.services.episode_record import form_pair
@@ -33,6 +34,43 @@ def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
         return None
     schema, ui = called_tasks.form_for(session, episode, task, schema, ui)
     return OpenTask(task, episode, schema, ui)
+
+
+def _may_complete(user_id: int):
+    return lambda session, task: policy.may_complete_now(session, user_id, task)
+
+
+def complete(engine: Engine, user: User, episode_id: int, task_id: int, data: dict) -> StepResult:
+    """Complete the task. The form was opened in an earlier request and access may have been lost
+    since, so who may complete it is asked again inside the step (NotPermitted: nothing changed)."""
+    return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete(user.id))
+
+
+def save_draft(engine: Engine, user: User, episode_id: int, task_id: int, draft: dict) -> None:
+    engine.save_draft(episode_id, task_id, draft, user.id, guard=_may_complete(user.id))
+
+
+def claim(session: Session, user: User, task_id: int) -> HumanTask | None:
+    """Take a role task for `user`, or None when they may not (the caller answers 404)."""
+    task = session.get(HumanTask, task_id, with_for_update=True)
+    user = session.get(User, user.id)  # the account as it is in this transaction
+    episode = policy.visible_episode(session, user, task.episode_id) if task is not None else None
+    if task is None or episode is None or not policy.may_claim(user, task, episode):
+        return None
+    task.assigned_user_id = user.id
+    audit.record(session, "task_claimed", actor_id=user.id, episode_id=episode.id, task=task.name)
+    return task
+
+
+def release(session: Session, user: User, task_id: int) -> HumanTask | None:
+    """Give a claimed role task back to the role, or None when `user` may not (the caller answers 404)."""
+    task = session.get(HumanTask, task_id, with_for_update=True)
+    user = session.get(User, user.id)
+    if task is None or not policy.may_release(user, task):
+        return None
+    task.assigned_user_id = None
+    audit.record(session, "task_released", actor_id=user.id, episode_id=task.episode_id, task=task.name)
+    return task
 
 
 def _put(data: dict, path: str, value) -> None:

@@ -103,7 +103,7 @@ def _deletion_due(alert: AdminAlert, episode: Episode) -> datetime | None:
 
 def open_alerts(session: Session, user: User) -> list[AlertRow]:
     """The unresolved alerts of an administrator's authority: child protection first, then oldest first."""
-    if user.role != "administrator" or not policy.is_vetted(user):
+    if user.role != "administrator" or not policy.is_usable(user):
         return []
     originator, organisation = aliased(User), aliased(Organisation)
     query = (select(AdminAlert, Episode, originator, organisation.name)

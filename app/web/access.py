@@ -102,8 +102,7 @@ def install(app: Flask) -> None:
                 user = db.get(User, user_id, options=[
                     joinedload(User.organisation).joinedload(Organisation.authority)])
                 # An account suspended mid-session (vetting expired, disabled, locked) is signed out.
-                if (user is not None and user.active and user.locked_at is None
-                        and user.vetting_problem(now().date()) is None):
+                if policy.is_usable(user, now().date()):
                     db.expunge(user)
                     g.user = user
             if g.user is None:

@@ -44,7 +44,8 @@ def find():
         if not errors:
             with runtime().db.session() as session:
                 result = service.search(session, current_user(), criteria)
-                return render_template("children/find.html", form=form, parts=parts, errors={}, result=result)
+                return render_template("children/find.html", form=form, parts=parts, errors={}, result=result,
+                                       may_exist=service.MAY_EXIST)
     return render_template("children/find.html", form=form, parts=parts, errors=errors, result=None,
                            error_title=bool(errors)), 400 if errors else 200
 
@@ -107,18 +108,9 @@ def record():
             errors["authority"] = "Choose the local authority where the child lives"
         for i, child in enumerate(children):
             existing = service.already_open(session, child) if not errors else None
-            if existing is not None and existing.child.shielded and current_user().role != "administrator":
-                # A shielded child's whereabouts stay hidden: no name or number of whoever holds the CAF.
-                errors[f"child-{i}-given-names"] = (
-                    f"A CAF may already be open for {child.given_names} {child.family_name}. Contact the eCAF "
-                    "administrator before starting another")
-            elif existing is not None:
-                person = existing.lead_professional or existing.originator
-                contact = person.contact()
-                errors[f"child-{i}-given-names"] = (
-                    f"A CAF is already open for {child.given_names} {child.family_name}: contact "
-                    f"{contact['name']} ({contact['organisation'] or contact['role'] or 'eCAF'}) on "
-                    f"{contact['phone'] or contact['email']} instead of starting another")
+            if existing is not None:
+                asked = service.Criteria(child.given_names, child.family_name, child.date_of_birth, postcode)
+                errors[f"child-{i}-given-names"] = service.refusal(session, current_user(), existing, asked)
     if errors:
         return _record_page(form, rows, errors)
     for child in children:

@@ -34,8 +34,7 @@ def show(episode_id: int):
             my_tasks={t.id for t in tasks if policy.may_complete(current_user(), t)},
             siblings=_siblings(session, episode), positions=runtime().engine.positions(episode),
             printable=record.PRINTABLE,
-            may={action: policy.may(session, current_user(), action, episode)
-                 for action in ("manage_members", "view_audit", "export", "transfer")})
+            may=policy.permissions(session, current_user(), episode))
     return page
 
 

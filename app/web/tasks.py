@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from app import audit, policy
 from app.engine import forms as form_tools
-from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotFound, TaskNotReady
+from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
 from app.engine.runner import user_exists
 from app.models import Episode, HumanTask
 from app.services import called_tasks, service_requests, task_forms
@@ -36,12 +36,9 @@ def home():
 @signed_in
 def claim(task_id: int):
     with runtime().db.session() as session:
-        task = session.get(HumanTask, task_id, with_for_update=True)
-        episode = policy.visible_episode(session, current_user(), task.episode_id) if task else None
-        if task is None or episode is None or not policy.may_claim(current_user(), task, episode):
+        task = task_forms.claim(session, current_user(), task_id)
+        if task is None:
             deny(session, f"claim task {task_id}")
-        task.assigned_user_id = current_user().id
-        audit.record(session, "task_claimed", actor_id=current_user().id, episode_id=episode.id, task=task.name)
         title = task.title
     flash(f"You have claimed “{title}”.", "success")
     return redirect(url_for("tasks.form", task_id=task_id))
@@ -51,12 +48,9 @@ def claim(task_id: int):
 @signed_in
 def release(task_id: int):
     with runtime().db.session() as session:
-        task = session.get(HumanTask, task_id, with_for_update=True)
-        if task is None or not policy.may_release(current_user(), task):
+        task = task_forms.release(session, current_user(), task_id)
+        if task is None:
             deny(session, f"release task {task_id}")
-        task.assigned_user_id = None
-        audit.record(session, "task_released", actor_id=current_user().id, episode_id=task.episode_id,
-                     task=task.name)
         title = task.title
     flash(f"You have released “{title}” for someone else with your role to claim.", "success")
     return redirect(url_for("tasks.home"))
@@ -135,12 +129,14 @@ def submit(task_id: int):
             errors = errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))
             if errors:
                 return _render(session, opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
-    if action == "save":
-        engine.save_draft(episode_id, task_id, {"data": data, "raw": raw}, current_user().id)
-        flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
-        return redirect(url_for("tasks.form", task_id=task_id))
     try:
-        engine.complete_task(episode_id, task_id, data, current_user().id)
+        if action == "save":
+            task_forms.save_draft(engine, current_user(), episode_id, task_id, {"data": data, "raw": raw})
+        else:
+            task_forms.complete(engine, current_user(), episode_id, task_id, data)
+    except NotPermitted:
+        with db.session() as session:
+            deny(session, f"task {task_id}")
     except FormInvalid as exc:
         with db.session() as session:
             opened = task_forms.open_task(session, current_user(), task_id)
@@ -149,6 +145,9 @@ def submit(task_id: int):
     except (TaskAlreadyDone, TaskNotReady, TaskNotFound, EpisodeNotOpen) as exc:
         flash(f"Your answers were not saved: {exc}.", "important")
         return redirect(url_for("episodes.show", episode_id=episode_id))
+    if action == "save":
+        flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
+        return redirect(url_for("tasks.form", task_id=task_id))
     if concern:
         support = _safeguarding_phone(episode_id)
         flash(f"You recorded a child-protection concern. Follow your safeguarding procedures now: call the "
