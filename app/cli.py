@@ -9,15 +9,21 @@ from pathlib import Path
 
 import click
 
+from app.cli_audit import audit_trail
 from app.cli_users import users
 from app.config import Config
 from app.engine.errors import ProcessInvalid
 
 
 def _runtime():
+    from app.config import AuditKeyMissing
     from app.jobs.runtime import Runtime
 
-    return Runtime.with_jobs(Config.from_env())
+    try:
+        return Runtime.with_jobs(Config.from_env())
+    except AuditKeyMissing as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
 
 
 @click.group(help="eCAF: the electronic Common Assessment Framework.\n\n"
@@ -88,7 +94,7 @@ def _process_owner(session, name: str) -> int:
     return user.id
 
 
-def deploy_shipped_model(database_url: str, processes_dir: Path) -> str | None:
+def deploy_shipped_model(database_url: str, processes_dir: Path, audit_key: bytes | None = None) -> str | None:
     """On first start, when no process is deployed yet, deploy the shipped processes/ (so the first
     episode has a model to run). Returns the version deployed, or None."""
     from sqlalchemy import select
@@ -99,7 +105,7 @@ def deploy_shipped_model(database_url: str, processes_dir: Path) -> str | None:
     from app.engine.library import Bundle, deploy
     from app.models import ProcessVersion
 
-    db = Database(database_url)
+    db = Database(database_url, audit_key=audit_key)
     try:
         with db.session() as session:
             try:
@@ -334,38 +340,17 @@ def run(host: str, port: int) -> None:
     from app import create_app
 
     config = Config.from_env()
-    shipped = deploy_shipped_model(config.database_url, config.processes_dir)
-    if shipped:
-        click.echo(f"deployed the shipped process model as {shipped}")
     if "ECAF_COOKIE_SECURE" not in os.environ and host in ("127.0.0.1", "localhost", "::1"):
         # Plain HTTP on this machine only; behind HTTPS in production the cookie is Secure.
         config.cookie_secure = False
+    # After the local-run decision above: it says whether a development audit key will do.
+    shipped = deploy_shipped_model(config.database_url, config.processes_dir, config.audit_signing_key())
+    if shipped:
+        click.echo(f"deployed the shipped process model as {shipped}")
     app = create_app(config, start_jobs=True)
     click.echo(f"eCAF is running on http://{host}:{port}/")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
 main.add_command(users)
-
-
-@main.group("audit", help="The audit trail.")
-def audit_trail() -> None:
-    pass
-
-
-@audit_trail.command("verify", help="Check the audit trail's hash chain row by row: exit 0 when it is intact, "
-                                    "1 at the first broken link (a row changed, missing or out of the chain).")
-@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1, 100_000),
-              help="Rows read per transaction.")
-def audit_verify(batch_size: int) -> None:
-    from app.audit import verify_chain
-    from app.db import Database
-
-    db = Database(Config.from_env().database_url)
-    try:
-        report = verify_chain(db, batch_size)
-    finally:
-        db.dispose()
-    for line in report.lines():
-        click.echo(line)
-    sys.exit(0 if report.intact else 1)
+main.add_command(audit_trail)

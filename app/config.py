@@ -1,6 +1,8 @@
 """Settings, read from the environment once when the app or a worker starts."""
 from __future__ import annotations
 
+import hmac
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +12,16 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 def _default_database_url() -> str:
     return f"sqlite:///{PROJECT_ROOT / 'instance' / 'ecaf.db'}"
+
+
+# Known to everyone who reads the source: audit links made with it prove nothing outside development.
+DEVELOPMENT_AUDIT_KEY = b"ecaf-development-audit-key-not-for-deployment"
+MIN_KEY_BYTES = 32
+_warned: set[str] = set()
+
+
+class AuditKeyMissing(RuntimeError):
+    """This deployment holds no usable audit key (ECAF_AUDIT_KEY)."""
 
 
 @dataclass
@@ -47,6 +59,14 @@ class Config:
     # Uploaded evidence: files live here, outside the database, named by random keys.
     attachments_dir: Path = PROJECT_ROOT / "instance" / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
+    # Set by `ecaf run` on this machine only: a local run may fall back to development keys.
+    local_run: bool = False
+    # Keys the audit trail's links and checkpoints (ECAF_AUDIT_KEY): never stored in the database.
+    audit_key: str | None = None
+    # Where signed checkpoints of the audit trail's head go, outside the database, and how often.
+    audit_checkpoint_dir: Path | None = None
+    audit_checkpoint_url: str | None = None
+    audit_checkpoint_interval_seconds: int = 300
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -72,6 +92,34 @@ class Config:
             totp_key=env.get("ECAF_TOTP_KEY") or None,
             attachments_dir=Path(env.get("ECAF_ATTACHMENTS_DIR") or PROJECT_ROOT / "instance" / "attachments"),
             attachment_max_bytes=int(env.get("ECAF_ATTACHMENT_MAX_MB", "10")) * 1024 * 1024,
+            audit_key=env.get("ECAF_AUDIT_KEY") or None,
+            audit_checkpoint_dir=Path(env["ECAF_AUDIT_CHECKPOINT_DIR"]) if env.get("ECAF_AUDIT_CHECKPOINT_DIR") else None,
+            audit_checkpoint_url=env.get("ECAF_AUDIT_CHECKPOINT_URL") or None,
+            audit_checkpoint_interval_seconds=int(env.get("ECAF_AUDIT_CHECKPOINT_INTERVAL", "300")),
         )
         values.update(overrides)
         return cls(**values)
+
+    def development_keys_allowed(self) -> bool:
+        """The one rule for falling back to a development key: tests, `ecaf run` on this machine, and
+        the local development database that `make run` uses (DATABASE_URL unset). Never a deployment."""
+        return self.testing or self.local_run or self.database_url == _default_database_url()
+
+    def audit_signing_key(self) -> bytes:
+        """The HMAC-SHA256 key of the audit trail's links and checkpoints."""
+        if self.audit_key:
+            key = self.audit_key.strip().encode("utf-8")
+            if len(key) < MIN_KEY_BYTES:
+                raise AuditKeyMissing(f"ECAF_AUDIT_KEY is too short: use at least {MIN_KEY_BYTES} random "
+                                      "characters (e.g. python -c 'import secrets; print(secrets.token_hex(32))')")
+            if hmac.compare_digest(key, DEVELOPMENT_AUDIT_KEY) and not self.development_keys_allowed():
+                raise AuditKeyMissing("ECAF_AUDIT_KEY is the development key, which anyone can read in the source")
+            return key
+        if self.development_keys_allowed():
+            if "audit" not in _warned:
+                _warned.add("audit")
+                logging.getLogger(__name__).warning(
+                    "ECAF_AUDIT_KEY is not set: the audit trail is linked with the development key, which anyone "
+                    "can read in the source. Set ECAF_AUDIT_KEY before eCAF holds real records.")
+            return DEVELOPMENT_AUDIT_KEY
+        raise AuditKeyMissing("ECAF_AUDIT_KEY is not set: eCAF cannot seal or check its audit trail without it")

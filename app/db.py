@@ -28,11 +28,20 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
-class Database:
-    """One engine and session factory per process (web app, worker or CLI)."""
+# Session.info key under which sessions carry the audit key that seals their audit rows.
+AUDIT_KEY_INFO = "ecaf_audit_key"
 
-    def __init__(self, url: str):
+
+class Database:
+    """One engine and session factory per process (web app, worker or CLI).
+
+    `audit_key` seals the audit rows its sessions write (`Config.audit_signing_key`); without it
+    a session can read the trail but not add to it.
+    """
+
+    def __init__(self, url: str, audit_key: bytes | None = None):
         self.url = normalise_url(url)
+        self.audit_key = audit_key
         kwargs: dict = {"future": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
@@ -45,7 +54,8 @@ class Database:
             # read-then-write step holds its snapshot (and SAVEPOINTs work).
             event.listen(self.engine, "connect", lambda conn, _r: setattr(conn, "isolation_level", None))
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False,
+                                     info={AUDIT_KEY_INFO: audit_key} if audit_key else None)
 
     @property
     def is_sqlite(self) -> bool:

@@ -26,6 +26,9 @@ POSTGRES_URL = BASE_POSTGRES_URL if WORKER == 0 else f"{BASE_POSTGRES_URL}_w{WOR
 _REDIS = os.environ.get("ECAF_TEST_REDIS_URL", "redis://127.0.0.1:6379/14")
 REDIS_URL = _REDIS if WORKER == 0 else f"{_REDIS.rsplit('/', 1)[0]}/{int(_REDIS.rsplit('/', 1)[1]) - WORKER}"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Audit rows in tests are keyed with this; `ecaf` commands under test read it from the environment.
+TEST_AUDIT_KEY = "test-audit-key-0123456789abcdef0123456789abcdef"
+os.environ["ECAF_AUDIT_KEY"] = TEST_AUDIT_KEY
 
 
 def unavailable(reason: str):
@@ -103,7 +106,7 @@ def _empty(db: Database) -> None:
 @pytest.fixture
 def config(database_url, tmp_path) -> Config:
     return Config(database_url=database_url, processes_dir=PROJECT_ROOT / "processes",
-                  admin_email="fallback-admin@ecaf.test", testing=True)
+                  admin_email="fallback-admin@ecaf.test", testing=True, audit_key=TEST_AUDIT_KEY)
 
 
 @pytest.fixture

@@ -151,7 +151,8 @@ def _backfill(runtime) -> None:
 
 def test_the_migration_chains_rows_written_before_it(runtime, people):
     _write(runtime, 5)
-    _tamper(runtime, "UPDATE audit_event SET seq = NULL, prev_hash = NULL, row_hash = NULL")
+    # As rows were before the chain (and before keyed links): migration 0004 seals them with plain SHA-256.
+    _tamper(runtime, "UPDATE audit_event SET seq = NULL, prev_hash = NULL, row_hash = NULL, link_kind = NULL")
     _backfill(runtime)
     sealed = _chain(runtime)
     assert [r.detail["i"] for r in sealed] == list(range(5)), "numbered in id order"
@@ -164,12 +165,15 @@ def test_the_migration_chains_rows_written_before_it(runtime, people):
     _write(runtime, 1)
     report = audit.verify_chain(runtime.db)
     assert report.intact and report.checked == 7, "new rows carry on from the backfilled chain"
+    assert report.unkeyed_until == 6 and _chain(runtime)[6].link_kind == "hmac-sha256", "keyed from then on"
 
 
-def test_verify_command_exits_0_when_intact_and_1_at_a_broken_link(runtime, people, monkeypatch):
+def test_verify_command_exits_0_when_intact_and_1_at_a_broken_link(runtime, people, monkeypatch, tmp_path):
     monkeypatch.setenv("DATABASE_URL", runtime.config.database_url)
+    monkeypatch.setenv("ECAF_AUDIT_CHECKPOINT_DIR", str(tmp_path / "checkpoints"))
     monkeypatch.delenv("REDIS_URL", raising=False)
-    _write(runtime, 4)
+    _write(runtime, 3)
+    assert CliRunner().invoke(main, ["audit", "checkpoint"]).exit_code == 0  # records that checkpoints began
     intact = CliRunner().invoke(main, ["audit", "verify", "--batch-size", "3"])
     assert intact.exit_code == 0, intact.output
     assert "checked 4 rows" in intact.output and "audit trail intact" in intact.output

@@ -16,7 +16,7 @@ class Runtime:
 
     @classmethod
     def build(cls, config: Config, dispatcher: Dispatcher | None = None) -> "Runtime":
-        db = Database(config.database_url)
+        db = Database(config.database_url, audit_key=config.audit_signing_key())
         return cls(config, db, Engine(db, config, dispatcher))
 
     @classmethod

@@ -72,7 +72,18 @@ def purge_sessions(runtime: Runtime) -> int:
         return result.rowcount
 
 
+def checkpoint_audit_trail(runtime: Runtime) -> None:
+    """A signed checkpoint of the audit trail's head outside the database, when one is due."""
+    from app.audit_checkpoints import checkpoint_if_due
+
+    try:
+        checkpoint_if_due(runtime)
+    except Exception:
+        log.exception("audit checkpoint failed")  # the next sweep tries again
+
+
 def sweep(runtime: Runtime) -> SweepReport:
     timers, outbox = sweep_timers(runtime), sweep_outbox(runtime)
     purge_sessions(runtime)
+    checkpoint_audit_trail(runtime)
     return SweepReport(timers.woken, timers.failed, outbox.delivered, outbox.undelivered)

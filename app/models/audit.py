@@ -1,12 +1,15 @@
 """The audit trail: append-only, written in the same transaction as what it records.
 
 Rows are sealed into a hash chain when their transaction commits: each gets the next number
-(`seq`, commit order), its predecessor's hash, and a hash over its own content and that link,
-so a changed, removed or inserted row breaks the chain (`app.audit.verify_chain` finds where).
+(`seq`, commit order), its predecessor's hash, and an HMAC-SHA-256 over its own content and that
+link, keyed with ECAF_AUDIT_KEY (never in the database), so a changed, removed or inserted row
+breaks the chain and cannot be re-linked without the key (`app.audit.verify_chain` finds where).
+Rows sealed before keyed links carry a plain SHA-256 (`link_kind` "sha256").
 """
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from datetime import datetime
 
@@ -14,12 +17,19 @@ from sqlalchemy import BigInteger, ForeignKey, Index, String, event, select
 from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from app.clock import as_utc
+from app.db import AUDIT_KEY_INFO
 
 from .base import Base, JSONType, UTCDateTime
 
 GENESIS = "0" * 64  # the link of the first row
 # The pg_advisory_xact_lock key that serialises sealing across processes ("eCAFaudt" in ASCII).
 CHAIN_LOCK = 0x65434146_61756474
+SHA256_LINK = "sha256"        # rows sealed before keyed links
+HMAC_LINK = "hmac-sha256"     # every row sealed since
+
+
+class AuditKeyUnavailable(RuntimeError):
+    """A session tried to seal audit rows without the audit key."""
 
 
 class AuditEvent(Base):
@@ -42,20 +52,37 @@ class AuditEvent(Base):
     link_kind: Mapped[str | None] = mapped_column(String(16))
 
 
-def chain_hash(seq: int, at: datetime, actor_id: int | None, action: str, episode_id: int | None,
-               detail, prev_hash: str) -> str:
-    """SHA-256 of the row's canonical JSON: the same bytes whichever database stored it."""
+def _canonical(seq, at, actor_id, action, episode_id, detail, prev_hash, **more) -> bytes:
+    """The row's canonical JSON: the same bytes whichever database stored it."""
     # Round-trip the detail through JSON first so it hashes as the database will give it back.
     detail = json.loads(json.dumps(detail)) if detail is not None else None
     content = {"seq": seq, "at": as_utc(at).isoformat(timespec="microseconds"), "actor_id": actor_id,
-               "action": action, "episode_id": episode_id, "detail": detail, "prev_hash": prev_hash}
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+               "action": action, "episode_id": episode_id, "detail": detail, "prev_hash": prev_hash, **more}
+    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
 
 
-def hash_of(event: AuditEvent) -> str:
-    return chain_hash(event.seq, event.at, event.actor_id, event.action, event.episode_id, event.detail,
-                      event.prev_hash)
+def chain_hash(seq: int, at: datetime, actor_id: int | None, action: str, episode_id: int | None,
+               detail, prev_hash: str) -> str:
+    """The plain SHA-256 link of rows sealed before keyed links (anyone can recompute it)."""
+    return hashlib.sha256(_canonical(seq, at, actor_id, action, episode_id, detail, prev_hash)).hexdigest()
+
+
+def keyed_hash(key: bytes, seq: int, at: datetime, actor_id: int | None, action: str, episode_id: int | None,
+               detail, prev_hash: str) -> str:
+    """The HMAC-SHA-256 link: only a holder of the audit key can make one that verifies."""
+    # The link kind is inside the MAC, so a keyed row cannot pass for a plain one or the reverse.
+    content = _canonical(seq, at, actor_id, action, episode_id, detail, prev_hash, link=HMAC_LINK)
+    return hmac.new(key, b"ecaf-audit-row\x00" + content, hashlib.sha256).hexdigest()
+
+
+def hash_of(event: AuditEvent, key: bytes | None = None) -> str:
+    """The hash `event` should carry: keyed when it is a keyed row (then `key` is needed)."""
+    fields = (event.seq, event.at, event.actor_id, event.action, event.episode_id, event.detail, event.prev_hash)
+    if event.link_kind == HMAC_LINK:
+        if key is None:
+            raise AuditKeyUnavailable("a keyed audit row needs the audit key (ECAF_AUDIT_KEY) to check")
+        return keyed_hash(key, *fields)
+    return chain_hash(*fields)
 
 
 # Sealing. Rows recorded during a transaction are held back from its flushes and written at
@@ -110,7 +137,12 @@ def _seal_on_commit(session: Session) -> None:
 
 
 def _link(session: Session, events: list[AuditEvent]) -> None:
-    """Number and hash `events` after the last committed row, under the chain's lock."""
+    """Number and key-hash `events` after the last committed row, under the chain's lock."""
+    key = session.info.get(AUDIT_KEY_INFO)
+    if not key:
+        # Refused rather than sealed unkeyed: an unkeyed row after keyed ones is a broken chain.
+        raise AuditKeyUnavailable("audit rows cannot be sealed: this session's Database has no audit key "
+                                  "(ECAF_AUDIT_KEY)")
     connection = session.connection()
     if connection.dialect.name == "postgresql":
         # Held to commit. SQLite needs none: its transactions begin with BEGIN IMMEDIATE.
@@ -120,8 +152,8 @@ def _link(session: Session, events: list[AuditEvent]) -> None:
     seq, prev_hash = (last.seq, last.row_hash) if last else (0, GENESIS)
     for obj in events:
         seq += 1
-        obj.seq, obj.prev_hash = seq, prev_hash
-        obj.row_hash = prev_hash = hash_of(obj)
+        obj.seq, obj.prev_hash, obj.link_kind = seq, prev_hash, HMAC_LINK
+        obj.row_hash = prev_hash = hash_of(obj, key)
 
 
 @event.listens_for(Session, "after_soft_rollback")
