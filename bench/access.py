@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select, text  # noqa: E402
 
 from app import audit, policy  # noqa: E402
 from app.clock import now  # noqa: E402
-from app.config import PROJECT_ROOT  # noqa: E402
+from app.config import DEVELOPMENT_AUDIT_KEY, PROJECT_ROOT  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.engine.library import Bundle, current_version, deploy  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
@@ -54,7 +54,7 @@ def fresh_database(url: str | None) -> Database:
             conn.execute(text("CREATE SCHEMA public"))
         db.dispose()
     upgrade(url)
-    return Database(url)
+    return Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)  # a scratch database
 
 
 def seed(db: Database, episodes: int) -> dict:

@@ -27,7 +27,7 @@ from timing import report, timed  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 from app.clock import now  # noqa: E402
-from app.config import PROJECT_ROOT  # noqa: E402
+from app.config import DEVELOPMENT_AUDIT_KEY, PROJECT_ROOT  # noqa: E402
 from app.db import Database  # noqa: E402
 from app.engine.library import Bundle, current_version, deploy  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
@@ -47,7 +47,7 @@ def fresh(url: str) -> Database:
         conn.execute(text("CREATE SCHEMA public"))
     db.dispose()
     upgrade(url)
-    return Database(url)
+    return Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)  # a scratch database
 
 
 def _copy(raw, table: str, columns: list[str], rows) -> None:

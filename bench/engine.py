@@ -115,7 +115,7 @@ def fresh_runtime(url: str) -> Runtime:
             conn.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     upgrade(url)
-    runtime = Runtime.build(Config(database_url=url))
+    runtime = Runtime.build(Config(database_url=url, testing=True))  # a scratch database: development keys
     with runtime.db.session() as session:
         deploy(session, Bundle.from_directory(PROJECT_ROOT / "processes"))
         authority = Authority(code="BEN", name="Bench", admin_email="admin@bench.test")
