@@ -44,8 +44,11 @@ TEST_WORKERS ?= 2
 test: install assets
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile
 
+# PostgreSQL figures use the scratch database BENCH_POSTGRES (created if missing, its schema dropped).
+BENCH_POSTGRES ?= postgresql://postgres@127.0.0.1:5432/ecaf_bench
 bench: install
-	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/engine.py --postgres=$(BENCH_POSTGRES)
+	$(BIN)/python bench/expressions.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/migration.py

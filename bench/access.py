@@ -9,8 +9,8 @@ excludes the police, a ready task and an index entry), then prints:
 (b) the audit chain: appending rows one transaction each (rows per second), and
     `ecaf audit verify` over the whole trail (rows per second);
 (c) a national index search (exact and near matches, audited) over EPISODES entries.
-SQLite in a temporary file unless --database-url names another (e.g. PostgreSQL: its schema is
-dropped and rebuilt).
+SQLite in a temporary file unless --database-url names another (a scratch PostgreSQL database:
+created if missing, its schema dropped and rebuilt).
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from timing import report, timed  # noqa: E402
 
-from sqlalchemy import func, insert, select, text  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from app import audit, policy  # noqa: E402
 from app.clock import now  # noqa: E402
@@ -37,6 +37,7 @@ from app.models import (Authority, Child, Consent, ConsentExclusion, Episode, Ep
                         HumanTask, IndexEntry, Organisation, User)
 from app.services import national_index  # noqa: E402
 from app.services.task_list import ready_tasks  # noqa: E402
+from bench.scratch import reset_postgres  # noqa: E402
 
 VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "B1", "vetting_checked_on": date(2025, 1, 1),
           "vetting_expires_on": date(2035, 1, 1), "training_completed_on": date(2025, 1, 1)}
@@ -48,11 +49,7 @@ def fresh_database(url: str | None) -> Database:
     if url is None:
         url = f"sqlite:///{Path(tempfile.mkdtemp(prefix='ecaf-bench-access-')) / 'bench.db'}"
     elif url.startswith("postgres"):
-        db = Database(url)
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        db.dispose()
+        reset_postgres(url)
     upgrade(url)
     return Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)  # a scratch database
 

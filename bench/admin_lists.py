@@ -8,7 +8,8 @@ is the worst case, every episode in the one list being read), ANALYZEs, then tim
 authority's pages through the same service functions the pages use:
 (a) the whole dashboard (every count), and each count alone;
 (b) the first page (50 rows) of every list, and page 100 of the open list.
-The database's public schema is dropped and rebuilt: point it at a scratch database.
+The database (default ecaf_bench, created if missing) has its public schema dropped and rebuilt:
+point it at a scratch database.
 """
 from __future__ import annotations
 
@@ -33,19 +34,15 @@ from app.engine.library import Bundle, current_version, deploy  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Authority, Episode, Organisation, User  # noqa: E402
 from app.services import admin_episodes as lists  # noqa: E402
+from bench.scratch import SCRATCH_POSTGRES, reset_postgres  # noqa: E402
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 PRACTITIONERS = 500
 
 
 def fresh(url: str) -> Database:
-    db = Database(url)
-    if not db.is_postgresql:
+    if not url.startswith("postgres"):
         raise SystemExit("this benchmark seeds with PostgreSQL's COPY: give a postgresql:// URL")
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    db.dispose()
+    reset_postgres(url)
     upgrade(url)
     return Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)  # a scratch database
 
@@ -144,7 +141,7 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1_000_000)
     parser.add_argument("--authorities", type=int, default=150)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--database-url", default=DEFAULT_URL)
+    parser.add_argument("--database-url", default=SCRATCH_POSTGRES)
     args = parser.parse_args()
     db = fresh(args.database_url)
     started = time.perf_counter()

@@ -1,12 +1,14 @@
 """Engine benchmark: prints what one CAF step costs, bare and through eCAF, and how waking scales.
 
-    python bench/engine.py [--steps 60] [--wake 10000] [--postgres URL]
+    python bench/engine.py [--steps 60] [--cycles 50] [--wake 10000] [--floor-runs 200] [--postgres URL]
 
 (a) the bare SpiffWorkflow floor for one user-task step of the CAF process (deserialize,
     complete "Agree the action plan", run the engine, serialize; in memory, handlers stubbed);
 (b) the same step through the eCAF engine on SQLite and PostgreSQL (median, p95, ratio to a);
 (c) stored bytes per episode; (d) step cost after 1 and after 50 review cycles;
 (e) the time to wake N due episodes with one sweep (SQLite, and PostgreSQL when reachable).
+PostgreSQL is a scratch database (default ecaf_bench, created if missing): its schema is dropped
+and rebuilt. `--postgres ""` measures SQLite only.
 """
 from __future__ import annotations
 
@@ -24,18 +26,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import time_machine  # noqa: E402
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import create_engine, func, insert, select, text  # noqa: E402
+from sqlalchemy import func, insert, select  # noqa: E402
 
 from app.clock import now  # noqa: E402
 from app.config import PROJECT_ROOT, Config  # noqa: E402
-from app.db import normalise_url  # noqa: E402
 from app.engine.library import Bundle, deploy  # noqa: E402
 from app.engine.scripting import ProcessExpressionEnvironment  # noqa: E402
 from app.engine.serializer import SERIALIZER  # noqa: E402
 from app.jobs.runtime import Runtime  # noqa: E402
 from app.jobs.sweep import sweep_timers  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
-from app.models import Artefact, Authority, Base, Child, Episode, HumanTask, Organisation, User  # noqa: E402
+from app.models import Artefact, Authority, Child, Episode, HumanTask, Organisation, User  # noqa: E402
+from bench.scratch import SCRATCH_POSTGRES, reset_postgres  # noqa: E402
 
 TODAY = date.today()
 CHECKLIST = {"decision": "full_caf"}
@@ -47,6 +49,9 @@ ASSESSMENT = {"section_a_administration": {"date_started": TODAY.isoformat()},
               "section_i_conclusions": {"key_needs": "x" * 2000}}
 PLAN = {"actions": [{"identified_need": "Attendance", "action": "Morning club", "responsible": "School"}] * 5,
         "next_review_date": (TODAY + timedelta(days=42)).isoformat()}
+# A current vetting check and training: without them no one may be appointed or act on an episode.
+VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "B1", "vetting_checked_on": date(2025, 1, 1),
+          "vetting_expires_on": date(2035, 1, 1), "training_completed_on": date(2025, 1, 1)}
 REVIEW = {"review_date": TODAY.isoformat(), "outcome": "continue",
           "next_review_date": (TODAY + timedelta(days=42)).isoformat(), "what_has_changed": "y" * 500}
 
@@ -69,51 +74,60 @@ class StubEngine(PythonScriptEngine):
         return json.dumps({"found": False, "recorded_at": now().isoformat(), "deleted": False, "artefact_id": 1})
 
 
-def bare_floor(runs: int) -> float:
+def bare_workflow(engine):
+    """A new CAF episode's workflow in memory, over every process in processes/ (the episode calls
+    the service-request and contribution processes), run up to its first user task."""
     from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
     from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
     parser = SpiffBpmnParser(validator=VALIDATOR)
     parser.add_bpmn_files(sorted(str(p) for p in (PROJECT_ROOT / "processes").glob("*.bpmn")))
-    engine = StubEngine()
     wf = BpmnWorkflow(parser.get_spec("caf_episode"), parser.get_subprocess_specs("caf_episode"), script_engine=engine)
     wf.get_next_task(spec_name="Start").set_data(started_at=now().isoformat())
     wf.do_engine_steps()
+    return wf
 
-    def run(name, data):
-        task = wf.get_tasks(state=TaskState.READY, manual=True)[0]
-        assert task.task_spec.name == name, task.task_spec.name
-        task.set_data(**{name: {**data, "submission": 1}})
-        task.run()
-        wf.do_engine_steps()
 
-    for name, data in [("pre_assessment_checklist", CHECKLIST), ("obtain_consent", CONSENT),
+def bare_complete(wf, name, data) -> None:
+    """Complete the ready user task `name` as the engine does (form flags and a submission id), then run on."""
+    ready = wf.get_tasks(state=TaskState.READY, manual=True)
+    task = next((t for t in ready if t.task_spec.name == name), None)
+    if task is None:
+        raise SystemExit(f"bare workflow: no ready task {name!r} (ready: {sorted(t.task_spec.name for t in ready)})")
+    task.set_data(**{name: {**data, "submission": 1}})
+    task.run()
+    wf.do_engine_steps()
+
+
+BARE_TO_ACTION_PLAN = [("pre_assessment_checklist", CHECKLIST), ("obtain_consent", CONSENT),
                        ("complete_assessment", {}), ("tac_meeting", {}),
-                       ("appoint_lead_professional", {"lead_professional_email": "x"})]:
-        run(name, data)
+                       ("appoint_lead_professional", {"lead_professional_email": "x"})]
+
+
+def bare_floor(runs: int) -> float:
+    engine = StubEngine()
+    wf = bare_workflow(engine)
+    for name, data in BARE_TO_ACTION_PLAN:
+        bare_complete(wf, name, data)
     saved = SERIALIZER.serialize_json(wf)
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
         w = SERIALIZER.deserialize_json(saved)
         w.script_engine = engine
-        task = w.get_tasks(state=TaskState.READY, manual=True)[0]
-        task.set_data(action_plan={"next_review_date": PLAN["next_review_date"], "submission": 1})
-        task.run()
-        w.do_engine_steps()
+        bare_complete(w, "action_plan", {"next_review_date": PLAN["next_review_date"]})
         SERIALIZER.serialize_json(w)
         times.append(time.perf_counter() - t0)
+    ready = [t.task_spec.name for t in w.get_tasks(state=TaskState.READY, manual=True)]
+    if ready != ["review"]:
+        raise SystemExit(f"bare workflow: after the action plan expected a review, found {ready}")
     return statistics.median(times)
 
 
 # ------------------------------------------------------------------ eCAF set-up
 def fresh_runtime(url: str) -> Runtime:
-    if url.startswith("postgresql"):
-        engine = create_engine(normalise_url(url))
-        with engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        engine.dispose()
+    if url.startswith("postgres"):
+        reset_postgres(url)
     upgrade(url)
     runtime = Runtime.build(Config(database_url=url, testing=True))  # a scratch database: development keys
     with runtime.db.session() as session:
@@ -125,7 +139,7 @@ def fresh_runtime(url: str) -> Runtime:
         session.add(org)
         session.flush()
         session.add_all([User(username=f"u{i}", email=f"u{i}@bench.test", full_name=f"User {i}",
-                              organisation_id=org.id, created_at=now()) for i in (1, 2)])
+                              organisation_id=org.id, created_at=now(), **VETTED) for i in (1, 2)])
     return runtime
 
 
@@ -140,12 +154,21 @@ def new_child(runtime) -> int:
 
 
 def complete(runtime, episode_id, name, data):
+    """Complete the episode's ready task `name` as its assignee; the seconds the step took.
+    Stops the benchmark if the task is not ready or the step fails: a figure for a step that did
+    not happen would mean nothing."""
     with runtime.db.session() as session:
-        task = session.scalar(select(HumanTask).where(HumanTask.episode_id == episode_id, HumanTask.name == name,
-                                                      HumanTask.status == "ready"))
+        ready = session.scalars(select(HumanTask).where(HumanTask.episode_id == episode_id,
+                                                        HumanTask.status == "ready")).all()
+    task = next((t for t in ready if t.name == name), None)
+    if task is None:
+        raise SystemExit(f"episode {episode_id} has no ready task {name!r} (ready: {sorted(t.name for t in ready)})")
     t0 = time.perf_counter()
-    runtime.engine.complete_task(episode_id, task.id, data, 1)
-    return time.perf_counter() - t0
+    result = runtime.engine.complete_task(episode_id, task.id, data, task.assigned_user_id or 1)
+    elapsed = time.perf_counter() - t0
+    if result.status == "error":
+        raise SystemExit(f"episode {episode_id}: completing {name!r} failed: {result.error}")
+    return elapsed
 
 
 def to_action_plan(runtime) -> int:
@@ -200,6 +223,10 @@ def wake_many(runtime, count: int) -> tuple[float, int]:
         t0 = time.perf_counter()
         report = sweep_timers(runtime)
         elapsed = time.perf_counter() - t0
+    with runtime.db.session() as session:
+        errored = session.scalar(select(func.count()).select_from(Episode).where(Episode.status == "error"))
+    if report.woken != count or report.failed or errored:
+        raise SystemExit(f"the sweep woke {report.woken} of {count} episodes; {report.failed} failed, {errored} in error")
     return elapsed, report.woken
 
 
@@ -208,17 +235,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--wake", type=int, default=10000)
-    parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--floor-runs", type=int, default=200)
+    parser.add_argument("--postgres", default=SCRATCH_POSTGRES,
+                        help="a scratch PostgreSQL database: its schema is dropped and rebuilt")
     args = parser.parse_args()
 
-    floor = bare_floor(200)
+    floor = bare_floor(args.floor_runs)
     print(f"(a) bare SpiffWorkflow step (deserialize, complete action plan, run, serialize): median {ms(floor)}")
     backends = {"sqlite": f"sqlite:///{tempfile.mkdtemp()}/bench.db"}
-    try:
-        create_engine(normalise_url(args.postgres)).connect().close()
-        backends["postgresql"] = args.postgres
-    except Exception as exc:
-        print(f"    PostgreSQL not reachable ({type(exc).__name__}): its figures are skipped")
+    if args.postgres:
+        try:
+            reset_postgres(args.postgres)
+            backends["postgresql"] = args.postgres
+        except Exception as exc:
+            print(f"    PostgreSQL not reachable ({type(exc).__name__}): its figures are skipped")
     for name, url in backends.items():
         runtime = fresh_runtime(url)
         times = engine_step(runtime, args.steps)
