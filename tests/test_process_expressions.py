@@ -395,7 +395,8 @@ def test_a_draft_with_an_escape_shows_it_when_saved_and_cannot_be_submitted(site
     answer = save(site, draft_id, changed, 1)
     assert answer.json["saved"] and answer.json["problems"] == [
         "'mark_submitted' (Mark as submitted), line 2: imports are not allowed"]
-    page = text_of(site["owner"].get(f"/processes/drafts/{draft_id}"))
+    checked = site["owner"].post(f"/processes/drafts/{draft_id}/validate", token_from=f"/processes/drafts/{draft_id}")
+    page = text_of(checked)
     assert "line 2: imports are not allowed" in page and "what a process model may say" in page
     refused = submit(site, draft_id)
     assert refused.status_code in (400, 409) and "imports are not allowed" in text_of(refused)
