@@ -22,7 +22,7 @@ from urllib.parse import quote
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, joinedload
 
-from app import audit
+from app import audit, policy
 from app.clock import now
 from app.config import Config
 from app.models import Attachment, Episode, User
@@ -274,7 +274,7 @@ def open_for_download(session: Session, config: Config, *, episode: Episode, att
     """The attachment of this episode, opened for reading and recorded as downloaded; None if the
     episode has no such attachment. The caller has already decided the user may see the episode."""
     attachment = session.get(Attachment, attachment_id)
-    if attachment is None or attachment.episode_id != episode.id:
+    if not policy.is_attachment_of(attachment, episode):
         return None
     try:
         file = path_for(config, attachment.storage_key).open("rb")

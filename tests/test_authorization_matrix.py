@@ -29,6 +29,13 @@ VIEW = {"none": {"originator", "admin"},
         "withdrawn": {"lead", "admin"}}
 # Who may manage members, withdraw consent, read the episode's audit and export it.
 MANAGE = {"none": {"originator", "admin"}, "given": {"lead", "admin"}, "withdrawn": {"lead", "admin"}}
+# Start a CAF for the world's child (Casey Child, born 1 May 2015).
+CASEY_SEARCH = {"family_name": "Child", "date_of_birth-day": "1", "date_of_birth-month": "5",
+                "date_of_birth-year": "2015"}
+CASEY_RECORD = {"count": "1", "child-0-given_names": "Casey", "child-0-family_name": "Child",
+                "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "5",
+                "child-0-date_of_birth-year": "2015", "address": "1 Test Road", "postcode": "TE1 1ST",
+                "action": "start"}
 # Whose task is ready in each episode.
 TASK_HOLDER = {"none": {"originator"}, "given": {"lead"}, "withdrawn": set()}
 
@@ -77,8 +84,13 @@ def _cases(world, ids) -> dict[str, list[Case]]:
         "auth.change_password": [Case("GET", "/account/password", by_role(SIGNED_IN))],
         "tasks.home": [Case("GET", "/", by_role(SIGNED_IN))],
         "status.index": [Case("GET", "/status", by_role(ADMINS))],
-        "children.find": [Case("GET", "/children/find", by_role(PRACTITIONERS))],
-        "children.record": [Case("POST", "/children/new", by_role(PRACTITIONERS, ok=400), {"postcode": ""})],
+        "children.find": [Case("GET", "/children/find", by_role(PRACTITIONERS)),
+                          # Searching for the world's child asks the index too: practitioners only.
+                          Case("POST", "/children/find", by_role(PRACTITIONERS), CASEY_SEARCH)],
+        "children.record": [Case("POST", "/children/new", by_role(PRACTITIONERS, ok=400), {"postcode": ""}),
+                            # Casey has open CAFs: refused for every practitioner, member or not.
+                            Case("POST", "/children/new", by_role(PRACTITIONERS, ok=400),
+                                 {**CASEY_RECORD, "authority": str(world["authority"])})],
         "search_requests.index": [Case("GET", "/search-requests/", by_role(PRACTITIONERS))],
         "search_requests.new": [Case("GET", "/search-requests/new", by_role(PRACTITIONERS))],
         "search_requests.show": [Case("GET", "/search-requests/999999", by_role(PRACTITIONERS, ok=404))],
@@ -163,7 +175,7 @@ def _ids(runtime, world) -> dict:
 
 def test_every_route_answers_every_actor_exactly_as_the_rules_say(runtime, people, tmp_path):
     world = access_world.build(runtime, people)
-    world["child"] = people["child"]
+    world["child"], world["authority"] = people["child"], people["authority"]
     matrix_admin_queue.seed(runtime, world)
     matrix_services.seed(runtime, world)
     matrix_process_library.seed(runtime, world)

@@ -16,6 +16,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from app import audit, outbox, policy
+from app.audit_lists import episodes_shown
 from app.clock import now
 from app.models import Child, Episode, SearchRequest, SearchRequestChild, User
 from app.services.children import normalise_postcode
@@ -195,9 +196,10 @@ def search_for_request(session: Session, admin: User, request: SearchRequest,
             seen = {c.episode.id for c in found}
             found += [c for c in candidates(session, authority_id, extra[child.id]) if c.episode.id not in seen]
         result.append(ChildToAnswer(child, found))
-    audit.record(session, "search_request_searched", actor_id=admin.id, request_id=request.id,
-                 candidates={str(c.child.id): len(c.candidates) for c in result},
-                 other_details=sorted(extra) if extra else None)
+    episodes_shown(session, admin.id, "search_request", [c.episode.id for r in result for c in r.candidates],
+                   action="search_request_searched", request_id=request.id,
+                   candidates={str(c.child.id): len(c.candidates) for c in result},
+                   other_details=sorted(extra) if extra else None)
     return result
 
 

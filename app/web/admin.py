@@ -8,6 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app import audit, outbox, policy
+from app.audit_lists import episodes_shown
 from app.clock import now
 from app.engine import repair
 from app.engine.errors import EngineError
@@ -53,6 +54,8 @@ def episodes():
     with runtime().db.session() as session:
         rows, more = ([], False) if filters.errors else lists.episode_list(
             session, _authority(), filters, stuck_after_days=_stuck_days())
+        episodes_shown(session, current_user().id, "admin_episodes", [r.episode.id for r in rows],
+                       show=filters.show)
         page = render_template("admin/episodes.html", rows=rows, more=more, filters=filters, lists=lists.LISTS,
                                stages=lists.STAGES, sorts=lists.SORTS,
                                choices=lists.filter_choices(session, _authority()), typed=request.args)
@@ -209,6 +212,8 @@ def bulk():
     action = form.get("action", "retry")
     with runtime().db.session() as session:
         plan = bulk_repair.preview(session, _authority(), filters, action, form, stuck_after_days=_stuck_days())
+        episodes_shown(session, current_user().id, "admin_bulk", [item.episode_id for item in plan.items],
+                       bulk=action)
     if request.method == "POST" and form.get("confirm") == "yes" and not plan.problems:
         result = bulk_repair.carry_out(runtime(), plan, current_user().id, text(form, "reason", 2000))
         if result.problems:

@@ -10,6 +10,7 @@ from werkzeug.wsgi import wrap_file
 from sqlalchemy import select
 
 from app import attachments, policy
+from app.audit_lists import episodes_shown
 from app.models import Episode, HumanTask, ServiceRequest
 from app.service_requests import attachment_key
 from app.web import runtime
@@ -40,16 +41,9 @@ def too_large(error):
                "and attach it again."), 413
 
 
-def _may_attach(session, user, episode: Episode) -> bool:
-    """Anyone who may see the episode as one of its members, or as an administrator of its authority."""
-    return policy.may(session, user, "view", episode) and (
-        policy.member_role(session, user, episode) is not None
-        or policy.is_administrator_of(user, episode.authority_id))
-
-
 def _episode_or_404(session, episode_id: int, asked_for: str) -> Episode:
     return episode_or_404(session, episode_id, f"{asked_for} of episode {episode_id}",
-                          lambda episode: _may_attach(session, current_user(), episode))
+                          lambda episode: policy.may_attach(session, current_user(), episode))
 
 
 def _attached_to(session, episode: Episode) -> ServiceRequest | None:
@@ -59,7 +53,7 @@ def _attached_to(session, episode: Episode) -> ServiceRequest | None:
         return None
     number = key.removeprefix("service_request:")
     found = session.get(ServiceRequest, int(number)) if number.isdigit() else None
-    if found is None or found.episode_id != episode.id:
+    if not policy.is_request_of(found, episode):
         abort(404)
     return found
 
@@ -69,6 +63,7 @@ def _page(session, episode: Episode, errors: dict | None = None, status: int = 2
     files = attachments.for_episode(session, episode)
     if for_request is not None:
         files = [a for a in files if a.attached_to == attachment_key(for_request)]
+    episodes_shown(session, current_user().id, "attachments", [episode.id])
     return render_template("attachments/index.html", episode=episode, child=episode.child, for_request=for_request,
                            attachment_key=attachment_key(for_request) if for_request else None,
                            back_task=_request_task(session, for_request),

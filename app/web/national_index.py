@@ -5,9 +5,11 @@ Searches are posted, never sent as query strings, so names and reasons stay out 
 from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from app import policy
-from app.models import Child
+from app.audit_lists import episodes_shown
+from app.models import Child, Episode
 from app.services import national_index as service
 from app.services import shielding as shielding_service
 from app.services.children import normalise_postcode, valid_postcode
@@ -81,6 +83,8 @@ def shielding(child_id: int):
             else:
                 flash(_outcome(child, changed), "success" if changed else "info")
                 return redirect(url_for("national_index.shielding", child_id=child.id))
+        episodes_shown(session, current_user().id, "shielding",
+                       session.scalars(select(Episode.id).where(Episode.child_id == child.id)), child_id=child.id)
         page = render_template("national_index/shielding.html", child=child, errors=errors, reason=reason,
                                error_title=bool(errors))
     return page, 400 if errors else 200

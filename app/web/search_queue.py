@@ -4,7 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy.orm import object_session
 
-from app import audit, outbox
+from app import outbox
+from app.audit_lists import episodes_shown
 from app.services import search_queue as service
 from app.services.children import normalise_postcode, valid_postcode
 from app.web import runtime
@@ -30,6 +31,10 @@ def caf_finding(request_child) -> service.Finding:
 def index():
     with runtime().db.session() as session:
         found = service.queue(session, current_user())
+        listed = found.waiting + found.answered
+        episodes_shown(session, current_user().id, "search_queue",
+                       [c.matched_episode_id for r in listed for c in r.children],
+                       search_requests=[r.id for r in listed])
         return render_template("search_queue/index.html", queue=found)
 
 
@@ -122,7 +127,8 @@ def _page(session, found, typed: dict, other: dict, errors: dict, extra: dict):
         children = service.search_for_request(session, current_user(), found, extra)
     else:
         linked = service.linked_episodes(session, found)
-        audit.record(session, "search_request_viewed", actor_id=current_user().id, request_id=found.id)
+        episodes_shown(session, current_user().id, "search_request", [e.id for e in linked.values()],
+                       action="search_request_viewed", request_id=found.id)
     return render_template("search_queue/show.html", sr=found, children=children, linked=linked, typed=typed,
                            other=other, errors=errors, error_title=bool(errors),
                            order=_error_order(found)), 400 if errors else 200

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
+from app.audit_lists import episodes_shown
 from app.services import search_requests as service
 from app.services.children import normalise_postcode, valid_postcode
 from app.web import runtime
@@ -20,6 +21,9 @@ MAX_CHILDREN = 10
 def index():
     with runtime().db.session() as db:
         requests = service.mine(db, current_user())
+        episodes_shown(db, current_user().id, "my_search_requests",
+                       [c.matched_episode_id for r in requests for c in r.children],
+                       search_requests=[r.id for r in requests])
         return render_template("search_requests/index.html", requests=requests)
 
 
@@ -30,6 +34,8 @@ def show(request_id: int):
         found = service.one_of_mine(db, current_user(), request_id)
         if found is None:
             abort(404)
+        episodes_shown(db, current_user().id, "my_search_request", [c.matched_episode_id for c in found.children],
+                       search_requests=[found.id])
         return render_template("search_requests/show.html", sr=found)
 
 

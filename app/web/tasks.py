@@ -5,6 +5,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import select
 
 from app import audit, policy
+from app.audit_lists import episodes_shown
 from app.engine import forms as form_tools
 from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
 from app.engine.runner import user_exists
@@ -25,6 +26,7 @@ def home():
     filters = {f for f in request.args.getlist("show") if f in FILTERS}
     with runtime().db.session() as session:
         rows = ready_tasks(session, current_user(), filters)
+        episodes_shown(session, current_user().id, "task_list", [row.episode_id for row in rows])
         alerts = open_alerts(session, current_user())
         team_waiting = (sum(row.waiting for row in service_requests.inbox(session, current_user()))
                         if current_user().role == "service_team" else None)
