@@ -16,11 +16,19 @@ from app.engine.errors import ProcessInvalid
 
 
 def _runtime():
-    from app.config import AuditKeyMissing
     from app.jobs.runtime import Runtime
 
+    config = Config.from_env()
+    _audit_key(config)
+    return Runtime.with_jobs(config)
+
+
+def _audit_key(config: Config) -> bytes:
+    """Every command that writes seals audit rows: without a usable key it stops here, saying why."""
+    from app.config import AuditKeyMissing
+
     try:
-        return Runtime.with_jobs(Config.from_env())
+        return config.audit_signing_key()
     except AuditKeyMissing as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
@@ -319,6 +327,7 @@ def worker(burst: bool) -> None:
     if not config.redis_url:
         click.echo("REDIS_URL is not set: without Redis the web app runs the jobs itself (ecaf run)", err=True)
         sys.exit(2)
+    _audit_key(config)
     dispatcher = RqDispatcher(config)
 
     def queue_sweeps() -> None:
@@ -344,7 +353,7 @@ def run(host: str, port: int) -> None:
         # Plain HTTP on this machine only; behind HTTPS in production the cookie is Secure.
         config.cookie_secure = False
     # After the local-run decision above: it says whether a development audit key will do.
-    shipped = deploy_shipped_model(config.database_url, config.processes_dir, config.audit_signing_key())
+    shipped = deploy_shipped_model(config.database_url, config.processes_dir, _audit_key(config))
     if shipped:
         click.echo(f"deployed the shipped process model as {shipped}")
     app = create_app(config, start_jobs=True)

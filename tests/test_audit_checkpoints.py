@@ -212,6 +212,10 @@ def test_a_missing_checkpoint_or_key_is_said_plainly(runtime, people, command, m
     result = command("verify")
     assert result.exit_code == 2 and "ECAF_AUDIT_KEY is not set" in result.output
     assert command("checkpoint").exit_code == 2
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    for args in (["worker", "--burst"], ["timers", "sweep"]):  # nothing starts that could not seal its rows
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and "ECAF_AUDIT_KEY is not set" in result.output, args
 
 
 def test_production_needs_a_real_key_and_development_gets_one_with_a_warning():
