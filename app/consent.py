@@ -62,6 +62,7 @@ def record_statement(session: Session, episode: Episode, data: dict, *, recorded
     episode.consent_state = "given" if consent.to_sharing or consent.to_storage else "refused"
     audit.record(session, "consent_statement_recorded", actor_id=recorded_by_id, episode_id=episode.id,
                  consent_id=consent.id, excluded_kinds=excluded_kinds, excluded_organisations=excluded_ids)
+    _cancel_what_consent_no_longer_allows(session, episode, recorded_by_id)
     return consent
 
 
@@ -86,4 +87,12 @@ def withdraw(session: Session, episode: Episode, *, withdrawn_by_name: str, reas
     if not already:
         audit.record(session, "consent_withdrawn", actor_id=recorded_by_id, episode_id=episode.id,
                      by=withdrawn_by_name, reason=reason)
+    _cancel_what_consent_no_longer_allows(session, episode, recorded_by_id)
     return statement
+
+
+def _cancel_what_consent_no_longer_allows(session: Session, episode: Episode, actor_id: int | None) -> None:
+    # Imported here: the services import this module.
+    from app.services import consent_effects
+
+    consent_effects.apply(session, episode, actor_id=actor_id)

@@ -1,17 +1,17 @@
 """Requests from an episode to a targeted or specialist service: the rules around them.
 
 The episode's workflow runs each request (the called `service_request` process); this module
-says who may start one, what the request form starts from, what evidence is missing, and which
-team members may act on it. The team sees a request only while the family's consent stands.
+says what the request form starts from and what evidence is missing. Who may ask, which services
+may be asked and what a team sees are the policy's (`app/policy/service_requests.py`).
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Artefact, Episode, HumanTask, Service, ServiceRequest, ServiceTeamMember, User
+from app.models import Artefact, Episode, HumanTask, Service, ServiceRequest
 
 OPEN_STAGES = ("assessment", "delivery")
 OPEN_REQUEST_STATUSES = ("draft", "sent", "more_information")
@@ -27,54 +27,6 @@ def add_working_days(start: datetime, days: int) -> datetime:
         if current.weekday() < 5:
             left -= 1
     return current
-
-
-def why_not_requestable(episode: Episode) -> str | None:
-    """None when the episode may ask a service for help now, else the reason it may not."""
-    if not episode.is_open:
-        return f"Episode {episode.reference} is {episode.status}: a closed episode cannot ask a service for help."
-    if episode.stage not in OPEN_STAGES:
-        return "A service can be asked for help once the assessment has started, and until the episode closes."
-    if episode.consent_state != "given":
-        return "The family's consent is needed before the episode's information is shared with a service."
-    return None
-
-
-def services_for(session: Session, episode: Episode) -> list[Service]:
-    return session.scalars(select(Service).where(Service.authority_id == episode.authority_id, Service.active)
-                           .order_by(Service.name)).all()
-
-
-def redirect_target(session: Session, request: ServiceRequest, chosen) -> Service | None:
-    """The service a team may pass the request to: another active service of the episode's authority."""
-    text = str(chosen or "")
-    target = session.get(Service, int(text)) if text.isdigit() else None
-    episode = session.get(Episode, request.episode_id)
-    if target is None or not target.active or target.authority_id != episode.authority_id \
-            or target.id == request.service_id:
-        return None
-    return target
-
-
-def is_team_member(session: Session, user: User | None, service_id: int) -> bool:
-    return user is not None and session.scalar(select(ServiceTeamMember.id).where(
-        ServiceTeamMember.service_id == service_id, ServiceTeamMember.user_id == user.id)) is not None
-
-
-def team_filter(user: User):
-    """Requests the user's teams may see: those with one of their services, on an open or closed
-    (never deleted) episode whose consent has not been withdrawn."""
-    mine = exists().where(ServiceTeamMember.service_id == ServiceRequest.service_id,
-                          ServiceTeamMember.user_id == user.id)
-    shared = exists().where(Episode.id == ServiceRequest.episode_id, Episode.status != "deleted",
-                            Episode.consent_state == "given")
-    return and_(mine, shared, ServiceRequest.status != "draft")
-
-
-def team_task(session: Session, request: ServiceRequest) -> HumanTask | None:
-    """The team's ready decision task on a request, if it is waiting for one."""
-    return session.scalar(select(HumanTask).where(HumanTask.service_request_id == request.id,
-                                                  HumanTask.name == "team_decision", HumanTask.status == "ready"))
 
 
 def _latest(session: Session, episode_id: int, kind: str) -> Artefact | None:

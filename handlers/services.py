@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from app import membership
+from app import membership, policy
 from app.engine.context import StepContext
 from app.models import AdminAlert, ServiceRequest, User
-from app.service_requests import add_working_days, redirect_target
+from app.service_requests import add_working_days
 
 from . import operator
 
@@ -63,10 +63,10 @@ def ask(ctx: StepContext, request: int, submission: int) -> dict:
 @operator("services/redirect")
 def redirect(ctx: StepContext, request: int, submission: int) -> dict:
     row, form = _request(ctx, request), ctx.submission(submission)
-    target = redirect_target(ctx.session, row, form.submitted_data.get("redirect_to"))
+    target = policy.redirect_target(ctx.session, row, form.submitted_data.get("redirect_to"))
     if target is None:
         raise ValueError(f"request {row.id} cannot be sent to service {form.submitted_data.get('redirect_to')!r}: "
-                         "it is not another active service of this authority")
+                         "it is not another active service of this authority that the consent allows")
     previous = row.service
     row.redirected_from, row.service = previous, target
     row.status, row.decision_reason = "sent", form.submitted_data.get("reason")
@@ -118,6 +118,8 @@ def decline(ctx: StepContext, request: int, submission: int) -> dict:
 @operator("services/response_overdue")
 def response_overdue(ctx: StepContext, request: int) -> dict:
     row, ref = _request(ctx, request), ctx.episode.reference
+    if row.status == "cancelled":  # e.g. by a consent change: nobody is waiting for the team any more
+        return {}
     _tell_team(ctx, row, "service_reminder", f"eCAF {ref}: a request for {row.service.name} is waiting",
                f"A request about episode {ref} has waited longer than {row.service.name}'s response time of "
                f"{row.service.response_working_days} working days. Please decide on it now.")

@@ -178,6 +178,7 @@ def test_every_route_answers_every_actor_exactly_as_the_rules_say(runtime, peopl
     world["child"], world["authority"] = people["child"], people["authority"]
     matrix_admin_queue.seed(runtime, world)
     matrix_services.seed(runtime, world)
+    matrix_service_requests.seed(runtime, world)
     matrix_process_library.seed(runtime, world)
     matrix_process_migrations.seed(runtime, world)
     matrix_attachments.seed(runtime, world, tmp_path / "attachments")

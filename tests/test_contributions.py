@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from app import membership
 from app.clock import now
 from app.models import Artefact, AuditEvent, Authority, Contribution, Episode, HumanTask, User
+from app.policy import why_not_invitable as why_not
 from app.services import episode_people
-from app.services.contributions import invite, why_not
+from app.services.contributions import invite
 
 from . import access_world
 from .conftest import VETTED, complete, ready_task

@@ -86,6 +86,12 @@ def _owner_of(session: Session, row: HumanTask) -> int | None:
     return None
 
 
+def _called_work_cancelled(session: Session, request_id: int | None, contribution_id: int | None) -> bool:
+    row = (session.get(ServiceRequest, request_id) if request_id is not None
+           else session.get(Contribution, contribution_id) if contribution_id is not None else None)
+    return row is not None and row.status == "cancelled"
+
+
 def cancel_called_work(session: Session, episode: Episode) -> None:
     """An episode that ends takes its unanswered requests and unfinished contributions with it."""
     if episode.is_open:
@@ -114,6 +120,8 @@ def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow,
         if row is None:
             schema_file, ui_file = form_files(task.task_spec)
             request_id, contribution_id = _called_by(task)
+            if _called_work_cancelled(session, request_id, contribution_id):
+                continue  # cancelled outside its process (a consent change): its tasks stay closed
             row = HumanTask(service_request_id=request_id, contribution_id=contribution_id,
                 episode_id=episode.id, task_id=task_id, name=task.task_spec.bpmn_id or task.task_spec.name,
                 title=task.task_spec.bpmn_name or task.task_spec.name, lane=task.task_spec.lane,

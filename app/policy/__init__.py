@@ -33,3 +33,14 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_evidence
            "may_complete_now", "may_grant_role", "may_present_secrets", "may_release", "may_search_index",
            "member_role", "permissions", "task_filter", "unusable_because", "usable_clause", "visible_episode",
            "vetting_problem_clause"]
+
+# Requests to services and contributions (their modules read the names above at call time).
+from .contributions import contribution_refusal, invitable_members, may_invite, why_not_invitable  # noqa: E402
+from .service_requests import (consent_excludes, is_request_attachment, is_team_member, may_decide,  # noqa: E402
+                               may_request, offered_services, redirect_target, request_refusal, service_refusal,
+                               team_filter, team_task, visible_to_team, why_not_requestable)
+
+__all__ += ["consent_excludes", "contribution_refusal", "invitable_members", "is_request_attachment",
+            "is_team_member", "may_decide", "may_invite", "may_request", "offered_services", "redirect_target",
+            "request_refusal", "service_refusal", "team_filter", "team_task", "visible_to_team",
+            "why_not_invitable", "why_not_requestable"]

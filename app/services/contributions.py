@@ -12,8 +12,6 @@ from app.contributions import sections_of
 from app.models import Contribution, Episode, User
 from app.services import called_processes
 
-INVITING_STAGES = ("assessment", "delivery")
-
 
 @dataclass
 class Invitation:
@@ -21,40 +19,21 @@ class Invitation:
     errors: dict = field(default_factory=dict)
 
 
-def may_invite(session: Session, user: User, episode: Episode) -> bool:
-    """The lead professional (the originator until one is appointed), on an open episode."""
-    return user.role == "practitioner" and policy.may(session, user, "manage_members", episode)
-
-
-def why_not(episode: Episode) -> str | None:
-    if not episode.authority.contributors_enabled:
-        return (f"Contributions are switched off in {episode.authority.name}. "
-                "An administrator can switch them on.")
-    if not episode.is_open or episode.stage not in INVITING_STAGES:
-        return "Contributions can be invited while the assessment is written and during delivery."
-    return None
-
-
-def candidates(session: Session, episode: Episode, inviter: User) -> list[User]:
-    """Current members, other than the inviter, who may write in the assessment. A member the
-    family's consent shuts out (an excluded service) cannot open the episode, so is not offered."""
-    return [m.user for m in membership.current(session, episode)
-            if m.user_id != inviter.id and m.role in ("tac_member", "contributor", "originator")
-            and m.user.role == "practitioner" and policy.visible_episode(session, m.user, episode.id) is not None]
-
-
 def invite(runtime, episode_id: int, inviter: User, form: dict) -> Invitation:
     typed = {"member": (form.get("member") or "").strip(), "sections": [s for s in form.get("sections", []) if s],
              "note": (form.get("note") or "").strip()[:2000]}
     invitation = Invitation(typed)
     with runtime.db.session() as session:
+        if runtime.db.is_postgresql:
+            # A consent change holds this lock too: the member is checked against the consent as it is.
+            session.execute(select(Episode.id).where(Episode.id == episode_id).with_for_update())
         episode = policy.visible_episode(session, inviter, episode_id)
-        if episode is None or not may_invite(session, inviter, episode):
+        if episode is None or not policy.may_invite(session, inviter, episode):
             raise LookupError(episode_id)
-        if (reason := why_not(episode)) is not None:
+        if (reason := policy.why_not_invitable(episode)) is not None:
             invitation.errors["member"] = reason
             return invitation
-        people = {str(u.id): u for u in candidates(session, episode, inviter)}
+        people = {str(u.id): u for u in policy.invitable_members(session, episode, inviter)}
         member = people.get(typed["member"])
         if member is None:
             invitation.errors["member"] = "Select a member of the episode to invite"

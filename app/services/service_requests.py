@@ -8,10 +8,9 @@ from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.clock import now
-from app.engine.errors import EpisodeNotOpen, FormInvalid, TaskAlreadyDone, TaskNotReady
+from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotReady
 from app.models import Attachment, Episode, Service, ServiceRequest, User
-from app.service_requests import (attachment_key, is_team_member, redirect_target, team_filter, team_task,
-                                  why_not_requestable)
+from app.service_requests import attachment_key
 from app.services import called_processes
 
 
@@ -20,23 +19,33 @@ class RequestRefused(ValueError):
 
 
 def start_request(runtime, episode_id: int, user: User, service_id: int | None) -> int:
-    """Create the request (committed, so the process can find it), then start its process."""
+    """Create the request (committed, so the process can find it), then start its process. A
+    refusal naming a service the form did not offer is audited (committed) before it is raised."""
+    refused = None
     with runtime.db.session() as session:
+        if runtime.db.is_postgresql:
+            # A consent change holds this lock too: the check below sees it, or it sees this request.
+            session.execute(select(Episode.id).where(Episode.id == episode_id).with_for_update())
         episode = policy.visible_episode(session, user, episode_id)
-        if episode is None:
+        if episode is None or not policy.may_request(session, user, episode):
             raise LookupError(episode_id)
-        if (reason := why_not_requestable(episode)) is not None:
+        if (reason := policy.why_not_requestable(episode)) is not None:
             raise RequestRefused(reason)
         service = session.get(Service, service_id) if service_id else None
-        if service is None or not service.active or service.authority_id != episode.authority_id:
-            raise RequestRefused("Select the service to ask for help")
-        request = ServiceRequest(episode_id=episode.id, service_id=service.id, requested_by_id=user.id,
-                                 status="draft", created_at=now())
-        session.add(request)
-        session.flush()
-        audit.record(session, "service_request_started", actor_id=user.id, episode_id=episode.id,
-                     request=request.id, service=service.name)
-        request_id = request.id
+        if (refused := policy.service_refusal(session, episode, service)) is not None:
+            if service is not None:  # a service the form did not offer: a forged or stale post
+                audit.record(session, "service_request_refused", actor_id=user.id, episode_id=episode.id,
+                             service_id=service.id, reason=refused)
+        else:
+            request = ServiceRequest(episode_id=episode.id, service_id=service.id, requested_by_id=user.id,
+                                     status="draft", created_at=now())
+            session.add(request)
+            session.flush()
+            audit.record(session, "service_request_started", actor_id=user.id, episode_id=episode.id,
+                         request=request.id, service=service.name)
+            request_id = request.id
+    if refused is not None:  # raised after the commit, so the audit row stays
+        raise RequestRefused(refused)
     try:
         called_processes.start(runtime, ServiceRequest, request_id, episode_id, "service_request", user.id)
     except called_processes.REFUSALS as exc:
@@ -58,7 +67,7 @@ class InboxRow:
 
 def inbox(session: Session, user: User, *, show_all: bool = False) -> list[InboxRow]:
     """The requests to the user's services: those waiting for a decision first, by due date."""
-    query = select(ServiceRequest).where(team_filter(user))
+    query = select(ServiceRequest).where(policy.team_filter(user))
     if not show_all:
         query = query.where(ServiceRequest.status.in_(("sent", "more_information")))
     rows = session.scalars(query.order_by(ServiceRequest.due_at.is_(None), ServiceRequest.due_at,
@@ -67,7 +76,7 @@ def inbox(session: Session, user: User, *, show_all: bool = False) -> list[Inbox
 
 
 def visible_to_team(session: Session, user: User, request_id: int) -> ServiceRequest | None:
-    return session.scalar(select(ServiceRequest).where(ServiceRequest.id == request_id, team_filter(user)))
+    return policy.visible_to_team(session, user, request_id)
 
 
 def attachments_of(session: Session, request: ServiceRequest) -> list[Attachment]:
@@ -87,19 +96,29 @@ def decide(runtime, request_id: int, user: User, data: dict) -> Decision:
     may decide; a redirect must name another active service of the same authority."""
     decision = Decision(data)
     with runtime.db.session() as session:
-        request = visible_to_team(session, user, request_id)
-        if request is None or not is_team_member(session, user, request.service_id):
+        request = policy.visible_to_team(session, user, request_id)
+        if request is None or not policy.is_team_member(session, user, request.service_id):
             raise LookupError(request_id)
-        task = team_task(session, request)
-        if task is None:
+        task = policy.team_task(session, request)
+        if task is None or not policy.may_decide(session, user, request):
             raise RequestRefused("This request is not waiting for your team's decision.")
         episode_id, task_id = request.episode_id, task.id
         if data.get("decision") == "redirect" and data.get("redirect_to") \
-                and redirect_target(session, request, data["redirect_to"]) is None:
+                and policy.redirect_target(session, request, data["redirect_to"]) is None:
             decision.errors.append({"field": "redirect_to", "message": "Select another service of this authority"})
             return decision
+
+    def still_theirs(session: Session, row) -> bool:
+        # Asked again in the step that records the decision: a consent change or a team change
+        # since the checks above wins.
+        request = session.get(ServiceRequest, request_id)
+        return (row.service_request_id == request_id and row.name == "team_decision"
+                and policy.may_decide(session, session.get(User, user.id), request))
+
     try:
-        runtime.engine.complete_task(episode_id, task_id, data, user.id)
+        runtime.engine.complete_task(episode_id, task_id, data, user.id, guard=still_theirs)
+    except NotPermitted as exc:
+        raise LookupError(request_id) from exc
     except FormInvalid as exc:
         decision.errors = exc.errors
     except (TaskAlreadyDone, TaskNotReady, EpisodeNotOpen) as exc:

@@ -24,13 +24,13 @@ def _my_tasks(session, episode: Episode) -> dict[int, HumanTask]:
 
 def _page(session, episode: Episode, invitation: service.Invitation | None = None, status: int = 200):
     user = current_user()
-    may_invite = service.may_invite(session, user, episode)
+    may_invite = policy.may_invite(session, user, episode)
     return render_template(
         "contributions/index.html", episode=episode, child=episode.child,
         contributions=service.for_episode(session, episode), labels=STATUS_LABELS,
         sections=sections_of(episode), my_tasks=_my_tasks(session, episode),
-        may_invite=may_invite, refusal=service.why_not(episode) if may_invite else None,
-        candidates=service.candidates(session, episode, user) if may_invite else [],
+        may_invite=may_invite, refusal=policy.why_not_invitable(episode) if may_invite else None,
+        candidates=policy.invitable_members(session, episode, user) if may_invite else [],
         parts={m.user_id: m for m in membership.current(session, episode)},
         invitation=invitation or service.Invitation({}), error_title=bool(invitation and invitation.errors)), status
 
@@ -52,7 +52,7 @@ def invite(episode_id: int):
         # Only the lead professional (the originator before one is appointed) invites; to anyone
         # else the form is not there, as if the episode were not.
         episode_or_404(session, episode_id, f"invite a contribution to episode {episode_id}",
-                       lambda found: service.may_invite(session, current_user(), found))
+                       lambda found: policy.may_invite(session, current_user(), found))
     form = {**request.form, "sections": request.form.getlist("sections")}
     invitation = service.invite(runtime(), episode_id, current_user(), form)
     if invitation.errors:

@@ -10,8 +10,7 @@ from app import attachments, audit, policy
 from app.clock import now
 from app.engine.forms import load_form
 from app.models import Attachment, Episode, HumanTask, ServiceRequest
-from app.service_requests import (STATUS_LABELS, attachment_key, is_team_member, services_for, team_task,
-                                  why_not_requestable)
+from app.service_requests import STATUS_LABELS
 from app.services import service_requests as requests_service
 from app.web import runtime, schema_form
 from app.web.access import current_user, deny, episode_or_404, roles, signed_in
@@ -20,12 +19,6 @@ from app.web.attachments import download_response
 bp = Blueprint("service_requests", __name__)
 DECISION_FORM = ("service_decision.schema.json", "service_decision.uischema.json")
 REQUEST_FORM = ("service_request.schema.json", "service_request.uischema.json")
-
-
-def _may_request(session, episode: Episode) -> bool:
-    """Practitioners working on the episode ask for help; administrators watch."""
-    user = current_user()
-    return user.role == "practitioner" and policy.member_role(session, user, episode) is not None
 
 
 # ------------------------------------------------------------------ the episode's side
@@ -40,12 +33,17 @@ def episode_requests(episode_id: int):
 
 
 def _episode_page(session, episode: Episode, error: str | None = None, chosen: str = "", status: int = 200):
-    may_request = _may_request(session, episode)
+    user = current_user()
+    may_request = policy.may_request(session, user, episode)
+    offered, excluded = policy.offered_services(session, episode) if may_request else ([], {})
+    requests = requests_service.for_episode(session, episode)
+    # The page names the child: one audit row per view, with the requests listed.
+    audit.record(session, "service_requests_viewed", actor_id=user.id, episode_id=episode.id,
+                 episodes=[episode.id], requests=[r.id for r in requests])
     return render_template(
-        "service_requests/episode.html", episode=episode, child=episode.child,
-        requests=requests_service.for_episode(session, episode), labels=STATUS_LABELS,
-        services=services_for(session, episode) if may_request else [], may_request=may_request,
-        refused=why_not_requestable(episode), error=error, chosen=chosen, error_title=bool(error)), status
+        "service_requests/episode.html", episode=episode, child=episode.child, requests=requests,
+        labels=STATUS_LABELS, services=offered, excluded=excluded, may_request=may_request,
+        refused=policy.why_not_requestable(episode), error=error, chosen=chosen, error_title=bool(error)), status
 
 
 @bp.post("/episodes/<int:episode_id>/service-requests")
@@ -54,9 +52,12 @@ def start(episode_id: int):
     chosen = (request.form.get("service") or "").strip()
     with runtime().db.session() as session:
         episode = episode_or_404(session, episode_id, f"ask a service for help in episode {episode_id}",
-                                 lambda e: _may_request(session, e))
+                                 lambda e: policy.may_request(session, current_user(), e))
     try:
-        requests_service.start_request(runtime(), episode_id, current_user(), int(chosen) if chosen.isdigit() else None)
+        requests_service.start_request(runtime(), episode_id, current_user(),
+                                       int(chosen) if chosen.isdigit() and len(chosen) < 12 else None)
+    except LookupError:
+        abort(404)
     except requests_service.RequestRefused as refused:
         with runtime().db.session() as session:
             episode = session.get(Episode, episode_id)
@@ -79,12 +80,17 @@ def inbox():
     show_all = request.args.get("show") == "all"
     with runtime().db.session() as session:
         rows = requests_service.inbox(session, current_user(), show_all=show_all)
+        # The inbox names children: one audit row per view, with the episodes and requests listed.
+        shown = sorted({row.episode.id for row in rows})
+        audit.record(session, "request_list_viewed", actor_id=current_user().id,
+                     episode_id=shown[0] if len(shown) == 1 else None, episodes=shown,
+                     requests=[row.request.id for row in rows], show="all" if show_all else "waiting")
         return render_template("service_requests/inbox.html", rows=rows, labels=STATUS_LABELS, show_all=show_all,
                                now=now())
 
 
 def _team_request_or_404(session, request_id: int) -> ServiceRequest:
-    found = requests_service.visible_to_team(session, current_user(), request_id)
+    found = policy.visible_to_team(session, current_user(), request_id)
     if found is None:
         deny(session, f"service request {request_id}")
     return found
@@ -95,7 +101,8 @@ def _decision_form(session, found: ServiceRequest) -> tuple[dict, dict]:
     forms = session.get(Episode, found.episode_id).process_version.forms
     # A copy: the parsed forms are cached and shared.
     schema, ui = copy.deepcopy(load_form(forms, DECISION_FORM[0])), load_form(forms, DECISION_FORM[1])
-    others = [s for s in services_for(session, session.get(Episode, found.episode_id)) if s.id != found.service_id]
+    offered, _excluded = policy.offered_services(session, session.get(Episode, found.episode_id))
+    others = [s for s in offered if s.id != found.service_id]
     if "redirect_to" in schema.get("properties", {}) and others:
         schema["properties"]["redirect_to"]["oneOf"] = [{"const": str(s.id), "title": s.name} for s in others]
     return schema, ui
@@ -103,8 +110,8 @@ def _decision_form(session, found: ServiceRequest) -> tuple[dict, dict]:
 
 def _team_page(session, found: ServiceRequest, form=None, status: int = 200):
     episode = session.get(Episode, found.episode_id)
-    task = team_task(session, found)
-    may_decide = task is not None and is_team_member(session, current_user(), found.service_id)
+    task = policy.team_task(session, found)
+    may_decide = task is not None and policy.may_decide(session, current_user(), found)
     if may_decide and form is None:
         schema, ui = _decision_form(session, found)
         form = schema_form.build_form(schema, ui, {}, None)
@@ -133,7 +140,7 @@ def team_request(request_id: int):
 def decide(request_id: int):
     with runtime().db.session() as session:
         found = _team_request_or_404(session, request_id)
-        if team_task(session, found) is None or not is_team_member(session, current_user(), found.service_id):
+        if not policy.may_decide(session, current_user(), found):
             deny(session, f"decide on service request {request_id}", 403)
         schema, ui = _decision_form(session, found)
     data, raw, problems = schema_form.parse_form(schema, ui, request.form)
@@ -163,7 +170,7 @@ def team_download(request_id: int, attachment_id: int):
         found = _team_request_or_404(session, request_id)
         episode = session.get(Episode, found.episode_id)
         wanted = session.get(Attachment, attachment_id)
-        if wanted is None or wanted.attached_to != attachment_key(found):
+        if wanted is None or not policy.is_request_attachment(found, wanted.attached_to):
             deny(session, f"attachment {attachment_id} of service request {request_id}")
         opened = attachments.open_for_download(session, runtime().config, episode=episode,
                                                attachment_id=attachment_id, user=current_user())
