@@ -352,6 +352,7 @@ def run(host: str, port: int) -> None:
     if "ECAF_COOKIE_SECURE" not in os.environ and host in ("127.0.0.1", "localhost", "::1"):
         # Plain HTTP on this machine only; behind HTTPS in production the cookie is Secure.
         config.cookie_secure = False
+        config.local_run = True  # the same test as the cookie: development keys only here
     # After the local-run decision above: it says whether a development audit key will do.
     shipped = deploy_shipped_model(config.database_url, config.processes_dir, _audit_key(config))
     if shipped:

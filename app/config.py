@@ -59,14 +59,16 @@ class Config:
     # Uploaded evidence: files live here, outside the database, named by random keys.
     attachments_dir: Path = PROJECT_ROOT / "instance" / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
-    # Set by `ecaf run` on this machine only: a local run may fall back to development keys.
-    local_run: bool = False
     # Keys the audit trail's links and checkpoints (ECAF_AUDIT_KEY): never stored in the database.
-    audit_key: str | None = None
+    audit_key: str | None = field(default=None, repr=False)
     # Where signed checkpoints of the audit trail's head go, outside the database, and how often.
     audit_checkpoint_dir: Path | None = None
     audit_checkpoint_url: str | None = None
     audit_checkpoint_interval_seconds: int = 300
+    # Signs transfer files (ECAF_TRANSFER_KEY): never stored in the database. See transfer_signing_key.
+    transfer_key: str | None = None
+    # Set by `ecaf run` on this machine only: a local run may fall back to development keys.
+    local_run: bool = False
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -96,6 +98,7 @@ class Config:
             audit_checkpoint_dir=Path(env["ECAF_AUDIT_CHECKPOINT_DIR"]) if env.get("ECAF_AUDIT_CHECKPOINT_DIR") else None,
             audit_checkpoint_url=env.get("ECAF_AUDIT_CHECKPOINT_URL") or None,
             audit_checkpoint_interval_seconds=int(env.get("ECAF_AUDIT_CHECKPOINT_INTERVAL", "300")),
+            transfer_key=env.get("ECAF_TRANSFER_KEY") or None,
         )
         values.update(overrides)
         return cls(**values)
@@ -123,3 +126,27 @@ class Config:
                     "can read in the source. Set ECAF_AUDIT_KEY before eCAF holds real records.")
             return DEVELOPMENT_AUDIT_KEY
         raise AuditKeyMissing("ECAF_AUDIT_KEY is not set: eCAF cannot seal or check its audit trail without it")
+
+    def transfer_signing_key(self) -> bytes:
+        """The HMAC-SHA256 key transfer files are signed and checked with (ECAF_TRANSFER_KEY). The
+        development key only where development_keys_allowed says so; a deployment never accepts it."""
+        if self.transfer_key:
+            key = self.transfer_key.strip().encode("utf-8")
+            if len(key) < MIN_KEY_BYTES:
+                raise TransferKeyMissing(f"ECAF_TRANSFER_KEY is too short: use at least {MIN_KEY_BYTES} random "
+                                         "characters")
+            if hmac.compare_digest(key, DEVELOPMENT_TRANSFER_KEY) and not self.development_keys_allowed():
+                raise TransferKeyMissing("ECAF_TRANSFER_KEY is the development key, which anyone can read in the "
+                                         "source")
+            return key
+        if self.development_keys_allowed():
+            return DEVELOPMENT_TRANSFER_KEY
+        raise TransferKeyMissing("ECAF_TRANSFER_KEY is not set: this eCAF cannot sign or check transfer files")
+
+
+# Known to everyone who reads the source, so a file it signs proves nothing outside tests and a local run.
+DEVELOPMENT_TRANSFER_KEY = b"ecaf-development-transfer-key-not-for-deployment"
+
+
+class TransferKeyMissing(RuntimeError):
+    """The deployment holds no usable transfer key."""

@@ -1,4 +1,4 @@
-"""Episode export, transfer to another local authority, and subject-access export."""
+"""Episode export, transfer to another local authority (asked for, released, signed), and subject access."""
 from __future__ import annotations
 
 import dataclasses
@@ -11,6 +11,7 @@ import time_machine
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy import func, select
 
+from app import policy
 from app.clock import now
 from app.engine.transfer import Renumbering
 from app.models import (Artefact, AuditEvent, Authority, Base, Child, Episode, EpisodeMember, HumanTask, IndexEntry,
@@ -19,6 +20,7 @@ from app.services import episode_transfer as transfer
 from app.services.episode_transfer import TransferRefused
 from tests.conftest import VETTED, complete, ready_task
 from tests.journeys import CHECKLIST, CONSENT, assessment, plan, prepare, start, to_review, today
+from tests.transfer_release import released_file, signed_file
 from tests.web import browser, give_credentials, text_of
 
 CONSENT_WITH_EXCLUSIONS = {**CONSENT, "excluded_services": ["police"], "excluded_recipients": ["Town Police"]}
@@ -52,6 +54,15 @@ def newshire(runtime, people):
                 "lead": user("noah", "Noah Newlead"), "lead_email": "noah@newshire.test"}
 
 
+def _another_child(runtime, people, given: str = "Robin", family: str = "Other") -> int:
+    with runtime.db.session() as session:
+        child = Child(given_names=given, family_name=family, date_of_birth=date(2014, 2, 3),
+                      home_authority_id=people["authority"], created_at=now())
+        session.add(child)
+        session.flush()
+        return child.id
+
+
 def _delivery_episode(runtime, people) -> int:
     """An episode in delivery: consent with exclusions, an assessment, a meeting, a lead professional,
     a plan, and a review waiting with a draft saved."""
@@ -82,9 +93,12 @@ def as_file(document: dict) -> bytes:
     return json.dumps(document, indent=2).encode("utf-8")
 
 
-def resealed(document: dict) -> dict:
-    """A document edited on purpose, with a fresh checksum so that only the edit is judged."""
-    return {**document, "checksum": {"algorithm": "sha256", "value": transfer.checksum(document)}}
+def resealed(runtime, document: dict) -> dict:
+    """A document edited on purpose, with a fresh checksum and signed again with the deployment's key
+    (as only the deployment could), so that only the edit is judged."""
+    document = {k: v for k, v in document.items() if k != "signature"}
+    document["checksum"] = {"algorithm": "sha256", "value": transfer.checksum(document)}
+    return {**document, "signature": transfer.sign(document, runtime.config)}
 
 
 def schema_errors(document: dict) -> list[str]:
@@ -123,11 +137,13 @@ def without(record: dict, *keys: str) -> dict:
 
 def test_round_trip_between_two_authorities_loses_nothing(runtime, people, newshire):
     old_id = _delivery_episode(runtime, people)
-    before = export(runtime, old_id, people["admin"])
+    before = released_file(runtime, old_id, newshire["admin"], people["admin"])
     assert schema_errors(before) == [], "the export follows its published schema"
     assert schema_errors(json.loads(as_file(before))) == []
     assert before["format"] == "ecaf-episode-export" and before["schema_version"] == 1
-    assert audited(runtime, "episode_exported")[-1].episode_id == old_id
+    assert before["transfer"]["released_to"]["code"] == "NEW" and before["signature"]["algorithm"] == "hmac-sha256"
+    exported = audited(runtime, "episode_exported", purpose="transfer")[-1]
+    assert exported.episode_id == old_id and exported.detail["release_id"] == before["transfer"]["release_id"]
 
     runtime.config = dataclasses.replace(runtime.config, index_endpoint_url="https://index.test/notices")
     new = transfer.import_episode(runtime, as_file(before), newshire["admin"], "NOAH@newshire.test")
@@ -206,7 +222,7 @@ def test_round_trip_between_two_authorities_loses_nothing(runtime, people, newsh
 
 def test_an_episode_still_being_assessed_keeps_its_deadline_and_goes_to_the_new_lead(runtime, people, newshire):
     old_id = prepare(runtime, people)
-    document = export(runtime, old_id, people["originator"])
+    document = released_file(runtime, old_id, newshire["admin"], people["admin"])
     new = transfer.import_episode(runtime, as_file(document), newshire["admin"], newshire["lead_email"])
     with runtime.db.session() as session:
         old, moved = session.get(Episode, old_id), session.get(Episode, new.id)
@@ -244,7 +260,7 @@ def _refused(runtime, raw, importer_id, email, expected: str) -> TransferRefused
 
 def test_bad_files_are_refused_clearly(runtime, people, newshire):
     old_id = prepare(runtime, people)
-    good = export(runtime, old_id, people["admin"])
+    good = released_file(runtime, old_id, newshire["admin"], people["admin"])
     admin, lead = newshire["admin"], newshire["lead_email"]
 
     _refused(runtime, b'{"format": "ecaf-episode-export", ', admin, lead, "not valid JSON (line 1")
@@ -258,31 +274,40 @@ def test_bad_files_are_refused_clearly(runtime, people, newshire):
     assert any("reference" in p for p in refusal.problems)
     assert any(p.startswith("tasks/0/status") for p in refusal.problems)
     edited = {**good, "child": {**good["child"], "family_name": "Someone Else"}}
-    _refused(runtime, as_file(edited), admin, lead, "changed since it was exported")
-    unknown_process = resealed({**good, "process": {**good["process"], "content_hash": "0" * 64}})
+    _refused(runtime, as_file(edited), admin, lead, "signature does not match")
+    bad_checksum = {**good, "checksum": {"algorithm": "sha256", "value": "0" * 64}}
+    signed_anyway = {**bad_checksum, "signature": transfer.sign(bad_checksum, runtime.config)}
+    _refused(runtime, as_file(signed_anyway), admin, lead, "changed since it was exported")
+    unknown_process = resealed(runtime, {**good, "process": {**good["process"], "content_hash": "0" * 64}})
     _refused(runtime, as_file(unknown_process), admin, lead, "is not deployed here")
-    _refused(runtime, as_file(resealed({**good, "episode": {**good["episode"], "id": 999999}})), admin, lead,
-             "does not exist in eCAF")
+    other_episode = resealed(runtime, {**good, "episode": {**good["episode"], "id": 999999}})
+    _refused(runtime, as_file(other_episode), admin, lead, "names no release of this episode")
 
 
 def test_who_imports_and_into_which_authority_is_checked(runtime, people, newshire):
     old_id = prepare(runtime, people)
-    raw = as_file(export(runtime, old_id, people["admin"]))
+    raw = as_file(released_file(runtime, old_id, newshire["admin"], people["admin"]))
     _refused(runtime, raw, newshire["lead"], newshire["lead_email"], "Only an administrator of the receiving")
-    _refused(runtime, raw, people["admin"], people["lead_email"], "already belongs to Testshire")
+    _refused(runtime, raw, people["admin"], people["lead_email"],
+             "The episode was released to Newshire, not to Testshire")
     _refused(runtime, raw, newshire["admin"], "nobody@newshire.test", "no active, vetted practitioner")
     _refused(runtime, raw, newshire["admin"], people["lead_email"], "no active, vetted practitioner")
     _refused(runtime, raw, newshire["admin"], "nadia@newshire.test", "no active, vetted practitioner")
 
 
 def test_without_consent_to_share_or_to_an_excluded_lead_nothing_moves(runtime, people, newshire):
-    episode_id = start(runtime, people)
-    raw = as_file(export(runtime, episode_id, people["originator"]))
+    episode_id = prepare(runtime, people)
+    raw = as_file(released_file(runtime, episode_id, newshire["admin"], people["admin"]))
+    with runtime.db.session() as session:  # consent withdrawn after the release
+        session.get(Episode, episode_id).consent_state = "withdrawn"
     _refused(runtime, raw, newshire["admin"], newshire["lead_email"],
              "The family has not agreed to share episode TST-")
+
+    episode_id = runtime.engine.start_episode(child_id=_another_child(runtime, people),
+                                              originator_id=people["originator"]).episode_id
     complete(runtime, episode_id, "pre_assessment_checklist", {**CHECKLIST, "child_protection_concern": False})
     complete(runtime, episode_id, "obtain_consent", {**CONSENT, "excluded_services": ["council_service"]})
-    raw = as_file(export(runtime, episode_id, people["originator"]))
+    raw = as_file(released_file(runtime, episode_id, newshire["admin"], people["admin"]))
     refusal = _refused(runtime, raw, newshire["admin"], newshire["lead_email"],
                        "The family excluded council services from seeing this CAF, so Noah Newlead cannot")
     assert refusal.field == "lead_professional_email"
@@ -290,7 +315,7 @@ def test_without_consent_to_share_or_to_an_excluded_lead_nothing_moves(runtime, 
 
 def test_a_child_with_another_open_episode_is_refused(runtime, people, newshire):
     old_id = prepare(runtime, people)
-    raw = as_file(export(runtime, old_id, people["admin"]))
+    raw = as_file(released_file(runtime, old_id, newshire["admin"], people["admin"]))
     # The child was recorded again in the new area, and a CAF started there.
     with runtime.db.session() as session:
         again = Child(given_names="CASEY", family_name="child", date_of_birth=date(2015, 5, 1),
@@ -308,7 +333,8 @@ def test_a_child_with_another_open_episode_is_refused(runtime, people, newshire)
 def test_a_closed_changed_or_already_moved_episode_is_not_imported(runtime, people, newshire):
     old_id = prepare(runtime, people)
     admin, lead = newshire["admin"], newshire["lead_email"]
-    stale = as_file(export(runtime, old_id, people["admin"]))
+    stale_file = released_file(runtime, old_id, newshire["admin"], people["admin"])
+    stale, request_id = as_file(stale_file), stale_file["transfer"]["request_id"]
     task = ready_task(runtime, old_id, "complete_assessment")
     runtime.engine.save_draft(old_id, task.id, {"section_k_voice": {"child_comments": "Typed later"}},
                               people["originator"])
@@ -316,24 +342,24 @@ def test_a_closed_changed_or_already_moved_episode_is_not_imported(runtime, peop
     complete(runtime, old_id, "complete_assessment", assessment())
     _refused(runtime, stale, admin, lead, "has changed since this file was exported")
 
-    fresh = as_file(export(runtime, old_id, people["admin"]))
+    fresh = as_file(signed_file(runtime, request_id, people["admin"]))
     with runtime.db.session() as session:
         session.get(Episode, old_id).status = "closed"
     _refused(runtime, fresh, admin, lead, "is closed: only an open episode can move")
     with runtime.db.session() as session:
         session.get(Episode, old_id).status = "open"
 
-    fresh = as_file(export(runtime, old_id, people["admin"]))
-    new = transfer.import_episode(runtime, fresh, admin, lead)
-    _refused(runtime, fresh, admin, lead, f"has already moved to Newshire as episode {new.reference}")
+    fresh = as_file(signed_file(runtime, request_id, people["admin"]))
+    transfer.import_episode(runtime, fresh, admin, lead)
+    _refused(runtime, fresh, admin, lead, "This release has already been used")
 
 
 # ---------------------------------------------------------------- subject access
 
 def test_subject_access_holds_everything_about_the_child_for_its_administrators(runtime, people, newshire):
     old_id = to_review(runtime, people)
-    new = transfer.import_episode(runtime, as_file(export(runtime, old_id, people["admin"])), newshire["admin"],
-                                  newshire["lead_email"])
+    new = transfer.import_episode(runtime, as_file(released_file(runtime, old_id, newshire["admin"], people["admin"])),
+                                  newshire["admin"], newshire["lead_email"])
     with runtime.db.session() as session:
         request = SearchRequest(requester_id=people["originator"], authority_id=people["authority"],
                                 reason="New pupil", status="answered", answer="Found", created_at=now())
@@ -354,10 +380,10 @@ def test_subject_access_holds_everything_about_the_child_for_its_administrators(
 
     with runtime.db.session() as session:
         child = session.get(Child, people["child"])
-        assert transfer.may_see_child(session, session.get(User, newshire["admin"]), child), "the new home"
-        assert transfer.may_see_child(session, session.get(User, people["admin"]), child), "holds an episode"
-        assert not transfer.may_see_child(session, session.get(User, outsider_id), child)
-        assert not transfer.may_see_child(session, session.get(User, people["lead"]), child), "administrators only"
+        assert policy.may_see_child(session, session.get(User, newshire["admin"]), child), "the new home"
+        assert policy.may_see_child(session, session.get(User, people["admin"]), child), "holds an episode"
+        assert not policy.may_see_child(session, session.get(User, outsider_id), child)
+        assert not policy.may_see_child(session, session.get(User, people["lead"]), child), "administrators only"
         held = transfer.subject_access(session, child, session.get(User, newshire["admin"]))
     assert held["child"]["given_names"] == "Casey"
     assert [(e["id"], e["status"]) for e in held["episodes"]] == [(old_id, "closed"), (new.id, "open")]
@@ -404,7 +430,7 @@ def test_export_downloads_for_those_allowed_and_is_404_for_others(web, newshire)
 def test_import_page_moves_the_episode_and_explains_refusals(web, newshire):
     runtime, people = web["runtime"], web["people"]
     episode_id = prepare(runtime, people)
-    document = export(runtime, episode_id, people["admin"])
+    document = released_file(runtime, episode_id, newshire["admin"], people["admin"])
     practitioner = _signed_in(web, "olive", web["secrets"]["originator"])
     assert practitioner.get("/transfers/import").status_code == 403
 

@@ -203,14 +203,19 @@ def test_working_days_skip_weekends():
 
 
 def test_an_episode_with_a_request_waiting_cannot_move_to_another_authority(runtime, people, teams):
-    from app.services.episode_transfer import TransferRefused, export_episode, import_episode
+    from app.services.episode_transfer import TransferRefused, import_episode
+    from app.services.transfers.requests import RequestProblems
 
     from .conftest import other_authority
+    from .transfer_release import ask, release, signed_file
 
     episode_id = prepare(runtime, people)
-    send(runtime, people, teams, episode_id)
     elsewhere = other_authority(runtime, "ella")
-    with runtime.db.session() as session:
-        document = export_episode(session, session.get(Episode, episode_id), session.get(User, people["admin"]))
+    request_id = ask(runtime, episode_id, elsewhere["otto"])
+    release(runtime, request_id, people["admin"])  # released before the request to a service was sent
+    document = signed_file(runtime, request_id, people["admin"])
+    send(runtime, people, teams, episode_id)
     with pytest.raises(TransferRefused, match="1 request to a service waiting for an answer"):
         import_episode(runtime, document, elsewhere["otto"], "ella@other.test")
+    with pytest.raises(RequestProblems, match="waiting for an answer"):
+        release(runtime, ask(runtime, episode_id, elsewhere["otto"]), people["admin"])

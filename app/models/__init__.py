@@ -13,6 +13,7 @@ from .process import ProcessMigration, ProcessVersion
 from .process_draft import ProcessDraft
 from .services import SERVICE_REQUEST_STATUSES, Attachment, Contribution, Service, ServiceRequest, ServiceTeamMember
 from .search_request import SearchRequest, SearchRequestChild
+from .transfer import TRANSFER_STATUSES, TransferRequest
 
 __all__ = [
     "Attachment", "Contribution", "SERVICE_REQUEST_STATUSES", "Service", "ServiceRequest", "ServiceTeamMember",
@@ -21,5 +22,6 @@ __all__ = [
     "CONSENT_STATES", "Consent", "ConsentExclusion", "EpisodeMember", "MEMBER_ROLES", "ORGANISATION_KINDS",
     "VETTING_TYPES", "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
     "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",
-    "SearchRequest", "SearchRequestChild", "SignInThrottle", "User", "WebSession",
+    "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
+    "WebSession",
 ]

@@ -22,6 +22,7 @@ from app.engine import library
 from app.engine.errors import ProcessInvalid
 from app.engine.serializer import dump_specs
 from app.models import ProcessDraft, ProcessVersion, User
+from app.policy import process_library as library_policy
 
 from .draft_files import DraftRefused
 from .process_drafts import check_revision, content_hash, problems_of, touch
@@ -29,7 +30,6 @@ from .process_drafts import check_revision, content_hash, problems_of, touch
 log = logging.getLogger(__name__)
 
 MAX_NOTE = 2000
-REVIEWER_ROLE = "process_owner"
 
 
 def _text(value: str | None, *, label: str, missing: str | None, field_name: str) -> str | None:
@@ -44,6 +44,12 @@ def _text(value: str | None, *, label: str, missing: str | None, field_name: str
     return value
 
 
+def _owners_only(user: User, doing: str, field_name: str) -> None:
+    # The pages are for process owners already; asked again in the transaction that makes the change.
+    if not library_policy.may_change_library(user):
+        raise DraftRefused(f"Only process owners {doing}", field_name=field_name, status=403)
+
+
 def _from_version(draft: ProcessDraft) -> int | None:
     return draft.base_version.version if draft.base_version else None
 
@@ -54,6 +60,7 @@ def _from_version(draft: ProcessDraft) -> int | None:
 def submit(session: Session, draft: ProcessDraft, user: User, change_note: str | None,
            revision: str | int | None) -> None:
     """Ask another process owner to review the draft as it is now. Refused while any problem remains."""
+    _owners_only(user, "submit drafts", "submit")
     check_revision(draft, revision)
     if draft.review_status == "submitted":
         raise DraftRefused("This draft is already waiting for review", field_name="submit", status=409)
@@ -80,25 +87,17 @@ def submit(session: Session, draft: ProcessDraft, user: User, change_note: str |
 # ---------------------------------------------------------------- reviewing
 
 
-def self_review(draft: ProcessDraft, user: User) -> str | None:
-    """Why this user may not review the draft, or None: a second pair of eyes is somebody else's."""
-    if draft.submitted_by_id == user.id:
-        return "You submitted this draft, so another process owner must review it"
-    if draft.updated_by_id == user.id:
-        return "You made the last change to this draft, so another process owner must review it"
-    return None
-
-
 def _check_reviewable(session: Session, draft: ProcessDraft, user: User, seen_hash: str | None,
                       decision: str) -> str:
     """The content hash being decided on, once the decision may be taken by this user."""
     if draft.review_status != "submitted":
         raise DraftRefused("This draft is not waiting for review: it was changed, withdrawn or already "
                            "reviewed. Look at it again.", field_name="decision", status=409)
-    why = self_review(draft, user)
+    why = library_policy.review_refusal(draft, user)
     if why:
         audit.record(session, "draft_approval_refused", actor_id=user.id, process_id=draft.process_id,
-                     draft_id=draft.id, decision=decision, reason="self-review",
+                     draft_id=draft.id, decision=decision,
+                     reason="self-review" if library_policy.may_change_library(user) else "not a process owner",
                      submitted_by=draft.submitted_by_id)
         raise DraftRefused(why, field_name="decision", status=403, audited=True)
     digest = content_hash(draft)
@@ -135,6 +134,7 @@ def reject(session: Session, draft: ProcessDraft, user: User, seen_hash: str | N
 def deploy(session: Session, draft: ProcessDraft, user: User, revision: str | int | None) -> ProcessVersion:
     """A new immutable version from an approved draft, with its change note. The caller holds the draft's
     row locked, so the content compared with the approved hash is the content deployed."""
+    _owners_only(user, "deploy drafts", "deploy")
     check_revision(draft, revision)
     if draft.review_status != "approved":
         raise DraftRefused({"editing": "Submit this draft for review first: another process owner must approve "
@@ -147,9 +147,7 @@ def deploy(session: Session, draft: ProcessDraft, user: User, revision: str | in
     if digest != draft.approved_hash:
         raise DraftRefused("This draft changed after it was approved, so it needs approving again",
                            field_name="deploy", status=409)
-    approver = draft.reviewed_by
-    if approver is None or approver.id == draft.submitted_by_id or approver.role != REVIEWER_ROLE \
-            or not approver.active:
+    if not library_policy.approval_stands(draft):
         raise DraftRefused("Whoever approved this draft is no longer a process owner: it needs approving again",
                            field_name="deploy", status=409)
     bundle = library.Bundle(draft.bpmn_files, draft.forms)
@@ -170,7 +168,7 @@ def deploy(session: Session, draft: ProcessDraft, user: User, revision: str | in
     audit.record(session, "process_deployed", actor_id=user.id, process_id=version.process_id,
                  version=version.version, content_hash=version.content_hash, change_note=draft.note,
                  draft_id=draft.id, from_version=_from_version(draft), submitted_by=draft.submitted_by_id,
-                 approved_by=approver.id, approved_at=draft.reviewed_at.isoformat())
+                 approved_by=draft.reviewed_by_id, approved_at=draft.reviewed_at.isoformat())
     return version
 
 

@@ -21,6 +21,7 @@ from app.engine import migration
 from app.engine.diff import VersionDiff, VersionRef, version_diff
 from app.engine.errors import EngineError
 from app.models import OPEN_STATUSES, Episode, HumanTask, ProcessMigration, ProcessVersion, User
+from app.policy import process_library as library_policy
 
 log = logging.getLogger(__name__)
 
@@ -216,7 +217,7 @@ def run(runtime, process_id: str, from_number: int | None, to_number: int | None
     with runtime.db.session() as session:
         problems = []
         user = session.get(User, by_user_id)
-        if user is None or user.role != "process_owner":
+        if not library_policy.may_change_library(user):
             problems.append("Only process owners migrate episodes")
         if not note:
             problems.append("Enter a change note: it is kept with each episode's result and in the audit trail")

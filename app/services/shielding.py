@@ -6,11 +6,11 @@ index and find-a-child) leave the child's CAF out as if it did not exist.
 """
 from __future__ import annotations
 
-from sqlalchemy import false, or_, true
 from sqlalchemy.orm import Session
 
-from app import audit, policy
+from app import audit
 from app.models import Child, User
+from app.policy.shielding import may_shield, not_shielded_for, sees_shielded  # noqa: F401 (callers use them here)
 
 MIN_REASON_WORDS = 3
 
@@ -31,24 +31,6 @@ def reason_problem(reason: str | None, doing: str) -> str | None:
     if len(words) < MIN_REASON_WORDS:
         return f"Give a reason of at least {MIN_REASON_WORDS} words for {doing}"
     return None
-
-
-def sees_shielded(user: User | None) -> bool:
-    """Administrators see shielded children (marked as such); nobody else does."""
-    return policy.is_usable(user) and user.role == "administrator"
-
-
-def not_shielded_for(user: User | None, child=Child):
-    """A WHERE clause leaving out shielded children unless `user` may see them.
-
-    Rows without a child (an index entry whose child record is gone) stay in."""
-    if sees_shielded(user):
-        return true()
-    return or_(child.shielded.is_(None), child.shielded == false())
-
-
-def may_shield(user: User | None, child: Child) -> bool:
-    return policy.is_administrator_of(user, child.home_authority_id)
 
 
 def shield(session: Session, admin: User, child: Child, reason: str) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask import flash, redirect, render_template, request, url_for
 
+from app.policy import process_library as library_policy
 from app.services import draft_review as review
 from app.services import model_files
 from app.services.process_drafts import DraftRefused
@@ -55,7 +56,7 @@ def _review_page(session, draft, *, errors: dict | None = None, typed: dict | No
     main = model_files.main_file(draft.process_id, draft.bpmn_files)
     page = render_template(
         "process_library/review.html", draft=draft, changes=changes, against_current=against_current,
-        self_review=review.self_review(draft, current_user()), errors=errors or {}, typed=typed or {},
+        self_review=library_policy.review_refusal(draft, current_user()), errors=errors or {}, typed=typed or {},
         diagram_url=url_for("process_library.draft_file", draft_id=draft.id, path=main) if main else None,
         error_title=bool(errors))
     return page, status

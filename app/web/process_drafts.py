@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import abort, flash, jsonify, redirect, render_template, request, url_for
 
 from app.models import ProcessDraft
+from app.policy import process_library as library_policy
 from app.services import draft_files, draft_review, model_files
 from app.services import process_drafts as drafts
 from app.services import process_library as processes
@@ -34,7 +35,7 @@ def draft_page(session, draft, *, problems: list[str] | None = None, errors: dic
         "process_library/draft.html", draft=draft, shown=shown, problems=problems, errors=errors or {},
         typed=typed or {}, current=processes.current_number(session, draft.process_id),
         tasks=model_files.user_tasks(files), forms=model_files.form_entries(files, draft.forms),
-        self_review=draft_review.self_review(draft, current_user()), error_title=bool(errors))
+        self_review=library_policy.review_refusal(draft, current_user()), error_title=bool(errors))
     return page, status
 
 

@@ -16,6 +16,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.attachments import content_disposition
+from app.policy import process_library as library_policy
 from app.services import draft_files, model_files
 from app.services import process_drafts as drafts
 from app.services import process_library as processes
@@ -25,8 +26,7 @@ from app.web.access import current_user, roles
 from app.web.form_input import text
 
 bp = Blueprint("process_library", __name__, url_prefix="/processes")
-READERS = ("process_owner", "administrator")
-OWNER = "process_owner"
+READERS, OWNER = library_policy.LIBRARY_READERS, library_policy.OWNER
 # Room in a request for the CSRF token, the form's other fields and the multipart framing.
 ALLOWANCE = 64 * 1024
 # Endpoints that take whole files, and how much each may receive.
@@ -63,7 +63,7 @@ def too_large(error):
 
 
 def _is_owner() -> bool:
-    return current_user().role == OWNER
+    return library_policy.may_change_library(current_user())
 
 
 def _endpoint_url(endpoint: str, **values) -> str | None:

@@ -12,10 +12,11 @@ from app import audit
 from app.models import ProcessVersion
 from app.services import process_migrations as migrations
 from app.web import runtime
+from app.policy import process_library as library_policy
 from app.web.access import current_user, roles
 
 bp = Blueprint("process_migrations", __name__)
-READERS = ("process_owner", "administrator")
+READERS = library_policy.LIBRARY_READERS
 SHOWN_EPISODES = 500  # rows on the page; "all that can migrate" still covers every episode
 
 
@@ -95,7 +96,7 @@ def _plan_page(process_id: str, values, errors: dict | None = None, typed: dict 
         stages=migrations.STAGES, shown=SHOWN_EPISODES, errors=errors, error_title=bool(errors),
         typed={"from": values.get("from", ""), "to": values.get("to", ""), "note": typed.get("note", ""),
                "scope": typed.get("scope", "all"), "episodes": set(typed.get("episodes", []))},
-        may_migrate=current_user().role == "process_owner")
+        may_migrate=library_policy.may_change_library(current_user()))
     return page, 400 if errors else status
 
 
@@ -106,7 +107,7 @@ def plan(process_id: str):
 
 
 @bp.post("/processes/<process_id>/migrate")
-@roles("process_owner")
+@roles(*library_policy.LIBRARY_OWNERS)
 def run(process_id: str):
     form = request.form
     scope = form.get("scope", "all")

@@ -1,4 +1,5 @@
-"""Episode export and transfer between local authorities, and the subject-access export."""
+"""Episode export and import between local authorities, and the subject-access export. Asking for,
+releasing and declining a transfer: app/web/transfer_requests.py."""
 from __future__ import annotations
 
 import json
@@ -73,7 +74,7 @@ def subject_access(child_id: int):
     user = current_user()
     with runtime().db.session() as session:
         child = session.get(Child, child_id)
-        if child is None or not service.may_see_child(session, user, child):
+        if child is None or not policy.may_see_child(session, user, child):
             deny(session, f"subject access for child {child_id}")
         document = service.subject_access(session, child, user)
     return _download(document, f"subject-access-child-{child_id}.json")

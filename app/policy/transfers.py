@@ -1,0 +1,74 @@
+"""Moving a child's episode between authorities, and subject access: who may ask, release, import and read.
+
+- The receiving authority's administrator asks for an episode and imports it once released.
+- The sending authority's administrator, or the episode's current lead professional, releases or
+  declines; nobody else on the sending side (not the originator, a team member or a contributor).
+- A request is seen by the administrators of the authority that asked and by those who may decide
+  it; anyone else gets 404, as for a request that does not exist.
+- Subject access: administrators of the child's home authority or of an authority holding one of
+  the child's episodes.
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, false, select
+from sqlalchemy.orm import Session
+
+from app.models import Child, Episode, TransferRequest, User
+
+from .accounts import is_usable
+from .episodes import authority_id_of, episode_filter, is_administrator_of, visible_episode
+
+
+def may_see_child(session: Session, user: User | None, child: Child) -> bool:
+    """Administrators of the child's home authority, or of an authority holding one of its episodes."""
+    authority_id = authority_id_of(user)
+    if not is_administrator_of(user, authority_id):
+        return False
+    if child.home_authority_id == authority_id:
+        return True
+    return session.scalar(select(Episode.id).where(Episode.child_id == child.id,
+                                                   Episode.authority_id == authority_id).limit(1)) is not None
+
+
+def may_receive_transfers(user: User | None) -> bool:
+    """Asking for an episode and importing it: an administrator of a local authority, for that authority."""
+    return is_administrator_of(user, authority_id_of(user))
+
+
+def may_decide_transfer(session: Session, user: User | None, episode: Episode | None) -> bool:
+    """Releasing or declining a request for `episode` (and downloading its transfer file): an
+    administrator of the episode's authority, or its current lead professional while they may open it."""
+    if episode is None or not is_usable(user) or episode.status == "deleted":
+        return False
+    if user.role == "administrator":
+        return is_administrator_of(user, episode.authority_id)
+    return (user.role == "practitioner" and episode.lead_professional_id == user.id
+            and visible_episode(session, user, episode.id) is not None)
+
+
+def may_see_transfer_request(session: Session, user: User | None, request: TransferRequest) -> bool:
+    if may_receive_transfers(user) and request.to_authority_id == authority_id_of(user):
+        return True
+    return may_decide_transfer(session, user, request.episode)
+
+
+def incoming_transfer_filter(user: User | None):
+    """A WHERE clause (over TransferRequest joined to Episode) for requests `user` may decide."""
+    if not is_usable(user):
+        return false()
+    if user.role == "administrator":
+        return and_(Episode.authority_id == authority_id_of(user), Episode.status != "deleted")
+    if user.role == "practitioner":
+        return and_(Episode.lead_professional_id == user.id, episode_filter(user))
+    return false()
+
+
+def outgoing_transfer_filter(user: User | None):
+    """A WHERE clause (over TransferRequest) for the requests `user`'s authority made."""
+    if not may_receive_transfers(user):
+        return false()
+    return TransferRequest.to_authority_id == authority_id_of(user)
+
+
+__all__ = ["incoming_transfer_filter", "may_decide_transfer", "may_receive_transfers", "may_see_child",
+           "may_see_transfer_request", "outgoing_transfer_filter"]
