@@ -3,7 +3,8 @@
     python bench/expressions.py [--runs 300] [--repeats 20]
 
 Runs one CAF episode in memory (handlers stubbed, as in bench/engine.py's bare floor) from the
-checklist through two review cycles to the final summary, and records every script, gateway
+checklist to the final summary, with a contribution (returned once), a service request (asked for
+more information once) and two review cycles, and records every script, gateway
 condition, timer and service-task parameter the shipped models (processes/*.bpmn) evaluate on
 the way, with the task data each saw. Each recorded evaluation is then replayed RUNS times:
 (1) through eCAF's interpreter (app.engine.expression_runtime: the checked tree is cached, as
@@ -12,7 +13,7 @@ the way, with the task data each saw. Each recorded evaluation is then replayed 
     (eval/exec of the text over the task data, compiled each time);
 (3) as the floor, eval/exec of code compiled once.
 Prints microseconds per evaluation (the fastest of REPEATS rounds) for the `set_deadlines`
-script, the gateway conditions, each kind and the whole episode, and the ratio (1)/(2).
+script, the gateway conditions, each kind and the whole episode, and the ratios (1)/(2) and (1)/(3).
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
-from xml.etree import ElementTree
 from pathlib import Path
+from xml.etree import ElementTree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
