@@ -18,7 +18,7 @@ Lists are filtered with the same SQL as single records, so a record one may not 
 indistinguishable from one that does not exist (404 either way).
 """
 from .accounts import is_usable, may_present_secrets, unusable_because, usable_clause, vetting_problem_clause
-from .attachments import is_attachment_of, is_evidence_for, is_request_of, may_attach
+from .attachments import is_attachment_of, is_request_of, may_attach
 from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable_roles, episode_filter,
                        is_administrator_of, may, may_claim, may_complete, may_complete_now, may_release,
                        may_search_index, member_role, permissions, task_filter, visible_episode)
@@ -29,8 +29,8 @@ from .transfers import (incoming_transfer_filter, may_decide_transfer, may_recei
 # The old name of is_usable, kept while callers move to it.
 is_vetted = is_usable
 
-__all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_evidence_for", "is_request_of",
-           "may_attach", "authority_id_of", "child_filter", "claimable_roles",
+__all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_of", "may_attach",
+           "authority_id_of", "child_filter", "claimable_roles",
            "episode_filter", "is_administrator_of", "is_usable", "is_vetted", "may", "may_claim", "may_complete",
            "may_complete_now", "may_grant_role", "may_present_secrets", "may_release", "may_search_index",
            "member_role", "permissions", "task_filter", "unusable_because", "usable_clause", "visible_episode",

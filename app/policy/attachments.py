@@ -1,6 +1,7 @@
 """Evidence files attached to an episode: who may list, upload and download them, and which file
 belongs where. A file is reached only through an episode the user may attach to, and only as that
-episode's own (or, from a request's page, as that request's own) file."""
+episode's own (or, from a request's page, as that request's own) file. What a service team may
+download is a rule about requests: `service_requests.is_request_attachment`."""
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
@@ -26,8 +27,3 @@ def is_request_of(service_request: ServiceRequest | None, episode: Episode) -> b
     """Files are shown as evidence for a request only when the request is of this episode."""
     return service_request is not None and service_request.episode_id == episode.id
 
-
-def is_evidence_for(attachment: Attachment | None, service_request: ServiceRequest) -> bool:
-    """A service team downloads only the files attached to the request it was sent."""
-    from app.service_requests import attachment_key  # that module asks the policy too
-    return attachment is not None and attachment.attached_to == attachment_key(service_request)
