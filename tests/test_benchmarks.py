@@ -7,6 +7,7 @@ their database's schema, so they never touch the test databases.
 """
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -48,9 +49,15 @@ def need(url: str | None) -> str:
     return url
 
 
+@pytest.fixture(autouse=True)
+def scratch_files(tmp_path, monkeypatch):
+    """The SQLite files the benchmarks make in temporary folders go under the test's own."""
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+
+
 def run(script: str, *args: str) -> str:
     done = subprocess.run([sys.executable, str(PROJECT_ROOT / "bench" / script), *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=240)
+                          capture_output=True, text=True, timeout=240, env=dict(os.environ))
     assert done.returncode == 0, f"bench/{script} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
