@@ -18,4 +18,10 @@ def cases(world: dict, ids: dict, rules) -> dict:
         found["contributions.index"].append(Case("GET", base, episode_rule(rules.VIEW[state])))
         found["contributions.invite"].append(Case("POST", base, episode_rule(rules.MANAGE[state] - rules.ADMINS, 400),
                                                   {}))
+    # A forged invitation to the member the consent excludes (the police officer): refused to the
+    # lead professional (400, nothing made), 404 to everyone else.
+    given = world["episodes"]["given"]
+    found["contributions.invite"].append(Case(
+        "POST", f"/episodes/{given}/contributions", episode_rule(rules.MANAGE["given"] - rules.ADMINS, 400),
+        {"member": str(world["users"]["excluded"]), "sections": "section_h_strengths_needs"}))
     return found

@@ -191,6 +191,39 @@ def test_the_team_inbox_applies_exclusions_to_answered_requests_too(runtime, peo
         assert inbox(session, hana, show_all=True) == []
 
 
+def test_a_service_named_later_in_the_consent_disappears_from_its_team(runtime, people, teams):
+    episode_id = prepare(runtime, people)
+    request_id = _send(runtime, people, episode_id, teams["psych"])
+    eve = user(runtime, teams["eve"])
+    assert not decide(runtime, request_id, eve, {"decision": "decline", "reason": "Full"}).errors
+    _new_statement(runtime, episode_id, {**CONSENT, "excluded_recipients": ["Educational Psychology"]},
+                   people["originator"])
+    with runtime.db.session() as session:
+        assert inbox(session, eve, show_all=True) == []
+    web = browser(make_app(runtime))
+    web.sign_in("eve", give_credentials(runtime, teams["eve"]))
+    assert web.get(f"/team/requests/{request_id}").status_code == 404
+
+
+def test_a_decision_a_moment_after_the_consent_changes_is_not_recorded(runtime, people, teams, health, monkeypatch):
+    """The team's checks pass, then the consent changes before the step that records the decision:
+    the step asks the policy again and refuses, and nobody joins the episode."""
+    episode_id = prepare(runtime, people)
+    request_id = _send(runtime, people, episode_id, health["service"])
+    real = runtime.engine.complete_task
+
+    def consent_changes_first(*args, **kwargs):
+        _new_statement(runtime, episode_id, HEALTH_CONSENT, people["originator"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(runtime.engine, "complete_task", consent_changes_first)
+    with pytest.raises(LookupError):
+        decide(runtime, request_id, user(runtime, health["hana"]), {"decision": "accept", "next_steps": "Call"})
+    assert request_row(runtime, request_id).status == "cancelled"
+    with runtime.db.session() as session:
+        assert membership.membership_of(session, session.get(Episode, episode_id), health["hana"]) is None
+
+
 def test_a_withdrawal_cancels_every_open_request_and_tells_the_team(runtime, people, teams):
     episode_id = prepare(runtime, people)
     request_id = _send(runtime, people, episode_id, teams["psych"])

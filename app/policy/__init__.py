@@ -41,9 +41,9 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_
 from .contributions import contribution_refusal, invitable_members, may_invite, why_not_invitable  # noqa: E402
 from .service_requests import (consent_excludes, is_request_attachment, is_team_member, may_decide,  # noqa: E402
                                may_request, offered_services, redirect_target, request_refusal, service_refusal,
-                               team_filter, team_task, visible_to_team, why_not_requestable)
+                               shown_to_team, team_filter, team_task, visible_to_team, why_not_requestable)
 
 __all__ += ["consent_excludes", "contribution_refusal", "invitable_members", "is_request_attachment",
             "is_team_member", "may_decide", "may_invite", "may_request", "offered_services", "redirect_target",
-            "request_refusal", "service_refusal", "team_filter", "team_task", "visible_to_team",
+            "request_refusal", "service_refusal", "shown_to_team", "team_filter", "team_task", "visible_to_team",
             "why_not_invitable", "why_not_requestable"]

@@ -133,7 +133,21 @@ def team_filter(user: User | None):
 
 def visible_to_team(session: Session, user: User | None, request_id: int) -> ServiceRequest | None:
     """The request if the user's team may see it, else None (the caller answers 404)."""
-    return session.scalar(select(ServiceRequest).where(ServiceRequest.id == request_id, team_filter(user)))
+    found = session.scalar(select(ServiceRequest).where(ServiceRequest.id == request_id, team_filter(user)))
+    return found if found is not None and shown_to_team(session, [found]) else None
+
+
+def shown_to_team(session: Session, requests: list[ServiceRequest]) -> list[ServiceRequest]:
+    """`requests` (already through team_filter) less those to a service the consent names: names
+    are kept as the family gave them, so they are matched here rather than in SQL."""
+    names: dict[int, set[str]] = {}
+    shown = []
+    for request in requests:
+        if request.episode_id not in names:
+            names[request.episode_id] = _excluded_names(session, session.get(Episode, request.episode_id))
+        if request.service.name.strip().lower() not in names[request.episode_id]:
+            shown.append(request)
+    return shown
 
 
 def is_team_member(session: Session, user: User | None, service_id: int) -> bool:

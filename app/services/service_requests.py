@@ -70,8 +70,8 @@ def inbox(session: Session, user: User, *, show_all: bool = False) -> list[Inbox
     query = select(ServiceRequest).where(policy.team_filter(user))
     if not show_all:
         query = query.where(ServiceRequest.status.in_(("sent", "more_information")))
-    rows = session.scalars(query.order_by(ServiceRequest.due_at.is_(None), ServiceRequest.due_at,
-                                          ServiceRequest.id).limit(500)).all()
+    rows = policy.shown_to_team(session, session.scalars(query.order_by(
+        ServiceRequest.due_at.is_(None), ServiceRequest.due_at, ServiceRequest.id).limit(500)).all())
     return [InboxRow(r, session.get(Episode, r.episode_id), r.status == "sent") for r in rows]
 
 
