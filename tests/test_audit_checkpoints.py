@@ -342,3 +342,20 @@ def test_a_checkpoint_store_found_empty_again_shows_in_the_trail(runtime, people
     assert [s["head_seq"] for s in starts] == [1, 2]
     assert verify_trail(runtime.db, store).exit_code == 0
     assert DirectoryStore(store.audit_checkpoint_dir).latest().seq == 3
+
+
+def test_a_store_that_cannot_be_written_is_said_and_the_others_still_are(runtime, people, command, monkeypatch):
+    monkeypatch.setenv("ECAF_AUDIT_CHECKPOINT_URL", "http://127.0.0.1:1/checkpoints")  # nothing listens there
+    _write(runtime, 1)
+    result = command("checkpoint")
+    assert result.exit_code != 0 and "could not be read from http://127.0.0.1:1" in result.output
+    monkeypatch.delenv("ECAF_AUDIT_CHECKPOINT_URL")
+    assert command("checkpoint").exit_code == 0
+    with monkeypatch.context() as patched:
+        patched.setenv("ECAF_AUDIT_CHECKPOINT_URL", "http://127.0.0.1:1/checkpoints")
+        from app.audit_checkpoints import HttpStore
+        patched.setattr(HttpStore, "latest", lambda self: None)  # readable, but refuses what is sent
+        _write(runtime, 1)
+        result = command("checkpoint")
+    assert result.exit_code == 1
+    assert "written to" in result.output and "not written to endpoint http://127.0.0.1:1" in result.output
