@@ -23,8 +23,8 @@ from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable
                        is_administrator_of, may, may_claim, may_complete, may_complete_now, may_release,
                        may_search_index, member_role, permissions, task_filter, visible_episode)
 from .roles import NATIONAL_ROLES, may_grant_role
-from .transfers import (incoming_transfer_filter, may_decide_transfer, may_receive_transfers, may_see_child,
-                        may_see_transfer_request, outgoing_transfer_filter)
+from .transfers import (incoming_transfer_filter, may_decide_transfer, may_lead_moved_episode, may_receive_transfers,
+                        may_see_child, may_see_transfer_request, outgoing_transfer_filter)
 
 # The old name of is_usable, kept while callers move to it.
 is_vetted = is_usable
@@ -34,8 +34,8 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_
            "episode_filter", "is_administrator_of", "is_usable", "is_vetted", "may", "may_claim", "may_complete",
            "may_complete_now", "may_grant_role", "may_present_secrets", "may_release", "may_search_index",
            "member_role", "permissions", "task_filter", "unusable_because", "usable_clause", "visible_episode",
-           "vetting_problem_clause", "incoming_transfer_filter", "may_decide_transfer", "may_receive_transfers",
-           "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter"]
+           "vetting_problem_clause", "incoming_transfer_filter", "may_decide_transfer", "may_lead_moved_episode",
+           "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter"]
 
 # Requests to services and contributions (their modules read the names above at call time).
 from .contributions import contribution_refusal, invitable_members, may_invite, why_not_invitable  # noqa: E402

@@ -35,6 +35,13 @@ def may_receive_transfers(user: User | None) -> bool:
     return is_administrator_of(user, authority_id_of(user))
 
 
+def may_lead_moved_episode(user: User | None, authority_id: int | None) -> bool:
+    """Who the importing administrator may name as the moved episode's lead professional: a usable
+    practitioner of the receiving authority (the family's exclusions are checked against the file)."""
+    return (is_usable(user) and user.role == "practitioner" and authority_id is not None
+            and authority_id_of(user) == authority_id)
+
+
 def may_decide_transfer(session: Session, user: User | None, episode: Episode | None) -> bool:
     """Releasing or declining a request for `episode` (and downloading its transfer file): an
     administrator of the episode's authority, or its current lead professional while they may open it."""
@@ -70,5 +77,5 @@ def outgoing_transfer_filter(user: User | None):
     return TransferRequest.to_authority_id == authority_id_of(user)
 
 
-__all__ = ["incoming_transfer_filter", "may_decide_transfer", "may_receive_transfers", "may_see_child",
-           "may_see_transfer_request", "outgoing_transfer_filter"]
+__all__ = ["incoming_transfer_filter", "may_decide_transfer", "may_lead_moved_episode", "may_receive_transfers",
+           "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter"]

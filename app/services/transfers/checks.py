@@ -165,8 +165,7 @@ def _lead_professional(session: Session, document: dict, email: str, receiving: 
         raise TransferRefused("Enter the email address of the lead professional in your authority",
                               field=LEAD_FIELD)
     lead = session.scalar(select(User).where(func.lower(User.email) == email.lower()))
-    if (lead is None or lead.role != "practitioner" or not policy.is_usable(lead)
-            or policy.authority_id_of(lead) != receiving.id):
+    if not policy.may_lead_moved_episode(lead, receiving.id):
         raise TransferRefused(f"There is no active, vetted practitioner with the email address {email} in "
                               f"{receiving.name}", field=LEAD_FIELD)
     excluded = _excluded_by_family(document, lead)
