@@ -124,13 +124,23 @@ class DirectoryStore:
         if not names:
             return None
         newest = self.path / names[-1]
-        return Checkpoint.from_json(newest.read_bytes(), str(newest))
+        checkpoint = Checkpoint.from_json(newest.read_bytes(), str(newest))
+        if int(_FILE.match(names[-1]).group(1)) != checkpoint.seq:
+            # An older (validly signed) checkpoint renamed to look newest would hide deleted rows.
+            raise CheckpointError(f"{newest} holds the checkpoint of seq {checkpoint.seq}, not the seq its name says")
+        return checkpoint
 
 
 class HttpStore:
-    """POST a checkpoint as JSON; GET answers the latest one (404 when there is none)."""
+    """POST a checkpoint as JSON; GET answers the one with the highest seq (404 when there is none).
+
+    The endpoint should accept posts only from eCAF and never answer an older checkpoint than one
+    it holds: a signed checkpoint cannot be forged, but an old one replayed would hide deletions.
+    """
 
     def __init__(self, url: str):
+        if not url.lower().startswith(("https://", "http://")):
+            raise CheckpointError(f"ECAF_AUDIT_CHECKPOINT_URL must be an http(s) URL, not {url!r}")
         self.url = url
 
     def __str__(self) -> str:
@@ -300,7 +310,10 @@ def write_checkpoint(db: Database, config: Config, *, force: bool = True) -> Out
     moved and the latest checkpoint is older than the configured interval (the worker's way).
     """
     key = config.audit_signing_key()
-    targets = stores(config)
+    try:
+        targets = stores(config)
+    except CheckpointError as exc:
+        return Outcome([f"no checkpoint written: {exc}"], 2)
     if not targets:
         return Outcome(["no checkpoint store configured: set ECAF_AUDIT_CHECKPOINT_DIR or "
                         "ECAF_AUDIT_CHECKPOINT_URL"], 2)

@@ -179,7 +179,7 @@ def test_a_forged_checkpoint_is_refused(runtime, people, store, command):
     assert command("checkpoint").exit_code == 0
     path = next(store.audit_checkpoint_dir.glob("checkpoint-*.json"))
     data = json.loads(path.read_text())
-    data["seq"] = 1  # pretend the trail was shorter, so deleting the newest rows would pass
+    data["unkeyed_until"] = data["seq"]  # pretend every row was unkeyed, so a rewritten chain would pass
     path.write_text(json.dumps(data))
     result = command("verify")
     assert result.exit_code == 1 and "checkpoint forged or altered" in result.output
@@ -359,3 +359,20 @@ def test_a_store_that_cannot_be_written_is_said_and_the_others_still_are(runtime
         result = command("checkpoint")
     assert result.exit_code == 1
     assert "written to" in result.output and "not written to endpoint http://127.0.0.1:1" in result.output
+
+
+def test_an_old_checkpoint_passed_off_as_the_newest_is_refused(runtime, people, store, command, monkeypatch):
+    _write(runtime, 1)
+    assert command("checkpoint").exit_code == 0
+    old = next(store.audit_checkpoint_dir.glob("checkpoint-*.json"))
+    _write(runtime, 2)
+    assert command("checkpoint").exit_code == 0
+    for path in store.audit_checkpoint_dir.glob("checkpoint-*.json"):
+        if path != old:
+            path.unlink()
+    old.rename(store.audit_checkpoint_dir / "checkpoint-000000000099-20991231T000000000000Z.json")
+    result = command("verify")
+    assert result.exit_code == 2 and "not the seq its name says" in result.output
+
+    monkeypatch.setenv("ECAF_AUDIT_CHECKPOINT_URL", "file:///etc/passwd")
+    assert "must be an http(s) URL" in command("checkpoint").output
