@@ -39,6 +39,9 @@ def _due(ctx: StepContext, request: ServiceRequest) -> dict:
 @operator("services/send")
 def send(ctx: StepContext, request: int, submission: int) -> dict:
     row, form = _request(ctx, request), ctx.submission(submission)
+    # Asked again in the step that tells the team: nothing reaches a team the consent keeps out.
+    if (refused := policy.request_refusal(ctx.session, ctx.episode, row)) is not None:
+        raise ValueError(f"request {row.id} was not sent: {refused}")
     row.content = dict(form.submitted_data)
     row.status, row.sent_at, row.question = "sent", ctx.now, None
     ref = ctx.episode.reference

@@ -138,6 +138,25 @@ def test_a_team_cannot_pass_a_request_to_a_service_the_consent_excludes(runtime,
     assert request_row(runtime, request_id).service_id == teams["psych"]
 
 
+def test_a_request_is_not_sent_once_an_excluded_person_joins_the_services_team(runtime, people, teams, health):
+    from app.services import called_tasks
+
+    episode_id = prepare(runtime, people)
+    _new_statement(runtime, episode_id, HEALTH_CONSENT, people["originator"])
+    request_id = start_request(runtime, episode_id, user(runtime, people["originator"]), teams["psych"])
+    with runtime.db.session() as session:  # Hana, of a health visiting organisation, joins the team
+        session.add(ServiceTeamMember(service_id=teams["psych"], user_id=health["hana"], added_at=now()))
+    task = [t for t in _ready_for(runtime, request_id) if t.name == "request_form"][0]
+    with runtime.db.session() as session:
+        problems = called_tasks.problems(session, session.get(HumanTask, task.id), REQUEST)
+    assert "consent excludes Health visiting and school nursing" in problems[0]["message"]
+    # Sent all the same (a post racing the team change): the step refuses and tells nobody.
+    result = runtime.engine.complete_task(episode_id, task.id, REQUEST, people["originator"])
+    assert result.status == "error" and request_row(runtime, request_id).status == "draft"
+    with runtime.db.session() as session:
+        assert session.scalar(select(OutboxMessage).where(OutboxMessage.kind == "service_request")) is None
+
+
 # ---------------------------------------------------------------- a consent change
 
 def test_a_consent_change_cancels_the_excluded_services_open_requests_and_hides_them(runtime, people, teams, health):

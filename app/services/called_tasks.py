@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import contributions, service_requests
+from app import contributions, policy, service_requests
 from app.models import Attachment, Contribution, Episode, HumanTask, ServiceRequest
 
 
@@ -72,6 +72,9 @@ def problems(session: Session, task: HumanTask, data: dict) -> list[dict]:
     if task.service_request_id is None or task.name != "request_form":
         return []
     request = session.get(ServiceRequest, task.service_request_id)
+    # The service's team may have changed since the request was started.
+    if (refused := policy.request_refusal(session, session.get(Episode, request.episode_id), request)) is not None:
+        return [{"field": "needs", "message": refused}]
     missing = service_requests.missing_evidence(request.service, data)
     if missing and not (data.get("send_without_evidence") or "").strip():
         return [{"field": "send_without_evidence",
