@@ -26,4 +26,3 @@ def is_attachment_of(attachment: Attachment | None, episode: Episode) -> bool:
 def is_request_of(service_request: ServiceRequest | None, episode: Episode) -> bool:
     """Files are shown as evidence for a request only when the request is of this episode."""
     return service_request is not None and service_request.episode_id == episode.id
-
