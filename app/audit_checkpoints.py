@@ -291,13 +291,27 @@ def verify_trail(db: Database, config: Config, checkpoint_file: Path | None = No
         reason = f"no checkpoint found in {where}" if where else \
             "no checkpoint store configured (ECAF_AUDIT_CHECKPOINT_DIR or ECAF_AUDIT_CHECKPOINT_URL)"
         return Outcome(lines + [f"not verified against a checkpoint: {reason}. Rows deleted from the end of the "
-                                "trail cannot be detected without one; run `ecaf audit checkpoint`"], 2)
+                                "trail cannot be detected without one; run `ecaf audit checkpoint`"]
+                       + _restarts(db), 2)
     problem = against_checkpoint(db, checkpoint, report)
     if problem:
         return Outcome(lines[:1] + [problem], 1)
     since = (report.last_seq or 0) - checkpoint.seq
     return Outcome(lines + [f"matches the checkpoint of {checkpoint.at} (seq {checkpoint.seq}, {source}); "
-                            f"{since} row(s) written since"], 0)
+                            f"{since} row(s) written since"] + _restarts(db), 0)
+
+
+def _restarts(db: Database) -> list[str]:
+    """Checkpoints begun again on an empty store: each after the first means the store was lost or emptied."""
+    with db.session() as session:
+        starts = session.execute(select(AuditEvent.seq, AuditEvent.at)
+                                 .where(AuditEvent.action == "audit_checkpoints_started")
+                                 .order_by(AuditEvent.seq)).all()
+    if len(starts) < 2:
+        return []
+    when = ", ".join(f"seq {s.seq} ({s.at:%Y-%m-%d %H:%M})" for s in starts[1:])
+    return [f"checkpoints were started again on an empty store at {when}: make sure each loss of the "
+            "checkpoint store is accounted for (rows deleted just before one would not show)"]
 
 
 # ---------------------------------------------------------------- writing one

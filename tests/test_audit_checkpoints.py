@@ -340,7 +340,8 @@ def test_a_checkpoint_store_found_empty_again_shows_in_the_trail(runtime, people
         starts = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "audit_checkpoints_started")
                                  .order_by(AuditEvent.seq)).all()
     assert [s["head_seq"] for s in starts] == [1, 2]
-    assert verify_trail(runtime.db, store).exit_code == 0
+    outcome = verify_trail(runtime.db, store)
+    assert outcome.exit_code == 0 and "checkpoints were started again on an empty store at seq 3" in outcome.lines[-1]
     assert DirectoryStore(store.audit_checkpoint_dir).latest().seq == 3
 
 
