@@ -137,6 +137,14 @@ def test_index_search_results_and_the_shielding_page_name_the_episodes_shown(web
     assert row.detail["episodes"] == [episode_id] and row.detail["child_id"] == people["child"]
 
 
+def test_the_consent_withdrawal_form_names_its_episode(web):
+    runtime, people = web["runtime"], web["people"]
+    episode_id = to_delivery(runtime, people)
+    olive = _client(web, "olive", "originator")
+    row = _one_view(runtime, "withdraw_consent", lambda: olive.get(f"/episodes/{episode_id}/consent/withdraw"))
+    assert row.detail["episodes"] == [episode_id] and row.episode_id == episode_id
+
+
 # ---------------------------------------------------------------- the status page
 
 def test_the_status_page_shows_one_authoritys_episodes_and_figures_only(web):

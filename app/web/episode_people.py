@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from app import audit, consent, membership, policy
+from app.audit_lists import episodes_shown
 from app.contributions import sections_of
 from app.models import Episode
 from app.services import episode_people as service
@@ -78,6 +79,7 @@ def withdraw(episode_id: int):
             flash("There is no current consent to withdraw on this episode.", "info")
             return redirect(url_for("episode_people.people", episode_id=episode_id))
         if request.method == "GET":
+            episodes_shown(session, current_user().id, "withdraw_consent", [episode.id])
             return render_template("episode_people/withdraw.html", episode=episode, child=episode.child,
                                    change=service.Change({}))
     try:
