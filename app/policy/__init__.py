@@ -20,8 +20,8 @@ indistinguishable from one that does not exist (404 either way).
 from .accounts import is_usable, may_present_secrets, unusable_because, usable_clause, vetting_problem_clause
 from .attachments import is_attachment_of, is_request_of, may_attach
 from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable_roles, episode_filter,
-                       is_administrator_of, may, may_claim, may_complete, may_complete_now, may_release,
-                       may_search_index, member_role, permissions, task_filter, visible_episode)
+                       is_administrator_of, join_refusal, may, may_claim, may_complete, may_complete_now,
+                       may_release, may_search_index, member_role, permissions, task_filter, visible_episode)
 from .roles import NATIONAL_ROLES, may_grant_role
 from .transfers import (incoming_transfer_filter, may_decide_transfer, may_lead_moved_episode, may_receive_transfers,
                         may_see_child, may_see_transfer_request, outgoing_transfer_filter)
@@ -31,7 +31,8 @@ is_vetted = is_usable
 
 __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_of", "may_attach",
            "authority_id_of", "child_filter", "claimable_roles",
-           "episode_filter", "is_administrator_of", "is_usable", "is_vetted", "may", "may_claim", "may_complete",
+           "episode_filter", "is_administrator_of", "is_usable", "is_vetted",
+           "join_refusal", "may", "may_claim", "may_complete",
            "may_complete_now", "may_grant_role", "may_present_secrets", "may_release", "may_search_index",
            "member_role", "permissions", "task_filter", "unusable_because", "usable_clause", "visible_episode",
            "vetting_problem_clause", "incoming_transfer_filter", "may_decide_transfer", "may_lead_moved_episode",

@@ -61,6 +61,18 @@ def episode_filter(user: User | None, episode=Episode):
                 ~_is_excluded(user, episode))
 
 
+def join_refusal(session: Session, user: User | None, episode: Episode) -> str | None:
+    """Why `user` may not be added to the episode, or None: "not_a_practitioner", "not_usable"
+    (vetting or training not current) or "excluded" (the family's consent keeps their organisation out)."""
+    if user is None or not user.active or user.role != "practitioner":
+        return "not_a_practitioner"
+    if not is_usable(user):
+        return "not_usable"
+    if session.scalar(select(_is_excluded(user, episode))):
+        return "excluded"
+    return None
+
+
 def visible_episode(session: Session, user: User | None, episode_id: int) -> Episode | None:
     """The episode if `user` may open it, else None (the caller answers 404 either way)."""
     return session.scalar(select(Episode).where(Episode.id == episode_id, episode_filter(user)))

@@ -15,7 +15,7 @@ from app import consent, membership, policy
 from app.clock import now
 from app.contributions import sections_of
 from app.engine.errors import EpisodeNotOpen, NotWaitingForMessage
-from app.models import ConsentExclusion, Episode, EpisodeMember, User
+from app.models import Episode, EpisodeMember, User
 
 ADDABLE_ROLES = {"tac_member": "Team Around the Child member", "contributor": "Contributor (named sections only)"}
 
@@ -32,16 +32,6 @@ class Change:
         return not self.errors
 
 
-def excluded_by_consent(session: Session, episode: Episode, user: User) -> bool:
-    organisation = user.organisation
-    if organisation is None:
-        return False
-    return session.scalar(select(func.count()).select_from(ConsentExclusion).where(
-        ConsentExclusion.episode_id == episode.id,
-        (ConsentExclusion.organisation_id == organisation.id)
-        | (ConsentExclusion.organisation_kind == organisation.kind))) > 0
-
-
 def add_member(session: Session, episode: Episode, actor: User, form: dict) -> Change:
     typed = {"email": (form.get("email") or "").strip()[:254], "role": form.get("role") or "",
              "reason": (form.get("reason") or "").strip()[:2000], "sections": list(form.get("sections") or [])}
@@ -51,11 +41,11 @@ def add_member(session: Session, episode: Episode, actor: User, form: dict) -> C
         if typed["email"] else None
     if not typed["email"]:
         errors["email"] = "Enter the work email address of the person to add"
-    elif user is None or not user.active or user.role != "practitioner":
+    elif (refusal := policy.join_refusal(session, user, episode)) == "not_a_practitioner":
         errors["email"] = "There is no practitioner with this email address in eCAF"
-    elif not policy.is_usable(user):
+    elif refusal == "not_usable":
         errors["email"] = f"{user.full_name} cannot be added: their vetting check or training is not current"
-    elif excluded_by_consent(session, episode, user):
+    elif refusal == "excluded":
         errors["email"] = (f"{user.full_name} cannot be added: the family's consent excludes "
                            f"{user.organisation.name}")
     elif membership.membership_of(session, episode, user.id) is not None:
