@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app import audit, policy
+from app.policy import directory as directory_policy
 from app.clock import now
 from app.models import Organisation, Service, ServiceTeamMember, User
 
@@ -179,7 +180,7 @@ def add_member(session: Session, admin: User, service: Service, email: str) -> t
     user = _account_by_email(session, service.authority_id, email)
     if user is None:
         return None, {"email": "There is no account with this email in your local authority"}
-    if user.role != "service_team":
+    if not directory_policy.may_join_service_team(user):
         return None, {"email": f"{user.full_name} does not have a service team account: "
                                f"change their role on the accounts page first"}
     if any(member.user_id == user.id for member in service.members):

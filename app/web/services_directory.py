@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from app import policy
+from app.policy import directory as directory_policy
 from app.models import Service
 from app.services import directory
 from app.web import runtime
@@ -11,7 +12,7 @@ from app.web.access import current_user, deny, roles
 from app.web.form_input import text
 
 bp = Blueprint("services_directory", __name__)
-READERS = ("practitioner", "administrator", "service_team")
+READERS = directory_policy.DIRECTORY_READERS
 # The order of the fields on the page, so the error summary follows it.
 FIELDS = ["name", "offers", "contact_name", "contact_email", "contact_phone", "required_evidence",
           "response_working_days", "email"]
@@ -57,13 +58,14 @@ def index():
         everything = directory.services_of(session, policy.authority_id_of(user), active_only=False)
         active = [s for s in everything if s.active]
         # Only administrators see the services taken out of the directory, to bring them back.
-        inactive = [s for s in everything if not s.active] if user.role == "administrator" else []
+        keeper = directory_policy.may_keep_directory(user)
+        inactive = [s for s in everything if not s.active] if keeper else []
         return render_template("services_directory/index.html", services=active, inactive=inactive,
-                               is_admin=user.role == "administrator")
+                               is_admin=keeper)
 
 
 @bp.route("/services/new", methods=["GET", "POST"])
-@roles("administrator")
+@roles(*directory_policy.DIRECTORY_KEEPERS)
 def create():
     typed, errors = {"active": True, "response_working_days": "10"}, {}
     with runtime().db.session() as session:
@@ -79,7 +81,7 @@ def create():
 
 
 @bp.route("/services/<int:service_id>/edit", methods=["GET", "POST"])
-@roles("administrator")
+@roles(*directory_policy.DIRECTORY_KEEPERS)
 def edit(service_id: int):
     with runtime().db.session() as session:
         service = _service_or_404(session, service_id)
@@ -96,7 +98,7 @@ def edit(service_id: int):
 
 
 @bp.post("/services/<int:service_id>/members")
-@roles("administrator")
+@roles(*directory_policy.DIRECTORY_KEEPERS)
 def add_member(service_id: int):
     email = text(request.form, "email", directory.MAX_EMAIL)
     with runtime().db.session() as session:
@@ -111,7 +113,7 @@ def add_member(service_id: int):
 
 
 @bp.post("/services/<int:service_id>/members/<int:member_id>/remove")
-@roles("administrator")
+@roles(*directory_policy.DIRECTORY_KEEPERS)
 def remove_member(service_id: int, member_id: int):
     with runtime().db.session() as session:
         service = _service_or_404(session, service_id)
