@@ -251,10 +251,11 @@ def test_the_shipped_model_is_deployed_on_first_start(runtime):
 
     from app.cli import deploy_shipped_model
 
-    assert deploy_shipped_model(runtime.config.database_url, runtime.config.processes_dir) is None
+    key = runtime.config.audit_signing_key()
+    assert deploy_shipped_model(runtime.config.database_url, runtime.config.processes_dir, key) is None
     with runtime.db.session() as session:
         session.execute(delete(ProcessVersion))
-    assert deploy_shipped_model(runtime.config.database_url, runtime.config.processes_dir) == "caf_episode v1"
+    assert deploy_shipped_model(runtime.config.database_url, runtime.config.processes_dir, key) == "caf_episode v1"
     assert versions(runtime) == 1
 
 
