@@ -8,6 +8,7 @@ from .child import Child
 from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
 from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
+from .passkeys import Passkey, PasskeyChallenge, PasskeyRequirement
 from .people import ORGANISATION_KINDS, ROLES, VETTING_TYPES, Authority, Organisation, User
 from .process import ProcessMigration, ProcessVersion
 from .process_draft import ProcessDraft
@@ -23,5 +24,5 @@ __all__ = [
     "VETTING_TYPES", "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
     "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
-    "WebSession",
+    "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement",
 ]
