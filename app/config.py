@@ -52,6 +52,8 @@ class Config:
     # An open episode waiting on a person with no step for this many days counts as stuck.
     stuck_after_days: int = 14
     absolute_timeout_hours: int = 12
+    # Wrong codes (or passkeys) after a right password lock the account for this long (it unlocks itself).
+    sign_in_lock_minutes: int = 30
     # Session cookies are Secure (HTTPS only) except on the local development server.
     cookie_secure: bool = True
     # Key for TOTP secrets at rest; derived from SECRET_KEY when not set.
@@ -90,6 +92,7 @@ class Config:
             idle_timeout_minutes=int(env.get("ECAF_IDLE_TIMEOUT_MINUTES", "30")),
             stuck_after_days=int(env.get("ECAF_STUCK_AFTER_DAYS", "14")),
             absolute_timeout_hours=int(env.get("ECAF_ABSOLUTE_TIMEOUT_HOURS", "12")),
+            sign_in_lock_minutes=int(env.get("ECAF_SIGN_IN_LOCK_MINUTES", "30")),
             cookie_secure=env.get("ECAF_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
             totp_key=env.get("ECAF_TOTP_KEY") or None,
             attachments_dir=Path(env.get("ECAF_ATTACHMENTS_DIR") or PROJECT_ROOT / "instance" / "attachments"),

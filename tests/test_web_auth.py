@@ -1,4 +1,4 @@
-"""Signing in with two factors, enrolment, lockout, sessions, CSRF and security headers."""
+"""Signing in with two factors, enrolment, delays and lockout, sessions, CSRF and security headers."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -115,8 +115,9 @@ def test_first_sign_in_enrols_an_authenticator_and_recovery_codes_work_once(web)
     assert third.post("/sign-in/recovery-code", {"recovery_code": codes[0]}).status_code == 400
 
 
-def test_failures_slow_down_then_lock_the_account_until_an_administrator_unlocks_it(web):
+def test_failures_slow_down_and_only_wrong_codes_lock_the_account_until_an_administrator_unlocks_it(web):
     runtime = web["runtime"]
+    secret = web["secrets"]["originator"]
     client = browser(web["app"])
     start = now()
     with time_machine.travel(start, tick=False) as clock:
@@ -126,11 +127,20 @@ def test_failures_slow_down_then_lock_the_account_until_an_administrator_unlocks
         assert "Too many attempts" in text_of(waiting), "even the right password waits"
         clock.shift(timedelta(seconds=3))
         assert client.post("/sign-in", {"username": OLIVE, "password": PASSWORD}).status_code == 302
-        # Keep failing, waiting out each delay, until the lock.
+        # Wrong passwords, each delay waited out, slow down but never lock (anyone could send them).
         fresh = browser(web["app"])
         for _ in range(sign_in.LOCK_AFTER):
             clock.shift(timedelta(seconds=sign_in.MAX_DELAY_SECONDS + 1))
             fresh.post("/sign-in", {"username": OLIVE, "password": "wrong password here"})
+        clock.shift(timedelta(seconds=sign_in.MAX_DELAY_SECONDS + 1))
+        assert fresh.post("/sign-in", {"username": OLIVE, "password": PASSWORD}).status_code == 302
+        assert not _events(runtime, "account_locked")
+        # Wrong codes after the right password do lock it.
+        wrong = "000000" if pyotp.TOTP(secret).now() != "000000" else "111111"
+        for _ in range(sign_in.LOCK_AFTER):
+            clock.shift(timedelta(seconds=sign_in.MAX_DELAY_SECONDS + 1))
+            fresh.post("/sign-in", {"username": OLIVE, "password": PASSWORD})
+            fresh.post("/sign-in/code", {"code": wrong})
         clock.shift(timedelta(seconds=sign_in.MAX_DELAY_SECONDS + 1))
         locked = fresh.post("/sign-in", {"username": OLIVE, "password": PASSWORD})
         assert locked.status_code == 400 and sign_in.WRONG_DETAILS in text_of(locked)

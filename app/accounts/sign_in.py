@@ -1,98 +1,50 @@
-"""The sign-in rules: password, then a one-time or recovery code; growing delays; a lock.
+"""The sign-in rules: password, then a one-time code, recovery code or passkey; growing delays; a lock
+only after the password was proven.
 
-Failures are counted per account and per address. After a few failures each further attempt must
-wait longer (doubling, up to five minutes); after LOCK_AFTER failures the account is locked until an
-administrator unlocks it. Every message is the same whether or not the account exists.
+Password failures are counted per username text and per address (`throttle.PasswordCounters`), so a
+name no account has behaves exactly like one that exists: the same delays, the same answers, the
+password (or a dummy) hashed either way. They never lock an account. Second-factor failures are
+counted on the account; LOCK_AFTER of them in a row lock it for `ECAF_SIGN_IN_LOCK_MINUTES`, after
+which it unlocks itself (or an administrator unlocks it sooner), and the user is emailed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit, policy
-from app.accounts import passwords, recovery, totp
-from app.clock import as_utc, now
+from app.accounts import passwords, recovery, throttle, totp
+from app.clock import now
 from app.config import Config
-from app.models import SignInThrottle, User
+from app.models import User
 
-FREE_ATTEMPTS = 3
-# An office shares one address: it gets more free attempts before everyone there is slowed down.
-FREE_ATTEMPTS_PER_ADDRESS = 20
-MAX_DELAY_SECONDS = 300
-LOCK_AFTER = 10
+FREE_ATTEMPTS = throttle.FREE_ATTEMPTS
+FREE_ATTEMPTS_PER_ADDRESS = throttle.FREE_ATTEMPTS_PER_ADDRESS
+MAX_DELAY_SECONDS = throttle.MAX_DELAY_SECONDS
+LOCK_AFTER = throttle.LOCK_AFTER  # second-factor failures; wrong passwords never lock
 WRONG_DETAILS = ("Enter a correct username and password. If you have forgotten them, or your account is "
                  "locked, contact the eCAF administrator.")
 WRONG_CODE = "Enter the 6-digit code shown in your authenticator app now"
 WRONG_RECOVERY_CODE = "Enter one of your recovery codes that has not been used"
+LOCKED = ("Too many wrong codes: your account is locked for {minutes} minutes and we have emailed you. "
+          "If you did not try to sign in, contact the eCAF administrator today: someone knows your password.")
 
 
 @dataclass
 class Outcome:
     user: User | None = None
     message: str | None = None
+    # Emails queued by this attempt (an account locked): deliver them once the transaction commits.
+    queued: list[int] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.user is not None and self.message is None
 
 
-def delay_for(failures: int, free: int = FREE_ATTEMPTS) -> int:
-    """Seconds the next attempt must wait after this many consecutive failures."""
-    if failures < free:
-        return 0
-    return min(2 ** (failures - free + 1), MAX_DELAY_SECONDS)
-
-
-def _wait_seconds(failures: int, last_failure_at, free: int = FREE_ATTEMPTS) -> int:
-    if not failures or last_failure_at is None:
-        return 0
-    ready_at = as_utc(last_failure_at) + timedelta(seconds=delay_for(failures, free))
-    return max(0, int((ready_at - now()).total_seconds() + 0.999))
-
-
-def _throttle(session: Session, address: str | None) -> SignInThrottle | None:
-    return session.get(SignInThrottle, f"addr:{address}") if address else None
-
-
-def _too_soon(session: Session, user: User | None, address: str | None) -> str | None:
-    waits = [0]
-    if user is not None:
-        waits.append(_wait_seconds(user.failed_sign_ins, user.last_failed_at))
-    throttle = _throttle(session, address)
-    if throttle is not None:
-        waits.append(_wait_seconds(throttle.failures, throttle.last_failure_at, FREE_ATTEMPTS_PER_ADDRESS))
-    wait = max(waits)
-    if wait:
-        return f"Too many attempts. Wait {wait} seconds, then try again."
-    return None
-
-
-def _fail(session: Session, user: User | None, address: str | None, stage: str) -> None:
-    if user is not None:
-        user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
-        user.last_failed_at = now()
-        if user.failed_sign_ins >= LOCK_AFTER and user.locked_at is None:
-            user.locked_at = now()
-            audit.record(session, "account_locked", actor_id=user.id, failures=user.failed_sign_ins)
-    if address:
-        throttle = _throttle(session, address)
-        if throttle is None:
-            throttle = SignInThrottle(key=f"addr:{address}", failures=0, last_failure_at=now())
-            session.add(throttle)
-        throttle.failures += 1
-        throttle.last_failure_at = now()
-    audit.record(session, "sign_in_failed", actor_id=user.id if user else None, stage=stage, address=address)
-
-
-def _succeed(session: Session, user: User, address: str | None) -> None:
-    user.failed_sign_ins = 0
-    user.last_failed_at = None
-    throttle = _throttle(session, address)
-    if throttle is not None:
-        session.delete(throttle)
+delay_for = throttle.delay_for
 
 
 def find_user(session: Session, username: str) -> User | None:
@@ -118,15 +70,24 @@ def vetting_refusal(session: Session, user: User, address: str | None) -> Outcom
                            "Contact your eCAF administrator to have your vetting or training recorded.")
 
 
-def check_password(session: Session, username: str, password: str, address: str | None) -> Outcome:
-    """First factor. A locked or disabled account fails exactly like a wrong password."""
+def check_password(session: Session, username: str, password: str, address: str | None,
+                   config: Config | None = None) -> Outcome:
+    """First factor. The wait comes from counters any username text has, and the password is hashed
+    against the account's hash or a dummy one, so nothing here depends on whether the account exists.
+    A locked or disabled account fails exactly like a wrong password."""
+    counters = throttle.PasswordCounters(session, throttle.name_secret(config), username, address)
+    wait = counters.wait()
+    if wait:
+        audit.record(session, "sign_in_delayed", stage="password", wait=wait, address=address)
+        return Outcome(message=throttle.wait_message(wait))
     user = find_user(session, username)
-    waiting = _too_soon(session, user, address)
-    if waiting:
-        return Outcome(message=waiting)
     right = passwords.verify_password(user.password_hash if user else None, password[:passwords.MAX_LENGTH * 4])
+    if right:
+        throttle.lift_expired_lock(session, user, config)
     if not right or not may_sign_in(user):
-        _fail(session, user, address, "password")
+        counters.failed()
+        audit.record(session, "sign_in_failed", actor_id=user.id if user else None, stage="password",
+                     address=address)
         return Outcome(message=WRONG_DETAILS)
     refusal = vetting_refusal(session, user, address)
     if refusal:
@@ -136,34 +97,44 @@ def check_password(session: Session, username: str, password: str, address: str 
     return Outcome(user=user)
 
 
+def check_second_factor(session: Session, config: Config | None, user: User, address: str | None, stage: str,
+                        accept, wrong: str) -> Outcome:
+    """A second factor after a proven password: `accept()` says whether the code, recovery code or passkey
+    assertion is right. Waits, counts and locks the same way for each (a passkey page may call this, or
+    throttle.second_factor_wait / second_factor_failed / second_factor_succeeded itself)."""
+    throttle.lift_expired_lock(session, user, config)
+    if user.locked_at is not None:
+        return Outcome(message=LOCKED.format(minutes=throttle.lock_minutes(config)))
+    wait = throttle.second_factor_wait(user)
+    if wait:
+        audit.record(session, "sign_in_delayed", actor_id=user.id, stage=stage, wait=wait, address=address)
+        return Outcome(message=throttle.wait_message(wait))
+    if not may_sign_in(user) or not accept():
+        queued = throttle.second_factor_failed(session, user, config=config, stage=stage, address=address)
+        if user.locked_at is not None:
+            return Outcome(message=LOCKED.format(minutes=throttle.lock_minutes(config)),
+                           queued=[queued] if queued else [])
+        return Outcome(message=wrong)
+    refusal = vetting_refusal(session, user, address)
+    if refusal:
+        return refusal
+    throttle.second_factor_succeeded(session, user, config=config, address=address)
+    return Outcome(user=user)
+
+
 def check_code(session: Session, config: Config, user: User, code: str, address: str | None) -> Outcome:
     """Second factor: a TOTP code not used before."""
-    waiting = _too_soon(session, user, address)
-    if waiting:
-        return Outcome(message=waiting)
-    if not may_sign_in(user) or not totp.accept_code(session, config, user, code):
-        _fail(session, user, address, "code")
-        return Outcome(message=WRONG_CODE)
-    refusal = vetting_refusal(session, user, address)
-    if refusal:
-        return refusal
-    _succeed(session, user, address)
-    return Outcome(user=user)
+    return check_second_factor(session, config, user, address, "code",
+                               lambda: totp.accept_code(session, config, user, code), WRONG_CODE)
 
 
-def check_recovery_code(session: Session, user: User, code: str, address: str | None) -> Outcome:
-    waiting = _too_soon(session, user, address)
-    if waiting:
-        return Outcome(message=waiting)
-    if not may_sign_in(user) or not recovery.use(session, user, code):
-        _fail(session, user, address, "recovery_code")
-        return Outcome(message=WRONG_RECOVERY_CODE)
-    refusal = vetting_refusal(session, user, address)
-    if refusal:
-        return refusal
-    _succeed(session, user, address)
-    audit.record(session, "recovery_code_used", actor_id=user.id, remaining=recovery.remaining(session, user))
-    return Outcome(user=user)
+def check_recovery_code(session: Session, user: User, code: str, address: str | None,
+                        config: Config | None = None) -> Outcome:
+    outcome = check_second_factor(session, config, user, address, "recovery_code",
+                                  lambda: recovery.use(session, user, code), WRONG_RECOVERY_CODE)
+    if outcome.ok:
+        audit.record(session, "recovery_code_used", actor_id=user.id, remaining=recovery.remaining(session, user))
+    return outcome
 
 
 def unlock(session: Session, user: User, actor_id: int | None, reason: str) -> None:

@@ -72,6 +72,16 @@ def purge_sessions(runtime: Runtime) -> int:
         return result.rowcount
 
 
+def sign_in_housekeeping(runtime: Runtime) -> int:
+    """Lift sign-in locks whose time is up (the account is usable everywhere again) and forget idle counters."""
+    from app.accounts import throttle
+
+    with runtime.db.session() as session:
+        lifted = throttle.lift_expired_locks(session, runtime.config)
+        throttle.purge_stale(session)
+        return lifted
+
+
 def checkpoint_audit_trail(runtime: Runtime) -> None:
     """A signed checkpoint of the audit trail's head outside the database, when one is due."""
     from app.audit_checkpoints import checkpoint_if_due
@@ -85,5 +95,6 @@ def checkpoint_audit_trail(runtime: Runtime) -> None:
 def sweep(runtime: Runtime) -> SweepReport:
     timers, outbox = sweep_timers(runtime), sweep_outbox(runtime)
     purge_sessions(runtime)
+    sign_in_housekeeping(runtime)
     checkpoint_audit_trail(runtime)
     return SweepReport(timers.woken, timers.failed, outbox.delivered, outbox.undelivered)

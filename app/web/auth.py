@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from sqlalchemy import select
 
-from app import audit
+from app import audit, outbox
 from app.accounts import passwords, recovery, sign_in, totp
 from app.clock import as_utc, now
 from app.models import User, WebSession
@@ -54,7 +54,7 @@ def sign_in_page():
             errors["password"] = "Enter your password"
         if not errors:
             with runtime().db.session() as db:
-                outcome = sign_in.check_password(db, username, password, client_address())
+                outcome = sign_in.check_password(db, username, password, client_address(), runtime().config)
                 if outcome.ok:
                     user = outcome.user
                     step = "code" if user.totp_enrolled_at else "enrol"
@@ -92,6 +92,7 @@ def _second_factor(template: str, check):
             if outcome.ok:
                 return _finish_sign_in(db, user)
             error = outcome.message
+        outbox.deliver_soon(runtime(), getattr(outcome, "queued", []))  # an "account locked" email, once committed
     return render_template(template, error=error), 400 if error else 200
 
 
@@ -106,7 +107,8 @@ def code():
 @signing_in
 def recovery_code():
     def check(db, user):
-        outcome = sign_in.check_recovery_code(db, user, request.form.get("recovery_code", ""), client_address())
+        outcome = sign_in.check_recovery_code(db, user, request.form.get("recovery_code", ""), client_address(),
+                                              runtime().config)
         if outcome.ok:
             flash(f"You signed in with a recovery code. You have {recovery.remaining(db, user)} left. If you lost "
                   "your authenticator, ask the eCAF administrator to reset it.")
