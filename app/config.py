@@ -52,6 +52,9 @@ class Config:
     # An open episode waiting on a person with no step for this many days counts as stuck.
     stuck_after_days: int = 14
     absolute_timeout_hours: int = 12
+    # Password change, authenticator reset, account administration and passkey registration ask the
+    # user to sign in again when the session's sign-in is older than this.
+    fresh_sign_in_minutes: int = 15
     # Wrong codes (or passkeys) after a right password lock the account for this long (it unlocks itself).
     sign_in_lock_minutes: int = 30
     # Session cookies are Secure (HTTPS only) except on the local development server.
@@ -92,6 +95,7 @@ class Config:
             idle_timeout_minutes=int(env.get("ECAF_IDLE_TIMEOUT_MINUTES", "30")),
             stuck_after_days=int(env.get("ECAF_STUCK_AFTER_DAYS", "14")),
             absolute_timeout_hours=int(env.get("ECAF_ABSOLUTE_TIMEOUT_HOURS", "12")),
+            fresh_sign_in_minutes=int(env.get("ECAF_FRESH_SIGN_IN_MINUTES", "15")),
             sign_in_lock_minutes=int(env.get("ECAF_SIGN_IN_LOCK_MINUTES", "30")),
             cookie_secure=env.get("ECAF_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
             totp_key=env.get("ECAF_TOTP_KEY") or None,

@@ -81,6 +81,18 @@ class User(Base):
     # Demo accounts only: `ecaf users totp` may print their current code.
     demo_account: Mapped[bool] = mapped_column(default=False)
 
+    # Flask-Login: a User is only ever loaded for a signed-in session whose account may be used
+    # (app.web.access.load_user_from_session_row); signed out is Flask-Login's anonymous user.
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
     def vetting_problem(self, today: date) -> str | None:
         """Why this account may not be used today, or None when vetting and training are current."""
         if not (self.vetting_type and self.vetting_reference and self.vetting_checked_on):

@@ -13,7 +13,7 @@ from app.services import account_applications as queue
 from app.services import accounts as service
 from app.services import password_links
 from app.web import runtime
-from app.web.access import current_user, deny, public, roles
+from app.web.access import current_user, deny, fresh_sign_in_required, public, roles
 from app.web.sessions import client_address
 from app.web.vetting import vetting_from
 from app.web.form_input import text
@@ -93,6 +93,7 @@ def index():
 
 @bp.route("/accounts/new", methods=["GET", "POST"])
 @roles("administrator")
+@fresh_sign_in_required
 def create():
     errors, typed = {}, {"role": "practitioner"}
     with runtime().db.session() as session:
@@ -157,6 +158,7 @@ def show(user_id: int):
 
 @bp.route("/accounts/<int:user_id>/edit", methods=["GET", "POST"])
 @roles("administrator")
+@fresh_sign_in_required
 def edit(user_id: int):
     errors = {}
     with runtime().db.session() as session:
@@ -199,36 +201,42 @@ def _act(user_id: int, endpoint: str):
 
 @bp.post("/accounts/<int:user_id>/disable")
 @roles("administrator")
+@fresh_sign_in_required
 def disable(user_id: int):
     return _act(user_id, "disable")
 
 
 @bp.post("/accounts/<int:user_id>/enable")
 @roles("administrator")
+@fresh_sign_in_required
 def enable(user_id: int):
     return _act(user_id, "enable")
 
 
 @bp.post("/accounts/<int:user_id>/unlock")
 @roles("administrator")
+@fresh_sign_in_required
 def unlock(user_id: int):
     return _act(user_id, "unlock")
 
 
 @bp.post("/accounts/<int:user_id>/revoke-sessions")
 @roles("administrator")
+@fresh_sign_in_required
 def revoke_sessions(user_id: int):
     return _act(user_id, "revoke_sessions")
 
 
 @bp.post("/accounts/<int:user_id>/reset-authenticator")
 @roles("administrator")
+@fresh_sign_in_required
 def reset_authenticator(user_id: int):
     return _act(user_id, "reset_authenticator")
 
 
 @bp.post("/accounts/<int:user_id>/reset-password")
 @roles("administrator")
+@fresh_sign_in_required
 def send_password_link(user_id: int):
     return _act(user_id, "send_password_link")
 
@@ -313,6 +321,7 @@ def applications():
 
 @bp.route("/accounts/applications/<int:application_id>", methods=["GET", "POST"])
 @roles("administrator")
+@fresh_sign_in_required
 def application(application_id: int):
     errors, typed = {}, {"role": "practitioner"}
     with runtime().db.session() as session:

@@ -11,7 +11,7 @@ from app.accounts import passwords, recovery, sign_in, totp
 from app.clock import as_utc, now
 from app.models import User, WebSession
 from app.web import runtime
-from app.web.access import current_user, safe_next, signed_in, signing_in
+from app.web.access import current_user, fresh_sign_in_required, safe_next, signed_in, signed_in_recently, signing_in
 from app.web.sessions import client_address, end_all_sessions
 
 bp = Blueprint("auth", __name__)
@@ -43,8 +43,10 @@ def _finish_sign_in(db, user: User):
 @bp.route("/sign-in", methods=["GET", "POST"], endpoint="sign_in")
 @signing_in
 def sign_in_page():
-    if current_user() is not None:
-        return redirect(url_for("tasks.home"))
+    # Signed in already: on to the page asked for, unless it wants a fresher sign-in than this one.
+    again = current_user().is_authenticated and request.args.get("again") and not signed_in_recently()
+    if current_user().is_authenticated and not again:
+        return redirect(safe_next(request.args.get("next")) or url_for("tasks.home"))
     errors, username = {}, request.form.get("username", "")
     if request.method == "POST":
         password = request.form.get("password", "")
@@ -66,7 +68,7 @@ def sign_in_page():
             if outcome.ok:
                 return redirect(url_for("auth.code" if step == "code" else "auth.enrol"))
             errors["password"] = outcome.message
-    return render_template("auth/sign_in.html", errors=errors, username=username,
+    return render_template("auth/sign_in.html", errors=errors, username=username, again=again,
                            expired=getattr(session, "expired", False)), 400 if errors else 200
 
 
@@ -154,7 +156,7 @@ def enrol():
 @signing_in
 def sign_out():
     user = current_user()
-    if user is not None:
+    if user.is_authenticated:
         with runtime().db.session() as db:
             audit.record(db, "signed_out", actor_id=user.id)
     session.end()
@@ -190,6 +192,7 @@ def account():
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @signed_in
+@fresh_sign_in_required
 def change_password():
     errors = {}
     if request.method == "POST":

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask, g
+from flask import Flask
+from flask_login import current_user
 
 from app.clock import as_utc
 from app.models import ORGANISATION_KINDS
@@ -16,8 +17,7 @@ LONDON = ZoneInfo("Europe/London")
 def support_contacts() -> dict:
     """The signed-in user's authority's contacts; the service's own before sign-in."""
     config = runtime().config
-    user = g.get("user")
-    authority = user.authority if user is not None else None
+    authority = current_user.authority if current_user and current_user.is_authenticated else None
     return {
         "admin_email": (authority and authority.admin_email) or config.support_email,
         "admin_phone": (authority and authority.admin_phone) or config.support_phone,
