@@ -74,6 +74,10 @@ class Config:
     transfer_key: str | None = None
     # Set by `ecaf run` on this machine only: a local run may fall back to development keys.
     local_run: bool = False
+    # Passkeys: the relying party id (a host name) and the origin of the pages (ECAF_RP_ID, ECAF_ORIGIN).
+    # Unset: the requested host on a local run or in tests; otherwise no passkeys are offered.
+    rp_id: str | None = None
+    origin: str | None = None
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -106,6 +110,8 @@ class Config:
             audit_checkpoint_url=env.get("ECAF_AUDIT_CHECKPOINT_URL") or None,
             audit_checkpoint_interval_seconds=int(env.get("ECAF_AUDIT_CHECKPOINT_INTERVAL", "300")),
             transfer_key=env.get("ECAF_TRANSFER_KEY") or None,
+            rp_id=env.get("ECAF_RP_ID") or None,
+            origin=env.get("ECAF_ORIGIN") or None,
         )
         values.update(overrides)
         return cls(**values)

@@ -91,6 +91,9 @@ def _second_factor(template: str, check):
         with runtime().db.session() as db:
             user = db.get(User, user_id)
             outcome = check(db, user)
+            from app.web import passkeys as passkey_pages  # imports this module: imported when first needed
+            if outcome.ok and passkey_pages.setup_needed(db, user):
+                return passkey_pages.lead_to_setup()  # the authority requires a passkey: one is added first
             if outcome.ok:
                 return _finish_sign_in(db, user)
             error = outcome.message
