@@ -14,6 +14,8 @@ csrf = CSRFProtect()
 def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Flask:
     """The app factory. `start_jobs` runs the in-process job runner (when there is no Redis)."""
     config = config or Config.from_env()
+    # Outside tests and a local run: no start without its own SECRET_KEY and ECAF_TOTP_KEY (SecretsMissing says why).
+    config.check_secrets()
     # GOV.UK Frontend's stylesheet expects its files under /assets/.
     app = Flask(__name__, static_url_path="/assets", static_folder=str(PROJECT_ROOT / "static"))
     app.jinja_loader = ChoiceLoader([
@@ -21,7 +23,7 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
         PrefixLoader({"govuk_frontend_jinja": PackageLoader("govuk_frontend_jinja")}),
     ])
     app.config.update(
-        SECRET_KEY=config.secret_key,
+        SECRET_KEY=config.session_secret_key(),
         TESTING=config.testing,
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,  # the longest CAF form is far smaller
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,

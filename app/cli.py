@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from app.cli_audit import audit_trail
+from app.cli_keys import keys, require_secrets
 from app.cli_users import users
 from app.config import Config
 from app.engine.errors import ProcessInvalid
@@ -19,6 +20,7 @@ def _runtime():
     from app.jobs.runtime import Runtime
 
     config = Config.from_env()
+    require_secrets(config)
     _audit_key(config)
     return Runtime.with_jobs(config)
 
@@ -36,7 +38,7 @@ def _audit_key(config: Config) -> bytes:
 
 @click.group(help="eCAF: the electronic Common Assessment Framework.\n\n"
                   "Settings come from the environment: DATABASE_URL (default: a SQLite file in instance/), "
-                  "REDIS_URL (optional), SMTP_HOST, INDEX_ENDPOINT_URL, SECRET_KEY.")
+                  "REDIS_URL (optional), SMTP_HOST, INDEX_ENDPOINT_URL, SECRET_KEY, ECAF_TOTP_KEY.")
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("spiff").setLevel(logging.WARNING)
@@ -327,6 +329,7 @@ def worker(burst: bool) -> None:
     if not config.redis_url:
         click.echo("REDIS_URL is not set: without Redis the web app runs the jobs itself (ecaf run)", err=True)
         sys.exit(2)
+    require_secrets(config)
     _audit_key(config)
     dispatcher = RqDispatcher(config)
 
@@ -353,7 +356,8 @@ def run(host: str, port: int) -> None:
         # Plain HTTP on this machine only; behind HTTPS in production the cookie is Secure.
         config.cookie_secure = False
         config.local_run = True  # the same test as the cookie: development keys only here
-    # After the local-run decision above: it says whether a development audit key will do.
+    # After the local-run decision above: it says whether development keys will do.
+    require_secrets(config)
     shipped = deploy_shipped_model(config.database_url, config.processes_dir, _audit_key(config))
     if shipped:
         click.echo(f"deployed the shipped process model as {shipped}")
@@ -364,3 +368,4 @@ def run(host: str, port: int) -> None:
 
 main.add_command(users)
 main.add_command(audit_trail)
+main.add_command(keys)

@@ -17,6 +17,11 @@ def _default_database_url() -> str:
 # Known to everyone who reads the source: audit links made with it prove nothing outside development.
 DEVELOPMENT_AUDIT_KEY = b"ecaf-development-audit-key-not-for-deployment"
 MIN_KEY_BYTES = 32
+# The Flask secret when none is set: public, so it is refused outside tests and a local run.
+DEVELOPMENT_SECRET_KEY = "development-only-secret"
+# The tests' TOTP key, SHA-256 of "ecaf-development-totp-key-not-for-deployment" (a local run generates its
+# own, app/keys.py): public, so refused in a deployment.
+DEVELOPMENT_TOTP_KEY = "uKO4MI9DUxMXTv2Zql032SiObT_QdjK0YARUvGL2dvM="
 _warned: set[str] = set()
 
 
@@ -24,11 +29,15 @@ class AuditKeyMissing(RuntimeError):
     """This deployment holds no usable audit key (ECAF_AUDIT_KEY)."""
 
 
+class SecretsMissing(RuntimeError):
+    """This deployment holds no usable SECRET_KEY or ECAF_TOTP_KEY: it must not start."""
+
+
 @dataclass
 class Config:
     database_url: str = field(default_factory=_default_database_url)
     redis_url: str | None = None
-    secret_key: str = "development-only-secret"
+    secret_key: str = DEVELOPMENT_SECRET_KEY  # read through session_secret_key()
     processes_dir: Path = PROJECT_ROOT / "processes"
     # Notifications: a local mailbox table unless an SMTP host is configured.
     smtp_host: str | None = None
@@ -59,8 +68,10 @@ class Config:
     sign_in_lock_minutes: int = 30
     # Session cookies are Secure (HTTPS only) except on the local development server.
     cookie_secure: bool = True
-    # Key for TOTP secrets at rest; derived from SECRET_KEY when not set.
-    totp_key: str | None = None
+    # Fernet keys for TOTP secrets at rest (ECAF_TOTP_KEY), newest first: read through totp_keys().
+    totp_key: str | None = field(default=None, repr=False)
+    # Where a local run keeps the keys it generates when SECRET_KEY / ECAF_TOTP_KEY are not set.
+    dev_keys_file: Path = PROJECT_ROOT / "instance" / "dev-keys.json"
     # Uploaded evidence: files live here, outside the database, named by random keys.
     attachments_dir: Path = PROJECT_ROOT / "instance" / "attachments"
     attachment_max_bytes: int = 10 * 1024 * 1024
@@ -85,7 +96,7 @@ class Config:
         values = dict(
             database_url=env.get("DATABASE_URL") or _default_database_url(),
             redis_url=env.get("REDIS_URL") or None,
-            secret_key=env.get("SECRET_KEY", cls.secret_key),
+            secret_key=env.get("SECRET_KEY", ""),
             processes_dir=Path(env.get("ECAF_PROCESSES_DIR", PROJECT_ROOT / "processes")),
             smtp_host=env.get("SMTP_HOST") or None,
             smtp_port=int(env.get("SMTP_PORT", "25")),
@@ -103,6 +114,7 @@ class Config:
             sign_in_lock_minutes=int(env.get("ECAF_SIGN_IN_LOCK_MINUTES", "30")),
             cookie_secure=env.get("ECAF_COOKIE_SECURE", "true").lower() not in ("0", "false", "no"),
             totp_key=env.get("ECAF_TOTP_KEY") or None,
+            dev_keys_file=Path(env.get("ECAF_DEV_KEYS_FILE") or PROJECT_ROOT / "instance" / "dev-keys.json"),
             attachments_dir=Path(env.get("ECAF_ATTACHMENTS_DIR") or PROJECT_ROOT / "instance" / "attachments"),
             attachment_max_bytes=int(env.get("ECAF_ATTACHMENT_MAX_MB", "10")) * 1024 * 1024,
             audit_key=env.get("ECAF_AUDIT_KEY") or None,
@@ -120,6 +132,66 @@ class Config:
         """The one rule for falling back to a development key: tests, `ecaf run` on this machine, and
         the local development database that `make run` uses (DATABASE_URL unset). Never a deployment."""
         return self.testing or self.local_run or self.database_url == _default_database_url()
+
+    def session_secret_key(self) -> str:
+        """Flask's SECRET_KEY. Outside development_keys_allowed an unset, public default or short one is
+        refused; a local run without one uses the key it generated in dev_keys_file."""
+        key = (self.secret_key or "").strip()
+        if key and key != DEVELOPMENT_SECRET_KEY and len(key.encode()) >= MIN_KEY_BYTES:
+            return self.secret_key
+        if self.development_keys_allowed():
+            if key and key != DEVELOPMENT_SECRET_KEY:
+                return self.secret_key
+            return DEVELOPMENT_SECRET_KEY if self.testing else self._development_keys()["SECRET_KEY"]
+        make = "python -c 'import secrets; print(secrets.token_hex(32))'"
+        if not key:
+            raise SecretsMissing(f"SECRET_KEY is not set: eCAF will not start without its own secret key ({make})")
+        if key == DEVELOPMENT_SECRET_KEY:
+            raise SecretsMissing("SECRET_KEY is the public development default, which anyone can read in the "
+                                 f"source: set a secret one ({make})")
+        raise SecretsMissing(f"SECRET_KEY is too short ({len(key.encode())} bytes): use at least {MIN_KEY_BYTES} "
+                             f"random characters ({make})")
+
+    def totp_keys(self) -> list[str]:
+        """The Fernet keys of TOTP secrets (ECAF_TOTP_KEY, comma-separated, newest first): the first
+        encrypts, all decrypt. Never derived from SECRET_KEY; required outside development_keys_allowed."""
+        from app import keys
+
+        if self.totp_key:
+            try:
+                found = keys.fernet_keys(self.totp_key)
+            except ValueError as exc:
+                raise SecretsMissing(f"ECAF_TOTP_KEY is not usable: {exc}") from None
+            if DEVELOPMENT_TOTP_KEY in found and not self.development_keys_allowed():
+                raise SecretsMissing("ECAF_TOTP_KEY holds the development key, which anyone can read in the source")
+            return found
+        if self.development_keys_allowed():
+            return [DEVELOPMENT_TOTP_KEY] if self.testing else [self._development_keys()["ECAF_TOTP_KEY"]]
+        raise SecretsMissing("ECAF_TOTP_KEY is not set: every authenticator secret is encrypted with it, and it is "
+                             f"never derived from SECRET_KEY (make one with {keys.GENERATE_HINT})")
+
+    def legacy_totp_keys(self) -> list[str]:
+        """Keys releases before ECAF_TOTP_KEY derived from SECRET_KEY: they decrypt, last, the secrets those
+        releases sealed, until `ecaf keys rotate-totp` re-encrypts them. Never used to encrypt."""
+        from app import keys
+
+        found = [keys.derived_totp_key(self.secret_key)] if (self.secret_key or "").strip() else []
+        if self.development_keys_allowed():  # a local database made before: the public default's key
+            found.append(keys.derived_totp_key(DEVELOPMENT_SECRET_KEY))
+        return list(dict.fromkeys(found))
+
+    def check_secrets(self) -> None:
+        """Raises SecretsMissing, saying why, unless SECRET_KEY and ECAF_TOTP_KEY are usable here."""
+        self.session_secret_key()
+        self.totp_keys()
+
+    def _development_keys(self) -> dict[str, str]:
+        from app import keys
+
+        try:
+            return keys.development_keys(self.dev_keys_file)
+        except (OSError, ValueError) as exc:
+            raise SecretsMissing(f"cannot use the development key file: {exc}") from None
 
     def audit_signing_key(self) -> bytes:
         """The HMAC-SHA256 key of the audit trail's links and checkpoints."""

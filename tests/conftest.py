@@ -29,6 +29,11 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Audit rows in tests are keyed with this; `ecaf` commands under test read it from the environment.
 TEST_AUDIT_KEY = "test-audit-key-0123456789abcdef0123456789abcdef"
 os.environ["ECAF_AUDIT_KEY"] = TEST_AUDIT_KEY
+# Likewise the Flask secret and the TOTP key: the commands refuse to start without them.
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdef0123456789abcdef"
+TEST_TOTP_KEY = "dGVzdC10b3RwLWtleS0wMTIzNDU2Nzg5YWJjZGVmMDE="
+os.environ["SECRET_KEY"] = TEST_SECRET_KEY
+os.environ["ECAF_TOTP_KEY"] = TEST_TOTP_KEY
 
 
 def unavailable(reason: str):
@@ -106,7 +111,8 @@ def _empty(db: Database) -> None:
 @pytest.fixture
 def config(database_url, tmp_path) -> Config:
     return Config(database_url=database_url, processes_dir=PROJECT_ROOT / "processes",
-                  admin_email="fallback-admin@ecaf.test", testing=True, audit_key=TEST_AUDIT_KEY)
+                  admin_email="fallback-admin@ecaf.test", testing=True, audit_key=TEST_AUDIT_KEY,
+                  secret_key=TEST_SECRET_KEY, totp_key=TEST_TOTP_KEY)
 
 
 @pytest.fixture

@@ -1,14 +1,19 @@
-"""Time-based one-time codes (RFC 6238): secrets encrypted at rest, each code accepted only once."""
+"""Time-based one-time codes (RFC 6238): secrets encrypted at rest, each code accepted only once.
+
+Secrets are sealed with MultiFernet over ECAF_TOTP_KEY (newest key first); `rotate` re-encrypts
+every stored secret under the newest key, including those sealed under the key older releases
+derived from SECRET_KEY, which otherwise still open (last, with a warning) until then.
+"""
 from __future__ import annotations
 
-import base64
-import hashlib
+import logging
+from dataclasses import dataclass, field
 
 import pyotp
 import segno
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from markupsafe import Markup
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.config import Config
@@ -19,10 +24,12 @@ ISSUER = "eCAF"
 VALID_WINDOW = 1
 
 
-def _fernet(config: Config) -> Fernet:
-    key = config.totp_key or base64.urlsafe_b64encode(
-        hashlib.sha256(b"ecaf-totp-secrets:" + config.secret_key.encode()).digest()).decode()
-    return Fernet(key)
+log = logging.getLogger(__name__)
+_warned_legacy = False
+
+
+def _fernet(config: Config) -> MultiFernet:
+    return MultiFernet([Fernet(key) for key in config.totp_keys()])
 
 
 def new_secret() -> str:
@@ -37,7 +44,51 @@ def unseal(config: Config, sealed: str) -> str | None:
     try:
         return _fernet(config).decrypt(sealed.encode()).decode()
     except (InvalidToken, ValueError):
+        pass
+    try:
+        secret = MultiFernet([Fernet(key) for key in config.legacy_totp_keys()]).decrypt(sealed.encode()).decode()
+    except (InvalidToken, ValueError):
         return None
+    global _warned_legacy
+    if not _warned_legacy:
+        _warned_legacy = True
+        log.warning("an authenticator secret is still encrypted under the key derived from SECRET_KEY: run "
+                    "`ecaf keys rotate-totp` to re-encrypt every secret under ECAF_TOTP_KEY")
+    return secret
+
+
+@dataclass
+class Rotation:
+    rotated: int = 0  # re-encrypted under the newest key
+    current: int = 0  # under the newest key already: left as they were
+    unreadable: list[str] = field(default_factory=list)  # usernames whose secret no key opens
+
+
+def rotate(session: Session, config: Config, old_secret_keys: tuple[str, ...] = ()) -> Rotation:
+    """Re-encrypt every stored TOTP secret under the newest ECAF_TOTP_KEY. A secret opens under any
+    configured key, the key derived from SECRET_KEY, or one derived from an earlier SECRET_KEY given in
+    `old_secret_keys`. Running it again changes nothing."""
+    from app import keys
+
+    newest = Fernet(config.totp_keys()[0])
+    opening = [*config.totp_keys(), *config.legacy_totp_keys(), *map(keys.derived_totp_key, old_secret_keys)]
+    every_key = MultiFernet([Fernet(key) for key in dict.fromkeys(opening)])
+    result = Rotation()
+    users = session.scalars(select(User).where(User.totp_secret.is_not(None)).order_by(User.id).with_for_update())
+    for user in users:
+        token = user.totp_secret.encode()
+        try:
+            newest.decrypt(token)
+            result.current += 1
+            continue
+        except InvalidToken:
+            pass
+        try:
+            user.totp_secret = newest.encrypt(every_key.decrypt(token)).decode()
+            result.rotated += 1
+        except InvalidToken:
+            result.unreadable.append(user.username)
+    return result
 
 
 def provisioning_uri(secret: str, email: str) -> str:
