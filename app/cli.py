@@ -96,9 +96,10 @@ def processes_deploy(directory: Path | None, note: str | None, by_name: str | No
 def _process_owner(session, name: str) -> int:
     """The id of the process owner named by username or email; exits when it is anyone else."""
     from app.accounts import sign_in
+    from app.policy import process_library
 
     user = sign_in.find_user(session, name)
-    if user is None or user.role != "process_owner":
+    if not process_library.is_process_owner(user):
         click.echo(f"{name} is not a process owner: only process owners deploy and migrate", err=True)
         sys.exit(1)
     return user.id

@@ -86,6 +86,7 @@ def users_create(username, email, full_name, role, organisation_id, password) ->
 @click.option("--training-on", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Date of eCAF training.")
 @click.option("--by", "by_username", required=True, help="The administrator recording it.")
 def users_vet(username, kind, reference, checked_on, expires_on, training_on, by_username) -> None:
+    from app import policy
     from app.accounts import sign_in, vetting
 
     runtime = _runtime()
@@ -94,7 +95,7 @@ def users_vet(username, kind, reference, checked_on, expires_on, training_on, by
         if user is None:
             click.echo("no such account", err=True)
             sys.exit(1)
-        if admin is None or admin.role != "administrator":
+        if not policy.may_record_vetting(admin):
             click.echo(f"{by_username} is not an administrator", err=True)
             sys.exit(1)
         check = vetting.VettingCheck(kind, reference, checked_on.date(),

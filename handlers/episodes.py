@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select
 
-from app import attachments, audit, membership
+from app import attachments, audit, membership, policy
 from app.clock import now
 from app.engine.context import StepContext
 from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
@@ -63,18 +63,7 @@ def appoint_lead_professional(ctx: StepContext, submission: int, email: str | No
 
 
 def _cannot_lead(ctx: StepContext, user: User) -> str | None:
-    if user.role != "practitioner":
-        return "only a practitioner can lead a CAF"
-    problem = user.vetting_problem(ctx.now.date())
-    if problem:
-        return problem
-    organisation = user.organisation
-    if organisation is not None and ctx.session.scalar(select(func.count()).select_from(ConsentExclusion).where(
-            ConsentExclusion.episode_id == ctx.episode.id,
-            (ConsentExclusion.organisation_id == organisation.id)
-            | (ConsentExclusion.organisation_kind == organisation.kind))):
-        return f"the family's consent excludes {organisation.name}"
-    return None
+    return policy.lead_refusal(ctx.session, user, ctx.episode, ctx.now.date())
 
 
 @operator("episodes/close")

@@ -19,8 +19,7 @@ def _request(ctx: StepContext, request_id) -> ServiceRequest:
 
 
 def _tell_team(ctx: StepContext, request: ServiceRequest, kind: str, subject: str, body: str) -> None:
-    service = request.service
-    recipients = {service.contact_email} | {m.user.email for m in service.members if m.user.active}
+    recipients = policy.team_recipients(request.service)
     for email in sorted(filter(None, recipients)):
         ctx.notify(kind, email, subject, body)
 

@@ -89,8 +89,8 @@ def test_candidates_match_two_keys_closely_and_stay_in_the_authority(runtime, pe
     episode_id = to_delivery(runtime, people)
     elsewhere = another_authority(runtime)
     search = lambda **keys: search_queue.candidates(  # noqa: E731
-        session, people["authority"], search_queue.Keys(**{"given_names": "", "family_name": "", "date_of_birth": None,
-                                                           "postcode": None, **keys}))
+        session, session.get(User, people["admin"]),
+        search_queue.Keys(**{"given_names": "", "family_name": "", "date_of_birth": None, "postcode": None, **keys}))
     with runtime.db.session() as session:
         exact = search(given_names="Casey", family_name="Child", date_of_birth=date(2015, 5, 1), postcode="TE1 1ST")
         assert [c.episode.id for c in exact] == [episode_id], "the other authority's CAF is not listed"
@@ -109,7 +109,7 @@ def test_deleted_episodes_are_not_candidates(runtime, people):
     episode_id = prepare(runtime, people)
     with runtime.db.session() as session:
         session.get(Episode, episode_id).status = "deleted"
-        found = search_queue.candidates(session, people["authority"],
+        found = search_queue.candidates(session, session.get(User, people["admin"]),
                                         search_queue.Keys("Casey", "Child", date(2015, 5, 1), "TE1 1ST"))
     assert found == []
 

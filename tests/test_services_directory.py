@@ -195,10 +195,11 @@ def test_the_directory_lists_the_active_services_of_one_authority(runtime, peopl
         session.add(Service(authority_id=other["authority"], name="Otherborough Day Care", offers="Day care",
                             contact_name="Desk", contact_email="desk@other.test", required_evidence=["Plan"]))
     with runtime.db.session() as session:
-        assert [s.name for s in directory.services_of(session, people["authority"])] == ["Day Care", "Parenting Team"]
-        assert [s.name for s in directory.services_of(session, people["authority"], active_only=False)] == \
+        reader, elsewhere = session.get(User, people["originator"]), session.get(User, other["sid"])
+        assert [s.name for s in directory.services_of(session, reader)] == ["Day Care", "Parenting Team"]
+        assert [s.name for s in directory.services_of(session, reader, active_only=False)] == \
             ["Closed Service", "Day Care", "Parenting Team"]
-        assert [s.name for s in directory.services_of(session, other["authority"])] == ["Otherborough Day Care"]
+        assert [s.name for s in directory.services_of(session, elsewhere)] == ["Otherborough Day Care"]
         assert directory.services_of(session, None) == []
 
 
@@ -372,7 +373,9 @@ def test_the_demo_has_four_services_and_two_service_team_accounts(runtime):
     assert load_demo(runtime.db, runtime.engine) is True
     with runtime.db.session() as session:
         authority = session.scalar(select(Authority).where(Authority.code == "WST"))
-        services = directory.services_of(session, authority.id)
+        reader = session.scalar(select(User).where(User.role == "administrator", User.organisation.has(
+            authority_id=authority.id)))
+        services = directory.services_of(session, reader)
         assert [s.name for s in services] == ["Day Care", "Disabled Children's Team", "Educational Psychology",
                                               "Parenting Team"]
         by_name = {s.name: s for s in services}

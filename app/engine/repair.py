@@ -15,7 +15,7 @@ from sqlalchemy import select
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
-from app import audit, membership
+from app import audit, membership, policy
 from app.clock import as_utc, now
 from app.models import Episode, EpisodeMember, HumanTask, User
 
@@ -96,7 +96,7 @@ def reassign(engine: Engine, episode_id: int, human_task_id: int, user_id: int, 
             raise RepairRefused("That task is not waiting to be done on this episode")
         member = session.scalar(select(EpisodeMember).where(
             EpisodeMember.episode_id == episode.id, EpisodeMember.user_id == user_id,
-            EpisodeMember.removed_at.is_(None), EpisodeMember.role != "contributor"))
+            EpisodeMember.removed_at.is_(None), policy.task_holder_clause(EpisodeMember)))
         if member is None:
             raise RepairRefused("A task can only go to a member of the episode (add them on its People page first)")
         if task.assigned_user_id == user_id:
@@ -221,5 +221,5 @@ CLOSURE_OUTCOMES = {
 
 
 def member_choices(session, episode: Episode) -> list[User]:
-    return [m.user for m in membership.current(session, episode) if m.role != "contributor"]
+    return [m.user for m in membership.current(session, episode) if policy.holds_tasks(m)]
 

@@ -17,14 +17,17 @@ The default is deny. The rules (MISSION N4, N5; CAF.md decision 4):
 Lists are filtered with the same SQL as single records, so a record one may not see is
 indistinguishable from one that does not exist (404 either way).
 """
-from .accounts import is_usable, may_present_secrets, unusable_because, usable_clause, vetting_problem_clause
+from .accounts import (NOT_ON_YOURSELF, is_usable, may_act_on_account, may_change_role_of, may_get_password_link,
+                       may_present_secrets, may_record_vetting, unusable_because, usable_clause, vetting_problem_clause)
 from .attachments import is_attachment_of, is_request_of, may_attach
 from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable_roles, episode_filter,
-                       is_administrator_of, join_refusal, may, may_claim, may_complete, may_complete_now,
+                       is_administrator_of, join_refusal, lead_refusal, may, may_claim, may_complete, may_complete_now,
                        may_release, may_search_index, member_role, permissions, task_filter, visible_episode)
 from .roles import NATIONAL_ROLES, may_grant_role
-from .transfers import (incoming_transfer_filter, may_decide_transfer, may_lead_moved_episode, may_receive_transfers,
-                        may_see_child, may_see_transfer_request, outgoing_transfer_filter)
+from .scope import (TASKLESS_PARTS, authority_clause, holds_tasks, leads_clause, of_own_authority,
+                    task_holder_clause)
+from .transfers import (incoming_transfer_filter, is_released_to, may_decide_transfer, may_lead_moved_episode,
+                        may_receive_transfers, may_see_child, may_see_transfer_request, outgoing_transfer_filter)
 
 # The old name of is_usable, kept while callers move to it.
 is_vetted = is_usable
@@ -32,19 +35,25 @@ is_vetted = is_usable
 __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_of", "may_attach",
            "authority_id_of", "child_filter", "claimable_roles",
            "episode_filter", "is_administrator_of", "is_usable", "is_vetted",
-           "join_refusal", "may", "may_claim", "may_complete",
+           "join_refusal", "lead_refusal", "may", "may_claim", "may_complete",
            "may_complete_now", "may_grant_role", "may_present_secrets", "may_release", "may_search_index",
            "member_role", "permissions", "task_filter", "unusable_because", "usable_clause", "visible_episode",
            "vetting_problem_clause", "incoming_transfer_filter", "may_decide_transfer", "may_lead_moved_episode",
-           "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter"]
+           "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter",
+           "NOT_ON_YOURSELF", "may_act_on_account", "may_change_role_of", "may_get_password_link", "may_record_vetting",
+           "TASKLESS_PARTS", "authority_clause", "holds_tasks", "leads_clause", "of_own_authority",
+           "task_holder_clause", "is_released_to"]
 
 # Requests to services and contributions (their modules read the names above at call time).
-from .contributions import contribution_refusal, invitable_members, may_invite, why_not_invitable  # noqa: E402
-from .service_requests import (consent_excludes, is_request_attachment, is_team_member, may_decide,  # noqa: E402
-                               may_request, offered_services, redirect_target, request_refusal, service_refusal,
-                               shown_to_team, team_filter, team_task, visible_to_team, why_not_requestable)
+from .contributions import (contribution_refusal, invitable_members, may_contribute_to, may_invite,  # noqa: E402
+                            why_not_invitable)
+from .service_requests import (consent_excludes, has_team_inbox, is_request_attachment,  # noqa: E402
+                               is_team_member, may_decide, may_request, offered_services, redirect_target,
+                               request_refusal, service_refusal, shown_to_team, team_filter, team_recipients,
+                               team_task, visible_to_team, why_not_requestable)
 
-__all__ += ["consent_excludes", "contribution_refusal", "invitable_members", "is_request_attachment",
-            "is_team_member", "may_decide", "may_invite", "may_request", "offered_services", "redirect_target",
-            "request_refusal", "service_refusal", "shown_to_team", "team_filter", "team_task", "visible_to_team",
+__all__ += ["consent_excludes", "contribution_refusal", "has_team_inbox", "invitable_members",
+            "is_request_attachment", "is_team_member", "may_contribute_to", "may_decide", "may_invite",
+            "may_request", "offered_services", "redirect_target", "request_refusal", "service_refusal",
+            "shown_to_team", "team_filter", "team_recipients", "team_task", "visible_to_team",
             "why_not_invitable", "why_not_requestable"]

@@ -45,3 +45,29 @@ def vetting_problem_clause(today: date):
 def usable_clause(today: date):
     """SQL for is_usable."""
     return and_(User.active.is_(True), User.locked_at.is_(None), ~vetting_problem_clause(today))
+
+
+# An administrator's own sign-in is changed from their own account page, never from these actions.
+NOT_ON_YOURSELF = frozenset({"disable", "revoke_sessions", "reset_authenticator", "reset_password"})
+
+
+def may_act_on_account(admin: User, account: User, action: str) -> bool:
+    """May the administrator take `action` (disable, unlock, ...) on `account`? Not those that change
+    their own sign-in (the caller has found `account` among their authority's)."""
+    return not (action in NOT_ON_YOURSELF and account.id == admin.id)
+
+
+def may_change_role_of(admin: User, account: User) -> bool:
+    """An administrator keeps their own role: another administrator changes it."""
+    return account.id != admin.id
+
+
+def may_get_password_link(user: User | None) -> bool:
+    """A set-password link is sent to, and works for, an enabled account only."""
+    return user is not None and bool(user.active)
+
+
+def may_record_vetting(user: User | None) -> bool:
+    """A vetting check is recorded as checked by an administrator's account (an operator recording
+    it on the server names one: the operator is not a user and is not asked)."""
+    return user is not None and user.role == "administrator"

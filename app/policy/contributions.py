@@ -43,3 +43,9 @@ def contribution_refusal(session: Session, episode: Episode, contribution: Contr
     if visible_episode(session, contribution.contributor, episode.id) is None:
         return "The family's consent no longer allows this contributor to see the episode."
     return None
+
+
+def may_contribute_to(part, sections) -> bool:
+    """A member invited as a contributor is limited to the sections they already write (`part`: their
+    current membership); any other member may be invited to any section."""
+    return not (part.role == "contributor" and part.sections and not set(sections) <= set(part.sections))

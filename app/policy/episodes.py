@@ -1,6 +1,8 @@
 """Episodes, their tasks and children: who may see and do what. See the package's docstring."""
 from __future__ import annotations
 
+from datetime import date
+
 from sqlalchemy import and_, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased
 
@@ -70,6 +72,19 @@ def join_refusal(session: Session, user: User | None, episode: Episode) -> str |
         return "not_usable"
     if session.scalar(select(_is_excluded(user, episode))):
         return "excluded"
+    return None
+
+
+def lead_refusal(session: Session, user: User, episode: Episode, today: date) -> str | None:
+    """Why `user` may not be appointed the episode's lead professional (None: they may): only a
+    practitioner, vetted and trained today, whose organisation the family's consent does not exclude."""
+    if user.role != "practitioner":
+        return "only a practitioner can lead a CAF"
+    problem = user.vetting_problem(today)
+    if problem:
+        return problem
+    if session.scalar(select(_is_excluded(user, episode))):
+        return f"the family's consent excludes {user.organisation.name}"
     return None
 
 

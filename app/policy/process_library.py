@@ -18,6 +18,12 @@ LIBRARY_READERS = (OWNER, "administrator")
 LIBRARY_OWNERS = (OWNER,)
 
 
+def is_process_owner(user: User | None) -> bool:
+    """The account an operator deploys or migrates for must be a process owner's (the operator, on
+    the server, is not asked; the deploy is recorded against that owner)."""
+    return user is not None and user.role == OWNER
+
+
 def may_read_library(user: User | None) -> bool:
     return is_usable(user) and user.role in LIBRARY_READERS
 

@@ -182,3 +182,14 @@ def is_request_attachment(request: ServiceRequest, attached_to: str | None) -> b
     """A team downloads only the files attached to the request they may see."""
     return attached_to == f"service_request:{request.id}"
 
+
+
+def has_team_inbox(user: User | None) -> bool:
+    """A service team account works requests from its team inbox (what reaches it: `team_filter`)."""
+    return user is not None and user.role == "service_team"
+
+
+def team_recipients(service: Service) -> set[str]:
+    """Who hears of a request to `service`: its contact address and the team members whose accounts
+    may be used (a disabled, locked or unvetted member is not sent the episode's news)."""
+    return {service.contact_email} | {m.user.email for m in service.members if _policy.is_usable(m.user)}

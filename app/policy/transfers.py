@@ -59,6 +59,11 @@ def may_see_transfer_request(session: Session, user: User | None, request: Trans
     return may_decide_transfer(session, user, request.episode)
 
 
+def is_released_to(release: TransferRequest, authority_id: int | None) -> bool:
+    """A released episode is imported only by the authority it was released to."""
+    return authority_id is not None and release.to_authority_id == authority_id
+
+
 def incoming_transfer_filter(user: User | None):
     """A WHERE clause (over TransferRequest joined to Episode) for requests `user` may decide."""
     if not is_usable(user):
@@ -77,5 +82,5 @@ def outgoing_transfer_filter(user: User | None):
     return TransferRequest.to_authority_id == authority_id_of(user)
 
 
-__all__ = ["incoming_transfer_filter", "may_decide_transfer", "may_lead_moved_episode", "may_receive_transfers",
-           "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter"]
+__all__ = ["incoming_transfer_filter", "is_released_to", "may_decide_transfer", "may_lead_moved_episode",
+           "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter"]

@@ -115,7 +115,7 @@ def _tell_administrators(session: Session, application: AccountApplication) -> l
 
 def _applications_of(admin: User):
     return (select(AccountApplication).join(Organisation, AccountApplication.organisation_id == Organisation.id)
-            .where(Organisation.authority_id == policy.authority_id_of(admin)))
+            .where(policy.authority_clause(admin, Organisation.authority_id)))
 
 
 def pending_applications(session: Session, admin: User) -> list[AccountApplication]:

@@ -66,7 +66,7 @@ class Result:
 
 def _accounts_of(admin: User):
     return (select(User).join(Organisation, User.organisation_id == Organisation.id)
-            .where(Organisation.authority_id == policy.authority_id_of(admin)))
+            .where(policy.authority_clause(admin, Organisation.authority_id)))
 
 
 def account_of(session: Session, admin: User, user_id: int) -> User | None:
@@ -76,7 +76,7 @@ def account_of(session: Session, admin: User, user_id: int) -> User | None:
 
 
 def organisations_of(session: Session, admin: User) -> list[Organisation]:
-    return session.scalars(select(Organisation).where(Organisation.authority_id == policy.authority_id_of(admin))
+    return session.scalars(select(Organisation).where(policy.authority_clause(admin, Organisation.authority_id))
                            .order_by(Organisation.name)).all()
 
 
@@ -264,7 +264,7 @@ def edit_account(session: Session, admin: User, user: User, details: AccountDeta
     """Change name, job title, phone, organisation or role; an administrator keeps their own role, and
     a process owner's role is not theirs to change."""
     problems = _details_problems(session, admin, details, current=user.role, user_id=user.id)
-    if user.id == admin.id and details.role != user.role:
+    if details.role != user.role and not policy.may_change_role_of(admin, user):
         problems["role"] = "You cannot change your own role: ask another administrator"
     if not reason:
         problems["reason"] = "Enter the reason for the change"
@@ -330,7 +330,7 @@ def reset_authenticator(session: Session, admin: User, user: User, reason: str, 
 
 
 def reset_password(session: Session, admin: User, user: User, reason: str, *, link_for: LinkFor, **_) -> Result:
-    if not user.active:
+    if not policy.may_get_password_link(user):
         return Result(False, f"{user.full_name}'s account is disabled: enable it before sending a password link. "
                              "Nothing was changed.")
     message_id = password_links.send(session, user, by_id=admin.id, link_for=link_for, welcome=False)
@@ -341,8 +341,6 @@ def reset_password(session: Session, admin: User, user: User, reason: str, *, li
 
 ACTIONS = {"disable": disable, "enable": enable, "unlock": unlock, "revoke_sessions": revoke_sessions,
            "reset_authenticator": reset_authenticator, "reset_password": reset_password}
-# An administrator's own sign-in is changed from their own account page, never from these.
-NOT_ON_YOURSELF = {"disable", "revoke_sessions", "reset_authenticator", "reset_password"}
 
 
 def act(session: Session, admin: User, user: User, action: str, reason: str, *,
@@ -350,7 +348,7 @@ def act(session: Session, admin: User, user: User, action: str, reason: str, *,
     """Do `action` to the account; a string is a refusal (nothing changed)."""
     if not reason:
         return "Enter the reason for this action"
-    if action in NOT_ON_YOURSELF and user.id == admin.id:
+    if not policy.may_act_on_account(admin, user, action):
         return ("You cannot do this to your own account here. Use your account page, or ask another "
                 "administrator.")
     return ACTIONS[action](session, admin, user, reason, link_for=link_for)

@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session, aliased, defer, joinedload
 
+from app import policy
 from app.clock import now
 from app.models import (OPEN_STATUSES, AdminAlert, Child, Episode, HumanTask, Organisation, ProcessVersion,
                         SearchRequest, User)
@@ -43,7 +44,7 @@ def _overdue_alert():
 
 
 def _conditions(moment: datetime, stuck_after_days: int) -> dict:
-    """Each named list as a WHERE clause over Episode (the authority is added by the caller)."""
+    """Each named list as a WHERE clause over Episode (the policy's authority clause is added by the caller)."""
     waiting_on_person = exists().where(_Task.episode_id == Episode.id, _Task.status == "ready")
     return {
         "open": _open(),
@@ -83,14 +84,14 @@ def _capped_count(session: Session, *where) -> int:
     return session.scalar(select(func.count()).select_from(limited))
 
 
-def dashboard(session: Session, authority_id: int, *, stuck_after_days: int) -> Dashboard:
+def dashboard(session: Session, admin: User, *, stuck_after_days: int) -> Dashboard:
     conditions = _conditions(now(), stuck_after_days)
-    in_authority = Episode.authority_id == authority_id
+    in_authority = policy.authority_clause(admin, Episode.authority_id)
     by_stage = {stage: _capped_count(session, in_authority, Episode.stage == stage, _open()) for stage in STAGES}
     counts = {name: _capped_count(session, in_authority, condition)
               for name, condition in conditions.items() if name not in ("open", "closed")}
     waiting = session.scalar(select(func.count()).select_from(SearchRequest).where(
-        SearchRequest.authority_id == authority_id, SearchRequest.status == "submitted"))
+        policy.authority_clause(admin, SearchRequest.authority_id), SearchRequest.status == "submitted"))
     return Dashboard(by_stage, counts, waiting)
 
 
@@ -160,10 +161,10 @@ def version_labels(session: Session) -> dict[int, str]:
         select(ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.version))}
 
 
-def episode_list(session: Session, authority_id: int, filters: Filters, *,
+def episode_list(session: Session, admin: User, filters: Filters, *,
                  stuck_after_days: int) -> tuple[list[EpisodeRow], bool]:
     """One page of the list and whether there is a next one (no total count: it would scan)."""
-    query = _filtered(select(Episode), authority_id, filters, stuck_after_days)
+    query = _filtered(select(Episode), admin, filters, stuck_after_days)
     query = (query.options(defer(Episode.state), joinedload(Episode.child), joinedload(Episode.lead_professional),
                            joinedload(Episode.originator).joinedload(User.organisation),
                            joinedload(Episode.authority))
@@ -178,16 +179,17 @@ def episode_list(session: Session, authority_id: int, filters: Filters, *,
     return rows, len(episodes) > PAGE_SIZE
 
 
-def matching_ids(session: Session, authority_id: int, filters: Filters, *, stuck_after_days: int,
+def matching_ids(session: Session, admin: User, filters: Filters, *, stuck_after_days: int,
                  limit: int = 1000) -> list[int]:
     """Every episode the filter matches (for a bulk action), up to `limit`."""
-    query = _filtered(select(Episode.id), authority_id, filters, stuck_after_days)
+    query = _filtered(select(Episode.id), admin, filters, stuck_after_days)
     return list(session.scalars(query.order_by(*SORTS[filters.sort]).limit(limit)))
 
 
-def _filtered(query, authority_id: int, filters: Filters, stuck_after_days: int):
+def _filtered(query, admin: User, filters: Filters, stuck_after_days: int):
     moment = now()
-    query = query.where(Episode.authority_id == authority_id, _conditions(moment, stuck_after_days)[filters.show])
+    query = query.where(policy.authority_clause(admin, Episode.authority_id),
+                        _conditions(moment, stuck_after_days)[filters.show])
     if filters.stage:
         query = query.where(Episode.stage == filters.stage)
     if filters.version:
@@ -207,14 +209,14 @@ def _filtered(query, authority_id: int, filters: Filters, stuck_after_days: int)
     return query
 
 
-def filter_choices(session: Session, authority_id: int) -> dict:
+def filter_choices(session: Session, admin: User) -> dict:
     """What the list's select boxes offer: process versions in use, organisations, lead professionals."""
     versions = session.execute(select(ProcessVersion.id, ProcessVersion.process_id, ProcessVersion.version)
                                .order_by(ProcessVersion.id.desc())).all()
     organisations = session.execute(select(Organisation.id, Organisation.name).where(
-        Organisation.authority_id == authority_id).order_by(Organisation.name)).all()
+        policy.authority_clause(admin, Organisation.authority_id)).order_by(Organisation.name)).all()
     leads = session.execute(select(User.id, User.full_name).join(Organisation, User.organisation_id == Organisation.id)
-                            .where(Organisation.authority_id == authority_id, User.role == "practitioner")
+                            .where(policy.leads_clause(admin, Organisation.authority_id))
                             .order_by(User.full_name)).all()
     return {"versions": versions, "organisations": organisations, "leads": leads}
 

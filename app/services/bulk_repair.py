@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app import audit
+from app import audit, policy
 from app.engine import repair
 from app.engine.errors import EngineError
 from app.models import Episode, EpisodeMember, HumanTask, User
@@ -54,7 +54,7 @@ def _episodes(session: Session, ids: list[int]) -> list[Episode]:
         joinedload(Episode.child), joinedload(Episode.authority)).order_by(Episode.updated_at.desc())).all()
 
 
-def preview(session: Session, authority_id: int, filters: lists.Filters, action: str, form, *,
+def preview(session: Session, admin: User, filters: lists.Filters, action: str, form, *,
             stuck_after_days: int) -> Plan:
     plan = Plan(action)
     if filters.errors:
@@ -63,7 +63,7 @@ def preview(session: Session, authority_id: int, filters: lists.Filters, action:
     if action not in ("retry", "reassign"):
         plan.problems.append("Choose retry or reassign")
         return plan
-    ids = lists.matching_ids(session, authority_id, filters, stuck_after_days=stuck_after_days, limit=MAX_ITEMS)
+    ids = lists.matching_ids(session, admin, filters, stuck_after_days=stuck_after_days, limit=MAX_ITEMS)
     if action == "retry":
         for episode in _episodes(session, ids):
             if episode.status == "error":
@@ -72,17 +72,17 @@ def preview(session: Session, authority_id: int, filters: lists.Filters, action:
         if not plan.items:
             plan.problems.append("The filter matches no errored episode: there is nothing to retry")
         return plan
-    return _preview_reassign(session, authority_id, plan, ids, form)
+    return _preview_reassign(session, admin, plan, ids, form)
 
 
-def _preview_reassign(session: Session, authority_id: int, plan: Plan, ids: list[int], form) -> Plan:
+def _preview_reassign(session: Session, admin: User, plan: Plan, ids: list[int], form) -> Plan:
     from_user, to_user = form.get("from_user", ""), form.get("to_user", "")
     if not (from_user.isdigit() and to_user.isdigit()) or from_user == to_user:
         plan.problems.append("Choose whose tasks to move and who is to take them")
         return plan
     plan.from_user, plan.to_user = int(from_user), int(to_user)
     target = session.get(User, plan.to_user)
-    if target is None or target.organisation is None or target.organisation.authority_id != authority_id:
+    if not policy.of_own_authority(admin, target):
         plan.problems.append("Choose someone from your authority to take the tasks")
         return plan
     tasks = session.scalars(select(HumanTask).where(
@@ -90,7 +90,7 @@ def _preview_reassign(session: Session, authority_id: int, plan: Plan, ids: list
         .order_by(HumanTask.episode_id)).all()
     members = set(session.scalars(select(EpisodeMember.episode_id).where(
         EpisodeMember.user_id == plan.to_user, EpisodeMember.removed_at.is_(None),
-        EpisodeMember.role != "contributor", EpisodeMember.episode_id.in_([t.episode_id for t in tasks]))))
+        policy.task_holder_clause(EpisodeMember), EpisodeMember.episode_id.in_([t.episode_id for t in tasks]))))
     episodes = {e.id: e for e in _episodes(session, [t.episode_id for t in tasks])}
     for task in tasks:
         episode = episodes[task.episode_id]

@@ -54,7 +54,7 @@ def _cancel_request(session: Session, episode: Episode, request: ServiceRequest,
                  request=request.id, service=request.service.name, was=was, why="consent")
     ref, service = episode.reference, request.service
     if was != "draft":  # a draft never reached the team
-        team = {service.contact_email} | {m.user.email for m in service.members if m.user.active}
+        team = policy.team_recipients(service)
         for email in sorted(filter(None, team)):
             _tell(session, episode, "service_request_cancelled", email, request.id,
                   f"eCAF {ref}: a request to {service.name} is cancelled",

@@ -42,7 +42,7 @@ def invite(runtime, episode_id: int, inviter: User, form: dict) -> Invitation:
             invitation.errors["sections"] = "Select the sections of the assessment to contribute to"
         elif member is not None:
             part = membership.membership_of(session, episode, member.id)
-            if part.role == "contributor" and part.sections and not set(typed["sections"]) <= set(part.sections):
+            if not policy.may_contribute_to(part, typed["sections"]):
                 invitation.errors["sections"] = (f"{member.full_name} may contribute only to: "
                                                  + ", ".join(known.get(s, s) for s in part.sections))
         if invitation.errors:

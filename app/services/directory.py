@@ -45,11 +45,9 @@ def evidence_lines(typed: str) -> list[str]:
 
 # ---------------------------------------------------------------- reading the directory
 
-def services_of(session: Session, authority_id: int | None, *, active_only: bool = True) -> list[Service]:
-    """The authority's services by name, with their team members."""
-    if authority_id is None:
-        return []
-    query = (select(Service).where(Service.authority_id == authority_id)
+def services_of(session: Session, user: User, *, active_only: bool = True) -> list[Service]:
+    """The services of the reader's authority by name, with their team members."""
+    query = (select(Service).where(directory_policy.directory_clause(user))
              .options(selectinload(Service.members).selectinload(ServiceTeamMember.user))
              .order_by(Service.name))
     if active_only:
@@ -59,8 +57,7 @@ def services_of(session: Session, authority_id: int | None, *, active_only: bool
 
 def service_of(session: Session, user: User, service_id: int) -> Service | None:
     """The service if it belongs to the user's authority, else None (the caller answers 404)."""
-    return session.scalar(select(Service).where(Service.id == service_id,
-                                                Service.authority_id == policy.authority_id_of(user))
+    return session.scalar(select(Service).where(Service.id == service_id, directory_policy.directory_clause(user))
                           .options(selectinload(Service.members).selectinload(ServiceTeamMember.user)))
 
 
@@ -168,16 +165,17 @@ def edit_service(session: Session, admin: User, service: Service, details: Servi
 
 # ---------------------------------------------------------------- team members
 
-def _account_by_email(session: Session, authority_id: int, email: str) -> User | None:
+def _account_by_email(session: Session, service: Service, email: str) -> User | None:
     return session.scalar(select(User).join(Organisation, User.organisation_id == Organisation.id)
-                          .where(Organisation.authority_id == authority_id, func.lower(User.email) == email.lower()))
+                          .where(directory_policy.team_candidate_clause(service),
+                                 func.lower(User.email) == email.lower()))
 
 
 def add_member(session: Session, admin: User, service: Service, email: str) -> tuple[User | None, dict[str, str]]:
     """Add a service team account of the service's authority, found by its work email."""
     if not email:
         return None, {"email": "Enter the work email address of the team member"}
-    user = _account_by_email(session, service.authority_id, email)
+    user = _account_by_email(session, service, email)
     if user is None:
         return None, {"email": "There is no account with this email in your local authority"}
     if not directory_policy.may_join_service_team(user):

@@ -13,7 +13,7 @@ from typing import Callable
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app import audit, outbox
+from app import audit, outbox, policy
 from app.accounts import passwords
 from app.clock import as_utc, now
 from app.models import PasswordReset, User
@@ -73,7 +73,7 @@ def usable_reset(session: Session, token: str) -> PasswordReset | None:
     if reset is None or reset.used_at is not None or as_utc(reset.expires_at) <= now():
         return None
     user = session.get(User, reset.user_id)
-    return reset if user is not None and user.active else None
+    return reset if policy.may_get_password_link(user) else None
 
 
 def complete_reset(session: Session, reset: PasswordReset, new_password: str, confirm: str) -> dict[str, str]:

@@ -21,7 +21,8 @@ from math import floor
 from sqlalchemy import Float, cast, extract, func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
-from app.models import AdminAlert, Episode
+from app import policy
+from app.models import AdminAlert, Episode, User
 
 MAX_MONTHS = 120
 DAY_SECONDS = 86400.0
@@ -114,23 +115,23 @@ class Table:
     note: str | None = None
 
 
-def _in_period(column, authority_column, authority_id: int, period: Period):
-    return (authority_column == authority_id, column >= period.start, column < period.end)
+def _in_period(column, authority_column, admin: User, period: Period):
+    return (policy.authority_clause(admin, authority_column), column >= period.start, column < period.end)
 
 
-def _monthly_counts(session: Session, model, column, authority_column, authority_id: int, period: Period,
+def _monthly_counts(session: Session, model, column, authority_column, admin: User, period: Period,
                     *where) -> dict[date, int]:
     month = month_of(session, column)
     rows = session.execute(select(month, func.count()).select_from(model)
-                           .where(*_in_period(column, authority_column, authority_id, period), *where)
+                           .where(*_in_period(column, authority_column, admin, period), *where)
                            .group_by(month))
     return {as_month(value): count for value, count in rows}
 
 
-def months_table(session: Session, authority_id: int, period: Period) -> Table:
+def months_table(session: Session, admin: User, period: Period) -> Table:
     columns = (("Started", Episode.started_at), ("Submitted", Episode.submitted_at),
                ("Closed", Episode.closed_at), ("Deleted", Episode.deleted_at))
-    counts = [_monthly_counts(session, Episode, column, Episode.authority_id, authority_id, period)
+    counts = [_monthly_counts(session, Episode, column, Episode.authority_id, admin, period)
               for _, column in columns]
     rows = [[month] + [by_month.get(month, 0) for by_month in counts] for month in period.months]
     total = ["Total"] + [sum(row[i + 1] for row in rows) for i in range(len(columns))]
@@ -156,11 +157,11 @@ class Durations:
     p90: float | None
 
 
-def _submitted(authority_id: int, period: Period):
-    return _in_period(Episode.submitted_at, Episode.authority_id, authority_id, period)
+def _submitted(admin: User, period: Period):
+    return _in_period(Episode.submitted_at, Episode.authority_id, admin, period)
 
 
-def _durations_postgresql(session: Session, authority_id: int, period: Period) -> tuple[dict, Durations]:
+def _durations_postgresql(session: Session, admin: User, period: Period) -> tuple[dict, Durations]:
     """One pass: each month's group and, through GROUPING SETS, the whole period's."""
     days = cast(extract("epoch", Episode.submitted_at - Episode.started_at), Float) / DAY_SECONDS
     month = month_of(session, Episode.submitted_at)
@@ -168,7 +169,7 @@ def _durations_postgresql(session: Session, authority_id: int, period: Period) -
         select(month, func.grouping(month), func.count(),
                func.percentile_cont(literal_column("0.5")).within_group(days),
                func.percentile_cont(literal_column("0.9")).within_group(days))
-        .where(*_submitted(authority_id, period)).group_by(func.grouping_sets(tuple_(month), tuple_())))
+        .where(*_submitted(admin, period)).group_by(func.grouping_sets(tuple_(month), tuple_())))
     by_month, overall = {}, Durations(0, None, None)
     for value, whole_period, n, median, p90 in rows:
         durations = Durations(n, _float(median), _float(p90))
@@ -179,11 +180,11 @@ def _durations_postgresql(session: Session, authority_id: int, period: Period) -
     return by_month, overall
 
 
-def _durations_sqlite(session: Session, authority_id: int, period: Period) -> tuple[dict, Durations]:
+def _durations_sqlite(session: Session, admin: User, period: Period) -> tuple[dict, Durations]:
     days = func.julianday(Episode.submitted_at) - func.julianday(Episode.started_at)
     month = month_of(session, Episode.submitted_at)
     grouped: dict[date, list[float]] = {}
-    for value, duration in session.execute(select(month, days).where(*_submitted(authority_id, period))):
+    for value, duration in session.execute(select(month, days).where(*_submitted(admin, period))):
         grouped.setdefault(as_month(value), []).append(duration)
     by_month = {m: Durations(len(v), percentile(v, 0.5), percentile(v, 0.9)) for m, v in grouped.items()}
     every = [d for values in grouped.values() for d in values]
@@ -194,9 +195,9 @@ def _float(value) -> float | None:
     return None if value is None else float(value)
 
 
-def time_to_submit_table(session: Session, authority_id: int, period: Period) -> Table:
+def time_to_submit_table(session: Session, admin: User, period: Period) -> Table:
     measure = _durations_postgresql if _is_postgresql(session) else _durations_sqlite
-    by_month, overall = measure(session, authority_id, period)
+    by_month, overall = measure(session, admin, period)
     empty = Durations(0, None, None)
     rows = [[m, d.count, _days(d.median), _days(d.p90)] for m in period.months for d in [by_month.get(m, empty)]]
     total = ["All months", overall.count, _days(overall.median), _days(overall.p90)]
@@ -210,10 +211,10 @@ def _days(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def closure_reasons_table(session: Session, authority_id: int, period: Period) -> Table:
+def closure_reasons_table(session: Session, admin: User, period: Period) -> Table:
     count = func.count()
     rows = session.execute(
-        select(Episode.outcome, count).where(*_in_period(Episode.closed_at, Episode.authority_id, authority_id,
+        select(Episode.outcome, count).where(*_in_period(Episode.closed_at, Episode.authority_id, admin,
                                                          period), Episode.status == "closed")
         .group_by(Episode.outcome).order_by(count.desc(), Episode.outcome)).all()
     closed = sum(n for _, n in rows)
@@ -229,11 +230,11 @@ def reason_label(code: str | None) -> str:
     return CLOSURE_REASONS.get(code, code.replace("_", " ").capitalize())
 
 
-def deadline_breaches_table(session: Session, authority_id: int, period: Period) -> Table:
+def deadline_breaches_table(session: Session, admin: User, period: Period) -> Table:
     kinds = (("35-day limit missed", "assessment_overdue"),
              ("48-hour child-protection limit missed", "child_protection_overdue"),
              ("Service response time missed", "service_response_overdue"))
-    counts = [_monthly_counts(session, AdminAlert, AdminAlert.raised_at, AdminAlert.authority_id, authority_id,
+    counts = [_monthly_counts(session, AdminAlert, AdminAlert.raised_at, AdminAlert.authority_id, admin,
                               period, AdminAlert.kind == kind) for _, kind in kinds]
     rows = [[month] + [c.get(month, 0) for c in counts] for month in period.months]
     for row in rows:
@@ -248,12 +249,12 @@ BUILDERS = {"months": months_table, "time_to_submit": time_to_submit_table,
 TABLES = tuple(BUILDERS)
 
 
-def table(session: Session, authority_id: int, name: str, period: Period) -> Table:
-    return BUILDERS[name](session, authority_id, period)
+def table(session: Session, admin: User, name: str, period: Period) -> Table:
+    return BUILDERS[name](session, admin, period)
 
 
-def all_tables(session: Session, authority_id: int, period: Period) -> list[Table]:
-    return [builder(session, authority_id, period) for builder in BUILDERS.values()]
+def all_tables(session: Session, admin: User, period: Period) -> list[Table]:
+    return [builder(session, admin, period) for builder in BUILDERS.values()]
 
 
 # ---------------------------------------------------------------- CSV

@@ -48,7 +48,7 @@ class Queue:
 
 
 def _of_authority(admin: User):
-    return select(SearchRequest).where(SearchRequest.authority_id == policy.authority_id_of(admin)).options(
+    return select(SearchRequest).where(policy.authority_clause(admin, SearchRequest.authority_id)).options(
         selectinload(SearchRequest.children), selectinload(SearchRequest.requester))
 
 
@@ -168,11 +168,11 @@ def _candidate(keys: Keys, child: Child, episode: Episode) -> Candidate | None:
                      differs=[LABELS[k] for k, v in how.items() if v is None and asked[k]])
 
 
-def candidates(session: Session, authority_id: int, keys: Keys) -> list[Candidate]:
-    """The authority's CAFs (not deleted) of children matching at least two keys, best first."""
+def candidates(session: Session, admin: User, keys: Keys) -> list[Candidate]:
+    """The administrator's authority's CAFs (not deleted) of children matching at least two keys, best first."""
     rows = session.execute(
         select(Child, Episode).join(Episode, Episode.child_id == Child.id)
-        .where(Episode.authority_id == authority_id, Episode.status != "deleted", _narrowing(keys))
+        .where(policy.authority_clause(admin, Episode.authority_id), Episode.status != "deleted", _narrowing(keys))
         .order_by(Episode.started_at.desc()).limit(500))
     found = [c for c in (_candidate(keys, child, episode) for child, episode in rows) if c is not None]
     found.sort(key=lambda c: c.strength)
@@ -188,13 +188,12 @@ class ChildToAnswer:
 def search_for_request(session: Session, admin: User, request: SearchRequest,
                        extra: dict[int, Keys] | None = None) -> list[ChildToAnswer]:
     """Candidates for each child of the request; `extra` adds a search with other details for a child."""
-    authority_id = request.authority_id
     result = []
     for child in request.children:
-        found = candidates(session, authority_id, Keys.of(child))
+        found = candidates(session, admin, Keys.of(child))
         if extra and child.id in extra:
             seen = {c.episode.id for c in found}
-            found += [c for c in candidates(session, authority_id, extra[child.id]) if c.episode.id not in seen]
+            found += [c for c in candidates(session, admin, extra[child.id]) if c.episode.id not in seen]
         result.append(ChildToAnswer(child, found))
     episodes_shown(session, admin.id, "search_request", [c.episode.id for r in result for c in r.candidates],
                    action="search_request_searched", request_id=request.id,
@@ -212,17 +211,18 @@ def _an_id(text: str) -> bool:
     return text.isdigit() and len(text) < 10  # within the integer column's range
 
 
-def linkable_episode(session: Session, authority_id: int, episode_id: int) -> Episode | None:
-    return session.scalar(select(Episode).where(Episode.id == episode_id, Episode.authority_id == authority_id,
+def linkable_episode(session: Session, admin: User, episode_id: int) -> Episode | None:
+    return session.scalar(select(Episode).where(Episode.id == episode_id,
+                                                policy.authority_clause(admin, Episode.authority_id),
                                                 Episode.status != "deleted", Episode.child_id.is_not(None)))
 
 
-def _links(session: Session, request: SearchRequest, choices: dict[int, str]) -> tuple[dict, dict]:
+def _links(session: Session, admin: User, request: SearchRequest, choices: dict[int, str]) -> tuple[dict, dict]:
     """({request child id: Episode or None}, problems): each child needs a CAF of the authority or NO_MATCH."""
     links, problems = {}, {}
     for child in request.children:
         choice = choices.get(child.id, "")
-        episode = linkable_episode(session, request.authority_id, int(choice)) if _an_id(choice) else None
+        episode = linkable_episode(session, admin, int(choice)) if _an_id(choice) else None
         if episode is None and choice != NO_MATCH:
             problems[f"match-{child.id}"] = (f"Select the CAF you found for {child.given_names} {child.family_name}, "
                                              "or that no CAF was found")
@@ -237,7 +237,7 @@ def answer(session: Session, admin: User, request: SearchRequest, choices: dict[
     id of the queued email, to deliver after the commit."""
     if request.status == "answered":
         raise AlreadyAnswered(f"search request {request.reference} was answered already")
-    links, problems = _links(session, request, choices)
+    links, problems = _links(session, admin, request, choices)
     if not text:
         problems["answer"] = "Enter your answer to the practitioner"
     if problems:

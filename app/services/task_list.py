@@ -103,14 +103,14 @@ def _deletion_due(alert: AdminAlert, episode: Episode) -> datetime | None:
 
 def open_alerts(session: Session, user: User) -> list[AlertRow]:
     """The unresolved alerts of an administrator's authority: child protection first, then oldest first."""
-    if user.role != "administrator" or not policy.is_usable(user):
+    if not policy.is_administrator_of(user, policy.authority_id_of(user)):
         return []
     originator, organisation = aliased(User), aliased(Organisation)
     query = (select(AdminAlert, Episode, originator, organisation.name)
              .join(Episode, Episode.id == AdminAlert.episode_id)
              .join(originator, originator.id == Episode.originator_id)
              .outerjoin(organisation, organisation.id == originator.organisation_id)
-             .where(AdminAlert.authority_id == policy.authority_id_of(user), AdminAlert.resolved_at.is_(None))
+             .where(policy.authority_clause(user, AdminAlert.authority_id), AdminAlert.resolved_at.is_(None))
              .options(defer(Episode.state))
              .order_by(case((AdminAlert.kind == "child_protection_overdue", 0), else_=1), AdminAlert.raised_at,
                        AdminAlert.id)
@@ -131,7 +131,7 @@ def open_alerts(session: Session, user: User) -> list[AlertRow]:
 def alert_of(session: Session, user: User, alert_id: int) -> AdminAlert | None:
     """The alert if it belongs to the administrator's authority (locked, so it is resolved once)."""
     return session.scalar(select(AdminAlert).where(
-        AdminAlert.id == alert_id, AdminAlert.authority_id == policy.authority_id_of(user)).with_for_update())
+        AdminAlert.id == alert_id, policy.authority_clause(user, AdminAlert.authority_id)).with_for_update())
 
 
 def resolve_alert(session: Session, user: User, alert: AdminAlert, outcome: str) -> None:

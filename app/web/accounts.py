@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
-from app import outbox
+from app import outbox, policy
 from app.accounts import throttle, vetting
 from app.clock import now
 from app.models import VETTING_TYPES, User
@@ -129,7 +129,7 @@ def _applicable(user: User, live: int) -> dict[str, bool]:
     """Which actions would change something now (the others are left off the page)."""
     return {"disable": user.active, "enable": not user.active, "unlock": bool(user.locked_at or user.failed_sign_ins),
             "revoke_sessions": live > 0, "reset_authenticator": bool(user.totp_enrolled_at or user.totp_secret),
-            "send_password_link": user.active}
+            "send_password_link": policy.may_get_password_link(user)}
 
 
 def _show(session, user: User, *, errors=None, typed=None, status: int = 200):
@@ -140,7 +140,7 @@ def _show(session, user: User, *, errors=None, typed=None, status: int = 200):
     applicable = _applicable(user, live)
     shown = [endpoint for endpoint, (action, *_) in ACTIONS.items()
              if (typed and endpoint in typed)
-             or (applicable[endpoint] and not (yourself and action in service.NOT_ON_YOURSELF))]
+             or (applicable[endpoint] and policy.may_act_on_account(current_user(), user, action))]
     return render_template(
         "accounts/show.html", account=user, states=service.states_of(user, today), state_labels=service.STATES,
         problem=user.vetting_problem(today), last_sign_in=service.last_sign_in(session, user), live=live,
@@ -167,7 +167,7 @@ def edit(user_id: int):
                  "organisation_id": str(user.organisation_id), "role": user.role}
         if request.method == "POST":
             typed, details = _details_from(request.form)
-            if "role" not in request.form and user.role not in service.offered_roles(current_user()):
+            if "role" not in request.form and not policy.may_grant_role(current_user(), user.role):
                 typed["role"] = details.role = user.role  # shown read-only, so not posted: unchanged
             typed["reason"] = text(request.form, "reason", 1000)
             errors = service.edit_account(session, current_user(), user, details, typed["reason"])

@@ -29,10 +29,6 @@ def capped(count: int) -> str:
 REPAIRS = ("retry", "reassign", "extend", "suspend", "resume", "hold", "lift_hold", "delete", "terminate")
 
 
-def _authority() -> int:
-    return policy.authority_id_of(current_user())
-
-
 def _stuck_days() -> int:
     return runtime().config.stuck_after_days
 
@@ -41,7 +37,7 @@ def _stuck_days() -> int:
 @roles("administrator")
 def dashboard():
     with runtime().db.session() as session:
-        board = lists.dashboard(session, _authority(), stuck_after_days=_stuck_days())
+        board = lists.dashboard(session, current_user(), stuck_after_days=_stuck_days())
     return render_template("admin/dashboard.html", board=board, lists=lists.LISTS,
                            stuck_days=_stuck_days(), at_risk_days=lists.AT_RISK_DAYS,
                            at_risk_hours=lists.AT_RISK_PROTECTION_HOURS)
@@ -53,12 +49,12 @@ def episodes():
     filters = lists.read_filters(request.args)
     with runtime().db.session() as session:
         rows, more = ([], False) if filters.errors else lists.episode_list(
-            session, _authority(), filters, stuck_after_days=_stuck_days())
+            session, current_user(), filters, stuck_after_days=_stuck_days())
         episodes_shown(session, current_user().id, "admin_episodes", [r.episode.id for r in rows],
                        show=filters.show)
         page = render_template("admin/episodes.html", rows=rows, more=more, filters=filters, lists=lists.LISTS,
                                stages=lists.STAGES, sorts=lists.SORTS,
-                               choices=lists.filter_choices(session, _authority()), typed=request.args)
+                               choices=lists.filter_choices(session, current_user()), typed=request.args)
     return page, 400 if filters.errors else 200
 
 
@@ -211,7 +207,7 @@ def bulk():
     filters = lists.read_filters(form)
     action = form.get("action", "retry")
     with runtime().db.session() as session:
-        plan = bulk_repair.preview(session, _authority(), filters, action, form, stuck_after_days=_stuck_days())
+        plan = bulk_repair.preview(session, current_user(), filters, action, form, stuck_after_days=_stuck_days())
         episodes_shown(session, current_user().id, "admin_bulk", [item.episode_id for item in plan.items],
                        bulk=action)
     if request.method == "POST" and form.get("confirm") == "yes" and not plan.problems:
@@ -223,6 +219,6 @@ def bulk():
                   + (f"; {len(result.failed)} still need attention." if result.failed else "."), "success")
             return redirect(url_for("admin.episodes", **filters.as_args(page=1)))
     with runtime().db.session() as session:
-        choices = lists.filter_choices(session, _authority())
+        choices = lists.filter_choices(session, current_user())
     return render_template("admin/bulk.html", plan=plan, filters=filters, action=action, lists=lists.LISTS,
                            choices=choices, typed=form), 400 if plan.problems and request.method == "POST" else 200

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from flask import Blueprint, render_template, request
-from sqlalchemy import exists, false, func, or_, select
+from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app import audit, policy
@@ -96,15 +96,14 @@ def _page_of(session: Session, where: list, number: int) -> Page:
 
 # ---------------------------------------------------------------- an administrator's trail
 
-def _about_authority(authority_id: int | None):
-    """Rows about the authority's episodes, or done by someone in one of its organisations."""
-    if authority_id is None:
-        return false()
+def _about_authority(admin: User):
+    """Rows about the administrator's authority's episodes, or done by someone in one of its
+    organisations (the policy's authority clause: nothing for anyone else)."""
     about_episode = exists().where(_FilterEpisode.id == AuditEvent.episode_id,
-                                   _FilterEpisode.authority_id == authority_id)
+                                   policy.authority_clause(admin, _FilterEpisode.authority_id))
     by_its_people = exists().where(_Actor.id == AuditEvent.actor_id,
                                    _ActorOrganisation.id == _Actor.organisation_id,
-                                   _ActorOrganisation.authority_id == authority_id)
+                                   policy.authority_clause(admin, _ActorOrganisation.authority_id))
     return or_(about_episode, by_its_people)
 
 
@@ -213,7 +212,7 @@ def browse():
         filters = _read_filters(session)
         page = None
         if not filters.errors:
-            where = [_about_authority(policy.authority_id_of(admin)), *filters.where]
+            where = [_about_authority(admin), *filters.where]
             page = _page_of(session, where, number)
         audit.record(session, "audit_viewed", actor_id=admin.id, filters=filters.recorded(), page=number)
         html = render_template("audit_trail/browse.html", filters=filters, errors=filters.errors, page=page,

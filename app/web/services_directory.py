@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
-from app import policy
 from app.policy import directory as directory_policy
 from app.models import Service
 from app.services import directory
@@ -55,7 +54,7 @@ def _form_page(service: Service | None, typed: dict, errors: dict, email: str = 
 def index():
     user = current_user()
     with runtime().db.session() as session:
-        everything = directory.services_of(session, policy.authority_id_of(user), active_only=False)
+        everything = directory.services_of(session, user, active_only=False)
         active = [s for s in everything if s.active]
         # Only administrators see the services taken out of the directory, to bring them back.
         keeper = directory_policy.may_keep_directory(user)

@@ -29,7 +29,7 @@ def home():
         episodes_shown(session, current_user().id, "task_list", [row.episode_id for row in rows])
         alerts = open_alerts(session, current_user())
         team_waiting = (sum(row.waiting for row in service_requests.inbox(session, current_user()))
-                        if current_user().role == "service_team" else None)
+                        if policy.has_team_inbox(current_user()) else None)
     return render_template("tasks/home.html", rows=rows, filters=filters, alerts=alerts, errors={}, typed={},
                            team_waiting=team_waiting)
 

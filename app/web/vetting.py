@@ -20,7 +20,7 @@ RENEW_WITHIN_DAYS = 60
 
 def _accounts_query(admin: User):
     return (select(User).join(Organisation, User.organisation_id == Organisation.id)
-            .where(Organisation.authority_id == policy.authority_id_of(admin)))
+            .where(policy.authority_clause(admin, Organisation.authority_id)))
 
 
 def _account_or_404(session, user_id: int) -> User:

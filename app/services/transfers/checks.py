@@ -51,7 +51,7 @@ def _release(session: Session, document: dict, receiving: Authority, lock: bool)
             or release.episode_id != document["episode"]["id"]):
         raise TransferRefused("The file names no release of this episode: the authority the child has left must "
                               "release it to you before it can move")
-    if release.to_authority_id != receiving.id:
+    if not policy.is_released_to(release, receiving.id):
         raise TransferRefused(f"The episode was released to {release.to_authority.name}, not to {receiving.name}: "
                               "only that authority can import it")
     if release.status == "used":
