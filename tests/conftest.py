@@ -5,7 +5,10 @@ Without PostgreSQL or Redis the tests that need them skip, saying why; under CI=
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 from datetime import date
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -43,17 +46,36 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
-def _create_worker_database() -> None:
-    """A worker's own database, made once beside the configured one."""
-    if POSTGRES_URL == BASE_POSTGRES_URL:
-        return
-    name = POSTGRES_URL.rsplit("/", 1)[1]
+def create_database_beside(url: str) -> None:
+    """The PostgreSQL database `url` names, made once on the server of the configured one."""
+    name = url.rsplit("/", 1)[1]
     engine = create_engine(normalise_url(BASE_POSTGRES_URL), isolation_level="AUTOCOMMIT",
                            connect_args={"connect_timeout": 3})
     with engine.connect() as conn:
         if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first() is None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine.dispose()
+
+
+def _create_worker_database() -> None:
+    """A worker's own database, made once beside the configured one."""
+    if POSTGRES_URL != BASE_POSTGRES_URL:
+        create_database_beside(POSTGRES_URL)
+
+
+@contextmanager
+def local_http_server(handler):
+    """A real HTTP server on a free loopback port, answering with `handler`; `.received` collects
+    what the handler chooses to keep."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.received = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _postgres_reachable() -> str | None:

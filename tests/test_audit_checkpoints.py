@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from click.testing import CliRunner
@@ -19,7 +18,7 @@ from app.db import Database
 from app.jobs.dispatch import InProcessDispatcher
 from app.models import AuditEvent
 from app.models.audit import AuditKeyUnavailable, chain_hash, keyed_hash
-from tests.conftest import TEST_AUDIT_KEY
+from tests.conftest import TEST_AUDIT_KEY, local_http_server
 from tests.test_audit_trail import _chain, _tamper, _write
 
 OTHER_KEY = "another-key-entirely-0123456789abcdef0123456789"
@@ -258,13 +257,8 @@ class _Endpoint(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Endpoint)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_Endpoint) as server:
+        yield server
 
 
 def test_checkpoints_to_an_http_endpoint(runtime, people, command, endpoint, monkeypatch):

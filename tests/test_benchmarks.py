@@ -13,12 +13,10 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import create_engine, text
 
 from app.config import PROJECT_ROOT
-from app.db import normalise_url
 
-from .conftest import BASE_POSTGRES_URL, POSTGRES_URL, unavailable
+from .conftest import BASE_POSTGRES_URL, POSTGRES_URL, create_database_beside, unavailable
 
 BENCH_POSTGRES_URL = f"{POSTGRES_URL}_bench"
 NUMBER = r"[\d,]+(\.\d+)?"
@@ -29,14 +27,8 @@ PROBLEMS: list[str] = []  # why the scratch database could not be made
 @pytest.fixture(scope="module")
 def bench_postgres() -> str | None:
     """The scratch database's URL, or None (with the reason kept) when PostgreSQL is not reachable."""
-    name = BENCH_POSTGRES_URL.rsplit("/", 1)[1]
     try:
-        engine = create_engine(normalise_url(BASE_POSTGRES_URL), isolation_level="AUTOCOMMIT",
-                               connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}).first() is None:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-        engine.dispose()
+        create_database_beside(BENCH_POSTGRES_URL)
     except Exception as exc:
         PROBLEMS.append(f"PostgreSQL is not reachable at {BASE_POSTGRES_URL}: {type(exc).__name__}")
         return None

@@ -3,10 +3,9 @@ existence and contact only, a reason, audited), and shielding children from prac
 from __future__ import annotations
 
 import json
-import threading
 from dataclasses import replace
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from sqlalchemy import func, select
@@ -16,7 +15,7 @@ from app.jobs import tasks
 from app.jobs.runtime import set_runtime
 from app.models import AuditEvent, Authority, Child, Episode, IndexEntry, Organisation, OutboxMessage, User
 from app.services import national_index, shielding
-from tests.conftest import VETTED, complete
+from tests.conftest import VETTED, complete, local_http_server
 from tests.journeys import CHECKLIST, CONSENT, assessment, to_delivery
 from tests.web import browser, csrf_token, text_of
 
@@ -116,13 +115,8 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def index_endpoint():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
-    server.received = []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with local_http_server(_Receiver) as server:
+        yield server
 
 
 def test_submitting_writes_the_index_entry_and_the_notice_reaches_the_endpoint(runtime, people, index_endpoint):
