@@ -11,7 +11,6 @@ import io
 import os
 import re
 import secrets
-import tempfile
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session, joinedload
 from app import audit, policy
 from app.clock import now
 from app.config import Config
+from app.files import write_whole
 from app.models import Attachment, Episode, User
 
 MAX_NAME = 255  # the filename column's width
@@ -213,18 +213,7 @@ def path_for(config: Config, storage_key: str) -> Path:
 def _write(config: Config, content: bytes) -> str:
     """Write to a temporary file beside the target, then rename: a reader never sees half a file."""
     storage_key = secrets.token_hex(16)
-    target = path_for(config, storage_key)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(content)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_whole(path_for(config, storage_key), content, prefix=".upload-")
     return storage_key
 
 

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from app import audit
 from app.clock import as_utc, now
 from app.config import AuditKeyMissing, Config
 from app.db import Database
+from app.files import write_whole
 from app.models import AuditEvent
 
 log = logging.getLogger(__name__)
@@ -102,19 +102,9 @@ class DirectoryStore:
         return f"directory {self.path}"
 
     def write(self, checkpoint: Checkpoint) -> str:
-        self.path.mkdir(parents=True, exist_ok=True)
         stamp = checkpoint.taken_at.strftime("%Y%m%dT%H%M%S%fZ")
         target = self.path / f"checkpoint-{checkpoint.seq:012d}-{stamp}.json"
-        fd, temporary = tempfile.mkstemp(dir=self.path, prefix=".checkpoint-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w") as handle:
-                handle.write(checkpoint.to_json())
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        write_whole(target, checkpoint.to_json().encode("utf-8"), prefix=".checkpoint-")
         return str(target)
 
     def latest(self) -> Checkpoint | None:
