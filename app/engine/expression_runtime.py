@@ -51,6 +51,15 @@ def execute(source: str, data: dict, external: dict | None = None) -> bool:
     return True
 
 
+def work_out(node: ast.expr, *, kept: bool):
+    """The value of one part of a checked tree that reads no task data: the deploy check works out
+    constant parts with it. `kept` also requires a value a step could keep."""
+    run = _Run({}, {})
+    run.line = getattr(node, "lineno", None)
+    value = run.guarded(node)
+    return run.kept(value) if kept else value
+
+
 class _Run:
     def __init__(self, data: dict, external: dict):
         self.data, self.external, self.assigned = data, external, {}

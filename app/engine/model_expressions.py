@@ -14,8 +14,8 @@ from typing import Iterator
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
-from .expression_runtime import ExpressionFailed, _Run
-from .expressions import HELPERS, Problem, check
+from .expression_runtime import ExpressionFailed, work_out
+from .expressions import HELPERS, Problem, check, compile_checked
 
 # Helpers whose answer changes from one run to the next: never worked out at deploy.
 _NOT_CONSTANT = frozenset({"now_iso"})
@@ -67,7 +67,7 @@ def problems_of(element: str, kind: str, source: str, mode: str) -> list[str]:
 
 
 def _constant_failures(source: str, mode: str) -> list[Problem]:
-    tree = ast.parse(source.strip() if mode == "eval" else source, mode=mode)
+    tree = compile_checked(source, mode)  # parsed and checked once, by check() just before
     problems: list[Problem] = []
     _fold(tree.body if mode == "eval" else tree, problems)
     return problems
@@ -78,12 +78,8 @@ def _fold(node: ast.AST, problems: list[Problem], whole: bool = True) -> None:
     `whole` value (all of an expression, or what a script line assigns) must also be one a step
     can keep."""
     if isinstance(node, ast.expr) and _constant(node):
-        run = _Run({}, {})
-        run.line = getattr(node, "lineno", None)
         try:
-            value = run.guarded(node)
-            if whole:
-                run.kept(value)
+            work_out(node, kept=whole)
         except ExpressionFailed as exc:
             problems.append(Problem(exc.line, f"this always fails: {exc.message}"))
         return
