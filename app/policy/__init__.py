@@ -29,12 +29,9 @@ from .scope import (TASKLESS_PARTS, authority_clause, holds_tasks, leads_clause,
 from .transfers import (incoming_transfer_filter, is_released_to, may_decide_transfer, may_lead_moved_episode,
                         may_receive_transfers, may_see_child, may_see_transfer_request, outgoing_transfer_filter)
 
-# The old name of is_usable, kept while callers move to it.
-is_vetted = is_usable
-
 __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_of", "may_attach",
            "authority_id_of", "child_filter", "claimable_roles",
-           "episode_filter", "is_administrator_of", "is_usable", "is_vetted",
+           "episode_filter", "is_administrator_of", "is_usable",
            "join_refusal", "lead_refusal", "may", "may_claim", "may_complete",
            "may_complete_now", "may_grant_role", "may_present_secrets", "may_release", "may_search_index",
            "member_role", "permissions", "task_filter", "unusable_because", "usable_clause", "visible_episode",

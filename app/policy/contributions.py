@@ -16,7 +16,7 @@ OPEN_CONTRIBUTION_STATUSES = ("invited", "submitted", "returned")
 
 def may_invite(session: Session, user: User | None, episode: Episode) -> bool:
     """The lead professional (the originator until one is appointed), as a practitioner."""
-    return _policy.is_vetted(user) and user.role == "practitioner" and may(session, user, "manage_members", episode)
+    return _policy.is_usable(user) and user.role == "practitioner" and may(session, user, "manage_members", episode)
 
 
 def why_not_invitable(episode: Episode) -> str | None:

@@ -39,7 +39,7 @@ def why_not_requestable(episode: Episode) -> str | None:
 
 def may_request(session: Session, user: User | None, episode: Episode) -> bool:
     """Practitioners working on the episode ask for help; administrators watch."""
-    return (_policy.is_vetted(user) and user.role == "practitioner"
+    return (_policy.is_usable(user) and user.role == "practitioner"
             and member_role(session, user, episode) is not None)
 
 
@@ -120,7 +120,7 @@ def team_filter(user: User | None):
     """Requests the user's teams may see: those with one of their services, on an open or closed
     (never deleted) episode whose consent has not been withdrawn and does not exclude the service
     or the user; cancelled requests are no longer the team's."""
-    if not _policy.is_vetted(user) or user.role != "service_team":
+    if not _policy.is_usable(user) or user.role != "service_team":
         return false()
     mine = exists().where(ServiceTeamMember.service_id == ServiceRequest.service_id,
                           ServiceTeamMember.user_id == user.id)
