@@ -20,9 +20,15 @@ def _runtime():
     from app.jobs.runtime import Runtime
 
     config = Config.from_env()
-    require_secrets(config)
-    _audit_key(config)
+    _keys_ready(config)
     return Runtime.with_jobs(config)
+
+
+def _keys_ready(config: Config) -> bytes:
+    """SECRET_KEY, ECAF_TOTP_KEY and the audit key, each usable here, or the command stops saying why.
+    Returns the audit key."""
+    require_secrets(config)
+    return _audit_key(config)
 
 
 def _audit_key(config: Config) -> bytes:
@@ -330,8 +336,7 @@ def worker(burst: bool) -> None:
     if not config.redis_url:
         click.echo("REDIS_URL is not set: without Redis the web app runs the jobs itself (ecaf run)", err=True)
         sys.exit(2)
-    require_secrets(config)
-    _audit_key(config)
+    _keys_ready(config)
     dispatcher = RqDispatcher(config)
 
     def queue_sweeps() -> None:
@@ -358,8 +363,7 @@ def run(host: str, port: int) -> None:
         config.cookie_secure = False
         config.local_run = True  # the same test as the cookie: development keys only here
     # After the local-run decision above: it says whether development keys will do.
-    require_secrets(config)
-    shipped = deploy_shipped_model(config.database_url, config.processes_dir, _audit_key(config))
+    shipped = deploy_shipped_model(config.database_url, config.processes_dir, _keys_ready(config))
     if shipped:
         click.echo(f"deployed the shipped process model as {shipped}")
     app = create_app(config, start_jobs=True)
