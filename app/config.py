@@ -25,6 +25,22 @@ DEVELOPMENT_TOTP_KEY = "uKO4MI9DUxMXTv2Zql032SiObT_QdjK0YARUvGL2dvM="
 _warned: set[str] = set()
 
 
+def _json_setting(env, name: str) -> dict:
+    """A setting holding a JSON object; a malformed one stops the start, naming it."""
+    import json
+
+    text = env.get(name) or ""
+    if not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"{name} must be a JSON object of text values")
+    return value
+
+
 class AuditKeyMissing(RuntimeError):
     """This deployment holds no usable audit key (ECAF_AUDIT_KEY)."""
 
@@ -51,6 +67,24 @@ class Config:
     sweep_interval_seconds: int = 60
     outbox_max_attempts: int = 6
     queue_name: str = "ecaf"
+    # How often each worker (or the in-process runner) looks in the database for due timers.
+    timer_poll_seconds: float = 5.0
+    # Longest wait between two tries of an undelivered message: after an outage they go out within it.
+    outbox_max_backoff_seconds: int = 30
+    # Connect and read timeouts of every SMTP, HTTP and Notify call, so a hanging channel holds nobody.
+    channel_connect_timeout_seconds: float = 5.0
+    channel_read_timeout_seconds: float = 15.0
+    # GOV.UK Notify: email goes through Notify when the API key is set (before SMTP and the mailbox).
+    notify_api_key: str | None = field(default=None, repr=False)
+    notify_base_url: str = "https://api.notifications.service.gov.uk"
+    # Notify template ids: one for every email (its personalisation is `subject` and `body`), and
+    # optionally one per message kind (NOTIFY_TEMPLATES, JSON {"kind": "template id"}).
+    notify_email_template_id: str | None = None
+    notify_templates: dict = field(default_factory=dict)
+    # Trusted reverse proxies in front of the web app (X-Forwarded-For/-Proto/-Host hops): 0 trusts none.
+    proxy_hops: int = 0
+    # /metrics answers loopback, or a request bearing this token (Authorization: Bearer ...).
+    metrics_token: str | None = field(default=None, repr=False)
     testing: bool = False
     # Support contacts in every page's footer, unless the user's authority has its own.
     support_email: str = "ecaf-admin@localhost"
@@ -104,6 +138,16 @@ class Config:
             index_endpoint_url=env.get("INDEX_ENDPOINT_URL") or None,
             admin_email=env.get("ECAF_ADMIN_EMAIL", cls.admin_email),
             sweep_interval_seconds=int(env.get("ECAF_SWEEP_INTERVAL", "60")),
+            timer_poll_seconds=float(env.get("ECAF_TIMER_POLL", "5")),
+            outbox_max_backoff_seconds=int(env.get("ECAF_OUTBOX_MAX_BACKOFF", "30")),
+            channel_connect_timeout_seconds=float(env.get("ECAF_CHANNEL_CONNECT_TIMEOUT", "5")),
+            channel_read_timeout_seconds=float(env.get("ECAF_CHANNEL_READ_TIMEOUT", "15")),
+            notify_api_key=env.get("NOTIFY_API_KEY") or None,
+            notify_base_url=env.get("NOTIFY_BASE_URL") or cls.notify_base_url,
+            notify_email_template_id=env.get("NOTIFY_EMAIL_TEMPLATE_ID") or None,
+            notify_templates=_json_setting(env, "NOTIFY_TEMPLATES"),
+            proxy_hops=int(env.get("ECAF_PROXY_HOPS", "0")),
+            metrics_token=env.get("ECAF_METRICS_TOKEN") or None,
             support_email=env.get("ECAF_SUPPORT_EMAIL", cls.support_email),
             support_phone=env.get("ECAF_SUPPORT_PHONE", cls.support_phone),
             safeguarding_phone=env.get("ECAF_SAFEGUARDING_PHONE", cls.safeguarding_phone),
