@@ -49,6 +49,10 @@ class SecretsMissing(RuntimeError):
     """This deployment holds no usable SECRET_KEY or ECAF_TOTP_KEY: it must not start."""
 
 
+class ChannelsMisconfigured(RuntimeError):
+    """The settings of a message channel (NOTIFY_*, ECAF_CHANNEL_*) cannot work: do not start."""
+
+
 @dataclass
 class Config:
     database_url: str = field(default_factory=_default_database_url)
@@ -228,6 +232,15 @@ class Config:
         """Raises SecretsMissing, saying why, unless SECRET_KEY and ECAF_TOTP_KEY are usable here."""
         self.session_secret_key()
         self.totp_keys()
+
+    def check_channels(self) -> None:
+        """Raises ChannelsMisconfigured, saying why, when the message channels' settings would keep every
+        message from going out (a Notify key without a template id, or not shaped like a key)."""
+        from app.jobs.channels import configuration_problems
+
+        problems = configuration_problems(self)
+        if problems:
+            raise ChannelsMisconfigured("; ".join(problems))
 
     def _development_keys(self) -> dict[str, str]:
         from app import keys

@@ -1,84 +1,87 @@
-"""Delivering outbox messages: to the local mailbox, an SMTP server, or the index endpoint.
+"""Delivering outbox messages through their channel (app/jobs/channels/), retrying what fails.
 
-Each message is delivered under a row lock and marked sent in the same transaction, so two
-deliverers never send it twice; its idempotency key travels with it (Message-ID header,
-Idempotency-Key header) so a receiver can drop a repeat after a crash between send and commit.
+Never twice: each message is delivered under a row lock and marked sent in the same transaction,
+so two deliverers never both send it; its idempotency key travels with it (Message-ID,
+Idempotency-Key, Notify's reference) so a receiver can drop a repeat after a crash between sending
+and recording.
+
+Retries: a transient failure (timeout, refused connection, 5xx, 429, SMTP 4xx) leaves the message
+pending and due again after 2, 5, 10, 20 ... seconds, never more than ECAF_OUTBOX_MAX_BACKOFF
+(Retry-After honoured up to that cap). It is given up (failed) only when both ECAF's attempts
+(outbox_max_attempts) are spent and it is older than GIVE_UP_AFTER, so an outage of hours loses
+nothing. A refusal that would repeat (a bad address, a key Notify does not know, 4xx) fails the
+message at once, with the reason; an administrator can send it again from the operations page.
+
+Recovery: when a channel accepts a message, every pending message of that channel waiting for a
+later try is made due now and delivered straight away, so after an outage the backlog goes out
+within seconds of the channel answering, not each at its own backoff.
 """
 from __future__ import annotations
 
-import json
-import smtplib
-import urllib.request
+import logging
+import time
+from dataclasses import dataclass
 from datetime import timedelta
-from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from app.clock import now
+from app import metrics
+from app.clock import as_utc, now
 from app.config import Config
 from app.db import Database
-from app.models import MailboxMessage, OutboxMessage
+from app.models import OutboxMessage
 
-BACKOFF_SECONDS = (10, 60, 300, 900, 3600, 3 * 3600)
+from . import channels
+from .channels import Refused, Transient
+
+log = logging.getLogger(__name__)
+
+BACKOFF_SECONDS = (2, 5, 10, 20, 30, 60)  # then the last, always capped by outbox_max_backoff_seconds
+GIVE_UP_AFTER = timedelta(days=1)
+# After a channel comes back, one deliverer sends at most this much of the backlog at once; the
+# rest is already due and goes with the next deliveries or the sweep.
+BACKLOG_BATCH = 200
+BACKLOG_SECONDS = 30.0
 
 
 class DeliveryFailed(Exception):
-    """The channel refused the message; it stays pending and is retried later."""
+    """The channel did not take the message; it stays pending and is retried later."""
 
 
-def _send_email(config: Config, message: OutboxMessage, session) -> None:
-    if not config.smtp_host:
-        session.add(MailboxMessage(outbox_id=message.id, recipient=message.recipient, subject=message.subject,
-                                   body=message.body, delivered_at=now()))
-        return
-    email = EmailMessage()
-    email["From"], email["To"], email["Subject"] = config.mail_from, message.recipient, message.subject
-    email["Message-ID"] = f"<{message.idempotency_key.replace(':', '.')}@ecaf>"
-    email.set_content(message.body)
-    with smtplib.SMTP(config.smtp_host, config.smtp_port, timeout=20) as smtp:
-        smtp.send_message(email)
+@dataclass
+class _Attempt:
+    status: str  # the message's status afterwards (or "missing", "busy")
+    result: str | None = None  # sent, retry or failed: None when nothing was attempted
+    channel: str | None = None
+    reason: str | None = None
+    attempts: int = 0
 
 
-def _send_index_notice(config: Config, message: OutboxMessage, session) -> None:
-    request = urllib.request.Request(
-        message.recipient, data=json.dumps(message.payload or {}).encode(), method="POST",
-        headers={"Content-Type": "application/json", "Idempotency-Key": message.idempotency_key})
-    with urllib.request.urlopen(request, timeout=20) as response:
-        if response.status >= 300:
-            raise DeliveryFailed(f"index endpoint answered {response.status}")
+def backoff_seconds(config: Config, attempts: int, retry_after: float | None = None) -> float:
+    """How long to wait after the `attempts`-th failed try."""
+    delay = BACKOFF_SECONDS[min(max(attempts, 1), len(BACKOFF_SECONDS)) - 1]
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    return min(delay, config.outbox_max_backoff_seconds)
 
 
-CHANNELS = {"email": _send_email, "index": _send_index_notice}
+def gives_up(config: Config, message: OutboxMessage) -> bool:
+    """A transient failure ends the retries only after enough attempts AND enough time."""
+    return (message.attempts >= config.outbox_max_attempts
+            and now() - as_utc(message.created_at) >= GIVE_UP_AFTER)
 
 
 def deliver(db: Database, config: Config, message_id: int) -> str:
     """Deliver one message if it is still pending. Returns its status afterwards.
 
-    Raises DeliveryFailed after recording the failure, so a job runner can retry."""
-    with db.session() as session:
-        query = select(OutboxMessage).where(OutboxMessage.id == message_id)
-        if db.is_postgresql:
-            query = query.with_for_update()
-        message = session.scalar(query)
-        if message is None:
-            return "missing"
-        if message.status != "pending":
-            return message.status  # already sent (or given up): never twice
-        message.attempts += 1
-        try:
-            CHANNELS[message.channel](config, message, session)
-        except Exception as exc:  # any failure of the channel: record it, retry later
-            failure = f"{type(exc).__name__}: {exc}"
-        else:
-            message.status, message.sent_at, message.last_error = "sent", now(), None
-            return message.status
-        message.last_error = failure
-        if message.attempts >= config.outbox_max_attempts:
-            message.status = "failed"
-            return message.status
-        delay = BACKOFF_SECONDS[min(message.attempts, len(BACKOFF_SECONDS)) - 1]
-        message.next_attempt_at = now() + timedelta(seconds=delay)
-    raise DeliveryFailed(f"message {message_id} not delivered (attempt {message.attempts}): {failure}")
+    Raises DeliveryFailed after recording a transient failure, so a job runner can retry."""
+    attempt = _attempt(db, config, message_id)
+    if attempt.result == "sent":
+        _after_success(db, config, attempt.channel)
+    if attempt.result == "retry":
+        raise DeliveryFailed(f"message {message_id} ({attempt.channel}) not delivered (attempt {attempt.attempts}), "
+                             f"will be tried again: {attempt.reason}")
+    return attempt.status
 
 
 def due_messages(db: Database, limit: int = 500) -> list[int]:
@@ -86,3 +89,102 @@ def due_messages(db: Database, limit: int = 500) -> list[int]:
         return list(session.scalars(
             select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now())
             .order_by(OutboxMessage.next_attempt_at).limit(limit)))
+
+
+def _attempt(db: Database, config: Config, message_id: int, *, skip_locked: bool = False) -> _Attempt:
+    with db.session() as session:
+        query = select(OutboxMessage).where(OutboxMessage.id == message_id)
+        if db.is_postgresql:
+            query = query.with_for_update(skip_locked=skip_locked)
+        message = session.scalar(query)
+        if message is None:
+            return _Attempt("busy" if skip_locked and _exists(db, message_id) else "missing")
+        if message.status != "pending":
+            return _Attempt(message.status)  # already sent (or given up): never twice
+        message.attempts += 1
+        attempt = _Attempt("pending", channel=message.channel, attempts=message.attempts)
+        try:
+            channels.send(config, message, session)
+        except Refused as exc:
+            attempt.result, attempt.reason = "failed", exc.reason
+            message.status, message.last_error = "failed", f"refused: {exc.reason}"
+        except Exception as exc:  # noqa: BLE001 - any other fault of the channel: record it, retry later
+            attempt.reason = exc.reason if isinstance(exc, Transient) else f"{type(exc).__name__}: {exc}"
+            message.last_error = attempt.reason
+            if gives_up(config, message):
+                attempt.result, message.status = "failed", "failed"
+                message.last_error = (f"given up after {message.attempts} attempts over "
+                                      f"{_age(message)}: {attempt.reason}")
+            else:
+                attempt.result = "retry"
+                retry_after = exc.retry_after if isinstance(exc, Transient) else None
+                message.next_attempt_at = now() + timedelta(
+                    seconds=backoff_seconds(config, message.attempts, retry_after))
+        else:
+            attempt.result = "sent"
+            message.status, message.sent_at, message.last_error = "sent", now(), None
+        attempt.status = message.status
+    # Counted once the outcome is recorded: a commit that failed attempted nothing that counts.
+    metrics.delivery_attempted(attempt.channel, attempt.result)
+    if attempt.result == "failed":
+        log.warning("message %s (%s) failed after %s attempts, not retried: %s", message_id, attempt.channel,
+                    attempt.attempts, attempt.reason)
+    return attempt
+
+
+def _exists(db: Database, message_id: int) -> bool:
+    with db.session() as session:
+        return session.get(OutboxMessage, message_id) is not None
+
+
+def _age(message: OutboxMessage) -> str:
+    hours = (now() - as_utc(message.created_at)).total_seconds() / 3600
+    return f"{hours:.0f} hours"
+
+
+def wake_channel(db: Database, channel: str) -> int:
+    """Make every pending message of the channel that waits for a later try due now. Returns how many.
+
+    Rows another deliverer holds are being tried already and are left alone (SKIP LOCKED)."""
+    waiting = (select(OutboxMessage.id)
+               .where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
+                      OutboxMessage.attempts > 0, OutboxMessage.next_attempt_at > now()))
+    if db.is_postgresql:
+        waiting = waiting.with_for_update(skip_locked=True)
+    with db.session() as session:
+        result = session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(waiting))
+                                 .values(next_attempt_at=now()).execution_options(synchronize_session=False))
+        return result.rowcount or 0
+
+
+def _after_success(db: Database, config: Config, channel: str) -> None:
+    """The channel answers: if messages were waiting out a backoff, send them now."""
+    try:
+        woken = wake_channel(db, channel)
+    except Exception:  # noqa: BLE001 - the message is sent; the backlog still goes at its own time
+        log.exception("could not make the %s backlog due after a delivery", channel)
+        return
+    if woken:
+        log.info("%s answers again: %s waiting messages made due now", channel, woken)
+        send_backlog(db, config, channel)
+
+
+def send_backlog(db: Database, config: Config, channel: str) -> int:
+    """Deliver the channel's due messages now, until one is not accepted or a batch is done.
+    Returns how many were sent."""
+    sent, started = 0, time.monotonic()
+    with db.session() as session:
+        ids = list(session.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
+                                           OutboxMessage.next_attempt_at <= now())
+            .order_by(OutboxMessage.next_attempt_at).limit(BACKLOG_BATCH)))
+    for message_id in ids:
+        if time.monotonic() - started > BACKLOG_SECONDS:
+            break
+        attempt = _attempt(db, config, message_id, skip_locked=True)
+        if attempt.result == "sent":
+            sent += 1
+        elif attempt.result == "retry":
+            log.warning("message %s (%s) not delivered, will be tried again: %s", message_id, channel, attempt.reason)
+            break  # the channel is failing again: the rest wait their turn
+    return sent

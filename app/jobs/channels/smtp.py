@@ -1,0 +1,83 @@
+"""Email through an SMTP server, with a connect timeout and a timeout on every read and write, so
+a server that accepts and never answers fails the attempt instead of holding a worker."""
+from __future__ import annotations
+
+import smtplib
+import socket
+from email.message import EmailMessage
+
+from app.config import Config
+from app.models import OutboxMessage
+
+from . import Refused, Transient, request_id_of
+
+
+class _TimedSMTP(smtplib.SMTP):
+    """smtplib uses one timeout for the connection and every operation: this separates the two."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float):
+        self._connect_timeout, self.reached = connect_timeout, False
+        super().__init__(timeout=read_timeout)
+
+    def _get_socket(self, host, port, timeout):
+        sock = socket.create_connection((host, port), self._connect_timeout, self.source_address)
+        self.reached = True
+        sock.settimeout(timeout)  # from the greeting on, each read or write waits at most this long
+        return sock
+
+
+def as_email(config: Config, message: OutboxMessage) -> EmailMessage:
+    email = EmailMessage()
+    email["From"], email["To"], email["Subject"] = config.mail_from, message.recipient, message.subject
+    # The receiver can drop a repeat after a crash between sending and recording it.
+    email["Message-ID"] = f"<{message.idempotency_key.replace(':', '.')}@ecaf>"
+    request_id = request_id_of(message)
+    if request_id:
+        email["X-Request-Id"] = request_id
+    email.set_content(message.body)
+    return email
+
+
+def send(config: Config, message: OutboxMessage) -> None:
+    email = as_email(config, message)
+    smtp = _TimedSMTP(config.channel_connect_timeout_seconds, config.channel_read_timeout_seconds)
+    try:
+        with smtp:
+            smtp.connect(config.smtp_host, config.smtp_port)
+            smtp.send_message(email)
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = [code for code, _ in exc.recipients.values()]
+        answer = "; ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
+        if codes and all(500 <= code < 600 for code in codes):
+            raise Refused(f"the mail server refused the recipient: {answer}") from None
+        raise Transient(f"the mail server deferred the recipient: {answer}") from None
+    except smtplib.SMTPDataError as exc:
+        answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+        if 500 <= exc.smtp_code < 600:
+            raise Refused(f"the mail server refused the message: {answer}") from None
+        raise Transient(f"the mail server deferred the message: {answer}") from None
+    except smtplib.SMTPResponseException as exc:
+        # The sender, authentication or a command refused: the server's settings, not this message.
+        raise Transient(f"the mail server answered {exc.smtp_code} {_text(exc.smtp_error)}") from None
+    except (OSError, smtplib.SMTPException) as exc:
+        where = f"the mail server at {config.smtp_host}:{config.smtp_port}"
+        if _timed_out(exc) and not smtp.reached:
+            raise Transient(f"{where} could not be reached within {config.channel_connect_timeout_seconds} "
+                            "seconds") from None
+        if _timed_out(exc):
+            raise Transient(f"{where} did not answer within {config.channel_read_timeout_seconds} seconds") from None
+        raise Transient(f"{where} could not be used: {type(exc).__name__}: {exc}") from None
+
+
+def _timed_out(exc: BaseException | None) -> bool:
+    """smtplib reports a read that timed out as a lost connection: look at what it wraps."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, TimeoutError):
+            return True
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return False
+
+
+def _text(answer) -> str:
+    return answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)

@@ -1,0 +1,106 @@
+"""Real local servers for delivery tests (a TCP server that accepts and never answers, an SMTP
+server whose answers a test sets) and helpers to write outbox messages and read delivery counts."""
+from __future__ import annotations
+
+import socket
+import threading
+from contextlib import contextmanager
+from datetime import datetime
+
+from aiosmtpd.controller import Controller
+from prometheus_client import REGISTRY
+
+from app.clock import now
+from app.models import OutboxMessage
+
+
+@contextmanager
+def silent_server():
+    """A TCP server on a free loopback port that accepts every connection and never says a word.
+    Yields its port."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept():
+        while not stopping.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            held.append(connection)  # kept open, unanswered, until the test ends
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stopping.set()
+        listener.close()
+        for connection in held:
+            connection.close()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connections are refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ScriptedSMTP:
+    """An aiosmtpd handler: refuses the recipient or the message while told to, else keeps it."""
+
+    def __init__(self):
+        self.received: list[str] = []
+        self.recipient_answer: str | None = None  # e.g. "550 5.1.1 No such user"
+        self.data_answer: str | None = None  # e.g. "451 4.3.0 Try again later"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if self.recipient_answer:
+            return self.recipient_answer
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.data_answer:
+            return self.data_answer
+        self.received.append(envelope.content.decode())
+        return "250 OK"
+
+
+@contextmanager
+def smtp_server():
+    """A real SMTP server on a free loopback port; yields (handler, port)."""
+    handler = ScriptedSMTP()
+    controller = Controller(handler, hostname="127.0.0.1", port=closed_port())
+    controller.start()
+    try:
+        yield handler, controller.port
+    finally:
+        controller.stop()
+
+
+def write_message(runtime, *, channel: str = "email", recipient: str = "someone@testshire.test", key: str,
+                  kind: str = "test", subject: str = "Hello", body: str = "A message", payload: dict | None = None,
+                  created_at: datetime | None = None) -> int:
+    """A pending outbox message, as a step or app/outbox.py writes one. Returns its id."""
+    with runtime.db.session() as session:
+        message = OutboxMessage(channel=channel, kind=kind, recipient=recipient, subject=subject, body=body,
+                                payload=payload, idempotency_key=key, status="pending", attempts=0,
+                                next_attempt_at=now(), created_at=created_at or now())
+        session.add(message)
+        session.flush()
+        return message.id
+
+
+def message_row(runtime, message_id: int) -> OutboxMessage:
+    with runtime.db.session() as session:
+        return session.get(OutboxMessage, message_id)
+
+
+def deliveries(channel: str, result: str) -> float:
+    """How many delivery attempts of the channel had this result (app.metrics), in this process."""
+    return REGISTRY.get_sample_value("ecaf_outbox_deliveries_total", {"channel": channel, "result": result}) or 0.0
