@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader, PackageLoader, PrefixLoader
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.config import PROJECT_ROOT, Config
 from app.jobs.runtime import Runtime
@@ -47,14 +48,19 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     errors.install(app)
 
     from app.web import (accounts, admin, alerts, attachments, audit_trail, auth, authority_settings, children,
-                         contributions, episode_people, episodes, national_index, passkey_settings, passkeys,
+                         contributions, episode_people, episodes, health, national_index, passkey_settings, passkeys,
                          process_guide, process_library,
                          process_migrations, reports, search_queue, search_requests, service_requests,
                          services_directory, status, support, tasks, transfer_requests, transfers, vetting)
 
-    for module in (auth, support, status, tasks, children, episodes, episode_people, national_index, audit_trail,
-                   transfers, vetting, search_requests, admin, alerts, search_queue, reports, accounts,
+    for module in (health, auth, support, status, tasks, children, episodes, episode_people, national_index,
+                   audit_trail, transfers, vetting, search_requests, admin, alerts, search_queue, reports, accounts,
                    services_directory, attachments, contributions, service_requests, authority_settings,
                    process_library, process_guide, process_migrations, transfer_requests, passkeys, passkey_settings):
         app.register_blueprint(module.bp)
+    if config.proxy_hops > 0:
+        # Behind that many trusted proxies the client's address, scheme and host are theirs to tell: the
+        # per-address sign-in throttle counts the real client, not the proxy. 0 trusts no header.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.proxy_hops, x_proto=config.proxy_hops,
+                                x_host=config.proxy_hops)
     return app

@@ -75,7 +75,8 @@ def _cases(world, ids) -> dict[str, list[Case]]:
     """For each endpoint, the requests that exercise it and the expected answer of each actor."""
     cases: dict[str, list[Case]] = {
         "static": [Case("GET", "/assets/ecaf/favicon.svg", lambda actor: 200)],
-        "status.health": [Case("GET", "/healthz", lambda actor: 200)],
+        "health.liveness": [Case("GET", "/healthz", lambda actor: 200)],
+        "health.readiness": [Case("GET", "/readyz", lambda actor: 200)],
         "support.index": [Case("GET", "/support", lambda actor: 200)],
         "auth.sign_in": [Case("GET", "/sign-in", lambda actor: 200 if actor == ANONYMOUS else 302)],
         "auth.code": [Case("GET", "/sign-in/code", lambda actor: 302)],

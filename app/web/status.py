@@ -5,12 +5,11 @@ authority."""
 from __future__ import annotations
 
 from flask import Blueprint, render_template
-from sqlalchemy import select
 
 from app.clock import now
 from app.services import status
 from app.web import runtime
-from app.web.access import current_user, public, roles
+from app.web.access import current_user, roles
 
 bp = Blueprint("status", __name__)
 
@@ -22,11 +21,3 @@ def index():
         found = status.overview(session, current_user())
     return render_template("status/index.html", by_stage=found.by_stage, by_status=found.by_status, rows=found.rows,
                            pending=found.pending, now=now())
-
-
-@bp.get("/healthz")
-@public
-def health():
-    with runtime().db.session() as session:
-        session.execute(select(1))
-    return {"status": "ok"}
