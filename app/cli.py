@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
-import time
 from pathlib import Path
 
 import click
@@ -12,6 +10,7 @@ import click
 from app.cli_audit import audit_trail
 from app.cli_keys import keys, require_secrets
 from app.cli_users import users
+from app.cli_worker import worker
 from app.config import Config
 from app.engine.errors import ProcessInvalid
 
@@ -324,31 +323,6 @@ def timers_sweep() -> None:
                f"({report.undelivered} not delivered)")
 
 
-@main.command(help="Run a background worker: an rq worker with its scheduler (needs REDIS_URL), "
-                   "which also queues the periodic sweep.")
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(burst: bool) -> None:
-    from rq import Worker
-
-    from app.jobs.dispatch import RqDispatcher
-
-    config = Config.from_env()
-    if not config.redis_url:
-        click.echo("REDIS_URL is not set: without Redis the web app runs the jobs itself (ecaf run)", err=True)
-        sys.exit(2)
-    _keys_ready(config)
-    dispatcher = RqDispatcher(config)
-
-    def queue_sweeps() -> None:
-        while True:
-            dispatcher.enqueue_sweep(int(time.time() // config.sweep_interval_seconds))
-            time.sleep(config.sweep_interval_seconds)
-
-    threading.Thread(target=queue_sweeps, name="ecaf-sweep", daemon=True).start()
-    Worker([dispatcher.queue], connection=dispatcher.redis, serializer="json").work(
-        with_scheduler=True, burst=burst)
-
-
 @main.command(help="Serve the web app. Without REDIS_URL, background jobs run in this process.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -372,5 +346,6 @@ def run(host: str, port: int) -> None:
 
 
 main.add_command(users)
+main.add_command(worker)
 main.add_command(audit_trail)
 main.add_command(keys)

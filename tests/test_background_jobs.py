@@ -1,8 +1,11 @@
-"""rq on a real Redis: scheduled wake-ups fire deadlines, the sweep catches lost jobs, and
-outbox delivery retries without ever sending twice. Plus the in-process runner used without Redis."""
+"""Deadlines from the database, deliveries through rq on a real Redis: the timer pass fires a
+deadline when it is due (and Redis holds nothing about it), a flushed Redis loses none, two
+workers fire it once, and outbox delivery retries without ever sending twice. Plus the in-process
+runner used without Redis."""
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -16,8 +19,10 @@ from sqlalchemy import select
 from app.clock import now
 from app.jobs import tasks
 from app.jobs.dispatch import InProcessDispatcher, RqDispatcher
-from app.jobs.runtime import set_runtime
-from app.models import Episode, MailboxMessage, OutboxMessage
+from app.jobs.runtime import Runtime, set_runtime
+from app.jobs.sweep import sweep_outbox
+from app.jobs.timers import fire_due_timers
+from app.models import Child, Episode, MailboxMessage, OutboxMessage
 
 from .conftest import REDIS_URL, unavailable
 from .journeys import prepare
@@ -51,8 +56,7 @@ def rq(runtime, redis_connection):
 
 
 def work(dispatcher: RqDispatcher) -> None:
-    SimpleWorker([dispatcher.queue], connection=dispatcher.redis, serializer="json").work(
-        burst=True, with_scheduler=True)
+    SimpleWorker([dispatcher.queue], connection=dispatcher.redis, serializer="json").work(burst=True)
 
 
 def mailbox(runtime, kind: str) -> list[MailboxMessage]:
@@ -60,34 +64,70 @@ def mailbox(runtime, kind: str) -> list[MailboxMessage]:
         return list(session.scalars(select(MailboxMessage).join(OutboxMessage).where(OutboxMessage.kind == kind)))
 
 
-def test_a_scheduled_wake_up_fires_the_deadline(runtime, people, rq):
+def test_the_timer_pass_fires_the_deadline_when_due_and_redis_holds_nothing_of_it(runtime, people, rq):
     episode_id = prepare(runtime, people)
     with runtime.db.session() as session:
         due = session.get(Episode, episode_id).next_timer_at
-    registry = ScheduledJobRegistry(queue=rq.queue)
-    job_id = f"wake-{episode_id}-{int(due.timestamp())}"
-    assert job_id in registry.get_job_ids()
-    work(rq)  # nothing due yet
+    work(rq)  # the steps' messages
+    assert ScheduledJobRegistry(queue=rq.queue).get_job_ids() == [] and rq.queue.count == 0
+    assert fire_due_timers(runtime).woken == 0  # nothing due yet
     assert mailbox(runtime, "overdue_alert") == []
     with time_machine.travel(due + timedelta(seconds=2), tick=False):
-        work(rq)
+        assert fire_due_timers(runtime).woken == 1
+        assert fire_due_timers(runtime).woken == 0, "fired once"
+        work(rq)  # the messages the deadline wrote go through rq
     assert [m.recipient for m in mailbox(runtime, "overdue_alert")] == ["admin@testshire.test"]
     assert [m.recipient for m in mailbox(runtime, "deletion_warning")] == [people["originator_email"]]
 
 
-def test_the_sweep_fires_a_deadline_whose_job_was_lost(runtime, people, rq):
+def test_a_flushed_redis_loses_no_deadline_and_no_message(runtime, people, rq):
     episode_id = prepare(runtime, people)
     with runtime.db.session() as session:
         due = session.get(Episode, episode_id).next_timer_at
-    rq.redis.flushdb()  # Redis lost everything: the scheduled wake-up is gone
     with time_machine.travel(due + timedelta(seconds=2), tick=False):
+        assert fire_due_timers(runtime).woken == 1
+        rq.redis.flushdb()  # Redis lost everything, the deadline's delivery jobs with it
         work(rq)
         assert mailbox(runtime, "overdue_alert") == []
-        rq.enqueue_sweep(slot=1)
-        rq.enqueue_sweep(slot=1)  # a second worker asking for the same interval queues nothing more
-        assert rq.queue.count == 1
-        work(rq)
+        assert sweep_outbox(runtime).delivered >= 2  # the sweep sends what the lost jobs would have
     assert [m.recipient for m in mailbox(runtime, "overdue_alert")] == ["admin@testshire.test"]
+
+
+def test_two_workers_polling_at_once_fire_a_deadline_once(runtime, people):
+    if not runtime.db.is_postgresql:
+        pytest.skip("SQLite runs one writer at a time: the race needs PostgreSQL's row locks")
+    episode_ids = []
+    for n in range(6):
+        with runtime.db.session() as session:
+            child = session.get(Child, people["child"])
+            twin = Child(given_names=f"Twin{n}", family_name=child.family_name, date_of_birth=child.date_of_birth,
+                         postcode=child.postcode, address=child.address,
+                         home_authority_id=child.home_authority_id, created_at=now())
+            session.add(twin)
+            session.flush()
+        episode_ids.append(prepare(runtime, {**people, "child": twin.id}))
+    with runtime.db.session() as session:
+        due = max(session.get(Episode, i).next_timer_at for i in episode_ids)
+    other = Runtime.build(runtime.config)  # a second worker: its own engine and connections
+    woken, start = [], threading.Barrier(2)
+
+    def poll(worker):
+        start.wait()
+        woken.append(fire_due_timers(worker).woken)
+
+    try:
+        with time_machine.travel(due + timedelta(seconds=2), tick=False):
+            threads = [threading.Thread(target=poll, args=(w,)) for w in (runtime, other)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    finally:
+        other.db.dispose()
+    assert sum(woken) == len(episode_ids)
+    with runtime.db.session() as session:
+        alerts = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "overdue_alert")).all()
+    assert sorted(m.episode_id for m in alerts) == sorted(episode_ids), "each deadline fired exactly once"
 
 
 class FlakySMTP:
@@ -135,8 +175,9 @@ def test_outbox_delivery_retries_and_never_sends_twice(runtime, people, rq, smtp
     assert (failed_once.status, failed_once.attempts) == ("pending", 1)
     assert "451" in failed_once.last_error and handler.received == []
 
-    with time_machine.travel(now() + timedelta(seconds=15), tick=False):
-        work(rq)  # rq's retry, after its 10-second interval
+    assert rq.queue.count == 0, "no rq retry: the message's row holds its next try"
+    with time_machine.travel(now() + timedelta(seconds=runtime.config.outbox_max_backoff_seconds + 1), tick=False):
+        assert sweep_outbox(runtime).delivered == 1  # the worker's delivery loop, when the next try is due
     assert len(handler.received) == 1 and "Message-ID: <test-message-1@ecaf>" in handler.received[0]
 
     rq.messages_queued([message.id])  # queued again, e.g. by a sweep racing the job
@@ -156,6 +197,5 @@ def test_without_redis_the_same_jobs_run_in_process(runtime, people):
     with runtime.db.session() as session:
         due = session.get(Episode, episode_id).next_timer_at
     with time_machine.travel(due + timedelta(seconds=1), tick=False):
-        dispatcher.run_due()  # the scheduled wake-up, then deliveries it queued
-        dispatcher.run_due()
+        dispatcher.run_due()  # the due timer from the database, then the deliveries it queued
     assert [m.recipient for m in mailbox(runtime, "overdue_alert")] == ["admin@testshire.test"]

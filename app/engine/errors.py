@@ -61,3 +61,13 @@ class ProcessInvalid(EngineError):
 
 class NoProcessDeployed(EngineError):
     pass
+
+
+class StepInterrupted(EngineError):
+    """The database could not finish the step just now (a lock or statement timeout, a deadlock, a
+    lost connection), even after a few tries: nothing changed, and the same step can be tried again.
+    The web answers 503 with a plain message; a timer's wake is simply left due for the next pass."""
+
+    def __init__(self, message: str, kind: str = "connection"):
+        self.kind = kind
+        super().__init__(message)

@@ -18,13 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from app import audit, membership
+from app import audit, membership, metrics
 from app.clock import now
 from app.config import Config
 from app.db import Database
 from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
 
 from . import forms as form_tools
+from . import step_retries
 from .context import StepContext, enter_step, leave_step
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
@@ -64,10 +65,18 @@ class Engine:
         self.db = db
         self.config = config
         self.dispatcher = dispatcher
+        # Pauses between tries of a step after a transient database error (see step_retries).
+        self.retry_pauses = step_retries.PAUSES
 
     # ------------------------------------------------------------------ public steps
     def start_episode(self, *, child_id: int, originator_id: int, process_id: str = MAIN_PROCESS,
                       sibling_group: str | None = None) -> StepResult:
+        result = self._observed("start", None, lambda: self._start(child_id, originator_id, process_id,
+                                                                    sibling_group))
+        self._after_commit(result)
+        return result
+
+    def _start(self, child_id: int, originator_id: int, process_id: str, sibling_group: str | None) -> StepResult:
         try:
             with self.db.session() as session:
                 child = session.get(Child, child_id)
@@ -98,7 +107,6 @@ class Engine:
             with self.db.session() as session:
                 self._refuse_second_episode(session, child_id)
             raise
-        self._after_commit(result)
         return result
 
     def complete_task(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None,
@@ -126,18 +134,22 @@ class Engine:
             task.run()
 
         try:
-            return self._step(episode_id, user_id, complete)
+            return self._step("complete", episode_id, user_id, complete)
         except StaleDataError as exc:
             raise TaskAlreadyDone("someone else completed this task at the same moment") from exc
 
     def save_draft(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None,
                    guard: Guard | None = None) -> None:
         """Keep what was typed so far; drafts are not validated and do not advance the process."""
-        with self.db.session() as session:
-            episode = self._open_episode(session, episode_id)
-            row = self._ready_row(session, episode, human_task_id, guard)
-            row.draft = data
-            audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
+
+        def keep() -> None:
+            with self.db.session() as session:
+                episode = self._open_episode(session, episode_id)
+                row = self._ready_row(session, episode, human_task_id, guard)
+                row.draft = data
+                audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
+
+        step_retries.with_retries("draft", keep, episode_id=episode_id, pauses=self.retry_pauses)
 
     def send_message(self, episode_id: int, name: str, payload: dict | None, actor_id: int | None) -> StepResult:
         """Deliver a BPMN message (e.g. `consent_withdrawn`) to the episode's process."""
@@ -149,18 +161,29 @@ class Engine:
             workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload or {}))
             audit.record(session, "message_received", actor_id=actor_id, episode_id=episode.id, message=name)
 
-        return self._step(episode_id, actor_id, deliver)
+        return self._step("message", episode_id, actor_id, deliver)
 
     def wake(self, episode_id: int) -> StepResult | None:
-        """Fire the episode's due timers. Returns None when nothing was due (or another worker has it)."""
-        with self.db.session() as session:
-            episode = self._lock(session, episode_id, skip_locked=True)
-            if (episode is None or episode.status not in ("open", "error") or episode.next_timer_at is None
-                    or episode.next_timer_at > now()):
-                return None
-            workflow = self._load(episode)
-            result = self._advance_and_save(session, episode, workflow, None, lambda *_: None)
-        self._after_commit(result)
+        """Fire the episode's due timers. Returns None when nothing was due (or another worker has it).
+
+        Raises StepInterrupted when the database kept failing: the episode is left exactly as it was,
+        still due, for the next pass of the timer loop."""
+        due: list = []
+
+        def fire() -> StepResult | None:
+            with self.db.session() as session:
+                episode = self._lock(session, episode_id, skip_locked=True)
+                if (episode is None or episode.status not in ("open", "error") or episode.next_timer_at is None
+                        or episode.next_timer_at > now()):
+                    return None
+                due[:] = [episode.next_timer_at]
+                workflow = self._load(episode)
+                return self._advance_and_save(session, episode, workflow, None, lambda *_: None)
+
+        result = self._observed("wake", episode_id, fire)
+        if result is not None:
+            metrics.timer_fired((now() - due[0]).total_seconds())
+            self._after_commit(result)
         return result
 
     def retry(self, episode_id: int, actor_id: int | None, data: dict | None = None,
@@ -180,17 +203,24 @@ class Engine:
                          corrected=sorted(data) if data else [])
             episode.status, episode.last_error, episode.error_task = "open", None, None
 
-        return self._step(episode_id, actor_id, rerun, allow_statuses=("open", "error"))
+        return self._step("retry", episode_id, actor_id, rerun, allow_statuses=("open", "error"))
 
     # ------------------------------------------------------------------ the step
-    def _step(self, episode_id: int, actor_id: int | None, action: Callable,
+    def _step(self, kind: str, episode_id: int, actor_id: int | None, action: Callable,
               allow_statuses: tuple[str, ...] = ("open", "error")) -> StepResult:
-        with self.db.session() as session:
-            episode = self._open_episode(session, episode_id, allow_statuses)
-            workflow = self._load(episode)
-            result = self._advance_and_save(session, episode, workflow, actor_id, action)
+        def run() -> StepResult:
+            with self.db.session() as session:
+                episode = self._open_episode(session, episode_id, allow_statuses)
+                workflow = self._load(episode)
+                return self._advance_and_save(session, episode, workflow, actor_id, action)
+
+        result = self._observed(kind, episode_id, run)
         self._after_commit(result)
         return result
+
+    def _observed(self, kind: str, episode_id: int | None, run: Callable):
+        """One step: its transaction run again after transient database errors, measured and logged."""
+        return step_retries.observed(kind, run, episode_id=episode_id, pauses=self.retry_pauses)
 
     def _advance_and_save(self, session, episode, workflow, actor_id, action) -> StepResult:
         ctx = StepContext(session=session, episode=episode, config=self.config, actor_id=actor_id)
@@ -213,6 +243,8 @@ class Engine:
             workflow.refresh_timers()
             workflow.do_engine_steps()
         except WorkflowException as exc:
+            if step_retries.transient_kind(exc):
+                raise  # not the handler's fault: the whole step rolls back and runs again
             log.warning("workflow step failed: %s", exc)
             return exc
         return None

@@ -1,138 +1,129 @@
-"""After a step commits: schedule the episode's next wake-up and deliver its messages.
+"""After a step commits: deliver its messages soon. Deadlines need nothing from here: they are
+read from the database by the timer loop (app/jobs/timers.py).
 
-With REDIS_URL this goes through rq (a worker started by `ecaf worker`); without it the same
-jobs run in a thread of the web process, so `make run` needs nothing but Python.
+With REDIS_URL a `deliver_message` job goes through rq, so the message is sent within a second
+(`ecaf worker` runs the jobs); without it the same work runs in threads of this process, so
+`make run` needs nothing but Python. Either way the sweep delivers whatever a lost job did not.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import threading
+from collections import deque
 from datetime import datetime, timedelta
 
 from app.clock import now
 from app.config import Config
+from app.engine.step_retries import is_connection_error
 
 from .delivery import DeliveryFailed, deliver
-from .sweep import sweep
+from .loops import Loop
+from .sweep import housekeeping, sweep_outbox
+from .timers import fire_due_timers
 
 log = logging.getLogger(__name__)
-RETRY_INTERVALS = [10, 60, 300, 900, 3600]
+# A command to Redis never waits longer than this: a stalled Redis must not hold a web request.
+REDIS_TIMEOUTS = {"socket_connect_timeout": 3, "socket_timeout": 5, "health_check_interval": 30}
+
+
+def redis_client(url: str):
+    from redis import Redis
+
+    return Redis.from_url(url, **REDIS_TIMEOUTS)
 
 
 class RqDispatcher:
     def __init__(self, config: Config, redis=None):
-        from redis import Redis
         from rq import Queue
 
-        self.redis = redis or Redis.from_url(config.redis_url)
+        self.redis = redis or redis_client(config.redis_url)
         self.queue = Queue(config.queue_name, connection=self.redis, serializer="json")
 
     def episode_stepped(self, episode_id: int, next_timer_at: datetime | None) -> None:
-        if next_timer_at is None:
-            return
-        from .tasks import wake_episode
-
-        # One job per (episode, due time); a wake-up that finds nothing due does nothing.
-        self.queue.enqueue_at(next_timer_at, wake_episode, episode_id,
-                              job_id=f"wake-{episode_id}-{int(next_timer_at.timestamp())}", job_timeout=300)
+        """Nothing to schedule: every worker's timer loop reads `next_timer_at` from the database."""
 
     def messages_queued(self, message_ids: list[int]) -> None:
-        from rq import Retry
-
         from .tasks import deliver_message
 
+        # No rq retry: a failed try records its next attempt on the row and the sweep makes it.
         for message_id in message_ids:
             self.queue.enqueue(deliver_message, message_id, job_id=f"deliver-{message_id}", job_timeout=120,
-                               retry=Retry(max=len(RETRY_INTERVALS), interval=RETRY_INTERVALS))
-
-    def enqueue_sweep(self, slot: int) -> None:
-        from rq.exceptions import DuplicateJobError
-
-        from .tasks import sweep_all
-
-        try:
-            self.queue.enqueue(sweep_all, job_id=f"sweep-{slot}", unique=True, job_timeout=600)
-        except DuplicateJobError:
-            pass  # another worker queued this interval's sweep already
+                               result_ttl=600, failure_ttl=3600)
 
 
 class InProcessDispatcher:
-    """Runs wake-ups and deliveries in one background thread, with a periodic sweep."""
+    """The jobs of a process without Redis (`ecaf run`, `make run`): the same rules as a worker.
+
+    Two threads: the timer loop wakes due episodes from the database every `timer_poll_seconds`;
+    the delivery loop sends the messages steps queued, retries due ones and runs the sweep's
+    housekeeping every `sweep_interval` seconds. A hanging channel holds only the second."""
 
     def __init__(self, runtime, sweep_interval: float = 60.0):
         self.runtime = runtime
         self.sweep_interval = sweep_interval
-        self._heap: list[tuple[datetime, int, str, int]] = []
-        self._counter = itertools.count()
-        self._wakeup = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._stopping = False
+        self._queued: deque[int] = deque()
+        self._stop = threading.Event()
         self._next_sweep = now()
+        self._timers = Loop("timers", lambda: fire_due_timers(self.runtime), self._poll_seconds, self._stop,
+                            on_error=self._recover)
+        self._deliveries = Loop("deliveries", self._deliver_and_sweep, self._poll_seconds, self._stop,
+                                on_error=self._recover)
+
+    def _poll_seconds(self) -> float:
+        return min(float(self.runtime.config.timer_poll_seconds), float(self.sweep_interval) or 1.0)
+
+    def _recover(self, error: BaseException) -> None:
+        if is_connection_error(error):
+            self.runtime.db.dispose()  # every pooled connection may be dead: start afresh
 
     def episode_stepped(self, episode_id: int, next_timer_at: datetime | None) -> None:
-        if next_timer_at is not None:
-            self._push(next_timer_at, "wake", episode_id)
+        """Nothing to schedule: the timer loop reads `next_timer_at` from the database."""
 
     def messages_queued(self, message_ids: list[int]) -> None:
-        for message_id in message_ids:
-            self._push(now(), "deliver", message_id)
+        self._queued.extend(message_ids)
+        self._deliveries.nudge()
 
-    def _push(self, at: datetime, kind: str, target: int) -> None:
-        with self._wakeup:
-            heapq.heappush(self._heap, (at, next(self._counter), kind, target))
-            self._wakeup.notify()
-
-    def run_due(self) -> int:
-        """Run everything due now (and the sweep, when its time has come). Returns jobs run."""
-        ran = 0
-        while True:
-            with self._wakeup:
-                if not self._heap or self._heap[0][0] > now():
-                    break
-                _, _, kind, target = heapq.heappop(self._heap)
-            ran += 1
+    def _deliver_queued(self) -> int:
+        sent = 0
+        while self._queued and not self._stop.is_set():
+            message_id = self._queued.popleft()
             try:
-                if kind == "wake":
-                    self.runtime.engine.wake(target)
-                else:
-                    deliver(self.runtime.db, self.runtime.config, target)
+                deliver(self.runtime.db, self.runtime.config, message_id)
             except DeliveryFailed as exc:
-                log.warning("%s", exc)  # the sweep retries it when its next attempt is due
-            except Exception:
-                log.exception("background %s of %s failed", kind, target)
+                log.warning("%s", exc)  # its next try is on the row: the delivery loop makes it when due
+            except Exception:  # noqa: BLE001 - the row is still pending: the next pass retries it
+                log.exception("delivering message %s failed", message_id)
+            sent += 1
+        return sent
+
+    def _deliver_and_sweep(self) -> int:
+        ran = self._deliver_queued()
+        ran += sweep_outbox(self.runtime, self._stop).delivered
         if now() >= self._next_sweep:
             self._next_sweep = now() + timedelta(seconds=self.sweep_interval)
+            housekeeping(self.runtime)
+        return ran
+
+    def run_due(self) -> int:
+        """Run everything due now, here: due timers (from the database), queued and due messages,
+        and the housekeeping when its time has come. Returns the number of timers and messages."""
+        ran = 0
+        for part in (lambda: fire_due_timers(self.runtime).woken, self._deliver_and_sweep):
             try:
-                sweep(self.runtime)
-            except Exception:
-                log.exception("sweep failed")
+                ran += part()
+            except Exception:  # noqa: BLE001 - as in the loops: logged, and the next pass tries again
+                log.exception("background jobs failed")
         return ran
 
     def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="ecaf-jobs", daemon=True)
-            self._thread.start()
+        self._stop.clear()
+        self._timers.start()
+        self._deliveries.start()
 
     def stop(self) -> None:
-        with self._wakeup:
-            self._stopping = True
-            self._wakeup.notify()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def _loop(self) -> None:
-        while not self._stopping:
-            self.run_due()
-            with self._wakeup:
-                if self._stopping:
-                    return
-                horizon = self._next_sweep
-                if self._heap:
-                    horizon = min(horizon, self._heap[0][0])
-                self._wakeup.wait(timeout=max(0.05, min((horizon - now()).total_seconds(), self.sweep_interval)))
+        self._stop.set()
+        self._timers.join(timeout=10)
+        self._deliveries.join(timeout=10)
 
 
 def dispatcher_for(config: Config, runtime):

@@ -1,20 +1,31 @@
-"""The safety net: wake every episode whose timer is due and deliver every message still
-pending, whatever happened to the jobs that should have done it."""
+"""The safety net: deliver every message still pending, whatever happened to the job that should
+have sent it, and the periodic housekeeping (sessions, sign-in locks, audit checkpoints).
+
+`sweep` (the `ecaf timers sweep` command) also fires every due timer; a worker's timer loop does
+that on its own thread (app/jobs/timers.py), so a hanging channel here never holds a deadline.
+Each part is guarded on its own: one failing part never stops the others."""
 from __future__ import annotations
 
 import logging
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Iterator
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, text
 
+from app import metrics
 from app.clock import now
-from app.models import Episode, WebSession
+from app.models import WebSession
 
 from .delivery import DeliveryFailed, deliver, due_messages
 from .runtime import Runtime
+from .timers import fire_due_timers
 
 log = logging.getLogger(__name__)
+# The pg_advisory_lock key that lets one process at a time do the housekeeping ("eCAFswep" in ASCII).
+HOUSEKEEPING_LOCK = int.from_bytes(b"eCAFswep", "big")
 
 
 @dataclass
@@ -25,33 +36,18 @@ class SweepReport:
     undelivered: int = 0
 
 
-def due_episodes(runtime: Runtime, limit: int = 1000) -> list[int]:
-    with runtime.db.session() as session:
-        return list(session.scalars(
-            select(Episode.id).where(Episode.next_timer_at <= now(), Episode.status.in_(("open", "error")))
-            .order_by(Episode.next_timer_at).limit(limit)))
+def sweep_timers(runtime: Runtime) -> SweepReport:
+    timers = fire_due_timers(runtime)
+    return SweepReport(woken=timers.woken, failed=timers.failed)
 
 
-def sweep_timers(runtime: Runtime, limit: int = 1000) -> SweepReport:
-    report = SweepReport()
-    while True:
-        ids = due_episodes(runtime, limit)
-        progressed = 0
-        for episode_id in ids:
-            try:
-                if runtime.engine.wake(episode_id) is not None:
-                    report.woken += 1
-                    progressed += 1
-            except Exception:
-                report.failed += 1
-                log.exception("waking episode %s failed", episode_id)
-        if len(ids) < limit or not progressed:
-            return report
-
-
-def sweep_outbox(runtime: Runtime) -> SweepReport:
+def sweep_outbox(runtime: Runtime, stop=None) -> SweepReport:
+    """Deliver every message whose next try is due (the job that should have sent it was lost, or
+    an earlier try failed). `stop` (an Event) ends it between two messages."""
     report = SweepReport()
     for message_id in due_messages(runtime.db):
+        if stop is not None and stop.is_set():
+            break
         try:
             deliver(runtime.db, runtime.config, message_id)
             report.delivered += 1
@@ -92,9 +88,43 @@ def checkpoint_audit_trail(runtime: Runtime) -> None:
         log.exception("audit checkpoint failed")  # the next sweep tries again
 
 
+@contextmanager
+def _one_sweeper(runtime: Runtime) -> Iterator[bool]:
+    """Whether this process may do the housekeeping now: on PostgreSQL, several workers each sweep
+    on their own interval, but never two at once (a lock lifted twice, two checkpoints)."""
+    if not runtime.db.is_postgresql:
+        yield True
+        return
+    with runtime.db.engine.connect() as connection:
+        mine = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": HOUSEKEEPING_LOCK}).scalar()
+        connection.commit()
+        try:
+            yield bool(mine)
+        finally:
+            if mine:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": HOUSEKEEPING_LOCK})
+                connection.commit()
+
+
+def housekeeping(runtime: Runtime) -> bool:
+    """Sessions, sign-in locks and the audit checkpoint, each guarded on its own and timed.
+    Returns False when another process was doing it at that moment."""
+    with _one_sweeper(runtime) as mine:
+        if not mine:
+            return False
+        started = time.monotonic()
+        for part in (purge_sessions, sign_in_housekeeping, checkpoint_audit_trail):
+            try:
+                part(runtime)
+            except Exception:  # noqa: BLE001 - the next sweep tries again; the other parts still run
+                log.exception("sweep: %s failed", part.__name__)
+        metrics.sweep_took(time.monotonic() - started)
+    return True
+
+
 def sweep(runtime: Runtime) -> SweepReport:
-    timers, outbox = sweep_timers(runtime), sweep_outbox(runtime)
-    purge_sessions(runtime)
-    sign_in_housekeeping(runtime)
-    checkpoint_audit_trail(runtime)
+    """Everything at once: due timers, due messages and the housekeeping (`ecaf timers sweep`)."""
+    timers = sweep_timers(runtime)
+    outbox = sweep_outbox(runtime)
+    housekeeping(runtime)
     return SweepReport(timers.woken, timers.failed, outbox.delivered, outbox.undelivered)

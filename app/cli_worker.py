@@ -1,0 +1,36 @@
+"""`ecaf worker`: deadlines from the database, deliveries from Redis, never giving up (app/jobs/worker.py)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from app.config import Config
+
+
+@click.command(help="Run a background worker (needs REDIS_URL): fires every deadline as it comes due "
+                    "(read from the database every ECAF_TIMER_POLL seconds), delivers the messages steps "
+                    "queue in Redis, retries undelivered ones and sweeps every ECAF_SWEEP_INTERVAL seconds. "
+                    "It survives Redis and database outages; SIGTERM stops it once the work in progress is "
+                    "done.")
+@click.option("--burst", is_flag=True, help="Do what is due now (timers, queued and due messages, the sweep), "
+                                            "then stop.")
+def worker(burst: bool) -> None:
+    from app.cli import _keys_ready
+    from app.config import ChannelsMisconfigured
+    from app.jobs.runtime import Runtime, set_runtime
+    from app.jobs.worker import WorkerProcess
+
+    config = Config.from_env()
+    if not config.redis_url:
+        click.echo("REDIS_URL is not set: without Redis the web app runs the jobs itself (ecaf run)", err=True)
+        sys.exit(2)
+    _keys_ready(config)
+    try:
+        config.check_channels()
+    except ChannelsMisconfigured as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+    runtime = Runtime.with_jobs(config)
+    set_runtime(runtime)  # rq's jobs run in this process: they use this runtime
+    sys.exit(WorkerProcess(runtime).run(burst=burst))

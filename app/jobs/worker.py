@@ -1,0 +1,146 @@
+"""`ecaf worker`: one process that fires deadlines, delivers messages and says it is alive.
+
+- the timer loop (its own thread) wakes every episode whose `next_timer_at` has passed, every
+  `timer_poll_seconds`, from the database alone: no deadline waits on Redis or on a channel;
+- the delivery loop (its own thread) retries every message whose next try is due, and runs the
+  sweep's housekeeping every `sweep_interval_seconds`;
+- rq's worker (this, the main thread) sends each message a step queued within a second;
+- the heartbeat loop writes this worker's heartbeat to Redis every few seconds.
+
+None of them ends on an error: each logs it and tries again with capped backoff. SIGTERM or
+SIGINT is a warm stop (the job and steps in progress finish, the heartbeat goes, exit 0); a
+second one stops at once.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+
+from app.engine.step_retries import is_connection_error
+
+from . import heartbeat
+from .dispatch import redis_client
+from .loops import Loop
+from .rq_worker import RqSupervisor
+from .runtime import Runtime
+from .sweep import housekeeping, sweep_outbox
+from .timers import fire_due_timers
+
+log = logging.getLogger(__name__)
+HEARTBEAT_SECONDS = 10.0
+# How long a warm stop waits for the loops' work in progress (a delivery is bounded by the
+# channel timeouts, a step by the database's): systemd's TimeoutStopSec should be longer.
+STOP_WAIT_SECONDS = 60.0
+
+
+class WorkerProcess:
+    def __init__(self, runtime: Runtime):
+        self.runtime = runtime
+        config = runtime.config
+        self.stop = threading.Event()
+        self.name = heartbeat.worker_name()
+        self.started_at = time.time()
+        self.last_timers: float | None = None
+        self.last_sweep: float | None = None
+        self._next_sweep = 0.0
+        self._signals = 0
+        self.rq = RqSupervisor(config.redis_url, config.queue_name, self.stop)
+        self._redis = None
+
+        def poll() -> float:
+            return float(self.runtime.config.timer_poll_seconds)
+
+        recover = self._recover
+        self.timers = Loop("timers", self._fire_timers, poll, self.stop, on_error=recover)
+        self.deliveries = Loop("deliveries", self._deliver_and_sweep, poll, self.stop, on_error=recover)
+        self.heartbeats = Loop("heartbeat", self._beat, lambda: HEARTBEAT_SECONDS, self.stop,
+                               max_backoff=HEARTBEAT_SECONDS, on_error=self._forget_redis)
+
+    # ---------------------------------------------------------------- the loops' work
+    def _fire_timers(self) -> None:
+        fire_due_timers(self.runtime)
+        self.last_timers = time.time()
+
+    def _deliver_and_sweep(self) -> None:
+        sweep_outbox(self.runtime, self.stop)
+        if time.monotonic() >= self._next_sweep and not self.stop.is_set():
+            self._next_sweep = time.monotonic() + self.runtime.config.sweep_interval_seconds
+            housekeeping(self.runtime)
+            self.last_sweep = time.time()
+
+    def _beat(self) -> None:
+        if self._redis is None:
+            self._redis = redis_client(self.runtime.config.redis_url)
+        heartbeat.beat(self._redis, self.name, self.started_at, pid=os.getpid(), rq=self.rq.state,
+                       timers_at=self.last_timers, sweep_at=self.last_sweep,
+                       timers_failing=self.timers.failures, deliveries_failing=self.deliveries.failures)
+
+    def _forget_redis(self, error: BaseException) -> None:
+        self._redis = None  # a fresh client next time
+
+    def _recover(self, error: BaseException) -> None:
+        if is_connection_error(error):
+            # Every pooled connection may be dead (a restart, pg_terminate_backend): start afresh.
+            self.runtime.db.dispose()
+
+    # ---------------------------------------------------------------- running and stopping
+    def run(self, burst: bool = False) -> int:
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        log.info("worker %s: timers every %ss, sweep every %ss, deliveries from queue %r", self.name,
+                 self.runtime.config.timer_poll_seconds, self.runtime.config.sweep_interval_seconds,
+                 self.runtime.config.queue_name)
+        if burst:
+            # Once through everything that is due now, then stop (scripts and tests).
+            for loop in (self.heartbeats, self.timers, self.deliveries):
+                loop.run_once()
+            self.rq.serve(burst=True)
+        else:
+            for loop in (self.heartbeats, self.timers, self.deliveries):
+                loop.start()
+            self.rq.serve()
+        return self.shutdown()
+
+    def shutdown(self) -> int:
+        self.stop.set()
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        for loop in (self.timers, self.deliveries, self.heartbeats):
+            loop.join(timeout=max(0.0, deadline - time.monotonic()))
+            if loop.alive:
+                log.error("worker %s: the %s loop did not finish in time", self.name, loop.name)
+        try:
+            heartbeat.forget(self._redis or redis_client(self.runtime.config.redis_url), self.name)
+        except Exception as error:  # noqa: BLE001 - it expires by itself
+            log.warning("worker %s: could not remove its heartbeat (%s); it expires by itself", self.name, error)
+        _mark_metrics_dead()
+        self.runtime.db.dispose()
+        log.info("worker %s stopped", self.name)
+        return 0
+
+    def _on_signal(self, signum: int, frame) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals > 1:
+            log.warning("worker %s: second %s, stopping at once", self.name, name)
+            os._exit(128 + signum)
+        log.info("worker %s: %s, stopping once the job and steps in progress finish", self.name, name)
+        self.stop.set()
+        for loop in (self.timers, self.deliveries, self.heartbeats):
+            loop.nudge()
+        self.rq.request_stop()  # last: it may raise to end rq's idle wait
+
+
+def _mark_metrics_dead() -> None:
+    """Under prometheus_client's multiprocess mode, a stopped process's live gauges go with it."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    try:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
+    except Exception:  # noqa: BLE001
+        log.warning("could not mark this worker's metrics dead", exc_info=True)
