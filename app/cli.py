@@ -9,6 +9,7 @@ import click
 
 from app.cli_audit import audit_trail
 from app.cli_keys import keys, require_secrets
+from app.cli_serve import serve
 from app.cli_users import users
 from app.cli_worker import worker
 from app.config import Config
@@ -323,7 +324,8 @@ def timers_sweep() -> None:
                f"({report.undelivered} not delivered)")
 
 
-@main.command(help="Serve the web app. Without REDIS_URL, background jobs run in this process.")
+@main.command(help="Serve the web app on Flask's development server, for development only (`ecaf serve` is the "
+                   "production server). Without REDIS_URL, background jobs run in this process.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 def run(host: str, port: int) -> None:
@@ -341,11 +343,12 @@ def run(host: str, port: int) -> None:
     if shipped:
         click.echo(f"deployed the shipped process model as {shipped}")
     app = create_app(config, start_jobs=True)
-    click.echo(f"eCAF is running on http://{host}:{port}/")
+    click.echo(f"eCAF is running on http://{host}:{port}/ (development server: use `ecaf serve` in production)")
     app.run(host=host, port=port, threaded=True, use_reloader=False)
 
 
 main.add_command(users)
+main.add_command(serve)
 main.add_command(worker)
 main.add_command(audit_trail)
 main.add_command(keys)

@@ -129,6 +129,12 @@ def _migrations(current: set[str] | None) -> Check:
     return Check(False, f"the database is behind this code's migrations: {UPGRADE}")
 
 
+def warm() -> None:
+    """Read the migration scripts now (a web process calls it before taking requests), so that the
+    first probe answers as fast as the next."""
+    _script_revisions()
+
+
 @lru_cache(maxsize=1)
 def _script_revisions() -> tuple[frozenset[str], frozenset[str]]:
     """The code's head revisions and every revision it knows (read once: the files do not change)."""
@@ -136,6 +142,7 @@ def _script_revisions() -> tuple[frozenset[str], frozenset[str]]:
 
     from app.migrate import alembic_config
 
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin, every process
     scripts = ScriptDirectory.from_config(alembic_config("sqlite://"))
     return frozenset(scripts.get_heads()), frozenset(script.revision for script in scripts.walk_revisions())
 
