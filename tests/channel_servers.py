@@ -57,10 +57,13 @@ class ScriptedSMTP:
         self.received: list[str] = []
         self.recipient_answer: str | None = None  # e.g. "550 5.1.1 No such user"
         self.data_answer: str | None = None  # e.g. "451 4.3.0 Try again later"
+        self.busy: set[str] = set()  # recipients deferred with 450 whatever the answers above
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.recipient_answer:
             return self.recipient_answer
+        if address in self.busy:
+            return "450 4.2.1 Mailbox busy"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

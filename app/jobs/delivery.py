@@ -42,6 +42,7 @@ GIVE_UP_AFTER = timedelta(days=1)
 # rest is already due and goes with the next deliveries or the sweep.
 BACKLOG_BATCH = 200
 BACKLOG_SECONDS = 30.0
+BACKLOG_FAILURES = 3  # in a row: the channel is failing again, the rest wait their turn
 
 
 class DeliveryFailed(Exception):
@@ -158,33 +159,34 @@ def wake_channel(db: Database, channel: str) -> int:
 
 
 def _after_success(db: Database, config: Config, channel: str) -> None:
-    """The channel answers: if messages were waiting out a backoff, send them now."""
+    """The channel answers: messages that failed on it before are tried now, not at their own time."""
     try:
         woken = wake_channel(db, channel)
+        sent = send_backlog(db, config, channel)
     except Exception:  # noqa: BLE001 - the message is sent; the backlog still goes at its own time
-        log.exception("could not make the %s backlog due after a delivery", channel)
+        log.exception("could not send the %s backlog after a delivery", channel)
         return
-    if woken:
-        log.info("%s answers again: %s waiting messages made due now", channel, woken)
-        send_backlog(db, config, channel)
+    if woken or sent:
+        log.info("%s answers again: %s waiting messages made due, %s sent at once", channel, woken, sent)
 
 
 def send_backlog(db: Database, config: Config, channel: str) -> int:
-    """Deliver the channel's due messages now, until one is not accepted or a batch is done.
+    """Deliver the channel's due messages that failed before, until a batch is done or the channel
+    fails again (a few failures in a row: one message the receiver defers does not hold the rest).
     Returns how many were sent."""
-    sent, started = 0, time.monotonic()
+    sent, failures, started = 0, 0, time.monotonic()
     with db.session() as session:
         ids = list(session.scalars(
             select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
-                                           OutboxMessage.next_attempt_at <= now())
-            .order_by(OutboxMessage.next_attempt_at).limit(BACKLOG_BATCH)))
+                                           OutboxMessage.attempts > 0, OutboxMessage.next_attempt_at <= now())
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(BACKLOG_BATCH)))
     for message_id in ids:
-        if time.monotonic() - started > BACKLOG_SECONDS:
+        if failures >= BACKLOG_FAILURES or time.monotonic() - started > BACKLOG_SECONDS:
             break
         attempt = _attempt(db, config, message_id, skip_locked=True)
         if attempt.result == "sent":
-            sent += 1
+            sent, failures = sent + 1, 0
         elif attempt.result == "retry":
+            failures += 1
             log.warning("message %s (%s) not delivered, will be tried again: %s", message_id, channel, attempt.reason)
-            break  # the channel is failing again: the rest wait their turn
     return sent

@@ -1,0 +1,286 @@
+"""Delivery under faults, against real local servers: a channel that accepts and never answers fails
+the attempt after the read timeout; waits grow but stay capped; an outage of hours fails nothing;
+refusals fail at once with the reason; and when a channel answers again its whole backlog goes
+out at once, each message exactly once. The clock is moved, never waited for."""
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import replace
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+import time_machine
+from sqlalchemy import select
+
+from app.clock import now
+from app.jobs.delivery import BACKLOG_FAILURES, DeliveryFailed, deliver, due_messages
+from app.models import OutboxMessage
+
+from .channel_servers import (closed_port, deliveries, message_row, silent_server, smtp_server,
+                              write_message)
+from .conftest import local_http_server
+from .test_notify import API_KEY, TEMPLATE
+
+TINY = 0.2  # seconds: the timeouts these tests set, so a hanging server costs almost nothing
+
+
+@pytest.fixture
+def tiny_timeouts(runtime):
+    runtime.config = replace(runtime.config, channel_connect_timeout_seconds=TINY, channel_read_timeout_seconds=TINY)
+    return runtime.config
+
+
+def _deliver(runtime, message_id):
+    return deliver(runtime.db, runtime.config, message_id)
+
+
+def _fails_for_now(runtime, message_id, match: str) -> OutboxMessage:
+    with pytest.raises(DeliveryFailed, match=match):
+        _deliver(runtime, message_id)
+    row = message_row(runtime, message_id)
+    assert row.status == "pending" and row.next_attempt_at > now(), "kept, and tried again later"
+    return row
+
+
+# ---------------------------------------------------------------- a channel that never answers
+
+@pytest.mark.parametrize("channel", ["smtp", "index", "notify"])
+def test_a_channel_that_accepts_and_never_answers_fails_the_attempt_and_retries(runtime, tiny_timeouts, channel):
+    with silent_server() as port:
+        if channel == "smtp":
+            runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
+            message_id = write_message(runtime, key="silent-smtp")
+        elif channel == "index":
+            message_id = write_message(runtime, channel="index", recipient=f"http://127.0.0.1:{port}/notices",
+                                       key="silent-index", payload={"event": "test"})
+        else:
+            runtime.config = replace(runtime.config, notify_api_key=API_KEY, notify_email_template_id=TEMPLATE,
+                                     notify_base_url=f"http://127.0.0.1:{port}")
+            message_id = write_message(runtime, key="silent-notify")
+        kind = "index" if channel == "index" else "email"
+        retries_before = deliveries(kind, "retry")
+        row = _fails_for_now(runtime, message_id, match=f"did not answer within {TINY} seconds")
+    assert (row.attempts, row.sent_at) == (1, None) and f"did not answer within {TINY} seconds" in row.last_error
+    assert deliveries(kind, "retry") == retries_before + 1
+
+
+def test_a_mail_server_that_cannot_be_reached_fails_after_the_connect_timeout(runtime, tiny_timeouts):
+    # A listener whose queue is full and that never accepts: new connections are never completed.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    try:
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
+        message_id = write_message(runtime, key="unreachable")
+        row = _fails_for_now(runtime, message_id, match=f"could not be reached within {TINY} seconds|did not answer")
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+    assert row.attempts == 1
+
+
+# ---------------------------------------------------------------- waits, and giving up
+
+def test_the_wait_between_tries_grows_and_is_capped(runtime):
+    runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=closed_port(),
+                             outbox_max_backoff_seconds=12)
+    message_id = write_message(runtime, key="capped")
+    waits = []
+    with time_machine.travel(now(), tick=False) as clock:
+        for _ in range(6):
+            row = _fails_for_now(runtime, message_id, match="could not be used")
+            waits.append((row.next_attempt_at - now()).total_seconds())
+            clock.shift(row.next_attempt_at - now())
+    assert waits == [2, 5, 10, 12, 12, 12]
+    assert "ConnectionRefusedError" in message_row(runtime, message_id).last_error
+
+
+def test_an_outage_of_hours_fails_nothing_until_the_message_is_a_day_old(runtime):
+    runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=closed_port(), outbox_max_attempts=3)
+    message_id = write_message(runtime, key="long-outage")
+    start = now()
+    with time_machine.travel(start, tick=False) as clock:
+        for _ in range(5):  # more than outbox_max_attempts, over hours
+            _fails_for_now(runtime, message_id, match="could not be used")
+            clock.shift(timedelta(hours=3))
+        clock.move_to(start + timedelta(days=1, seconds=1))
+        failed_before = deliveries("email", "failed")
+        assert _deliver(runtime, message_id) == "failed"
+    row = message_row(runtime, message_id)
+    assert row.status == "failed" and row.attempts == 6
+    assert row.last_error.startswith("given up after 6 attempts over 24 hours") and "ConnectionRefusedError" in row.last_error
+    assert deliveries("email", "failed") == failed_before + 1
+
+
+# ---------------------------------------------------------------- refusals
+
+def test_a_mail_server_refusing_the_recipient_fails_the_message_at_once(runtime):
+    with smtp_server() as (mail, port):
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
+        mail.recipient_answer = "550 5.1.1 No such user here"
+        message_id = write_message(runtime, key="no-such-user")
+        assert _deliver(runtime, message_id) == "failed"
+        row = message_row(runtime, message_id)
+        assert row.status == "failed" and "refused the recipient: 550 5.1.1 No such user here" in row.last_error
+
+        mail.recipient_answer = "450 4.2.1 Mailbox busy"  # a deferral is not a refusal
+        deferred_id = write_message(runtime, key="mailbox-busy")
+        _fails_for_now(runtime, deferred_id, match="deferred the recipient: 450")
+    assert mail.received == []
+
+
+class ScriptedIndex(BaseHTTPRequestHandler):
+    """The national index endpoint: answers the statuses in `server.script` first, then `server.status`
+    (with `server.headers`), keeping what it accepts."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.tries += 1
+        status = self.server.script.pop(0) if self.server.script else self.server.status
+        self.send_response(status)
+        for name, value in self.server.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        if status < 300:
+            self.server.received.append((self.headers["Idempotency-Key"], body))
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def index_endpoint():
+    with local_http_server(ScriptedIndex) as server:
+        server.status, server.script, server.headers, server.tries = 202, [], {}, 0
+        server.url = f"http://127.0.0.1:{server.server_address[1]}/notices"
+        yield server
+
+
+def _index_notice(runtime, index_endpoint, key: str) -> int:
+    return write_message(runtime, channel="index", recipient=index_endpoint.url, key=key, kind="index_notice",
+                         payload={"event": "assessment_submitted", "n": key})
+
+
+@pytest.mark.parametrize("status, outcome", [(404, "failed"), (400, "failed"), (301, "failed"),
+                                             (408, "retry"), (429, "retry"), (503, "retry")])
+def test_index_answers_are_retried_or_refused_by_their_status(runtime, index_endpoint, status, outcome):
+    index_endpoint.status = status
+    index_endpoint.headers = {"Location": "https://elsewhere.test/"} if status == 301 else {}
+    message_id = _index_notice(runtime, index_endpoint, f"status-{status}")
+    if outcome == "failed":
+        assert _deliver(runtime, message_id) == "failed"
+        assert f"refused: the index endpoint answered {status}" in message_row(runtime, message_id).last_error
+    else:
+        _fails_for_now(runtime, message_id, match=f"answered {status}")
+    assert index_endpoint.received == []
+
+
+def test_an_index_endpoint_asking_to_wait_is_honoured_up_to_the_cap(runtime, index_endpoint):
+    index_endpoint.status, index_endpoint.headers = 429, {"Retry-After": "20"}
+    with time_machine.travel(now(), tick=False):
+        row = _fails_for_now(runtime, _index_notice(runtime, index_endpoint, "wait-20"), match="429")
+        assert row.next_attempt_at == now() + timedelta(seconds=20)
+        index_endpoint.headers = {"Retry-After": "86400"}
+        row = _fails_for_now(runtime, _index_notice(runtime, index_endpoint, "wait-a-day"), match="429")
+        assert row.next_attempt_at == now() + timedelta(seconds=runtime.config.outbox_max_backoff_seconds)
+
+
+# ---------------------------------------------------------------- recovery: the backlog goes at once
+
+def _pending_backlog(runtime, channel: str) -> list[OutboxMessage]:
+    with runtime.db.session() as session:
+        return list(session.scalars(select(OutboxMessage).where(
+            OutboxMessage.channel == channel, OutboxMessage.status == "pending").order_by(OutboxMessage.id)))
+
+
+def test_index_endpoint_answering_500_then_recovering_sends_the_backlog_at_once_and_once(runtime, index_endpoint):
+    index_endpoint.status = 500
+    with time_machine.travel(now(), tick=False) as clock:
+        backlog = [_index_notice(runtime, index_endpoint, f"notice-{n}") for n in range(5)]
+        email_id = write_message(runtime, key="email-unrelated")
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=closed_port())
+        _fails_for_now(runtime, email_id, match="could not be used")  # another channel's outage
+        for _ in range(4):  # the outage goes on: each notice has failed four times
+            for message_id in backlog:
+                if message_row(runtime, message_id).next_attempt_at <= now():
+                    _fails_for_now(runtime, message_id, match="answered 500")
+            clock.shift(timedelta(seconds=10))
+        waiting = _pending_backlog(runtime, "index")
+        assert len(waiting) == 5 and all(m.next_attempt_at > now() for m in waiting), "each at its own backoff"
+        assert set(due_messages(runtime.db)) == {email_id}, "no notice is due before its backoff"
+
+        index_endpoint.status = 202  # the endpoint is back: one new notice goes ...
+        newcomer = _index_notice(runtime, index_endpoint, "notice-new")
+        assert _deliver(runtime, newcomer) == "sent"
+        # ... and the whole backlog with it, without waiting for anyone's backoff.
+        assert _pending_backlog(runtime, "index") == []
+    keys = [key for key, _ in index_endpoint.received]
+    assert sorted(keys) == sorted(["notice-new"] + [f"notice-{n}" for n in range(5)]), "each exactly once"
+    assert keys[0] == "notice-new"
+    assert message_row(runtime, email_id).status == "pending", "another channel's messages keep their wait"
+    with time_machine.travel(now() + timedelta(minutes=5), tick=False):
+        for message_id in backlog:
+            assert _deliver(runtime, message_id) == "sent"
+    assert len(index_endpoint.received) == 6, "nothing sent twice afterwards"
+
+
+def test_the_backlog_stops_when_the_channel_fails_again(runtime, index_endpoint):
+    index_endpoint.status = 503
+    with time_machine.travel(now(), tick=False):
+        backlog = [_index_notice(runtime, index_endpoint, f"again-{n}") for n in range(5)]
+        for message_id in backlog:
+            _fails_for_now(runtime, message_id, match="503")
+        first = _index_notice(runtime, index_endpoint, "again-first")
+        tries_before = index_endpoint.tries
+        index_endpoint.script = [202]  # accepts the newcomer, then falls over again
+        assert _deliver(runtime, first) == "sent"
+    assert index_endpoint.tries == tries_before + 1 + BACKLOG_FAILURES, "a few tries of the backlog, then it waits"
+    assert [key for key, _ in index_endpoint.received] == ["again-first"]
+    assert len(_pending_backlog(runtime, "index")) == 5
+
+
+def test_one_message_the_receiver_defers_does_not_hold_the_backlog(runtime):
+    with smtp_server() as (mail, port), time_machine.travel(now(), tick=False):
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
+        mail.recipient_answer = "450 4.2.1 Mailbox busy"
+        backlog = [write_message(runtime, key=f"busy-{n}", recipient=f"p{n}@testshire.test") for n in range(3)]
+        for message_id in backlog:
+            _fails_for_now(runtime, message_id, match="450")
+        mail.recipient_answer = None
+        mail.busy = {"p0@testshire.test"}  # only the first recipient's mailbox stays busy
+        assert _deliver(runtime, write_message(runtime, key="busy-new", recipient="new@testshire.test")) == "sent"
+    assert [m.id for m in _pending_backlog(runtime, "email")] == [backlog[0]]
+    assert len(mail.received) == 3
+
+
+def test_smtp_refusing_then_recovering_loses_nothing_and_sends_nothing_twice(runtime):
+    with smtp_server() as (mail, port), time_machine.travel(now(), tick=False) as clock:
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
+        mail.data_answer = "451 4.3.0 Try again later"
+        backlog = [write_message(runtime, key=f"mail-{n}", recipient=f"p{n}@testshire.test") for n in range(4)]
+        for _ in range(3):
+            for message_id in backlog:
+                if message_row(runtime, message_id).next_attempt_at <= now():
+                    _fails_for_now(runtime, message_id, match="451")
+            clock.shift(timedelta(seconds=4))
+        assert mail.received == [] and len(_pending_backlog(runtime, "email")) == 4
+
+        mail.data_answer = None
+        clock.shift(timedelta(seconds=30))  # all due again; the first to be tried brings the others along
+        assert _deliver(runtime, backlog[-1]) == "sent"
+        assert _pending_backlog(runtime, "email") == []
+        for message_id in backlog:
+            assert _deliver(runtime, message_id) == "sent"
+    ids = sorted(line for text in mail.received for line in text.splitlines() if line.startswith("Message-ID:"))
+    assert ids == [f"Message-ID: <mail-{n}@ecaf>" for n in range(4)], "each exactly once"
