@@ -7,6 +7,8 @@ from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.engine.errors import StepInterrupted
+
 log = logging.getLogger(__name__)
 
 MESSAGES = {
@@ -34,6 +36,14 @@ def install(app: Flask) -> None:
         return _page(400, "This form could not be sent",
                      "The form was open too long or did not come from eCAF. Go back, reload the page and "
                      "send it again. Save drafts of long forms as you go.")
+
+    @app.errorhandler(StepInterrupted)
+    def step_interrupted(error: StepInterrupted):
+        # The database was busy or briefly away, even after a few tries: nothing changed.
+        page, status = _page(503, "Sorry, that did not go through",
+                             "eCAF could not save this just now, so nothing was changed. Go back and try again "
+                             "in a moment.")
+        return page, status, {"Retry-After": "5"}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
