@@ -97,7 +97,7 @@ class RqSupervisor:
             failures = 1 if time.monotonic() - began > HEALTHY_AFTER_SECONDS else failures + 1
             wait = backoff(failures, RECONNECT_CAP_SECONDS)
             self.state = "reconnecting"
-            log.error("the delivery worker stopped (%s); starting a fresh one in %.0fs (%d in a row)",
+            log.error("the delivery worker (rq) stopped: %s; starting a fresh one in %.0fs (%d in a row)",
                       problem or "rq's work loop ended: Redis timed out or a job failed it", wait, failures)
             self.stop.wait(wait)
         self.state = "stopped"
