@@ -1,4 +1,4 @@
-# eCAF: `make run` serves the app on SQLite with demo data; `make test` runs the whole suite.
+# eCAF: `make run` serves the app (gunicorn, one process) on SQLite with demo data; `make test` runs the whole suite.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -37,7 +37,7 @@ run: install assets
 	$(BIN)/ecaf db upgrade
 	$(BIN)/ecaf processes deploy
 	$(BIN)/ecaf demo
-	$(BIN)/ecaf run --host $(HOST) --port $(PORT)
+	$(BIN)/ecaf serve --host $(HOST) --port $(PORT)
 
 # Two workers, whole files each (browser tests share one server per file); TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/migration.py
+	$(BIN)/python bench/http.py --postgres=$(BENCH_POSTGRES)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache static/build node_modules

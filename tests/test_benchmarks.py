@@ -125,6 +125,22 @@ def test_migration_benchmark(bench_postgres):
     has_lines(output, *migration_figures("PostgreSQL"))
 
 
+def http_figures(server: str) -> list[str]:
+    return [rf"^{re.escape(server)} +{NUMBER} completions/s +server CPU +{NUMBER} ms a completion$",
+            rf"^    open a task's form +{TIMED}", rf"^    a completion \(submit\) +{TIMED}"]
+
+
+def test_http_benchmark_on_sqlite():
+    output = run("http.py", "--users", "2", "--tasks", "2")
+    has_lines(output, r"^eCAF HTTP benchmark, SQLite: 2 users at once, 2 completions each",
+              *http_figures("ecaf run (development server)"), *http_figures("ecaf serve (gunicorn)"))
+
+
+def test_http_benchmark_on_postgresql(bench_postgres):
+    output = run("http.py", "--users", "2", "--tasks", "2", "--servers", "serve", "--postgres", need(bench_postgres))
+    has_lines(output, r"^eCAF HTTP benchmark, PostgreSQL: 2 users at once", *http_figures("ecaf serve (gunicorn)"))
+
+
 def test_admin_lists_benchmark(bench_postgres):
     output = run("admin_lists.py", "--episodes", "300", "--authorities", "2", "--runs", "1",
                  "--database-url", need(bench_postgres))
