@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from aiosmtpd.controller import Controller
@@ -14,14 +15,21 @@ from app.clock import now
 from app.models import OutboxMessage
 
 
+@dataclass
+class SilentServer:
+    port: int
+    connections: list = field(default_factory=list)
+
+
 @contextmanager
 def silent_server():
     """A TCP server on a free loopback port that accepts every connection and never says a word.
-    Yields its port."""
+    Yields it: `.port`, and `.connections` accepted so far."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)
-    held: list[socket.socket] = []
+    server = SilentServer(listener.getsockname()[1])
+    held = server.connections
     stopping = threading.Event()
 
     def accept():
@@ -35,7 +43,7 @@ def silent_server():
     thread = threading.Thread(target=accept, daemon=True)
     thread.start()
     try:
-        yield listener.getsockname()[1]
+        yield server
     finally:
         stopping.set()
         listener.close()

@@ -15,7 +15,8 @@ import time_machine
 from sqlalchemy import select
 
 from app.clock import now
-from app.jobs.delivery import BACKLOG_FAILURES, DeliveryFailed, deliver, due_messages
+from app.jobs.channels import breaker
+from app.jobs.delivery import DeliveryFailed, deliver, due_messages
 from app.models import OutboxMessage
 
 from .channel_servers import (closed_port, deliveries, message_row, silent_server, smtp_server,
@@ -24,6 +25,13 @@ from .conftest import local_http_server
 from .test_notify import API_KEY, TEMPLATE
 
 TINY = 0.2  # seconds: the timeouts these tests set, so a hanging server costs almost nothing
+
+
+@pytest.fixture(autouse=True)
+def no_failing_channels():
+    breaker.forget_all()  # what channels failed is kept per process: each test starts afresh
+    yield
+    breaker.forget_all()
 
 
 @pytest.fixture
@@ -48,7 +56,8 @@ def _fails_for_now(runtime, message_id, match: str) -> OutboxMessage:
 
 @pytest.mark.parametrize("channel", ["smtp", "index", "notify"])
 def test_a_channel_that_accepts_and_never_answers_fails_the_attempt_and_retries(runtime, tiny_timeouts, channel):
-    with silent_server() as port:
+    with silent_server() as silent:
+        port = silent.port
         if channel == "smtp":
             runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
             message_id = write_message(runtime, key="silent-smtp")
@@ -64,6 +73,35 @@ def test_a_channel_that_accepts_and_never_answers_fails_the_attempt_and_retries(
         row = _fails_for_now(runtime, message_id, match=f"did not answer within {TINY} seconds")
     assert (row.attempts, row.sent_at) == (1, None) and f"did not answer within {TINY} seconds" in row.last_error
     assert deliveries(kind, "retry") == retries_before + 1
+
+
+def test_a_hanging_mail_server_costs_one_timeout_per_wait_and_holds_up_no_other_channel(runtime, tiny_timeouts,
+                                                                                        index_endpoint):
+    with silent_server() as silent, time_machine.travel(now(), tick=False) as clock:
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=silent.port)
+        emails = [write_message(runtime, key=f"hung-{n}", recipient=f"p{n}@testshire.test") for n in range(20)]
+        notice = _index_notice(runtime, index_endpoint, "notice-during-mail-outage")
+        for message_id in due_messages(runtime.db):  # as the sweep does
+            try:
+                _deliver(runtime, message_id)
+            except DeliveryFailed:
+                pass
+        assert len(silent.connections) == 1, "one message waited for the timeout; the others waited with it"
+        assert [key for key, _ in index_endpoint.received] == ["notice-during-mail-outage"]
+        assert message_row(runtime, notice).status == "sent"
+        rows = [message_row(runtime, message_id) for message_id in emails]
+        assert all(r.status == "pending" and r.next_attempt_at > now() for r in rows)
+        assert rows[1].attempts == 0 and "not tried" in rows[1].last_error and "did not answer" in rows[1].last_error
+        with pytest.raises(DeliveryFailed, match=r"not tried: .* next try at .* did not answer"):
+            _deliver(runtime, emails[1])
+
+        clock.shift(timedelta(seconds=2))  # the wait is over: one try tells whether it answers again
+        for message_id in due_messages(runtime.db):
+            try:
+                _deliver(runtime, message_id)
+            except DeliveryFailed:
+                pass
+        assert len(silent.connections) == 2
 
 
 def test_a_mail_server_that_cannot_be_reached_fails_after_the_connect_timeout(runtime, tiny_timeouts):
@@ -141,12 +179,14 @@ def test_a_mail_server_refusing_the_recipient_fails_the_message_at_once(runtime)
 
 class ScriptedIndex(BaseHTTPRequestHandler):
     """The national index endpoint: answers the statuses in `server.script` first, then `server.status`
-    (with `server.headers`), keeping what it accepts."""
+    (with `server.headers`), keeping what it accepts; 500 always for the keys in `server.poison`."""
 
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.tries += 1
         status = self.server.script.pop(0) if self.server.script else self.server.status
+        if self.headers["Idempotency-Key"] in self.server.poison:
+            status = 500
         self.send_response(status)
         for name, value in self.server.headers.items():
             self.send_header(name, value)
@@ -162,7 +202,7 @@ class ScriptedIndex(BaseHTTPRequestHandler):
 @pytest.fixture
 def index_endpoint():
     with local_http_server(ScriptedIndex) as server:
-        server.status, server.script, server.headers, server.tries = 202, [], {}, 0
+        server.status, server.script, server.headers, server.tries, server.poison = 202, [], {}, 0, set()
         server.url = f"http://127.0.0.1:{server.server_address[1]}/notices"
         yield server
 
@@ -188,9 +228,10 @@ def test_index_answers_are_retried_or_refused_by_their_status(runtime, index_end
 
 def test_an_index_endpoint_asking_to_wait_is_honoured_up_to_the_cap(runtime, index_endpoint):
     index_endpoint.status, index_endpoint.headers = 429, {"Retry-After": "20"}
-    with time_machine.travel(now(), tick=False):
+    with time_machine.travel(now(), tick=False) as clock:
         row = _fails_for_now(runtime, _index_notice(runtime, index_endpoint, "wait-20"), match="429")
         assert row.next_attempt_at == now() + timedelta(seconds=20)
+        clock.shift(timedelta(seconds=20))
         index_endpoint.headers = {"Retry-After": "86400"}
         row = _fails_for_now(runtime, _index_notice(runtime, index_endpoint, "wait-a-day"), match="429")
         assert row.next_attempt_at == now() + timedelta(seconds=runtime.config.outbox_max_backoff_seconds)
@@ -211,16 +252,19 @@ def test_index_endpoint_answering_500_then_recovering_sends_the_backlog_at_once_
         email_id = write_message(runtime, key="email-unrelated")
         runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=closed_port())
         _fails_for_now(runtime, email_id, match="could not be used")  # another channel's outage
-        for _ in range(4):  # the outage goes on: each notice has failed four times
+        for minute in range(8):  # the outage goes on: every due notice is tried, or put back with the channel
+            clock.shift(timedelta(seconds=10 if minute else 0))
             for message_id in backlog:
                 if message_row(runtime, message_id).next_attempt_at <= now():
                     _fails_for_now(runtime, message_id, match="answered 500")
-            clock.shift(timedelta(seconds=10))
         waiting = _pending_backlog(runtime, "index")
         assert len(waiting) == 5 and all(m.next_attempt_at > now() for m in waiting), "each at its own backoff"
         assert set(due_messages(runtime.db)) == {email_id}, "no notice is due before its backoff"
+        tried_in_outage = index_endpoint.tries
+        assert tried_in_outage < 5 * 8, "a failing endpoint is not asked for every message every time"
 
-        index_endpoint.status = 202  # the endpoint is back: one new notice goes ...
+        index_endpoint.status = 202  # the endpoint is back: within the longest wait one new notice goes ...
+        clock.shift(timedelta(seconds=runtime.config.outbox_max_backoff_seconds))
         newcomer = _index_notice(runtime, index_endpoint, "notice-new")
         assert _deliver(runtime, newcomer) == "sent"
         # ... and the whole backlog with it, without waiting for anyone's backoff.
@@ -237,17 +281,37 @@ def test_index_endpoint_answering_500_then_recovering_sends_the_backlog_at_once_
 
 def test_the_backlog_stops_when_the_channel_fails_again(runtime, index_endpoint):
     index_endpoint.status = 503
-    with time_machine.travel(now(), tick=False):
+    with time_machine.travel(now(), tick=False) as clock:
         backlog = [_index_notice(runtime, index_endpoint, f"again-{n}") for n in range(5)]
         for message_id in backlog:
             _fails_for_now(runtime, message_id, match="503")
+        clock.shift(timedelta(seconds=runtime.config.outbox_max_backoff_seconds))
         first = _index_notice(runtime, index_endpoint, "again-first")
         tries_before = index_endpoint.tries
         index_endpoint.script = [202]  # accepts the newcomer, then falls over again
         assert _deliver(runtime, first) == "sent"
-    assert index_endpoint.tries == tries_before + 1 + BACKLOG_FAILURES, "a few tries of the backlog, then it waits"
+    assert index_endpoint.tries == tries_before + 2, "one try of the backlog, then it waits with the endpoint"
     assert [key for key, _ in index_endpoint.received] == ["again-first"]
     assert len(_pending_backlog(runtime, "index")) == 5
+
+
+def test_one_message_that_always_fails_does_not_hold_the_others_behind_it(runtime, index_endpoint):
+    index_endpoint.poison = {"poison"}
+    with time_machine.travel(now(), tick=False) as clock:
+        poison = _index_notice(runtime, index_endpoint, "poison")
+        _fails_for_now(runtime, poison, match="answered 500")
+        others = [_index_notice(runtime, index_endpoint, f"fine-{n}") for n in range(4)]
+        for message_id in others:
+            _fails_for_now(runtime, message_id, match="not tried")  # the endpoint seems down: they wait with it
+        for _ in range(3):
+            clock.shift(timedelta(seconds=runtime.config.outbox_max_backoff_seconds))
+            for message_id in due_messages(runtime.db):  # as the sweep does
+                try:
+                    _deliver(runtime, message_id)
+                except DeliveryFailed:
+                    pass
+    assert sorted(key for key, _ in index_endpoint.received) == [f"fine-{n}" for n in range(4)]
+    assert [m.id for m in _pending_backlog(runtime, "index")] == [poison]
 
 
 def test_one_message_the_receiver_defers_does_not_hold_the_backlog(runtime):

@@ -70,6 +70,15 @@ class PlayingNotify(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.fixture(autouse=True)
+def no_failing_channels():
+    from app.jobs.channels import breaker
+
+    breaker.forget_all()  # what channels failed is kept per process: each test starts afresh
+    yield
+    breaker.forget_all()
+
+
 @pytest.fixture
 def notify(runtime):
     with local_http_server(PlayingNotify) as server:

@@ -12,6 +12,10 @@ pending and due again after 2, 5, 10, 20 ... seconds, never more than ECAF_OUTBO
 nothing. A refusal that would repeat (a bad address, a key Notify does not know, 4xx) fails the
 message at once, with the reason; an administrator can send it again from the operations page.
 
+A channel that fails as a whole (no connection, no answer, 5xx, 429) is left alone until its own
+wait is over (channels/breaker.py): messages due meanwhile are put back to then without a try, so
+a hanging server costs one timeout per wait, not one per message.
+
 Recovery: when a channel accepts a message, every pending message of that channel waiting for a
 later try is made due now and delivered straight away, so after an outage the backlog goes out
 within seconds of the channel answering, not each at its own backoff.
@@ -32,7 +36,7 @@ from app.db import Database
 from app.models import OutboxMessage
 
 from . import channels
-from .channels import Refused, Transient
+from .channels import Refused, Transient, breaker
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +56,7 @@ class DeliveryFailed(Exception):
 @dataclass
 class _Attempt:
     status: str  # the message's status afterwards (or "missing", "busy")
-    result: str | None = None  # sent, retry or failed: None when nothing was attempted
+    result: str | None = None  # sent, retry, failed; deferred (the channel is failing: not tried); None
     channel: str | None = None
     reason: str | None = None
     attempts: int = 0
@@ -82,6 +86,8 @@ def deliver(db: Database, config: Config, message_id: int) -> str:
     if attempt.result == "retry":
         raise DeliveryFailed(f"message {message_id} ({attempt.channel}) not delivered (attempt {attempt.attempts}), "
                              f"will be tried again: {attempt.reason}")
+    if attempt.result == "deferred":
+        raise DeliveryFailed(f"message {message_id} ({attempt.channel}) {attempt.reason}")
     return attempt.status
 
 
@@ -89,7 +95,8 @@ def due_messages(db: Database, limit: int = 500) -> list[int]:
     with db.session() as session:
         return list(session.scalars(
             select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now())
-            .order_by(OutboxMessage.next_attempt_at).limit(limit)))
+            # The least tried first: after a channel's wait, one message that always fails is not its only try.
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.attempts, OutboxMessage.id).limit(limit)))
 
 
 def _attempt(db: Database, config: Config, message_id: int, *, skip_locked: bool = False) -> _Attempt:
@@ -102,6 +109,15 @@ def _attempt(db: Database, config: Config, message_id: int, *, skip_locked: bool
             return _Attempt("busy" if skip_locked and _exists(db, message_id) else "missing")
         if message.status != "pending":
             return _Attempt(message.status)  # already sent (or given up): never twice
+        route = channels.route_of(config, message)
+        failing = breaker.held(route, config.outbox_max_backoff_seconds)
+        if failing is not None:  # the channel failed a moment ago: wait with it, without a try
+            if message.next_attempt_at is None or as_utc(message.next_attempt_at) < failing.until:
+                message.next_attempt_at = failing.until
+            message.last_error = (f"not tried: the channel has failed since {failing.since:%H:%M:%S} UTC, next try "
+                                  f"at {failing.until:%H:%M:%S}: {failing.reason}")
+            return _Attempt("pending", "deferred", message.channel, attempts=message.attempts,
+                            reason=message.last_error)
         message.attempts += 1
         attempt = _Attempt("pending", channel=message.channel, attempts=message.attempts)
         try:
@@ -110,20 +126,24 @@ def _attempt(db: Database, config: Config, message_id: int, *, skip_locked: bool
             attempt.result, attempt.reason = "failed", exc.reason
             message.status, message.last_error = "failed", f"refused: {exc.reason}"
         except Exception as exc:  # noqa: BLE001 - any other fault of the channel: record it, retry later
-            attempt.reason = exc.reason if isinstance(exc, Transient) else f"{type(exc).__name__}: {exc}"
-            message.last_error = attempt.reason
+            transient = exc if isinstance(exc, Transient) else Transient(f"{type(exc).__name__}: {exc}",
+                                                                         whole_channel=False)
+            attempt.reason = message.last_error = transient.reason
+            if transient.whole_channel:
+                breaker.failed(route, transient.reason, backoff_seconds(
+                    config, breaker.failures(route) + 1, transient.retry_after))
             if gives_up(config, message):
                 attempt.result, message.status = "failed", "failed"
                 message.last_error = (f"given up after {message.attempts} attempts over "
-                                      f"{_age(message)}: {attempt.reason}")
+                                      f"{_age(message)}: {transient.reason}")
             else:
                 attempt.result = "retry"
-                retry_after = exc.retry_after if isinstance(exc, Transient) else None
                 message.next_attempt_at = now() + timedelta(
-                    seconds=backoff_seconds(config, message.attempts, retry_after))
+                    seconds=backoff_seconds(config, message.attempts, transient.retry_after))
         else:
             attempt.result = "sent"
             message.status, message.sent_at, message.last_error = "sent", now(), None
+            breaker.answered(route)
         attempt.status = message.status
     # Counted once the outcome is recorded: a commit that failed attempted nothing that counts.
     metrics.delivery_attempted(attempt.channel, attempt.result)
@@ -149,7 +169,7 @@ def wake_channel(db: Database, channel: str) -> int:
     Rows another deliverer holds are being tried already and are left alone (SKIP LOCKED)."""
     waiting = (select(OutboxMessage.id)
                .where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
-                      OutboxMessage.attempts > 0, OutboxMessage.next_attempt_at > now()))
+                      OutboxMessage.next_attempt_at > now()))
     if db.is_postgresql:
         waiting = waiting.with_for_update(skip_locked=True)
     with db.session() as session:
@@ -171,21 +191,23 @@ def _after_success(db: Database, config: Config, channel: str) -> None:
 
 
 def send_backlog(db: Database, config: Config, channel: str) -> int:
-    """Deliver the channel's due messages that failed before, until a batch is done or the channel
+    """Deliver the channel's due messages, until a batch is done or the channel
     fails again (a few failures in a row: one message the receiver defers does not hold the rest).
     Returns how many were sent."""
     sent, failures, started = 0, 0, time.monotonic()
     with db.session() as session:
         ids = list(session.scalars(
             select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
-                                           OutboxMessage.attempts > 0, OutboxMessage.next_attempt_at <= now())
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(BACKLOG_BATCH)))
+                                           OutboxMessage.next_attempt_at <= now())
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.attempts, OutboxMessage.id).limit(BACKLOG_BATCH)))
     for message_id in ids:
         if failures >= BACKLOG_FAILURES or time.monotonic() - started > BACKLOG_SECONDS:
             break
         attempt = _attempt(db, config, message_id, skip_locked=True)
         if attempt.result == "sent":
             sent, failures = sent + 1, 0
+        elif attempt.result == "deferred":
+            break  # the channel failed again as a whole: the rest wait with it
         elif attempt.result == "retry":
             failures += 1
             log.warning("message %s (%s) not delivered, will be tried again: %s", message_id, channel, attempt.reason)

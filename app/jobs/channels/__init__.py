@@ -10,6 +10,7 @@ deliverer can tell a fault that passes from a refusal that would repeat on every
 from __future__ import annotations
 
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from app.clock import now
 from app.config import Config
@@ -18,11 +19,13 @@ from app.request_ids import acceptable
 
 
 class Transient(Exception):
-    """The channel could not take the message now; try again later (not before retry_after seconds)."""
+    """The channel could not take the message now; try again later (not before retry_after seconds).
+    `whole_channel`: the fault is the channel's (no answer, 5xx, 429), not this message's (one
+    recipient's mailbox deferred), so the other messages wait too (breaker.py)."""
 
-    def __init__(self, reason: str, retry_after: float | None = None):
+    def __init__(self, reason: str, retry_after: float | None = None, *, whole_channel: bool = True):
         super().__init__(reason)
-        self.reason, self.retry_after = reason, retry_after
+        self.reason, self.retry_after, self.whole_channel = reason, retry_after, whole_channel
 
 
 class Refused(Exception):
@@ -38,6 +41,19 @@ def email_route(config: Config) -> str:
     if config.notify_api_key:
         return "notify"
     return "smtp" if config.smtp_host else "mailbox"
+
+
+def route_of(config: Config, message: OutboxMessage) -> str:
+    """What a message goes through, e.g. `email:smtp:mail.example:25` or `index:index.example`:
+    messages on one route share its failures."""
+    if message.channel == "index":
+        return f"index:{urlsplit(message.recipient).netloc}"
+    route = email_route(config)
+    if route == "notify":
+        return f"email:notify:{config.notify_base_url}"
+    if route == "smtp":
+        return f"email:smtp:{config.smtp_host}:{config.smtp_port}"
+    return f"{message.channel}:{route}"
 
 
 def send(config: Config, message: OutboxMessage, session) -> None:

@@ -39,7 +39,10 @@ def as_email(config: Config, message: OutboxMessage) -> EmailMessage:
 
 
 def send(config: Config, message: OutboxMessage) -> None:
-    email = as_email(config, message)
+    try:
+        email = as_email(config, message)
+    except ValueError as exc:  # e.g. a line break in the address or subject
+        raise Refused(f"the message cannot be written as an email: {exc}") from None
     smtp = _TimedSMTP(config.channel_connect_timeout_seconds, config.channel_read_timeout_seconds)
     try:
         with smtp:
@@ -50,7 +53,7 @@ def send(config: Config, message: OutboxMessage) -> None:
         answer = "; ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
         if codes and all(500 <= code < 600 for code in codes):
             raise Refused(f"the mail server refused the recipient: {answer}") from None
-        raise Transient(f"the mail server deferred the recipient: {answer}") from None
+        raise Transient(f"the mail server deferred the recipient: {answer}", whole_channel=False) from None
     except smtplib.SMTPDataError as exc:
         answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
         if 500 <= exc.smtp_code < 600:
