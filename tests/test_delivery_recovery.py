@@ -184,6 +184,7 @@ class ScriptedIndex(BaseHTTPRequestHandler):
     def do_POST(self):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.tries += 1
+        self.server.request_ids.append(self.headers.get("X-Request-Id"))
         status = self.server.script.pop(0) if self.server.script else self.server.status
         if self.headers["Idempotency-Key"] in self.server.poison:
             status = 500
@@ -203,6 +204,7 @@ class ScriptedIndex(BaseHTTPRequestHandler):
 def index_endpoint():
     with local_http_server(ScriptedIndex) as server:
         server.status, server.script, server.headers, server.tries, server.poison = 202, [], {}, 0, set()
+        server.request_ids = []
         server.url = f"http://127.0.0.1:{server.server_address[1]}/notices"
         yield server
 
@@ -348,3 +350,43 @@ def test_smtp_refusing_then_recovering_loses_nothing_and_sends_nothing_twice(run
             assert _deliver(runtime, message_id) == "sent"
     ids = sorted(line for text in mail.received for line in text.splitlines() if line.startswith("Message-ID:"))
     assert ids == [f"Message-ID: <mail-{n}@ecaf>" for n in range(4)], "each exactly once"
+
+
+# ---------------------------------------------------------------- what travels with a message
+
+def _with_request_id(runtime, message_id: int, request_id: str | None) -> None:
+    if not hasattr(OutboxMessage, "request_id"):
+        pytest.skip("outbox messages do not record a request id in this schema")
+    with runtime.db.session() as session:
+        session.get(OutboxMessage, message_id).request_id = request_id
+
+
+@pytest.mark.parametrize("request_id, sent_as", [("req-0123456789abcdef", "req-0123456789abcdef"),
+                                                 ("not acceptable\r\nBcc: x@evil.test", None)])
+def test_email_by_smtp_carries_its_key_and_request_id(runtime, request_id, sent_as):
+    with smtp_server() as (mail, port):
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
+        message_id = write_message(runtime, key="with-ids:1")
+        _with_request_id(runtime, message_id, request_id)
+        assert _deliver(runtime, message_id) == "sent"
+    [received] = mail.received
+    assert "Message-ID: <with-ids.1@ecaf>" in received
+    headers = received.split("\n\n", 1)[0]
+    assert (f"X-Request-Id: {sent_as}" in headers) if sent_as else ("X-Request-Id" not in headers and "Bcc" not in headers)
+
+
+def test_an_index_notice_carries_its_key_and_request_id(runtime, index_endpoint):
+    message_id = _index_notice(runtime, index_endpoint, "notice-with-ids")
+    _with_request_id(runtime, message_id, "req-0123456789abcdef")
+    assert _deliver(runtime, message_id) == "sent"
+    assert [key for key, _ in index_endpoint.received] == ["notice-with-ids"]
+    assert index_endpoint.request_ids == ["req-0123456789abcdef"]
+
+
+def test_an_address_with_a_line_break_is_refused_not_retried(runtime):
+    with smtp_server() as (mail, port):
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
+        message_id = write_message(runtime, key="injected", recipient="someone@testshire.test\r\nBcc: x@evil.test")
+        assert _deliver(runtime, message_id) == "failed"
+    assert "cannot be written as an email" in message_row(runtime, message_id).last_error
+    assert mail.received == []
