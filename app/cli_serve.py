@@ -146,6 +146,9 @@ def _multiprocess_metrics_ready() -> bool:
 def _start_again_with_metrics() -> None:
     """prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set: the same command again,
     in a fresh interpreter that sees the setting from its first line."""
+    script = Path(sys.argv[0])
+    if script.name == "ecaf" and script.is_file() and os.access(script, os.X_OK):
+        os.execv(script, sys.argv)  # the same command line in `ps` and the service manager
     os.execv(sys.executable, [sys.executable, "-c", "from app.cli import main; main(prog_name='ecaf')",
                               *sys.argv[1:]])
 
@@ -159,13 +162,17 @@ def _start_again_with_metrics() -> None:
 @click.option("--port", default=None, type=int, help="Port to listen on (default 8000).")
 def serve(host: str | None, port: int | None) -> None:
     directory, own = metrics_directory()
+    try:  # before anything writes figures there, this process's next interpreter included
+        directory.mkdir(parents=True, exist_ok=True)
+        clear_dead_figures(directory)
+    except OSError as exc:
+        click.echo(f"cannot keep the metrics in {directory} ({METRICS_SETTING} or ECAF_METRICS_DIR): {exc}", err=True)
+        sys.exit(2)
     os.environ[METRICS_SETTING] = str(directory)
     if own:
         os.environ[_OWN_METRICS_DIR] = str(directory)
     if not _multiprocess_metrics_ready():
         _start_again_with_metrics()
-    directory.mkdir(parents=True, exist_ok=True)
-    clear_dead_figures(directory)
     master = os.getpid()
     try:
         _serve(host, port)

@@ -85,7 +85,8 @@ def seed(config: Config, servers: list[str], users: int, tasks: int) -> dict[str
                             organisation_id=school.id, created_at=now(), password_hash=password_hash,
                             totp_secret=totp.seal(config, secret), totp_enrolled_at=now(),
                             vetting_type="enhanced_dbs", vetting_reference=f"BENCH{n:06}",
-                            vetting_checked_on=today - timedelta(days=30), vetting_expires_on=today + timedelta(days=900),
+                            vetting_checked_on=today - timedelta(days=30),
+                            vetting_expires_on=today + timedelta(days=900),
                             training_completed_on=today - timedelta(days=20))
                 session.add(user)
                 session.flush()
@@ -256,9 +257,9 @@ def main() -> None:
         database_url, backend = f"sqlite:///{folder / 'bench.db'}", "SQLite"
     upgrade(database_url)
     chosen = keys()
-    config = Config(database_url=database_url, processes_dir=PROJECT_ROOT / "processes", secret_key=chosen["SECRET_KEY"],
-                    totp_key=chosen["ECAF_TOTP_KEY"], audit_key=chosen["ECAF_AUDIT_KEY"],
-                    transfer_key=chosen["ECAF_TRANSFER_KEY"])
+    config = Config(database_url=database_url, processes_dir=PROJECT_ROOT / "processes",
+                    secret_key=chosen["SECRET_KEY"], totp_key=chosen["ECAF_TOTP_KEY"],
+                    audit_key=chosen["ECAF_AUDIT_KEY"], transfer_key=chosen["ECAF_TRANSFER_KEY"])
     plan = seed(config, servers, args.users, args.tasks)
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR", "ECAF_BIND",
                                                             "PORT", "GUNICORN_CMD_ARGS")}

@@ -15,16 +15,17 @@ from pathlib import Path
 import click
 import pytest
 import requests
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from app import create_app
+from app import create_app, outbox
 from app.cli_serve import WebServer, clear_dead_figures, server_settings
 from app.config import PROJECT_ROOT, Config
+from app.db import Database
 from app.jobs import heartbeat
 from app.migrate import upgrade
-from app.models import SignInThrottle
+from app.models import MailboxMessage, OutboxMessage, SignInThrottle
 
-from .conftest import REDIS_URL, unavailable
+from .conftest import REDIS_URL, TEST_AUDIT_KEY, unavailable
 from .web import browser, csrf_token
 
 ECAF = [sys.executable, "-c", "from app.cli import main; main(prog_name='ecaf')"]
@@ -120,8 +121,32 @@ def sqlite_database(tmp_path: Path) -> str:
     return url
 
 
+def queue_message(url: str, key: str) -> int:
+    db = Database(url, audit_key=TEST_AUDIT_KEY.encode())
+    try:
+        with db.session() as session:
+            return outbox.queue_email(session, kind="test", recipient="someone@example.test", subject="Hello",
+                                      body="A message the background jobs deliver", key=key).id
+    finally:
+        db.dispose()
+
+
+def delivered(url: str, message_id: int) -> bool:
+    db = Database(url)
+    try:
+        with db.session() as session:
+            sent = session.get(OutboxMessage, message_id).status == "sent"
+            copies = session.scalar(select(func.count()).select_from(MailboxMessage)
+                                    .where(MailboxMessage.outbox_id == message_id))
+        assert copies <= 1
+        return sent
+    finally:
+        db.dispose()
+
+
 def test_on_sqlite_one_process_serves_reloads_on_sighup_and_stops_gracefully_on_sigterm(tmp_path):
-    with serving(tmp_path, DATABASE_URL=sqlite_database(tmp_path), ECAF_WEB_PROCESSES="3") as server:
+    url = sqlite_database(tmp_path)
+    with serving(tmp_path, DATABASE_URL=url, ECAF_WEB_PROCESSES="3", ECAF_TIMER_POLL="0.5") as server:
         ready = server.get("/readyz")
         assert ready.status_code == 200, ready.text
         assert ready.json()["checks"]["workers"]["reason"] == "no Redis: background jobs run in the web process"
@@ -134,11 +159,16 @@ def test_on_sqlite_one_process_serves_reloads_on_sighup_and_stops_gracefully_on_
         assert "ECAF_WEB_PROCESSES is ignored without REDIS_URL" in output
         first = until(server.workers, "a worker process")
         assert len(first) == 1, "the background jobs must run in exactly one process"
+        # ...and they do run there, started after the fork: a pending message goes out.
+        message = queue_message(url, "serve-test-1")
+        until(lambda: delivered(url, message), "the served process delivering a message")
 
         server.process.send_signal(signal.SIGHUP)
         replaced = until(lambda: (w := server.workers()) and not (w & first) and w, "the worker being replaced")
         assert len(replaced) == 1
         assert server.get("/readyz").status_code == 200 and server.get("/sign-in").status_code == 200
+        message = queue_message(url, "serve-test-2")
+        until(lambda: delivered(url, message), "the replacement process delivering a message")
 
         metrics_dir = _metrics_dir(server)
         assert metrics_dir.is_dir()
@@ -233,7 +263,8 @@ def test_settings_come_from_the_environment_and_keep_in_process_jobs_single():
     assert server_settings(config, "0.0.0.0", 7000, {"ECAF_BIND": "127.0.0.1:9000"}).bind == "0.0.0.0:7000"
     socket_path = server_settings(config, None, None, {"ECAF_BIND": "unix:/run/ecaf/web.sock"})
     assert socket_path.bind == "unix:/run/ecaf/web.sock" and socket_path.host is None
-    for env, named in (({"ECAF_WEB_THREADS": "0"}, "ECAF_WEB_THREADS"), ({"ECAF_WEB_TIMEOUT": "soon"}, "ECAF_WEB_TIMEOUT"),
+    for env, named in (({"ECAF_WEB_THREADS": "0"}, "ECAF_WEB_THREADS"), ({"ECAF_WEB_TIMEOUT": "soon"},
+                                                                         "ECAF_WEB_TIMEOUT"),
                        ({"ECAF_BIND": "localhost"}, "ECAF_BIND"), ({"PORT": "-1"}, "PORT")):
         with pytest.raises(click.UsageError, match=named):
             server_settings(config, None, None, env)
