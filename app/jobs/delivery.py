@@ -53,6 +53,11 @@ class DeliveryFailed(Exception):
     """The channel did not take the message; it stays pending and is retried later."""
 
 
+class DeliveryDeferred(DeliveryFailed):
+    """Not even tried: its channel failed a moment ago and is left alone until its wait is over (a
+    caller may log these quietly: the failure itself was logged once, by the try that failed)."""
+
+
 @dataclass
 class _Attempt:
     status: str  # the message's status afterwards (or "missing", "busy")
@@ -87,7 +92,7 @@ def deliver(db: Database, config: Config, message_id: int) -> str:
         raise DeliveryFailed(f"message {message_id} ({attempt.channel}) not delivered (attempt {attempt.attempts}), "
                              f"will be tried again: {attempt.reason}")
     if attempt.result == "deferred":
-        raise DeliveryFailed(f"message {message_id} ({attempt.channel}) {attempt.reason}")
+        raise DeliveryDeferred(f"message {message_id} ({attempt.channel}) {attempt.reason}")
     return attempt.status
 
 
