@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import threading
 import time
 from dataclasses import replace
 
@@ -186,3 +187,18 @@ def test_probes_need_no_sign_in_and_answer_json(runtime):
         assert response.status_code == 200 and response.mimetype == "application/json"
         json.loads(response.get_data(as_text=True))
     assert app.test_client().post("/readyz").status_code == 405
+
+
+def test_while_one_probe_waits_on_a_stalled_check_the_others_answer_what_it_found_last(runtime):
+    app = create_app(runtime.config)
+    assert probe(app)[0].status_code == 200
+    state = app.extensions["ecaf_readiness"]
+    state["checks"] = {"database": health.Check(False, "does not answer")}  # what the last probe found
+    answers = []
+    with state["lock"]:  # another probe is finding out, held up by a stalled database
+        other = threading.Thread(target=lambda: answers.append(probe(app)))
+        other.start()
+        other.join(timeout=60)  # a bound to fail rather than hang, not a timing
+        assert not other.is_alive(), "a probe waited for another's check instead of answering"
+    response, body = answers[0]
+    assert response.status_code == 503 and failing(body) == {"database": "does not answer"}

@@ -61,12 +61,25 @@ def readiness():
 
 
 def _cached_checks() -> dict[str, Check]:
-    state = current_app.extensions.setdefault("ecaf_readiness", {"lock": threading.Lock(), "at": None})
-    with state["lock"]:
-        if state["at"] is None or time.monotonic() - state["at"] >= READINESS_TTL_SECONDS:
+    state = current_app.extensions.setdefault("ecaf_readiness", {"lock": threading.Lock(), "at": None,
+                                                                 "checks": None})
+
+    def fresh() -> bool:
+        return state["at"] is not None and time.monotonic() - state["at"] < READINESS_TTL_SECONDS
+
+    if fresh():
+        return state["checks"]
+    # While one probe finds out (a stalled database can take a while), the others answer what it found
+    # last instead of each holding a web thread on the same question.
+    if not state["lock"].acquire(blocking=state["checks"] is None):
+        return state["checks"]
+    try:
+        if not fresh():
             state["checks"] = readiness_checks(runtime(), state)
             state["at"] = time.monotonic()
         return state["checks"]
+    finally:
+        state["lock"].release()
 
 
 def readiness_checks(found_runtime, state: dict) -> dict[str, Check]:
