@@ -31,6 +31,7 @@ def worker(burst: bool) -> None:
     except ChannelsMisconfigured as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    runtime = Runtime.with_jobs(config)
+    runtime = Runtime.build(config)
+    process = WorkerProcess(runtime)  # also the engine's dispatcher here
     set_runtime(runtime)  # rq's jobs run in this process: they use this runtime
-    sys.exit(WorkerProcess(runtime).run(burst=burst))
+    sys.exit(process.run(burst=burst))

@@ -23,7 +23,7 @@ from .timers import fire_due_timers
 
 log = logging.getLogger(__name__)
 # A command to Redis never waits longer than this: a stalled Redis must not hold a web request.
-REDIS_TIMEOUTS = {"socket_connect_timeout": 3, "socket_timeout": 5, "health_check_interval": 30}
+REDIS_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 3, "health_check_interval": 30}
 
 
 def redis_client(url: str):

@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 WORKER_TTL = 60
 # A worker that served this long before ending starts its backoff afresh.
 HEALTHY_AFTER_SECONDS = 60
-RECONNECT_CAP_SECONDS = 15.0
+# Trying a Redis that is down every few seconds costs nothing, and serves again soon after it is back.
+RECONNECT_CAP_SECONDS = 5.0
 
 
 class DeliveryWorker(SimpleWorker):

@@ -2,9 +2,10 @@
 
 - the timer loop (its own thread) wakes every episode whose `next_timer_at` has passed, every
   `timer_poll_seconds`, from the database alone: no deadline waits on Redis or on a channel;
-- the delivery loop (its own thread) retries every message whose next try is due, and runs the
-  sweep's housekeeping every `sweep_interval_seconds`;
-- rq's worker (this, the main thread) sends each message a step queued within a second;
+- the delivery loop (its own thread) sends every message whose next try is due (those the
+  worker's own deadlines wrote at once), and runs the sweep's housekeeping every
+  `sweep_interval_seconds`;
+- rq's worker (this, the main thread) sends within a second each message the web app's steps queued;
 - the heartbeat loop writes this worker's heartbeat to Redis every few seconds.
 
 None of them ends on an error: each logs it and tries again with capped backoff. SIGTERM or
@@ -58,6 +59,16 @@ class WorkerProcess:
         self.deliveries = Loop("deliveries", self._deliver_and_sweep, poll, self.stop, on_error=recover)
         self.heartbeats = Loop("heartbeat", self._beat, lambda: HEARTBEAT_SECONDS, self.stop,
                                max_backoff=HEARTBEAT_SECONDS, on_error=self._forget_redis)
+        # The messages this worker's own steps write (a deadline's) go to its delivery loop, not
+        # through Redis: the timer thread never waits on Redis, even a stalled one.
+        runtime.engine.dispatcher = self
+
+    # ---------------------------------------------------------------- the engine's dispatcher
+    def episode_stepped(self, episode_id: int, next_timer_at) -> None:
+        """Nothing to schedule: the timer loops read `next_timer_at` from the database."""
+
+    def messages_queued(self, message_ids: list[int]) -> None:
+        self.deliveries.nudge()  # they are due now: the delivery loop's next pass sends them
 
     # ---------------------------------------------------------------- the loops' work
     def _fire_timers(self) -> None:
