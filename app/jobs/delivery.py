@@ -7,7 +7,7 @@ and recording.
 
 Retries: a transient failure (timeout, refused connection, 5xx, 429, SMTP 4xx) leaves the message
 pending and due again after 2, 5, 10, 20 ... seconds, never more than ECAF_OUTBOX_MAX_BACKOFF
-(Retry-After honoured up to that cap). It is given up (failed) only when both ECAF's attempts
+(Retry-After honoured up to that cap). It is given up (failed) only when both its attempts
 (outbox_max_attempts) are spent and it is older than GIVE_UP_AFTER, so an outage of hours loses
 nothing. A refusal that would repeat (a bad address, a key Notify does not know, 4xx) fails the
 message at once, with the reason; an administrator can send it again from the operations page.
