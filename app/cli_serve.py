@@ -146,6 +146,8 @@ def _multiprocess_metrics_ready() -> bool:
 def _start_again_with_metrics() -> None:
     """prometheus_client was imported before PROMETHEUS_MULTIPROC_DIR was set: the same command again,
     in a fresh interpreter that sees the setting from its first line."""
+    if "serve" not in sys.argv[1:]:  # called from inside another program (a test's CliRunner): not its command line
+        raise click.UsageError(f"set {METRICS_SETTING} before prometheus_client is imported, or run `ecaf serve`")
     script = Path(sys.argv[0])
     if script.name == "ecaf" and script.is_file() and os.access(script, os.X_OK):
         os.execv(script, sys.argv)  # the same command line in `ps` and the service manager

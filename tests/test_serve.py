@@ -315,3 +315,16 @@ def test_trusting_no_proxy_a_forged_forwarded_for_changes_nothing(runtime):
     assert runtime.config.proxy_hops == 0
     _wrong_password(app, "198.51.100.7")
     assert _counted_addresses(runtime) == {"127.0.0.1"}
+
+
+def test_called_inside_another_program_it_never_replaces_that_program(monkeypatch, tmp_path):
+    from click.testing import CliRunner
+
+    from app.cli import main
+
+    # This test process imported prometheus_client without a metrics directory: `ecaf serve` would start
+    # itself again with one, which must never replace a program that merely called it.
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.setenv("ECAF_METRICS_DIR", str(tmp_path / "metrics"))
+    done = CliRunner().invoke(main, ["serve"])
+    assert done.exit_code == 2 and "run `ecaf serve`" in done.output
