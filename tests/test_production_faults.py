@@ -122,25 +122,30 @@ def test_every_deadline_and_message_survives_a_killed_worker_a_flushed_redis_an_
         c.notes.append("PROBLEM: the workers never wrote a heartbeat after they started")
 
     # The journey: two practitioners sign in; two CAFs go as far as a submitted assessment (a notice
-    # to the national index); the others stop before it, so their deadlines run out on their own.
+    # to the national index), and a third after the faults; the others stop before it, so their
+    # deadlines run out on their own.
     practitioners = {name: Practitioner(c.deployment.base_url, name, PASSWORD) for name in c.people.practitioners}
     for name, practitioner in practitioners.items():
         practitioner.sign_in(lambda user_id=c.people.practitioners[name]: current_code(c.runtime, user_id))
     by_turn = [practitioners[name] for name in sorted(practitioners)]
-    kids = children(2 + len(CONCERNS))
+    kids = children(3 + len(CONCERNS))
     submitted = []
-    for i, child in enumerate(kids[:2]):
-        practitioner = by_turn[i % 2]
+
+    def submit_a_caf(i: int) -> None:
+        practitioner, child = by_turn[i % 2], kids[len(CONCERNS) + i]
         episode_id = practitioner.start_caf(child, c.people.authority)
         practitioner.submit_assessment(practitioner.prepare(episode_id, concern=False), child, utcnow().date())
         submitted.append(episode_id)
+
+    submit_a_caf(0)
+    submit_a_caf(1)
 
     concerns: dict[int, bool] = {}  # the episodes whose deadlines run out: id -> child-protection concern?
     faults: list[Fault] = []
 
     def start_episode(i: int) -> None:
         practitioner = by_turn[i % 2]
-        episode_id = practitioner.start_caf(kids[2 + i], c.people.authority)
+        episode_id = practitioner.start_caf(kids[i], c.people.authority)
         practitioner.prepare(episode_id, concern=CONCERNS[i])
         concerns[episode_id] = CONCERNS[i]
 
@@ -178,7 +183,9 @@ def test_every_deadline_and_message_survives_a_killed_worker_a_flushed_redis_an_
 
     actions = sorted([(SPACING * i, lambda i=i: start_episode(i)) for i in range(len(CONCERNS))]
                      + [(KILL_AT, kill_a_worker), (FLUSH_AT, flush_redis), (OUTAGE_AT, redis_outage),
-                        (TERMINATE_AT, terminate_database_connections)], key=lambda action: action[0])
+                        (TERMINATE_AT, terminate_database_connections),
+                        # After every fault the web server serves on, and its messages go out.
+                        (TERMINATE_AT + 1, lambda: submit_a_caf(2))], key=lambda action: action[0])
     timeline = Timeline()
     for offset, action in actions:
         timeline.at(offset)
