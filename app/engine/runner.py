@@ -283,8 +283,9 @@ class Engine:
             self.dispatcher.episode_stepped(result.episode_id, result.next_timer_at)
             if result.outbox:
                 self.dispatcher.messages_queued(result.outbox)
-        except Exception:  # the sweep picks up anything a lost wake-up would have done
-            log.exception("could not schedule background work for episode %s", result.episode_id)
+        except Exception as exc:  # the delivery loop sends what a lost job would have: one line, no traceback
+            log.warning("could not queue the messages of episode %s for delivery (%s: %s); the next delivery "
+                        "pass sends them", result.episode_id, type(exc).__name__, exc)
 
     # ------------------------------------------------------------------ helpers
     def positions(self, episode: Episode) -> dict[str, list[str]]:

@@ -16,7 +16,7 @@ from app.clock import now
 from app.config import Config
 from app.engine.step_retries import is_connection_error
 
-from .delivery import DeliveryFailed, deliver
+from .delivery import DeliveryDeferred, DeliveryFailed, deliver
 from .loops import Loop
 from .sweep import housekeeping, sweep_outbox
 from .timers import fire_due_timers
@@ -89,8 +89,8 @@ class InProcessDispatcher:
             message_id = self._queued.popleft()
             try:
                 deliver(self.runtime.db, self.runtime.config, message_id)
-            except DeliveryFailed as exc:
-                log.warning("%s", exc)  # its next try is on the row: the delivery loop makes it when due
+            except DeliveryFailed as exc:  # its next try is on the row: the delivery loop makes it when due
+                (log.debug if isinstance(exc, DeliveryDeferred) else log.warning)("%s", exc)
             except Exception:  # noqa: BLE001 - the row is still pending: the next pass retries it
                 log.exception("delivering message %s failed", message_id)
             sent += 1

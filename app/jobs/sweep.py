@@ -19,7 +19,7 @@ from app import metrics
 from app.clock import now
 from app.models import WebSession
 
-from .delivery import DeliveryFailed, deliver, due_messages
+from .delivery import DeliveryDeferred, DeliveryFailed, deliver, due_messages
 from .runtime import Runtime
 from .timers import fire_due_timers
 
@@ -53,7 +53,8 @@ def sweep_outbox(runtime: Runtime, stop=None) -> SweepReport:
             report.delivered += 1
         except DeliveryFailed as exc:
             report.undelivered += 1
-            log.warning("%s", exc)
+            # A deferred one was not even tried: the failure that deferred it was logged already.
+            (log.debug if isinstance(exc, DeliveryDeferred) else log.warning)("%s", exc)
     return report
 
 

@@ -9,7 +9,7 @@ import logging
 
 from app import request_ids
 
-from .delivery import DeliveryFailed, deliver
+from .delivery import DeliveryDeferred, DeliveryFailed, deliver
 from .runtime import get_runtime
 from .sweep import sweep
 
@@ -22,7 +22,7 @@ def deliver_message(message_id: int) -> str:
         try:
             return deliver(runtime.db, runtime.config, message_id)
         except DeliveryFailed as exc:
-            log.warning("%s", exc)
+            (log.debug if isinstance(exc, DeliveryDeferred) else log.warning)("%s", exc)
             return "pending"
         except Exception:  # noqa: BLE001 - e.g. the database went away: the row is still pending
             log.exception("delivering message %s failed; the sweep tries again", message_id)
