@@ -28,6 +28,8 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+CONNECT_TIMEOUT_SECONDS = 5
+
 # Session.info key under which sessions carry the audit key that seals their audit rows.
 AUDIT_KEY_INFO = "ecaf_audit_key"
 
@@ -47,6 +49,9 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
             kwargs["pool_pre_ping"] = True
+            # A database host that stops answering fails a connection in seconds, not the system's minutes:
+            # probes, steps and loops then report it and try again instead of hanging.
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _tune_sqlite)
