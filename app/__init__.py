@@ -37,10 +37,11 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     if start_jobs and hasattr(runtime.engine.dispatcher, "start"):
         runtime.engine.dispatcher.start()
 
-    from app.web import access, errors, layout, security
+    from app.web import access, errors, layout, observability, security
     from app.web.sessions import ServerSessionInterface
 
     app.session_interface = ServerSessionInterface(runtime)
+    observability.install(app)  # first: a request refused by any later hook still gets its id, figure and line
     csrf.init_app(app)
     security.install(app)
     access.install(app)
@@ -57,6 +58,9 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
                    audit_trail, transfers, vetting, search_requests, admin, alerts, search_queue, reports, accounts,
                    services_directory, attachments, contributions, service_requests, authority_settings,
                    process_library, process_guide, process_migrations, transfer_requests, passkeys, passkey_settings):
+        app.register_blueprint(module.bp)
+    from app.web import metrics, system
+    for module in (metrics, system):
         app.register_blueprint(module.bp)
     if config.proxy_hops > 0:
         # Behind that many trusted proxies the client's address, scheme and host are theirs to tell: the

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from app import request_ids
 from app.clock import now
 from app.db import Database
 from app.models import AuditEvent
@@ -25,6 +26,10 @@ OPENED_ACTIONS = ("episode_viewed", "artefact_viewed", "episode_printed", "episo
 
 def record(session: Session, action: str, *, actor_id: int | None = None,
            episode_id: int | None = None, **detail) -> AuditEvent:
+    # The request or job this row was written for (sealed with the rest of the detail), so the row
+    # leads to that request's log lines. `request_id` already names search and transfer requests.
+    if request_ids.current() and "request_ref" not in detail:
+        detail["request_ref"] = request_ids.current()
     event = AuditEvent(at=now(), actor_id=actor_id, action=action, episode_id=episode_id,
                        detail=detail or None)
     session.add(event)

@@ -1,7 +1,6 @@
 """The `ecaf` command: database, processes, demo data, background worker, timers, web server."""
 from __future__ import annotations
 
-import logging
 import sys
 from pathlib import Path
 
@@ -46,8 +45,9 @@ def _audit_key(config: Config) -> bytes:
                   "Settings come from the environment: DATABASE_URL (default: a SQLite file in instance/), "
                   "REDIS_URL (optional), SMTP_HOST, INDEX_ENDPOINT_URL, SECRET_KEY, ECAF_TOTP_KEY.")
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("spiff").setLevel(logging.WARNING)
+    from app import logs
+
+    logs.configure()  # JSON lines with request ids, or text on a terminal (ECAF_LOG_FORMAT)
 
 
 @main.group(help="The database schema.")

@@ -84,9 +84,11 @@ def versions(runtime) -> int:
 
 
 def audit_of(runtime, action: str) -> list[dict]:
+    """Each row's detail, less the request it was written in (every web request's rows carry one)."""
     with runtime.db.session() as session:
-        return [e.detail for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action)
-                                                  .order_by(AuditEvent.id))]
+        return [{k: v for k, v in (e.detail or {}).items() if k != "request_ref"}
+                for e in session.scalars(select(AuditEvent).where(AuditEvent.action == action)
+                                         .order_by(AuditEvent.id))]
 
 
 def upload(site, draft_id: int, name: str, content: bytes, revision=None):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from unittest.mock import ANY
 
 import pyotp
 import time_machine
@@ -303,7 +304,7 @@ def test_revoking_sessions_signs_the_person_out_everywhere(web):
     assert done.status_code == 302
     assert phone.get("/").status_code == 302 and laptop.get("/").status_code == 302
     [event] = _events(runtime, "sessions_revoked")
-    assert event.detail == {"user_id": lead_id, "reason": "Phone stolen", "sessions_ended": 2}
+    assert event.detail == {"user_id": lead_id, "reason": "Phone stolen", "sessions_ended": 2, "request_ref": ANY}
     noop = admin.post(f"/accounts/{lead_id}/revoke-sessions", {"reason": "Again"}, token_from="/accounts")
     assert "is not signed in anywhere. Nothing was changed" in text_of(admin.get(noop.location))
 
@@ -348,7 +349,8 @@ def test_a_password_link_works_once_and_not_after_it_expires(web):
     token = _token_in(email)
     assert email.recipient == "olive@testshire.test" and token not in shown.get_data(as_text=True)
     assert "A link to set a new password has been emailed to olive@testshire.test" in text_of(shown)
-    assert _events(runtime, "password_reset_sent")[0].detail == {"user_id": olive_id, "reason": "Forgot it"}
+    assert _events(runtime, "password_reset_sent")[0].detail == {"user_id": olive_id, "reason": "Forgot it",
+                                                               "request_ref": ANY}
 
     stranger = browser(web["app"])
     page = stranger.get(f"/password/reset/{token}")

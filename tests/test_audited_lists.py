@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from datetime import date
+from unittest.mock import ANY
 
 from sqlalchemy import select
 
@@ -118,7 +119,8 @@ def test_the_search_request_queue_and_requests_name_what_they_show(web):
         session.get(SearchRequest, request_id).children[0].matched_episode_id = episode_id
     olive = _client(web, "olive", "originator")
     row = _one_view(runtime, "my_search_requests", lambda: olive.get("/search-requests/"))
-    assert row.detail == {"page": "my_search_requests", "episodes": [episode_id], "search_requests": [request_id]}
+    assert row.detail == {"page": "my_search_requests", "episodes": [episode_id], "search_requests": [request_id],
+                          "request_ref": ANY}
     row = _one_view(runtime, "my_search_request", lambda: olive.get(f"/search-requests/{request_id}"))
     assert row.detail["episodes"] == [episode_id]
 

@@ -78,6 +78,9 @@ def _cases(world, ids) -> dict[str, list[Case]]:
         "health.liveness": [Case("GET", "/healthz", lambda actor: 200)],
         "health.readiness": [Case("GET", "/readyz", lambda actor: 200)],
         "support.index": [Case("GET", "/support", lambda actor: 200)],
+        # Signing in opens nothing: only loopback or the token does (tests/test_metrics.py), and actors come from 10.0.0.x.
+        "metrics.scrape": [Case("GET", "/metrics", lambda actor: 404)],
+        "system.index": [Case("GET", "/admin/system", by_role(ADMINS))],
         "auth.sign_in": [Case("GET", "/sign-in", lambda actor: 200 if actor == ANONYMOUS else 302)],
         "auth.code": [Case("GET", "/sign-in/code", lambda actor: 302)],
         "auth.recovery_code": [Case("GET", "/sign-in/recovery-code", lambda actor: 302)],

@@ -6,6 +6,8 @@ refused with a form error, changes nothing, and leaves a `role_change_refused` r
 """
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 from sqlalchemy import func, select
 
 from app import policy
@@ -104,7 +106,8 @@ def test_a_forged_post_making_an_account_a_process_owner_is_refused_and_audited(
         assert (leah.role, leah.full_name) == ("practitioner", "Leah Lead"), "nothing changed"
     [refused] = _refusals(runtime)
     assert refused.actor_id == people["admin"]
-    assert refused.detail == {"role_from": "practitioner", "role_to": "process_owner", "user_id": people["lead"]}
+    assert refused.detail == {"role_from": "practitioner", "role_to": "process_owner", "user_id": people["lead"],
+                              "request_ref": ANY}
     # Nor on their own account: an administrator cannot make themselves one.
     own = admin.post(f"/accounts/{people['admin']}/edit",
                      _edit_form(runtime, people, full_name="Adam Admin", role="process_owner"))

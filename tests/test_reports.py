@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date, datetime, timedelta, timezone
+from unittest.mock import ANY
 
 import pytest
 from sqlalchemy import select
@@ -179,7 +180,7 @@ def test_the_csv_download_is_an_attachment_with_a_header_row_and_is_audited(web)
     for name in ("time_to_submit", "deadline_breaches"):
         assert admin.get(f"/reports/{name}.csv" + query).status_code == 200
     assert [e.detail for e in audited(runtime, "report_downloaded")][0] == {
-        "table": "closure_reasons", "from": "2025-01", "to": "2025-03"}
+        "table": "closure_reasons", "from": "2025-01", "to": "2025-03", "request_ref": ANY}
     assert len(audited(runtime, "report_downloaded")) == 4
     assert admin.get("/reports/secrets.csv").status_code == 404
     assert admin.get("/reports/months.csv?from_month=13&from_year=2025&to_month=1&to_year=2025").status_code == 400
@@ -203,7 +204,7 @@ def test_the_page_shows_every_table_for_the_last_twelve_months_and_is_audited(we
     first = reports.add_months(this_month, -11)
     assert f'id="from-month" name="from_month" type="text" inputmode="numeric" value="{first.month}"' in html
     [viewed] = audited(runtime, "report_viewed")
-    assert viewed.detail == {"from": f"{first:%Y-%m}", "to": f"{this_month:%Y-%m}"}
+    assert viewed.detail == {"from": f"{first:%Y-%m}", "to": f"{this_month:%Y-%m}", "request_ref": ANY}
 
 
 def test_bad_months_give_an_error_summary_and_keep_what_was_typed(web):

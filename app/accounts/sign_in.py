@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import audit, policy
+from app import audit, metrics, policy
 from app.accounts import passwords, recovery, throttle, totp
 from app.clock import now
 from app.config import Config
@@ -79,6 +79,7 @@ def check_password(session: Session, username: str, password: str, address: str 
     wait = counters.wait()
     if wait:
         audit.record(session, "sign_in_delayed", stage="password", wait=wait, address=address)
+        metrics.sign_in_throttled(counters.waiting_on())
         return Outcome(message=throttle.wait_message(wait))
     user = find_user(session, username)
     right = passwords.verify_password(user.password_hash if user else None, password[:passwords.MAX_LENGTH * 4])
@@ -88,6 +89,7 @@ def check_password(session: Session, username: str, password: str, address: str 
         counters.failed()
         audit.record(session, "sign_in_failed", actor_id=user.id if user else None, stage="password",
                      address=address)
+        metrics.sign_in_failed("password")
         return Outcome(message=WRONG_DETAILS)
     refusal = vetting_refusal(session, user, address)
     if refusal:
@@ -104,10 +106,12 @@ def check_second_factor(session: Session, config: Config | None, user: User, add
     throttle.second_factor_wait / second_factor_failed / second_factor_succeeded itself)."""
     throttle.lift_expired_lock(session, user, config)
     if user.locked_at is not None:
+        metrics.sign_in_throttled("lock")
         return Outcome(message=LOCKED.format(minutes=throttle.lock_minutes(config)))
     wait = throttle.second_factor_wait(user)
     if wait:
         audit.record(session, "sign_in_delayed", actor_id=user.id, stage=stage, wait=wait, address=address)
+        metrics.sign_in_throttled("account")
         return Outcome(message=throttle.wait_message(wait))
     if not may_sign_in(user) or not accept():
         queued = throttle.second_factor_failed(session, user, config=config, stage=stage, address=address)

@@ -20,7 +20,7 @@ from datetime import timedelta
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from app import audit, outbox
+from app import audit, metrics, outbox
 from app.clock import as_utc, now
 from app.models import SignInThrottle, User
 
@@ -107,6 +107,11 @@ class PasswordCounters:
     def wait(self) -> int:
         return max([0] + [wait_seconds(row.failures, row.last_failure_at, free) for row, free in self.rows])
 
+    def waiting_on(self) -> str:
+        """Which counter makes this attempt wait longest: "name" or "address" (for the figures)."""
+        row, _ = max(self.rows, key=lambda pair: wait_seconds(pair[0].failures, pair[0].last_failure_at, pair[1]))
+        return "address" if row.key.startswith("addr:") else "name"
+
     def failed(self) -> None:
         moment = now()
         for row, _ in self.rows:
@@ -166,6 +171,7 @@ def second_factor_failed(session: Session, user: User, *, config, stage: str = "
     user.failed_sign_ins = (user.failed_sign_ins or 0) + 1
     user.last_failed_at = now()
     audit.record(session, "sign_in_failed", actor_id=user.id, stage=stage, address=address)
+    metrics.sign_in_failed(stage)
     if user.failed_sign_ins >= LOCK_AFTER and user.locked_at is None:
         return _lock(session, user, lock_minutes(config), address)
     return None

@@ -6,6 +6,8 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app import request_ids
+
 from .base import Base, JSONType, UTCDateTime
 
 
@@ -27,6 +29,9 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The request or job that wrote it, wherever the row is made (a step, an account email): delivery
+    # sends it on as X-Request-Id, and it leads back to that request's log lines and audit rows.
+    request_id: Mapped[str | None] = mapped_column(String(64), default=request_ids.current)
 
 
 class MailboxMessage(Base):
