@@ -134,7 +134,7 @@ class Engine:
             task.run()
 
         try:
-            return self._step("complete", episode_id, user_id, complete)
+            return self._step(episode_id, user_id, complete, kind="complete")
         except StaleDataError as exc:
             raise TaskAlreadyDone("someone else completed this task at the same moment") from exc
 
@@ -161,7 +161,7 @@ class Engine:
             workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload=payload or {}))
             audit.record(session, "message_received", actor_id=actor_id, episode_id=episode.id, message=name)
 
-        return self._step("message", episode_id, actor_id, deliver)
+        return self._step(episode_id, actor_id, deliver, kind="message")
 
     def wake(self, episode_id: int) -> StepResult | None:
         """Fire the episode's due timers. Returns None when nothing was due (or another worker has it).
@@ -203,11 +203,13 @@ class Engine:
                          corrected=sorted(data) if data else [])
             episode.status, episode.last_error, episode.error_task = "open", None, None
 
-        return self._step("retry", episode_id, actor_id, rerun, allow_statuses=("open", "error"))
+        return self._step(episode_id, actor_id, rerun, allow_statuses=("open", "error"), kind="retry")
 
     # ------------------------------------------------------------------ the step
-    def _step(self, kind: str, episode_id: int, actor_id: int | None, action: Callable,
-              allow_statuses: tuple[str, ...] = ("open", "error")) -> StepResult:
+    def _step(self, episode_id: int, actor_id: int | None, action: Callable,
+              allow_statuses: tuple[str, ...] = ("open", "error"), kind: str = "repair") -> StepResult:
+        """One step on an existing episode; `kind` names it in metrics and logs (repair.py's
+        administrators' steps are "repair")."""
         def run() -> StepResult:
             with self.db.session() as session:
                 episode = self._open_episode(session, episode_id, allow_statuses)
