@@ -416,3 +416,26 @@ def _another_child(runtime, people) -> int:
         session.add(child)
         session.flush()
         return child.id
+
+
+def test_a_loop_outlives_every_error_says_so_and_backs_off_within_its_cap(caplog):
+    from app.jobs.loops import Loop, backoff
+
+    calls: list[int] = []
+
+    def work():
+        calls.append(len(calls))
+        if len(calls) <= 3:
+            raise ConnectionError("the database does not answer")
+
+    loop = Loop("test loop", work, lambda: 60.0, threading.Event())
+    with caplog.at_level("WARNING"):
+        assert [loop.run_once() for _ in range(4)] == [False, False, False, True]
+    assert loop.failures == 0 and len(calls) == 4
+    assert "test loop failed: ConnectionError" in caplog.text and "failed again (3 in a row)" in caplog.text
+    assert "test loop is working again after 3 failures" in caplog.text
+    assert caplog.text.count("Traceback") <= 1, "the traceback once, then one line per failure"
+    assert [backoff(n) for n in range(1, 9)] == [1, 2, 4, 8, 16, 30, 30, 30]
+    poll = Loop("poll", work, lambda: 5.0, threading.Event(), max_backoff=30)
+    poll.failures = 10
+    assert poll._pause() == 5, "a loop that runs every 5 s never waits longer than that after failures"

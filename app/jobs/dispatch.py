@@ -64,8 +64,8 @@ class InProcessDispatcher:
         self._queued: deque[int] = deque()
         self._stop = threading.Event()
         self._next_sweep = now()
-        self._timers = Loop("timers", lambda: fire_due_timers(self.runtime), self._poll_seconds, self._stop,
-                            on_error=self._recover)
+        self._timers = Loop("timers", lambda: fire_due_timers(self.runtime, stop=self._stop), self._poll_seconds,
+                            self._stop, on_error=self._recover)
         self._deliveries = Loop("deliveries", self._deliver_and_sweep, self._poll_seconds, self._stop,
                                 on_error=self._recover)
 

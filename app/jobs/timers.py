@@ -44,15 +44,18 @@ def _due_batch(runtime: Runtime, until: datetime, after: tuple[datetime, int] | 
         return list(session.execute(query.order_by(Episode.next_timer_at, Episode.id).limit(limit)).all())
 
 
-def fire_due_timers(runtime: Runtime, limit: int = BATCH) -> TimerReport:
+def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None) -> TimerReport:
     """Wake every episode due now, each once per pass. An episode whose step the database could not
     finish stays due for the next pass; when the database itself is gone the pass stops there
-    (raising), so its loop backs off instead of trying every episode in turn."""
+    (raising), so its loop backs off instead of trying every episode in turn. `stop` (an Event)
+    ends the pass between two episodes: a warm stop finishes the step in progress only."""
     report = TimerReport()
     until, after = now(), None
     while True:
         batch = _due_batch(runtime, until, after, limit)
         for due, episode_id in batch:
+            if stop is not None and stop.is_set():
+                return report
             after = (due, episode_id)
             try:
                 with request_ids.bound(request_ids.new_id("job-")):  # each deadline its own trail

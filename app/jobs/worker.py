@@ -72,7 +72,7 @@ class WorkerProcess:
 
     # ---------------------------------------------------------------- the loops' work
     def _fire_timers(self) -> None:
-        fire_due_timers(self.runtime)
+        fire_due_timers(self.runtime, stop=self.stop)
         self.last_timers = time.time()
 
     def _deliver_and_sweep(self) -> None:
