@@ -31,7 +31,26 @@ def worker(burst: bool) -> None:
     except ChannelsMisconfigured as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
-    runtime = Runtime.build(config)
+    runtime = _runtime_or_exit(config)
     process = WorkerProcess(runtime)  # also the engine's dispatcher here
     set_runtime(runtime)  # rq's jobs run in this process: they use this runtime
     sys.exit(process.run(burst=burst))
+
+
+def _runtime_or_exit(config: Config):
+    """The worker's runtime, or exit 2 naming the setting that cannot work: a worker that retried a
+    malformed URL forever would look alive and do nothing. (No URL is echoed: it may hold a password.)"""
+    from app.jobs.dispatch import redis_client
+    from app.jobs.runtime import Runtime
+
+    try:
+        redis_client(config.redis_url)  # parses only: Redis may well be down now, and that is survivable
+    except ValueError as exc:
+        click.echo(f"REDIS_URL is not usable: {exc}", err=True)
+        sys.exit(2)
+    try:
+        return Runtime.build(config)  # makes the engine only: the database is not asked yet
+    except Exception as exc:  # noqa: BLE001 - a malformed URL or a driver that is not installed
+        click.echo(f"DATABASE_URL is not usable ({type(exc).__name__}): give a postgresql:// or sqlite:/// URL",
+                   err=True)
+        sys.exit(2)

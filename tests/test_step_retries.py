@@ -200,6 +200,7 @@ def test_a_handler_raising_its_own_error_still_puts_the_episode_in_error(runtime
     before_retries, before_errors = retries("wake"), steps("wake", "error")
     with time_machine.travel(due + timedelta(seconds=1), tick=False):
         result = runtime.engine.wake(episode_id)
+        assert fire_due_timers(runtime).woken == 0, "the failed deadline is not fired again on every pass"
     assert result.status == "error" and "the alert service refused the episode" in result.error
     assert retries("wake") == before_retries, "a handler's own fault is not tried again"
     assert steps("wake", "error") == before_errors + 1

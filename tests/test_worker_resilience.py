@@ -439,3 +439,15 @@ def test_a_loop_outlives_every_error_says_so_and_backs_off_within_its_cap(caplog
     poll = Loop("poll", work, lambda: 5.0, threading.Event(), max_backoff=30)
     poll.failures = 10
     assert poll._pause() == 5, "a loop that runs every 5 s never waits longer than that after failures"
+
+
+@pytest.mark.parametrize("setting, value, said", [
+    ("REDIS_URL", "redis-host:6379", "REDIS_URL is not usable"),
+    ("DATABASE_URL", "postgresql://ecaf:hunter2@db:notaport/ecaf", "DATABASE_URL is not usable"),
+])
+def test_a_worker_with_a_malformed_url_stops_at_once_saying_which(monkeypatch, setting, value, said):
+    monkeypatch.setenv("REDIS_URL", REDIS_URL)
+    monkeypatch.setenv(setting, value)
+    refused = CliRunner().invoke(main, ["worker"])
+    assert refused.exit_code == 2 and said in refused.output
+    assert "hunter2" not in refused.output, "a URL's password is never echoed"
