@@ -45,7 +45,7 @@ def _message(**fields) -> OutboxMessage:
 def test_a_failing_channel_is_told_in_words_without_addresses(web):
     runtime = web["runtime"]
     admin = _admin(web["app"], web)
-    assert "Email: no messages waiting." in _page(admin)
+    assert "Email Working No messages waiting." in _page(admin)
     with runtime.db.session() as session:
         session.add(_message(kind="first", attempts=3, last_error="ConnectionRefusedError: [Errno 111] Connection "
                                                                   "refused"))
@@ -58,13 +58,14 @@ def test_a_failing_channel_is_told_in_words_without_addresses(web):
                              attempts=1, last_error="index endpoint answered 503"))
     with time_machine.travel(now() + timedelta(minutes=14, seconds=20)):
         shown = _page(admin)
-    assert ("Email: 3 messages waiting, the oldest for 14 minutes. The last attempt failed: connection refused. "
-            "eCAF keeps trying.") in shown
-    assert ("In the last day eCAF gave up on 1 message (the last: {'[an email address]': (550, b'No such user')}). "
+    assert ("Email Failing 3 messages waiting, the oldest for 14 minutes. The last attempt failed: connection "
+            "refused. eCAF keeps trying.") in shown
+    assert ("In the last day eCAF gave up on 1 message: {'[an email address]': (550, b'No such user')}. "
             "An episode's messages can be sent again from its operations page.") in shown
-    assert "National index notices: 1 message waiting, the oldest for 14 minutes. The last attempt failed: index " \
-           "endpoint answered 503." in shown
-    assert "Failing" in shown and "Some messages are not going out" in shown
+    assert "National index notices Failing 1 message waiting, the oldest for 14 minutes. The last attempt failed: " \
+           "index endpoint answered 503." in shown
+    assert "Something needs attention now" in shown
+    assert "Email: messages are not going out. National index notices: messages are not going out." in shown
     assert "leah@testshire.test" not in shown, "no email address on the page"
 
 
@@ -75,9 +76,8 @@ def test_a_channel_that_has_stopped_without_failing_points_to_the_workers(web):
     admin = _admin(web["app"], web)
     with time_machine.travel(now() + timedelta(minutes=10)):
         shown = _page(admin)
-    assert "Email: 1 message waiting, the oldest for 10 minutes. None has failed, so nothing is trying to send " \
-           "them: check the workers below." in shown
-    assert "Not going out" in shown
+    assert "Email Not going out 1 message waiting, the oldest for 10 minutes. None has failed, so nothing is " \
+           "trying to send them: check the workers below." in shown
 
 
 def test_without_redis_jobs_run_in_the_web_app(web):
@@ -114,7 +114,7 @@ def test_workers_running_then_none_for_three_minutes(web, redis_connection):
     with time_machine.travel(now() + timedelta(minutes=3)):  # the worker stopped beating
         shown = _page(admin)
     assert "No worker has reported for 3 minutes: deadlines and messages are not being processed." in shown
-    assert "Stopped" in shown and "No worker is running" in shown
+    assert "Stopped" in shown and "No worker is running: deadlines are not acted on" in shown
     assert "worker-host:4242" not in shown
 
 
@@ -148,7 +148,8 @@ def test_late_deadlines_of_the_administrators_authority_with_links_to_the_lists(
     shown = text_of(response)
     assert ("1 episode has a deadline that fell due more than 1 minute ago and has not been acted on; the oldest "
             "fell due 20 minutes ago.") in shown, "the other authority's episode is not counted"
-    assert "Reminders, warnings and deletions are waiting for a worker." in shown
+    assert "The reminders, warnings and deletions they bring have not happened yet." in shown
+    assert "1 deadline is late." in shown
     html = response.get_data(as_text=True)
     assert 'href="/admin/episodes?show=timer"' in html and 'href="/admin/episodes?show=errored"' in html
     assert "Casey" not in shown and "Child" not in shown.replace("children", ""), "no child's name on the page"
@@ -189,3 +190,11 @@ def test_words_for_durations_and_reasons():
     assert reason("the mail server could not be used: ConnectionRefusedError: [Errno 111] Connection refused") == \
         "the mail server could not be used: ConnectionRefusedError: Connection refused"
     assert reason("") is None and len(reason("x" * 500)) == 200
+    assert reason("refused: the mail server refused the recipient: 550 no such user") == \
+        "the mail server refused the recipient: 550 no such user"
+    # The brief's own words, as one line.
+    email = system_status.ChannelState("email", pending=12, oldest_pending_seconds=14 * 60 + 5, retrying=True,
+                                       retry_error=reason("ConnectionRefusedError: [Errno 111] Connection refused"))
+    assert email.summary() == ("Email: 12 messages waiting, the oldest for 14 minutes. The last attempt failed: "
+                               "connection refused. eCAF keeps trying.")
+    assert system_status.ChannelState("index").summary() == "National index notices: no messages waiting."

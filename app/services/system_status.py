@@ -61,7 +61,8 @@ def plain_reason(error: str | None) -> str | None:
         return None
     line = _ADDRESS.sub("[an email address]", error.strip().splitlines()[0])
     line = _ERROR_TYPE.sub("", line)
-    line = re.sub(r"\[Errno -?\d+\]\s*", "", line).strip() or "no reason was given"
+    line = re.sub(r"\[Errno -?\d+\]\s*", "", line).strip()
+    line = re.sub(r"^refused: ", "", line) or "no reason was given"  # "gave up on" says it was refused
     if len(line) > 200:
         line = line[:197] + "..."
     if line[:1].isupper() and line[1:2].islower():
@@ -96,22 +97,28 @@ class ChannelState:
             return "waiting"
         return "gave_up" if self.failed_last_day else "working"
 
-    def summary(self) -> str:
+    def sentences(self) -> list[str]:
+        """What an administrator reads beside the channel's name, a sentence for each fact."""
         if not self.pending:
-            waiting = "no messages waiting"
+            words = ["No messages waiting."]
         else:
-            waiting = (f"{_count_words(self.pending, 'message', 'messages')} waiting, the oldest for "
-                       f"{duration_words(self.oldest_pending_seconds or 0)}")
-        words = [f"{self.label}: {waiting}."]
+            words = [f"{_count_words(self.pending, 'message', 'messages')} waiting, the oldest for "
+                     f"{duration_words(self.oldest_pending_seconds or 0)}."]
         if self.retrying:
             words.append(f"The last attempt failed: {self.retry_error or 'no reason was given'}. eCAF keeps trying.")
         if self.failed_last_day:
             words.append(f"In the last day eCAF gave up on {_count_words(self.failed_last_day, 'message', 'messages')}"
-                         + (f" (the last: {self.failed_error})" if self.failed_error else "")
+                         + (f": {self.failed_error}" if self.failed_error else "")
                          + ". An episode's messages can be sent again from its operations page.")
         if self.state == "waiting":
             words.append("None has failed, so nothing is trying to send them: check the workers below.")
-        return " ".join(words)
+        return words
+
+    def summary(self) -> str:
+        """The same in one line, named: "Email: 12 messages waiting, the oldest for 14 minutes. ..."."""
+        first, *rest = self.sentences()
+        return " ".join([f"{self.label}: {first[0].lower() if first[1:2].islower() else first[0]}{first[1:]}",
+                         *rest])
 
 
 def limit_statement_time(session: Session) -> None:
@@ -174,14 +181,15 @@ class LateTimers:
             return (f"No deadline is late: every one that fell due more than "
                     f"{duration_words(self.allowance_seconds)} ago has been acted on.")
         late = duration_words(((moment or now()) - as_utc(self.oldest_due)).total_seconds()) if self.oldest_due else None
-        words = [f"{_count_words(self.count, 'episode has a deadline', 'episodes have deadlines')} that fell due "
-                 f"more than {duration_words(self.allowance_seconds)} ago and has not been acted on"
+        words = [f"{_count_words(self.count, 'episode has a deadline that', 'episodes have deadlines that')} fell "
+                 f"due more than {duration_words(self.allowance_seconds)} ago and "
+                 f"{'has' if self.count == 1 else 'have'} not been acted on"
                  + (f"; the oldest fell due {late} ago." if late else ".")]
         if self.errored:
             words.append(f"{_count_words(self.errored, 'of them has', 'of them have')} an error that must be "
                          "repaired first.")
         if self.count > self.errored:
-            words.append("Reminders, warnings and deletions are waiting for a worker.")
+            words.append("The reminders, warnings and deletions they bring have not happened yet.")
         return " ".join(words)
 
 
@@ -307,6 +315,23 @@ class SystemReport:
         if self.timers.count:
             found.append("timers")
         found += [f"channel:{c.channel}" for c in self.channels if c.state != "working"]
+        return found
+
+    def attention_words(self) -> list[str]:
+        """The same, as an administrator would say it to the service desk."""
+        found = []
+        if self.workers.state == "stopped":
+            found.append("No worker is running: deadlines are not acted on and messages are not sent until one "
+                         "starts.")
+        if self.workers.state == "unknown":
+            found.append("eCAF cannot reach Redis, so it cannot tell whether workers are running.")
+        if self.timers.count:
+            found.append(f"{_count_words(self.timers.count, 'deadline is', 'deadlines are')} late.")
+        for channel in self.channels:
+            if channel.state in ("failing", "waiting"):
+                found.append(f"{channel.label}: messages are not going out.")
+            elif channel.state == "gave_up":
+                found.append(f"{channel.label}: some messages were given up in the last day.")
         return found
 
 
