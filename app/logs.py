@@ -127,6 +127,7 @@ def configure(json: bool | None = None, *, level: int = logging.INFO, stream=Non
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("spiff").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # a line per plugin at every look
     werkzeug = logging.getLogger("werkzeug")
     if not any(isinstance(f, _DevServerRequests) for f in werkzeug.filters):
         werkzeug.addFilter(_DevServerRequests())
