@@ -62,7 +62,9 @@ class RqSupervisor:
         self.stop = stop
         self.state = "starting"
         self.current: DeliveryWorker | None = None
-        self.in_work = False  # the main thread is inside rq's work(): a stop may interrupt its wait
+        # The main thread is starting rq's worker or inside its work(), not in a job: a stop may
+        # interrupt what it waits for (a job, or a stalled Redis), as rq itself does.
+        self.interruptible = False
 
     def _new_worker(self) -> DeliveryWorker:
         from redis import Redis
@@ -75,15 +77,15 @@ class RqSupervisor:
         while not self.stop.is_set():
             began, problem = time.monotonic(), None
             try:
-                worker = self.current = self._new_worker()
-                if self.stop.is_set():
-                    break
-                self.state = "serving"
-                self.in_work = True
+                self.interruptible = True
                 try:
+                    worker = self.current = self._new_worker()
+                    if self.stop.is_set():
+                        break
+                    self.state = "serving"
                     worker.work(burst=burst, logging_level=None)
                 finally:
-                    self.in_work = False
+                    self.interruptible = False
                 if burst:
                     return
             except StopRequested:
@@ -106,11 +108,10 @@ class RqSupervisor:
     def request_stop(self) -> None:
         """From the signal handler: the job in progress finishes; an idle wait for a job ends now."""
         worker = self.current
-        if worker is None:
-            return
-        worker._stop_requested = True  # rq's loop checks this after each job
-        if self.in_work and not worker.busy:
-            raise StopRequested()  # rq's own way out of the blocking wait for a job
+        if worker is not None:
+            worker._stop_requested = True  # rq's loop checks this after each job
+        if self.interruptible and not (worker is not None and worker.busy):
+            raise StopRequested()  # rq's own way out of a blocking wait; caught in serve()
 
     @staticmethod
     def _close(worker: DeliveryWorker | None) -> None:

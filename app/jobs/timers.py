@@ -13,7 +13,6 @@ from datetime import datetime
 
 from sqlalchemy import and_, or_, select
 
-from app import request_ids
 from app.clock import now
 from app.engine.errors import StepInterrupted
 from app.engine.step_retries import CONNECTION_KINDS
@@ -58,9 +57,8 @@ def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None) -> TimerRep
                 return report
             after = (due, episode_id)
             try:
-                with request_ids.bound(request_ids.new_id("job-")):  # each deadline its own trail
-                    if runtime.engine.wake(episode_id) is not None:
-                        report.woken += 1
+                if runtime.engine.wake(episode_id) is not None:
+                    report.woken += 1
             except StepInterrupted as interrupted:
                 report.failed += 1
                 if interrupted.kind in CONNECTION_KINDS:
