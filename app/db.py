@@ -44,7 +44,8 @@ class Database:
     def __init__(self, url: str, audit_key: bytes | None = None):
         self.url = normalise_url(url)
         self.audit_key = audit_key
-        kwargs: dict = {"future": True}
+        # A failed statement's values (names, dates of birth) never reach an error message or a log line.
+        kwargs: dict = {"future": True, "hide_parameters": True}
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
