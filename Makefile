@@ -52,7 +52,7 @@ bench: install
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/migration.py
-	$(BIN)/python bench/http.py --postgres=$(BENCH_POSTGRES)
+	$(BIN)/python bench/http_completions.py --postgres=$(BENCH_POSTGRES)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache static/build node_modules

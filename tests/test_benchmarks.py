@@ -131,13 +131,13 @@ def http_figures(server: str) -> list[str]:
 
 
 def test_http_benchmark_on_sqlite():
-    output = run("http.py", "--users", "2", "--tasks", "2")
+    output = run("http_completions.py", "--users", "2", "--tasks", "2")
     has_lines(output, r"^eCAF HTTP benchmark, SQLite: 2 users at once, 2 completions each",
               *http_figures("ecaf run (development server)"), *http_figures("ecaf serve (gunicorn)"))
 
 
 def test_http_benchmark_on_postgresql(bench_postgres):
-    output = run("http.py", "--users", "2", "--tasks", "2", "--servers", "serve", "--postgres", need(bench_postgres))
+    output = run("http_completions.py", "--users", "2", "--tasks", "2", "--servers", "serve", "--postgres", need(bench_postgres))
     has_lines(output, r"^eCAF HTTP benchmark, PostgreSQL: 2 users at once", *http_figures("ecaf serve (gunicorn)"))
 
 
@@ -148,3 +148,10 @@ def test_admin_lists_benchmark(bench_postgres):
               rf"^whole dashboard \(every count, capped at {NUMBER}\) +{TIMED}", rf"^count: overdue +{TIMED}",
               rf"^list: open +{TIMED}", rf"^list: closed +{TIMED}", rf"^list: open, page 100 +{TIMED}",
               rf"^list: open, delivery, one lead, started since +{TIMED}")
+
+
+def test_no_benchmark_hides_a_standard_module():
+    # `python bench/x.py` puts bench/ first on the import path: a bench/http.py would hide the standard
+    # library's http for every benchmark.
+    names = {path.stem for path in (PROJECT_ROOT / "bench").glob("*.py")}
+    assert not names & set(sys.stdlib_module_names)

@@ -1,7 +1,7 @@
 """HTTP benchmark: task completions per second, over real HTTP, with `ecaf run` (Flask's development
 server) against `ecaf serve` (gunicorn), each started by this benchmark as its own process.
 
-    python bench/http.py [--users 16] [--tasks 10] [--servers run,serve] [--postgres URL]
+    python bench/http_completions.py [--users 16] [--tasks 10] [--servers run,serve] [--postgres URL]
                          [--redis URL --processes N]
 
 USERS practitioners sign in at once (password, then the code of their authenticator, whose secret
