@@ -24,9 +24,16 @@ def _runtime():
 
 
 def _keys_ready(config: Config) -> bytes:
-    """SECRET_KEY, ECAF_TOTP_KEY and the audit key, each usable here, or the command stops saying why.
-    Returns the audit key."""
+    """SECRET_KEY, ECAF_TOTP_KEY and the audit key, each usable here, and message channels' settings that
+    can work (every writing command queues messages), or the command stops saying why. Returns the audit key."""
+    from app.config import ChannelsMisconfigured
+
     require_secrets(config)
+    try:
+        config.check_channels()
+    except ChannelsMisconfigured as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
     return _audit_key(config)
 
 

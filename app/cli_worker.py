@@ -17,7 +17,6 @@ from app.config import Config
                                             "then stop.")
 def worker(burst: bool) -> None:
     from app.cli import _keys_ready
-    from app.config import ChannelsMisconfigured
     from app.jobs.runtime import Runtime, set_runtime
     from app.jobs.worker import WorkerProcess
 
@@ -25,12 +24,7 @@ def worker(burst: bool) -> None:
     if not config.redis_url:
         click.echo("REDIS_URL is not set: without Redis the web app runs the jobs itself (ecaf run)", err=True)
         sys.exit(2)
-    _keys_ready(config)
-    try:
-        config.check_channels()
-    except ChannelsMisconfigured as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
+    _keys_ready(config)  # and the channels' settings
     runtime = _runtime_or_exit(config)
     process = WorkerProcess(runtime)  # also the engine's dispatcher here
     set_runtime(runtime)  # rq's jobs run in this process: they use this runtime

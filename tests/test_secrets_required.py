@@ -164,3 +164,15 @@ def test_a_local_run_generates_its_keys_once_and_reuses_them_across_restarts(tmp
     assert totp.unseal(restarted, sealed) == "JBSWY3DPEHPK3PXPJBSWY3DP"
     local_run = Config(database_url=f"sqlite:///{tmp_path / 'x.db'}", local_run=True, dev_keys_file=key_file)
     assert local_run.session_secret_key() == secret_key and local_run.totp_keys() == restarted.totp_keys()
+
+
+@pytest.mark.parametrize("command", [("run", "--host", "0.0.0.0"), ("serve", "--host", "0.0.0.0"),
+                                     ("timers", "sweep"), ("worker", "--burst")])
+def test_commands_refuse_to_start_on_message_settings_that_cannot_work(monkeypatch, tmp_path, command):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # as `ecaf serve` sets it before it starts
+    for name in ("NOTIFY_TEMPLATES", "NOTIFY_EMAIL_TEMPLATE_ID"):
+        monkeypatch.delenv(name, raising=False)
+    refused = _cli(monkeypatch, *command, SECRET_KEY=GOOD_SECRET, ECAF_TOTP_KEY=TEST_TOTP_KEY,
+                   REDIS_URL="redis://127.0.0.1:1/0",
+                   NOTIFY_API_KEY="ecaf_live-0d3c7a4e-5b1f-4c9e-9a3d-2f6e8b7c1a90-6a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b")
+    assert refused.exit_code == 2 and "NOTIFY_EMAIL_TEMPLATE_ID" in refused.output
