@@ -166,10 +166,9 @@ def test_a_local_run_generates_its_keys_once_and_reuses_them_across_restarts(tmp
     assert local_run.session_secret_key() == secret_key and local_run.totp_keys() == restarted.totp_keys()
 
 
-@pytest.mark.parametrize("command", [("run", "--host", "0.0.0.0"), ("serve", "--host", "0.0.0.0"),
-                                     ("timers", "sweep"), ("worker", "--burst")])
-def test_commands_refuse_to_start_on_message_settings_that_cannot_work(monkeypatch, tmp_path, command):
-    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))  # as `ecaf serve` sets it before it starts
+@pytest.mark.parametrize("command", [("run", "--host", "0.0.0.0"), ("timers", "sweep"), ("worker", "--burst")])
+def test_commands_refuse_to_start_on_message_settings_that_cannot_work(monkeypatch, command):
+    # (`ecaf serve` too: tests/test_serve.py, as a process of its own)
     for name in ("NOTIFY_TEMPLATES", "NOTIFY_EMAIL_TEMPLATE_ID"):
         monkeypatch.delenv(name, raising=False)
     refused = _cli(monkeypatch, *command, SECRET_KEY=GOOD_SECRET, ECAF_TOTP_KEY=TEST_TOTP_KEY,

@@ -232,6 +232,13 @@ def test_a_deployment_without_its_keys_does_not_start(tmp_path):
                           env={**environment, "DATABASE_URL": "postgresql://db.example/ecaf"}, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and "SECRET_KEY is not set" in done.stderr
+    # Nor with a Notify key that names no template: every email would fail.
+    notify = subprocess.run(
+        [*ECAF, "serve", "--host", "0.0.0.0", "--port", str(free_port())], cwd=PROJECT_ROOT,
+        env={**environment, "DATABASE_URL": "postgresql://db.example/ecaf", "SECRET_KEY": "s" * 40,
+             "NOTIFY_API_KEY": "ecaf_live-0d3c7a4e-5b1f-4c9e-9a3d-2f6e8b7c1a90-6a1e2b3c-4d5e-4f60-8a7b-9c0d1e2f3a4b"},
+        capture_output=True, text=True, timeout=120)
+    assert notify.returncode == 2 and "NOTIFY_EMAIL_TEMPLATE_ID" in notify.stderr, notify.stderr
 
 
 def test_ecaf_run_says_it_is_the_development_server(tmp_path):
