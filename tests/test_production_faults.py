@@ -25,8 +25,8 @@ from app.jobs.runtime import Runtime
 from app.models import Episode, OutboxMessage
 
 from .conftest import POSTGRES_URL, REDIS_URL, unavailable
-from .faults.deployment import (PASSWORD, Deployment, People, children, current_code, drop_database,
-                                fresh_database, redis_behind, seed_people, terminate_connections)
+from .faults.deployment import (Deployment, People, children, current_code, drop_database, fresh_database,
+                                redis_behind, seed_people, terminate_connections)
 from .faults.evidence import Bound, Fault, check_deliveries, deadline_problems, deadlines_of, episode_problems
 from .faults.journey import Practitioner
 from .faults.processes import EcafProcess, wait_for
@@ -34,6 +34,7 @@ from .faults.proxy import TcpProxy
 from .faults.recorders import recording_index_endpoint, recording_smtp_server
 from .faults.report import metrics_note, short, summary
 from .faults.short_deadlines import Deadlines, write_short_process
+from .web import PASSWORD
 
 pytestmark = pytest.mark.redis
 

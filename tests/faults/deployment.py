@@ -21,8 +21,9 @@ from app.db import normalise_url
 from app.jobs.runtime import Runtime
 from app.models import Authority, Organisation, User
 from tests.conftest import BASE_POSTGRES_URL, VETTED, create_database_beside
-from tests.web import PASSWORD, give_credentials
+from tests.web import give_credentials
 
+from .journey import Child
 from .processes import EcafProcess, environment, run_command, wait_for
 
 # The web server: `ecaf serve` (gunicorn), as in production.
@@ -196,15 +197,9 @@ class Deployment:
             process.stop()
 
 
-def children(count: int) -> list:
+def children(count: int) -> list[Child]:
     """Children no CAF or index entry holds yet (each its own family name and date of birth)."""
-    from .journey import Child
-
     given = ["Amir", "Bea", "Cal", "Dara", "Eli", "Fern", "Gus", "Hana", "Ivo", "Jude", "Kit", "Lena"]
     family = ["Adeyemi", "Brown", "Clarke", "Davies", "Evans", "Fraser", "Green", "Hughes", "Iqbal", "Jones",
               "Khan", "Lewis"]
     return [Child(given[i % 12], family[i % 12], date(2013 + i % 7, 1 + i % 12, 3 + i % 25)) for i in range(count)]
-
-
-__all__ = ["PASSWORD", "Deployment", "Keys", "People", "children", "current_code", "drop_database",
-           "fresh_database", "redis_behind", "seed_people", "terminate_connections"]
