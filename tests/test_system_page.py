@@ -60,7 +60,7 @@ def test_a_failing_channel_is_told_in_words_without_addresses(web):
         shown = _page(admin)
     assert ("Email Failing 3 messages waiting, the oldest for 14 minutes. The last attempt failed: connection "
             "refused. eCAF keeps trying.") in shown
-    assert ("In the last day eCAF gave up on 1 message: {'[an email address]': (550, b'No such user')}. "
+    assert ("In the last day eCAF gave up on 1 message: the mail server refused the recipient (550). "
             "An episode's messages can be sent again from its operations page.") in shown
     assert "National index notices Failing 1 message waiting, the oldest for 14 minutes. The last attempt failed: " \
            "index endpoint answered 503." in shown
@@ -185,13 +185,22 @@ def test_words_for_durations_and_reasons():
     assert reason("ConnectionRefusedError: [Errno 111] Connection refused") == "connection refused"
     assert reason("TimeoutError: timed out\nTraceback ...") == "timed out"
     assert reason("smtplib.SMTPRecipientsRefused: {'a.b@c.example': (550, b'No')}") == \
-        "{'[an email address]': (550, b'No')}"
+        "the mail server refused the recipient (550)"
     assert reason("HTTP 500 from the index") == "HTTP 500 from the index"
     assert reason("the mail server could not be used: ConnectionRefusedError: [Errno 111] Connection refused") == \
-        "the mail server could not be used: ConnectionRefusedError: Connection refused"
-    assert reason("") is None and len(reason("x" * 500)) == 200
-    assert reason("refused: the mail server refused the recipient: 550 no such user") == \
-        "the mail server refused the recipient: 550 no such user"
+        "the mail server could not be used: connection refused"
+    assert reason("") is None and len(reason("the server said " + "x" * 500)) == 200
+    # Only eCAF's own words: what the far end said (a name in a mailbox message, a token in a URL) stays out.
+    assert reason("refused: the mail server refused the recipient: 550 no such user Leah Okoro") == \
+        "the mail server refused the recipient (550)"
+    assert reason("the mail server deferred the recipient: 452 mailbox of o'neil@x.example is full") == \
+        "the mail server deferred the recipient (452)"
+    assert reason("the index endpoint could not be reached: ConnectionError: HTTPSConnectionPool(host='idx', "
+                  "port=443): Max retries exceeded with url: /n?token=s3cret (Caused by NameResolutionError)") == \
+        "the index endpoint could not be reached: the server's name could not be found"
+    assert reason("GOV.UK Notify answered 400: BadRequestError: Can't send to this recipient") == \
+        "GOV.UK Notify answered 400"
+    assert reason("KeyError: 'x'") == "an unexpected error (the worker's log has the details)"
     # The brief's own words, as one line.
     email = system_status.ChannelState("email", pending=12, oldest_pending_seconds=14 * 60 + 5, retrying=True,
                                        retry_error=reason("ConnectionRefusedError: [Errno 111] Connection refused"))

@@ -2,13 +2,12 @@
 going out, background workers, deadlines that have not fired.
 
 Figures only: channels, counts, ages, worker names (host and process number) and the reason the
-last delivery failed with any email address taken out. Never a child's name or an episode's
+last delivery failed in eCAF's own words (app/services/delivery_reasons.py). Never a child's name or an episode's
 content. Each figure is read by its own function, so /metrics can report a failing database or
 Redis as a scrape error while still giving the rest.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -20,6 +19,7 @@ from app import policy
 from app.clock import as_utc, now
 from app.jobs import heartbeat
 from app.models import Episode, OutboxMessage, User
+from app.services.delivery_reasons import plain_reason
 
 CHANNEL_NAMES = {"email": "Email", "index": "National index notices"}
 # A message waiting longer than this, with nothing failing, means nobody is delivering.
@@ -50,24 +50,6 @@ def _count_words(count: int, one: str, many: str) -> str:
     return f"{count:,} {one if count == 1 else many}"
 
 
-_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_ERROR_TYPE = re.compile(r"^[A-Za-z_][\w.]*(?:Error|Exception|Failed|Refused|Timeout|Disconnected)\w*: ")
-
-
-def plain_reason(error: str | None) -> str | None:
-    """The reason a delivery failed, in a line an administrator can read: the first line, without the
-    exception's type or errno, any email address taken out, at most 200 characters."""
-    if not error or not error.strip():
-        return None
-    line = _ADDRESS.sub("[an email address]", error.strip().splitlines()[0])
-    line = _ERROR_TYPE.sub("", line)
-    line = re.sub(r"\[Errno -?\d+\]\s*", "", line).strip()
-    line = re.sub(r"^refused: ", "", line) or "no reason was given"  # "gave up on" says it was refused
-    if len(line) > 200:
-        line = line[:197] + "..."
-    if line[:1].isupper() and line[1:2].islower():
-        line = line[0].lower() + line[1:]
-    return line
 
 
 # ---------------------------------------------------------------- messages
