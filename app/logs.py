@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 from datetime import datetime, timezone
 
@@ -56,13 +57,24 @@ def _hide_statement_values(error: BaseException | None) -> None:
         error = error.__cause__ or error.__context__
 
 
+# PostgreSQL adds the failing row or key to its errors ("DETAIL:  Key (email)=(...) already exists",
+# "Failing row contains (...)"): the values of a child's record. Those lines never reach a log.
+_SERVER_DETAIL = re.compile(r"^(\s*(?:DETAIL|CONTEXT|HINT|WHERE)):.*$", re.MULTILINE)
+_FAILING_ROW = re.compile(r"(Failing row contains|Key \([^)]*\)=)\s*\(.*?\)(?= |$|\.)", re.MULTILINE)
+
+
+def without_row_values(text: str) -> str:
+    text = _SERVER_DETAIL.sub(r"\1: (values hidden)", text)
+    return _FAILING_ROW.sub(r"\1 (values hidden)", text)
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": without_row_values(record.getMessage()),
         }
         request_id = getattr(record, "request_id", None) or request_ids.current()
         if request_id:
@@ -74,7 +86,7 @@ class JsonFormatter(logging.Formatter):
                     line[str(key)] = value
         if record.exc_info:
             _hide_statement_values(record.exc_info[1])
-            line["error"] = self.formatException(record.exc_info)
+            line["error"] = without_row_values(self.formatException(record.exc_info))
         return json.dumps(line, default=str, ensure_ascii=False)
 
 
@@ -87,7 +99,7 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         if record.exc_info:
             _hide_statement_values(record.exc_info[1])
-        text = super().format(record)
+        text = without_row_values(super().format(record))
         request_id = getattr(record, "request_id", None) or request_ids.current()
         event = getattr(record, "event", None)
         fields = [f"{k}={v}" for k, v in event.items() if k not in _CORE] if isinstance(event, dict) else []

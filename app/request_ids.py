@@ -18,7 +18,7 @@ def new_id(prefix: str = "") -> str:
 
 
 def acceptable(candidate: str | None) -> str | None:
-    return candidate if candidate and _ACCEPTABLE.match(candidate) else None
+    return candidate if candidate and _ACCEPTABLE.fullmatch(candidate) else None  # "$" would let "\n" through
 
 
 def current() -> str | None:

@@ -184,3 +184,38 @@ def test_configure_replaces_its_own_handler_and_drops_the_development_servers_re
     assert [line["message"] for line in lines[1:]] == [" * Running on http://127.0.0.1:5000"]
     assert FAMILY not in stream.getvalue()
     assert root.handlers == before, "other handlers (the test runner's) are left alone"
+
+
+def test_postgresqls_detail_lines_never_carry_a_rows_values_into_a_line():
+    import psycopg
+
+    from tests.conftest import POSTGRES_URL, unavailable
+
+    try:
+        connection = psycopg.connect(POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://"), connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL is not reachable: {type(exc).__name__}")
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logs.JsonFormatter())
+    log = logging.getLogger("ecaf.test-row-values")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        with connection:
+            connection.execute("CREATE TEMP TABLE child_names (name text UNIQUE, born date NOT NULL)")
+            connection.execute("INSERT INTO child_names VALUES (%s, %s)", (FAMILY, BORN))
+            for statement, values in (("INSERT INTO child_names VALUES (%s, %s)", (FAMILY, BORN)),  # Key (name)=
+                                      ("INSERT INTO child_names VALUES (%s, NULL)", (GIVEN,))):  # Failing row
+                try:
+                    with connection.transaction():
+                        connection.execute(statement, values)
+                except psycopg.Error as error:
+                    assert FAMILY in str(error) or GIVEN in str(error), "PostgreSQL does name the values"
+                    log.error("saving failed: %s", error, exc_info=True)
+    finally:
+        log.removeHandler(handler)
+        connection.close()
+    written = stream.getvalue()
+    assert len(written.splitlines()) == 2 and "values hidden" in written
+    assert FAMILY not in written and GIVEN not in written and "2014-03-09" not in written
