@@ -219,3 +219,9 @@ def test_postgresqls_detail_lines_never_carry_a_rows_values_into_a_line():
     written = stream.getvalue()
     assert len(written.splitlines()) == 2 and "values hidden" in written
     assert FAMILY not in written and GIVEN not in written and "2014-03-09" not in written
+
+
+def test_a_proxys_request_id_is_kept_only_when_all_of_it_is_plain():
+    assert request_ids.acceptable("edge-3f2a9c1b") == "edge-3f2a9c1b"
+    for forged in ("abcdefgh\n", "abcdefgh\nlevel=error", "short", "x" * 65, "spaced id 1234", None, ""):
+        assert request_ids.acceptable(forged) is None, forged
