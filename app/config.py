@@ -71,6 +71,10 @@ class Config:
     sweep_interval_seconds: int = 60
     outbox_max_attempts: int = 6
     queue_name: str = "ecaf"
+    # PostgreSQL: the longest a step waits for a row another transaction holds, and the longest a statement
+    # runs, before it fails and is retried (0: no limit). Migrations and `ecaf audit verify` have none.
+    db_lock_timeout_seconds: float = 10.0
+    db_statement_timeout_seconds: float = 120.0
     # How often each worker (or the in-process runner) looks in the database for due timers.
     timer_poll_seconds: float = 5.0
     # Longest wait between two tries of an undelivered message: after an outage they go out within it.
@@ -143,6 +147,8 @@ class Config:
             admin_email=env.get("ECAF_ADMIN_EMAIL", cls.admin_email),
             sweep_interval_seconds=int(env.get("ECAF_SWEEP_INTERVAL", "60")),
             timer_poll_seconds=float(env.get("ECAF_TIMER_POLL", "5")),
+            db_lock_timeout_seconds=float(env.get("ECAF_DB_LOCK_TIMEOUT", "10")),
+            db_statement_timeout_seconds=float(env.get("ECAF_DB_STATEMENT_TIMEOUT", "120")),
             outbox_max_backoff_seconds=int(env.get("ECAF_OUTBOX_MAX_BACKOFF", "30")),
             channel_connect_timeout_seconds=float(env.get("ECAF_CHANNEL_CONNECT_TIMEOUT", "5")),
             channel_read_timeout_seconds=float(env.get("ECAF_CHANNEL_READ_TIMEOUT", "15")),

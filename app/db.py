@@ -29,6 +29,19 @@ def _tune_sqlite(dbapi_connection, _record) -> None:
 
 
 CONNECT_TIMEOUT_SECONDS = 5
+# A connection whose far end has gone (a partition, a host that died) is found out in about a minute
+# instead of the operating system's fifteen, so no thread waits on it for ever.
+KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+              "tcp_user_timeout": 60_000}
+
+
+def _session_limits(lock_timeout: float | None, statement_timeout: float | None) -> dict:
+    """PostgreSQL settings for every connection of the web app and workers: a step waits at most
+    `lock_timeout` for a row another transaction holds and runs a statement at most `statement_timeout`,
+    then fails with an error the step retries (app/engine/step_retries.py) instead of waiting for ever."""
+    options = [f"-c {name}={int(seconds * 1000)}" for name, seconds in
+               (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)) if seconds]
+    return {"options": " ".join(options)} if options else {}
 
 # Session.info key under which sessions carry the audit key that seals their audit rows.
 AUDIT_KEY_INFO = "ecaf_audit_key"
@@ -41,7 +54,8 @@ class Database:
     a session can read the trail but not add to it.
     """
 
-    def __init__(self, url: str, audit_key: bytes | None = None):
+    def __init__(self, url: str, audit_key: bytes | None = None, *, lock_timeout_seconds: float | None = None,
+                 statement_timeout_seconds: float | None = None):
         self.url = normalise_url(url)
         self.audit_key = audit_key
         # A failed statement's values (names, dates of birth) never reach an error message or a log line.
@@ -52,7 +66,8 @@ class Database:
             kwargs["pool_pre_ping"] = True
             # A database host that stops answering fails a connection in seconds, not the system's minutes:
             # probes, steps and loops then report it and try again instead of hanging.
-            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **KEEPALIVES,
+                                      **_session_limits(lock_timeout_seconds, statement_timeout_seconds)}
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _tune_sqlite)

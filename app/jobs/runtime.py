@@ -16,7 +16,9 @@ class Runtime:
 
     @classmethod
     def build(cls, config: Config, dispatcher: Dispatcher | None = None) -> "Runtime":
-        db = Database(config.database_url, audit_key=config.audit_signing_key())
+        db = Database(config.database_url, audit_key=config.audit_signing_key(),
+                      lock_timeout_seconds=config.db_lock_timeout_seconds,
+                      statement_timeout_seconds=config.db_statement_timeout_seconds)
         return cls(config, db, Engine(db, config, dispatcher))
 
     @classmethod
