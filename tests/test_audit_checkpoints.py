@@ -307,16 +307,10 @@ def test_the_worker_checkpoints_periodically(runtime, people, store, caplog):
     assert "rows deleted from the end" in caplog.text
 
 
-def test_the_rq_sweep_job_checkpoints_too(runtime, people, store):
-    from app.jobs import tasks
-    from app.jobs.runtime import set_runtime
-
+def test_the_sweep_command_checkpoints_too(runtime, people, store, command):
     _write(runtime, 1)
-    set_runtime(runtime)
-    try:
-        tasks.sweep_all()
-    finally:
-        set_runtime(None)
+    swept = CliRunner().invoke(main, ["timers", "sweep"])  # `ecaf timers sweep`, as an operator runs it
+    assert swept.exit_code == 0, swept.output
     assert len(list(store.audit_checkpoint_dir.glob("checkpoint-*.json"))) == 1
     with runtime.db.session() as session:
         started = session.scalars(select(AuditEvent).where(AuditEvent.action == "audit_checkpoints_started")).all()
