@@ -8,8 +8,12 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.clock import now
+from app.clock import as_utc, now
 from app.models import OutboxMessage
+
+# Not delivered yet: waiting for a try, or `sending` (claimed by a deliverer whose call may be
+# under way; past its claim, the outcome of that call is unknown until the next try finds out).
+UNSENT = ("pending", "sending")
 
 
 def queue_email(session: Session, *, kind: str, recipient: str, subject: str, body: str, key: str,
@@ -38,12 +42,18 @@ def deliver_soon(runtime, message_ids: list[int]) -> None:
 
 def retry_message(session: Session, message: OutboxMessage) -> None:
     """An undeliverable message goes back to the queue, with its attempts counted afresh."""
+    session.refresh(message, with_for_update=True)  # as it is now, and no deliverer's claim meanwhile
     if message.status not in ("failed", "discarded"):
         raise ValueError("Only a message that could not be delivered can be sent again")
     message.status, message.attempts, message.next_attempt_at, message.last_error = "pending", 0, now(), None
 
 
 def discard_message(session: Session, message: OutboxMessage) -> None:
-    if message.status not in ("failed", "pending"):
+    session.refresh(message, with_for_update=True)  # as it is now, and no deliverer's claim meanwhile
+    if message.status not in ("failed", *UNSENT):
         raise ValueError("Only a message not yet delivered can be discarded")
+    if message.status == "sending" and message.next_attempt_at is not None and as_utc(message.next_attempt_at) > now():
+        # Discarding it now could not stop the call under way, and would hide whether it went.
+        raise ValueError(f"The message is being sent at this moment: look again after "
+                         f"{as_utc(message.next_attempt_at):%H:%M} UTC, when the outcome is known")
     message.status = "discarded"

@@ -1,18 +1,25 @@
 """Real local servers for delivery tests (a TCP server that accepts and never answers, an SMTP
-server whose answers a test sets) and helpers to write outbox messages and read delivery counts."""
+server whose answers a test sets, a national index endpoint) and helpers to write outbox messages
+and read delivery counts."""
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler
+
+import pytest
 
 from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 
 from app.clock import now
 from app.models import OutboxMessage
+
+from .conftest import local_http_server
 
 
 @dataclass
@@ -115,3 +122,42 @@ def message_row(runtime, message_id: int) -> OutboxMessage:
 def deliveries(channel: str, result: str) -> float:
     """How many delivery attempts of the channel had this result (app.metrics), in this process."""
     return REGISTRY.get_sample_value("ecaf_outbox_deliveries_total", {"channel": channel, "result": result}) or 0.0
+
+
+class ScriptedIndex(BaseHTTPRequestHandler):
+    """The national index endpoint: answers the statuses in `server.script` first, then `server.status`
+    (with `server.headers`), keeping what it accepts; 500 always for the keys in `server.poison`.
+    `server.posts` has every request's (Idempotency-Key, path, Authorization), repeats included."""
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.tries += 1
+        self.server.posts.append((self.headers["Idempotency-Key"], self.path, self.headers.get("Authorization")))
+        self.server.request_ids.append(self.headers.get("X-Request-Id"))
+        status = self.server.script.pop(0) if self.server.script else self.server.status
+        if self.headers["Idempotency-Key"] in self.server.poison:
+            status = 500
+        self.send_response(status)
+        for name, value in self.server.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        if status < 300:
+            self.server.received.append((self.headers["Idempotency-Key"], body))
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def index_endpoint():
+    with local_http_server(ScriptedIndex) as server:
+        server.status, server.script, server.headers, server.tries, server.poison = 202, [], {}, 0, set()
+        server.request_ids, server.posts = [], []
+        server.url = f"http://127.0.0.1:{server.server_address[1]}/notices"
+        yield server
+
+
+def index_notice(runtime, index_endpoint, key: str) -> int:
+    return write_message(runtime, channel="index", recipient=index_endpoint.url, key=key, kind="index_notice",
+                         payload={"event": "assessment_submitted", "n": key})

@@ -1,14 +1,14 @@
 """Delivery under faults, against real local servers: a channel that accepts and never answers fails
-the attempt after the read timeout; waits grow but stay capped; an outage of hours fails nothing;
-refusals fail at once with the reason; and when a channel answers again its whole backlog goes
-out at once, each message exactly once. The clock is moved, never waited for."""
+the attempt after the read timeout; waits grow but stay capped; a channel's outage, however long,
+fails nothing, and one recipient's deferral gives up only after a day; refusals of one message
+fail it at once with the reason, answers about the channel's settings hold every message; and
+when a channel answers again the backlog it held goes out at once, each message exactly once.
+The clock is moved, never waited for."""
 from __future__ import annotations
 
-import json
 import socket
 from dataclasses import replace
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler
 
 import pytest
 import time_machine
@@ -19,9 +19,8 @@ from app.jobs.channels import breaker
 from app.jobs.delivery import DeliveryDeferred, DeliveryFailed, deliver, due_messages
 from app.models import OutboxMessage
 
-from .channel_servers import (closed_port, deliveries, message_row, silent_server, smtp_server,
-                              write_message)
-from .conftest import local_http_server
+from .channel_servers import (closed_port, deliveries, index_endpoint, index_notice, message_row,  # noqa: F401
+                              silent_server, smtp_server, write_message)
 from .test_notify import API_KEY, TEMPLATE
 
 TINY = 0.2  # seconds: the timeouts these tests set, so a hanging server costs almost nothing
@@ -44,11 +43,11 @@ def _deliver(runtime, message_id):
     return deliver(runtime.db, runtime.config, message_id)
 
 
-def _fails_for_now(runtime, message_id, match: str) -> OutboxMessage:
+def _fails_for_now(runtime, message_id, match: str, status: str = "pending") -> OutboxMessage:
     with pytest.raises(DeliveryFailed, match=match):
         _deliver(runtime, message_id)
     row = message_row(runtime, message_id)
-    assert row.status == "pending" and row.next_attempt_at > now(), "kept, and tried again later"
+    assert row.status == status and row.next_attempt_at > now(), "kept, and tried again later"
     return row
 
 
@@ -70,7 +69,9 @@ def test_a_channel_that_accepts_and_never_answers_fails_the_attempt_and_retries(
             message_id = write_message(runtime, key="silent-notify")
         kind = "index" if channel == "index" else "email"
         retries_before = deliveries(kind, "retry")
-        row = _fails_for_now(runtime, message_id, match=f"did not answer within {TINY} seconds")
+        # Notify may have taken it: the message stays `sending`, and its next try asks first.
+        row = _fails_for_now(runtime, message_id, match=f"did not answer within {TINY} seconds",
+                             status="sending" if channel == "notify" else "pending")
     assert (row.attempts, row.sent_at) == (1, None) and f"did not answer within {TINY} seconds" in row.last_error
     assert deliveries(kind, "retry") == retries_before + 1
 
@@ -80,7 +81,7 @@ def test_a_hanging_mail_server_costs_one_timeout_per_wait_and_holds_up_no_other_
     with silent_server() as silent, time_machine.travel(now(), tick=False) as clock:
         runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=silent.port)
         emails = [write_message(runtime, key=f"hung-{n}", recipient=f"p{n}@testshire.test") for n in range(20)]
-        notice = _index_notice(runtime, index_endpoint, "notice-during-mail-outage")
+        notice = index_notice(runtime, index_endpoint, "notice-during-mail-outage")
         for message_id in due_messages(runtime.db):  # as the sweep does
             try:
                 _deliver(runtime, message_id)
@@ -143,20 +144,34 @@ def test_the_wait_between_tries_grows_and_is_capped(runtime):
     assert "ConnectionRefusedError" in message_row(runtime, message_id).last_error
 
 
-def test_an_outage_of_hours_fails_nothing_until_the_message_is_a_day_old(runtime):
+def test_a_channel_outage_of_days_fails_nothing(runtime):
     runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=closed_port(), outbox_max_attempts=3)
     message_id = write_message(runtime, key="long-outage")
-    start = now()
-    with time_machine.travel(start, tick=False) as clock:
-        for _ in range(5):  # more than outbox_max_attempts, over hours
+    failed_before = deliveries("email", "failed")
+    with time_machine.travel(now(), tick=False) as clock:
+        for _ in range(6):  # more than outbox_max_attempts, over three days
             _fails_for_now(runtime, message_id, match="could not be used")
+            clock.shift(timedelta(hours=13))
+    row = message_row(runtime, message_id)
+    assert (row.status, row.attempts) == ("pending", 6) and "ConnectionRefusedError" in row.last_error
+    assert deliveries("email", "failed") == failed_before
+
+
+def test_one_recipient_deferred_for_a_day_is_given_up(runtime):
+    with smtp_server() as (mail, port), time_machine.travel(now(), tick=False) as clock:
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port, outbox_max_attempts=3)
+        mail.busy = {"full@testshire.test"}
+        start = now()
+        message_id = write_message(runtime, key="mailbox-full", recipient="full@testshire.test")
+        for _ in range(5):  # more than outbox_max_attempts, over hours
+            _fails_for_now(runtime, message_id, match="deferred the recipient: 450")
             clock.shift(timedelta(hours=3))
         clock.move_to(start + timedelta(days=1, seconds=1))
         failed_before = deliveries("email", "failed")
         assert _deliver(runtime, message_id) == "failed"
     row = message_row(runtime, message_id)
     assert row.status == "failed" and row.attempts == 6
-    assert row.last_error.startswith("given up after 6 attempts over 24 hours") and "ConnectionRefusedError" in row.last_error
+    assert row.last_error.startswith("given up after 6 attempts over 24 hours") and "450" in row.last_error
     assert deliveries("email", "failed") == failed_before + 1
 
 
@@ -177,65 +192,32 @@ def test_a_mail_server_refusing_the_recipient_fails_the_message_at_once(runtime)
     assert mail.received == []
 
 
-class ScriptedIndex(BaseHTTPRequestHandler):
-    """The national index endpoint: answers the statuses in `server.script` first, then `server.status`
-    (with `server.headers`), keeping what it accepts; 500 always for the keys in `server.poison`."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.tries += 1
-        self.server.request_ids.append(self.headers.get("X-Request-Id"))
-        status = self.server.script.pop(0) if self.server.script else self.server.status
-        if self.headers["Idempotency-Key"] in self.server.poison:
-            status = 500
-        self.send_response(status)
-        for name, value in self.server.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-        if status < 300:
-            self.server.received.append((self.headers["Idempotency-Key"], body))
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def index_endpoint():
-    with local_http_server(ScriptedIndex) as server:
-        server.status, server.script, server.headers, server.tries, server.poison = 202, [], {}, 0, set()
-        server.request_ids = []
-        server.url = f"http://127.0.0.1:{server.server_address[1]}/notices"
-        yield server
-
-
-def _index_notice(runtime, index_endpoint, key: str) -> int:
-    return write_message(runtime, channel="index", recipient=index_endpoint.url, key=key, kind="index_notice",
-                         payload={"event": "assessment_submitted", "n": key})
-
-
-@pytest.mark.parametrize("status, outcome", [(404, "failed"), (400, "failed"), (301, "failed"),
-                                             (408, "retry"), (429, "retry"), (503, "retry")])
+@pytest.mark.parametrize("status, outcome", [(400, "failed"), (413, "failed"), (422, "failed"),
+                                             (401, "retry"), (403, "retry"), (404, "retry"), (301, "retry"),
+                                             (408, "retry"), (429, "retry"), (503, "retry"), (409, "sent")])
 def test_index_answers_are_retried_or_refused_by_their_status(runtime, index_endpoint, status, outcome):
     index_endpoint.status = status
     index_endpoint.headers = {"Location": "https://elsewhere.test/"} if status == 301 else {}
-    message_id = _index_notice(runtime, index_endpoint, f"status-{status}")
-    if outcome == "failed":
+    message_id = index_notice(runtime, index_endpoint, f"status-{status}")
+    if outcome == "failed":  # about this notice: the same notice would get the same answer
         assert _deliver(runtime, message_id) == "failed"
         assert f"refused: the index endpoint answered {status}" in message_row(runtime, message_id).last_error
-    else:
-        _fails_for_now(runtime, message_id, match=f"answered {status}")
-    assert index_endpoint.received == []
+    elif outcome == "retry":  # about the endpoint or its settings: every notice waits, none is failed
+        row = _fails_for_now(runtime, message_id, match=f"answered {status}")
+        assert ("INDEX_ENDPOINT_URL" in row.last_error) == (status in (401, 403, 404, 301))
+    else:  # 409: the endpoint has this Idempotency-Key already
+        assert _deliver(runtime, message_id) == "sent"
+    assert index_endpoint.tries == 1
 
 
 def test_an_index_endpoint_asking_to_wait_is_honoured_up_to_the_cap(runtime, index_endpoint):
     index_endpoint.status, index_endpoint.headers = 429, {"Retry-After": "20"}
     with time_machine.travel(now(), tick=False) as clock:
-        row = _fails_for_now(runtime, _index_notice(runtime, index_endpoint, "wait-20"), match="429")
+        row = _fails_for_now(runtime, index_notice(runtime, index_endpoint, "wait-20"), match="429")
         assert row.next_attempt_at == now() + timedelta(seconds=20)
         clock.shift(timedelta(seconds=20))
         index_endpoint.headers = {"Retry-After": "86400"}
-        row = _fails_for_now(runtime, _index_notice(runtime, index_endpoint, "wait-a-day"), match="429")
+        row = _fails_for_now(runtime, index_notice(runtime, index_endpoint, "wait-a-day"), match="429")
         assert row.next_attempt_at == now() + timedelta(seconds=runtime.config.outbox_max_backoff_seconds)
 
 
@@ -250,7 +232,7 @@ def _pending_backlog(runtime, channel: str) -> list[OutboxMessage]:
 def test_index_endpoint_answering_500_then_recovering_sends_the_backlog_at_once_and_once(runtime, index_endpoint):
     index_endpoint.status = 500
     with time_machine.travel(now(), tick=False) as clock:
-        backlog = [_index_notice(runtime, index_endpoint, f"notice-{n}") for n in range(5)]
+        backlog = [index_notice(runtime, index_endpoint, f"notice-{n}") for n in range(5)]
         email_id = write_message(runtime, key="email-unrelated")
         runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=closed_port())
         _fails_for_now(runtime, email_id, match="could not be used")  # another channel's outage
@@ -267,7 +249,7 @@ def test_index_endpoint_answering_500_then_recovering_sends_the_backlog_at_once_
 
         index_endpoint.status = 202  # the endpoint is back: within the longest wait one new notice goes ...
         clock.shift(timedelta(seconds=runtime.config.outbox_max_backoff_seconds))
-        newcomer = _index_notice(runtime, index_endpoint, "notice-new")
+        newcomer = index_notice(runtime, index_endpoint, "notice-new")
         assert _deliver(runtime, newcomer) == "sent"
         # ... and the whole backlog with it, without waiting for anyone's backoff.
         assert _pending_backlog(runtime, "index") == []
@@ -284,11 +266,11 @@ def test_index_endpoint_answering_500_then_recovering_sends_the_backlog_at_once_
 def test_the_backlog_stops_when_the_channel_fails_again(runtime, index_endpoint):
     index_endpoint.status = 503
     with time_machine.travel(now(), tick=False) as clock:
-        backlog = [_index_notice(runtime, index_endpoint, f"again-{n}") for n in range(5)]
+        backlog = [index_notice(runtime, index_endpoint, f"again-{n}") for n in range(5)]
         for message_id in backlog:
             _fails_for_now(runtime, message_id, match="503")
         clock.shift(timedelta(seconds=runtime.config.outbox_max_backoff_seconds))
-        first = _index_notice(runtime, index_endpoint, "again-first")
+        first = index_notice(runtime, index_endpoint, "again-first")
         tries_before = index_endpoint.tries
         index_endpoint.script = [202]  # accepts the newcomer, then falls over again
         assert _deliver(runtime, first) == "sent"
@@ -300,9 +282,9 @@ def test_the_backlog_stops_when_the_channel_fails_again(runtime, index_endpoint)
 def test_one_message_that_always_fails_does_not_hold_the_others_behind_it(runtime, index_endpoint):
     index_endpoint.poison = {"poison"}
     with time_machine.travel(now(), tick=False) as clock:
-        poison = _index_notice(runtime, index_endpoint, "poison")
+        poison = index_notice(runtime, index_endpoint, "poison")
         _fails_for_now(runtime, poison, match="answered 500")
-        others = [_index_notice(runtime, index_endpoint, f"fine-{n}") for n in range(4)]
+        others = [index_notice(runtime, index_endpoint, f"fine-{n}") for n in range(4)]
         for message_id in others:
             _fails_for_now(runtime, message_id, match="not tried")  # the endpoint seems down: they wait with it
         for _ in range(3):
@@ -316,18 +298,23 @@ def test_one_message_that_always_fails_does_not_hold_the_others_behind_it(runtim
     assert [m.id for m in _pending_backlog(runtime, "index")] == [poison]
 
 
-def test_one_message_the_receiver_defers_does_not_hold_the_backlog(runtime):
-    with smtp_server() as (mail, port), time_machine.travel(now(), tick=False):
+def test_messages_one_recipient_deferred_keep_their_own_wait_when_the_channel_takes_another(runtime):
+    with smtp_server() as (mail, port), time_machine.travel(now(), tick=False) as clock:
         runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=port)
-        mail.recipient_answer = "450 4.2.1 Mailbox busy"
-        backlog = [write_message(runtime, key=f"busy-{n}", recipient=f"p{n}@testshire.test") for n in range(3)]
-        for message_id in backlog:
-            _fails_for_now(runtime, message_id, match="450")
-        mail.recipient_answer = None
-        mail.busy = {"p0@testshire.test"}  # only the first recipient's mailbox stays busy
+        mail.busy = {"p0@testshire.test", "p1@testshire.test"}
+        deferred = [write_message(runtime, key=f"busy-{n}", recipient=f"p{n}@testshire.test") for n in range(2)]
+        waits = [_fails_for_now(runtime, message_id, match="450").next_attempt_at for message_id in deferred]
+        mail.busy = {"p0@testshire.test"}  # only the first mailbox stays busy
         assert _deliver(runtime, write_message(runtime, key="busy-new", recipient="new@testshire.test")) == "sent"
-    assert [m.id for m in _pending_backlog(runtime, "email")] == [backlog[0]]
-    assert len(mail.received) == 3
+        assert [message_row(runtime, m).next_attempt_at for m in deferred] == waits, "not made due by it"
+        clock.shift(max(waits) - now())
+        for message_id in due_messages(runtime.db):
+            try:
+                _deliver(runtime, message_id)
+            except DeliveryFailed:
+                pass
+    assert [m.id for m in _pending_backlog(runtime, "email")] == [deferred[0]]
+    assert len(mail.received) == 2
 
 
 def test_smtp_refusing_then_recovering_loses_nothing_and_sends_nothing_twice(runtime):
@@ -376,7 +363,7 @@ def test_email_by_smtp_carries_its_key_and_request_id(runtime, request_id, sent_
 
 
 def test_an_index_notice_carries_its_key_and_request_id(runtime, index_endpoint):
-    message_id = _index_notice(runtime, index_endpoint, "notice-with-ids")
+    message_id = index_notice(runtime, index_endpoint, "notice-with-ids")
     _with_request_id(runtime, message_id, "req-0123456789abcdef")
     assert _deliver(runtime, message_id) == "sent"
     assert [key for key, _ in index_endpoint.received] == ["notice-with-ids"]

@@ -1,42 +1,52 @@
 """Delivering outbox messages through their channel (app/jobs/channels/), retrying what fails.
 
-Never twice: each message is delivered under a row lock and marked sent in the same transaction,
-so two deliverers never both send it; its idempotency key travels with it (Message-ID,
-Idempotency-Key, Notify's reference) so a receiver can drop a repeat after a crash between sending
-and recording.
+Three short steps, so no transaction or row lock is ever held over the network (a hanging mail
+server blocks no web request on SQLite, and no deliverer queues behind another's call):
+1. claim: one transaction locks the row (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite begins
+   IMMEDIATE), checks it still waits and is due, and marks it `sending` with a lease
+   (next_attempt_at = now + the longest its channel's calls can take + a margin), attempts + 1;
+2. send, holding nothing;
+3. record: a new transaction marks it sent, pending again (with its next try) or failed, only if
+   it is still `sending` under this claim (same attempts): a claim taken over records nothing.
 
-Retries: a transient failure (timeout, refused connection, 5xx, 429, SMTP 4xx) leaves the message
-pending and due again after 2, 5, 10, 20 ... seconds, never more than ECAF_OUTBOX_MAX_BACKOFF
-(Retry-After honoured up to that cap). It is given up (failed) only when both its attempts
-(outbox_max_attempts) are spent and it is older than GIVE_UP_AFTER, so an outage of hours loses
-nothing. A refusal that would repeat (a bad address, a key Notify does not know, 4xx) fails the
-message at once, with the reason; an administrator can send it again from the operations page.
+Never twice: a second deliverer finds the row `sending` and leaves it. A row still `sending` when
+its lease runs out (its deliverer died mid-call, or the record step failed) has an unknown
+outcome, and the next claim recovers it: Notify is asked first whether it has the message's
+reference (marked sent if so); the index gets the notice again with the same Idempotency-Key and
+SMTP the email with the same Message-ID, by which receivers must drop repeats (at-least-once).
+A Notify call that got no answer keeps its message `sending` until the next try, which asks first.
 
-A channel that fails as a whole (no connection, no answer, 5xx, 429) is left alone until its own
-wait is over (channels/breaker.py): messages due meanwhile are put back to then without a try, so
-a hanging server costs one timeout per wait, not one per message.
+Retries: a failure makes the message due again after 2, 5, 10, 20 ... seconds, never more than
+ECAF_OUTBOX_MAX_BACKOFF (Retry-After honoured up to that cap). A fault of the channel (no answer,
+5xx, 429, a key or address that is wrong) never gives a message up: it waits for the channel. A
+passing fault of this one message (one mailbox busy) gives it up only once its attempts
+(outbox_max_attempts) are spent and it is older than GIVE_UP_AFTER. A refusal of the message
+(400, 413, 422, an SMTP 5xx) fails it at once with the reason; an administrator can send it again.
 
-Recovery: when a channel accepts a message, every pending message of that channel waiting for a
-later try is made due now and delivered straight away, so after an outage the backlog goes out
-within seconds of the channel answering, not each at its own backoff.
+A channel that fails as a whole is left alone until its wait is over (channels/breaker.py):
+messages due meanwhile are put back to then without a try, so a hanging server costs one timeout
+per wait, not one per message. When a route accepts a message, the messages of that route held
+back by its failure (marked HELD_WITH_CHANNEL; not those one recipient deferred, nor those a
+Retry-After holds) are made due and sent at once, so a backlog goes within seconds of recovery.
 """
 from __future__ import annotations
 
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from app import metrics
 from app.clock import as_utc, now
 from app.config import Config
 from app.db import Database
 from app.models import OutboxMessage
+from app.outbox import UNSENT
 
 from . import channels
-from .channels import Refused, Transient, breaker
+from .channels import Refused, Transient, breaker, mailbox
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +57,14 @@ GIVE_UP_AFTER = timedelta(days=1)
 BACKLOG_BATCH = 200
 BACKLOG_SECONDS = 30.0
 BACKLOG_FAILURES = 3  # in a row: the channel is failing again, the rest wait their turn
+WAKE_LIMIT = 2000  # messages made due at once when a channel answers again; the rest keep their (short) wait
+# A claim's lease: the longest its calls can take, and a margin for a slow worker.
+LEASE_MARGIN_SECONDS = 30
+SMTP_EXCHANGES = 8  # greeting, EHLO, MAIL, RCPT, DATA, the message, QUIT: each may wait the read timeout
+HTTP_CALLS = 2  # Notify: asking whether it has the message, then sending it
+# The second line of a message's last_error while its channel's failure holds it back (the first
+# is the reason pages show): it is woken as soon as that channel takes another message.
+HELD_WITH_CHANNEL = "\nThe channel itself failed: this message goes as soon as the channel answers again."
 
 
 class DeliveryFailed(Exception):
@@ -54,17 +72,27 @@ class DeliveryFailed(Exception):
 
 
 class DeliveryDeferred(DeliveryFailed):
-    """Not even tried: its channel failed a moment ago and is left alone until its wait is over (a
-    caller may log these quietly: the failure itself was logged once, by the try that failed)."""
+    """Not even tried: its channel failed a moment ago and is left alone until its wait is over, or
+    its own next try is not due yet (a caller may log these quietly: the failure itself was logged
+    once, by the try that failed)."""
 
 
 @dataclass
 class _Attempt:
-    status: str  # the message's status afterwards (or "missing", "busy")
-    result: str | None = None  # sent, retry, failed; deferred (the channel is failing: not tried); None
+    status: str  # the message's status afterwards (or "missing")
+    result: str | None = None  # sent, retry, failed (counted); deferred, waiting (not tried); None
     channel: str | None = None
     reason: str | None = None
     attempts: int = 0
+    route: str | None = None
+
+
+@dataclass
+class _Claim:
+    message: OutboxMessage  # as claimed, detached from its session
+    route: str
+    recovering: bool  # it was `sending` with its lease run out: an earlier call's outcome is unknown
+    lease_until: datetime
 
 
 def backoff_seconds(config: Config, attempts: int, retry_after: float | None = None) -> float:
@@ -75,92 +103,182 @@ def backoff_seconds(config: Config, attempts: int, retry_after: float | None = N
     return min(delay, config.outbox_max_backoff_seconds)
 
 
+def lease_seconds(config: Config, route: str) -> float:
+    """How long a claim holds a message: past it, its deliverer is taken to have died."""
+    connect, read = config.channel_connect_timeout_seconds, config.channel_read_timeout_seconds
+    if route.startswith("email:smtp:"):
+        return connect + SMTP_EXCHANGES * read + LEASE_MARGIN_SECONDS
+    return HTTP_CALLS * (connect + read) + LEASE_MARGIN_SECONDS
+
+
 def gives_up(config: Config, message: OutboxMessage) -> bool:
-    """A transient failure ends the retries only after enough attempts AND enough time."""
+    """A passing fault of one message ends its retries only after enough attempts AND enough time."""
     return (message.attempts >= config.outbox_max_attempts
             and now() - as_utc(message.created_at) >= GIVE_UP_AFTER)
 
 
 def deliver(db: Database, config: Config, message_id: int) -> str:
-    """Deliver one message if it is still pending. Returns its status afterwards.
+    """Deliver one message if it still waits and is due. Returns its status afterwards.
 
-    Raises DeliveryFailed after recording a transient failure, so a job runner can retry."""
-    attempt = _attempt(db, config, message_id)
+    Raises DeliveryFailed after recording a failure that will be retried, DeliveryDeferred when
+    it was not tried (its channel's wait, or its own next try, is not over)."""
+    attempt = _deliver_one(db, config, message_id)
     if attempt.result == "sent":
-        _after_success(db, config, attempt.channel)
+        _after_success(db, config, attempt.route)
     if attempt.result == "retry":
         raise DeliveryFailed(f"message {message_id} ({attempt.channel}) not delivered (attempt {attempt.attempts}), "
                              f"will be tried again: {attempt.reason}")
-    if attempt.result == "deferred":
+    if attempt.result in ("deferred", "waiting"):
         raise DeliveryDeferred(f"message {message_id} ({attempt.channel}) {attempt.reason}")
     return attempt.status
 
 
 def due_messages(db: Database, limit: int = 500) -> list[int]:
+    """Messages whose next try is due, and those `sending` whose claim ran out (to be recovered)."""
     with db.session() as session:
         return list(session.scalars(
-            select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.next_attempt_at <= now())
+            select(OutboxMessage.id).where(OutboxMessage.status.in_(UNSENT),
+                                           or_(OutboxMessage.next_attempt_at <= now(),
+                                               OutboxMessage.next_attempt_at.is_(None)))
             # The least tried first: after a channel's wait, one message that always fails is not its only try.
             .order_by(OutboxMessage.next_attempt_at, OutboxMessage.attempts, OutboxMessage.id).limit(limit)))
 
 
-def _attempt(db: Database, config: Config, message_id: int, *, skip_locked: bool = False) -> _Attempt:
-    with db.session() as session:
-        query = select(OutboxMessage).where(OutboxMessage.id == message_id)
-        if db.is_postgresql:
-            query = query.with_for_update(skip_locked=skip_locked)
-        message = session.scalar(query)
-        if message is None:
-            return _Attempt("busy" if skip_locked and _exists(db, message_id) else "missing")
-        if message.status != "pending":
-            return _Attempt(message.status)  # already sent (or given up): never twice
-        route = channels.route_of(config, message)
-        failing = breaker.held(route, config.outbox_max_backoff_seconds)
-        if failing is not None:  # the channel failed a moment ago: wait with it, without a try
-            if message.next_attempt_at is None or as_utc(message.next_attempt_at) < failing.until:
-                message.next_attempt_at = failing.until
-            message.last_error = (f"not tried: the channel has failed since {failing.since:%H:%M:%S} UTC, next try "
-                                  f"at {failing.until:%H:%M:%S}: {failing.reason}")
-            return _Attempt("pending", "deferred", message.channel, attempts=message.attempts,
-                            reason=message.last_error)
-        message.attempts += 1
-        attempt = _Attempt("pending", channel=message.channel, attempts=message.attempts)
-        try:
-            channels.send(config, message, session)
-        except Refused as exc:
-            attempt.result, attempt.reason = "failed", exc.reason
-            message.status, message.last_error = "failed", f"refused: {exc.reason}"
-        except Exception as exc:  # noqa: BLE001 - any other fault of the channel: record it, retry later
-            transient = exc if isinstance(exc, Transient) else Transient(f"{type(exc).__name__}: {exc}",
-                                                                         whole_channel=False)
-            attempt.reason = message.last_error = transient.reason
-            if transient.whole_channel:
-                breaker.failed(route, transient.reason, backoff_seconds(
-                    config, breaker.failures(route) + 1, transient.retry_after))
-            if gives_up(config, message):
-                attempt.result, message.status = "failed", "failed"
-                message.last_error = (f"given up after {message.attempts} attempts over "
-                                      f"{_age(message)}: {transient.reason}")
-            else:
-                attempt.result = "retry"
-                message.next_attempt_at = now() + timedelta(
-                    seconds=backoff_seconds(config, message.attempts, transient.retry_after))
-        else:
-            attempt.result = "sent"
-            message.status, message.sent_at, message.last_error = "sent", now(), None
-            breaker.answered(route)
-        attempt.status = message.status
-    # Counted once the outcome is recorded: a commit that failed attempted nothing that counts.
-    metrics.delivery_attempted(attempt.channel, attempt.result)
+def _deliver_one(db: Database, config: Config, message_id: int) -> _Attempt:
+    claimed = _claim(db, config, message_id)
+    attempt = _send_and_record(db, config, claimed) if isinstance(claimed, _Claim) else claimed
+    # Counted once the outcome is recorded: a record that failed attempted nothing that counts.
+    if attempt.result in ("sent", "retry", "failed"):
+        metrics.delivery_attempted(attempt.channel, attempt.result)
     if attempt.result == "failed":
         log.warning("message %s (%s) failed after %s attempts, not retried: %s", message_id, attempt.channel,
                     attempt.attempts, attempt.reason)
     return attempt
 
 
-def _exists(db: Database, message_id: int) -> bool:
+def _claim(db: Database, config: Config, message_id: int) -> _Claim | _Attempt:
+    """Step 1: mark the message `sending` under a lease, in a transaction of its own."""
     with db.session() as session:
-        return session.get(OutboxMessage, message_id) is not None
+        query = select(OutboxMessage).where(OutboxMessage.id == message_id)
+        if db.is_postgresql:
+            query = query.with_for_update(skip_locked=True)
+        message = session.scalar(query)
+        if message is None:  # on PostgreSQL, also a row another deliverer is claiming this instant
+            held = db.is_postgresql and session.scalar(select(OutboxMessage.id).where(OutboxMessage.id == message_id))
+            return _Attempt("sending" if held else "missing")
+        if message.status not in UNSENT:
+            return _Attempt(message.status)  # sent, given up or discarded: never again by itself
+        if message.next_attempt_at is not None and as_utc(message.next_attempt_at) > now():
+            if message.status == "sending":
+                return _Attempt("sending")  # another deliverer's claim: its call may be under way
+            return _Attempt("pending", "waiting", message.channel, attempts=message.attempts,
+                            reason=f"waits for its next try at {as_utc(message.next_attempt_at):%H:%M:%S} UTC"
+                                   + (f": {_first_line(message.last_error)}" if message.last_error else ""))
+        route = channels.route_of(config, message)
+        failing = breaker.held(route, config.outbox_max_backoff_seconds)
+        if failing is not None:  # the channel failed a moment ago: wait with it, without a try
+            if message.next_attempt_at is None or as_utc(message.next_attempt_at) < failing.until:
+                message.next_attempt_at = failing.until
+            message.last_error = (f"not tried: the channel has failed since {failing.since:%H:%M:%S} UTC, next try "
+                                  f"at {failing.until:%H:%M:%S}: {failing.reason}"
+                                  + ("" if failing.asked_to_wait else HELD_WITH_CHANNEL))
+            return _Attempt(message.status, "deferred", message.channel, attempts=message.attempts,
+                            reason=_first_line(message.last_error), route=route)
+        message.attempts += 1
+        if channels.is_local(config, message):  # the mailbox: a row in this very transaction, no network
+            mailbox.send(config, message, session)
+            message.status, message.sent_at, message.last_error = "sent", now(), None
+            return _Attempt("sent", "sent", message.channel, attempts=message.attempts, route=route)
+        recovering = message.status == "sending"
+        lease_until = now() + timedelta(seconds=lease_seconds(config, route))
+        message.status, message.next_attempt_at = "sending", lease_until
+    if recovering:
+        log.info("message %s (%s): the outcome of its last try is unknown; %s", message_id, message.channel,
+                 "asking GOV.UK Notify first" if route.startswith("email:notify:")
+                 else "sending it again with the same key, for the receiver to drop a repeat")
+    return _Claim(message, route, recovering, lease_until)
+
+
+def _send_and_record(db: Database, config: Config, claim: _Claim) -> _Attempt:
+    """Step 2, holding no transaction, then step 3."""
+    message, outcome = claim.message, None
+    try:
+        if channels.send(config, message, recovering=claim.recovering) == "found":
+            log.info("message %s (%s): GOV.UK Notify already has it (an earlier try's answer was lost): not sent "
+                     "again", message.id, message.channel)
+    except (Refused, Transient) as exc:
+        outcome = exc
+    except Exception as exc:  # noqa: BLE001 - any other fault of the channel: recorded, retried later
+        outcome = Transient(f"{type(exc).__name__}: {exc}", whole_channel=False)
+    _tell_breaker(config, claim.route, outcome)
+    try:
+        return _record(db, config, claim, outcome)
+    except Exception as first:  # noqa: BLE001 - e.g. a connection cut: once more, on a fresh one
+        log.warning("message %s (%s): the outcome could not be recorded (%s); trying once more", message.id,
+                    message.channel, type(first).__name__)
+    try:
+        return _record(db, config, claim, outcome)
+    except Exception as exc:
+        what = "sent" if outcome is None else f"not delivered ({_first_line(str(outcome))})"
+        raise DeliveryFailed(
+            f"message {message.id} ({message.channel}) was {what}, but that could not be recorded "
+            f"({type(exc).__name__}): it is looked at again once its claim runs out at "
+            f"{claim.lease_until:%H:%M:%S} UTC, without being sent twice to Notify") from exc
+
+
+def _tell_breaker(config: Config, route: str, outcome: Exception | None) -> None:
+    if outcome is None:
+        breaker.answered(route)
+    elif isinstance(outcome, Transient) and outcome.whole_channel:
+        breaker.failed(route, outcome.reason, backoff_seconds(config, breaker.failures(route) + 1, outcome.retry_after),
+                       asked_to_wait=outcome.retry_after is not None)
+
+
+def _record(db: Database, config: Config, claim: _Claim, outcome: Exception | None) -> _Attempt:
+    """Step 3: the outcome, if the message is still `sending` under this claim."""
+    claimed = claim.message
+    with db.session() as session:
+        query = select(OutboxMessage).where(OutboxMessage.id == claimed.id)
+        if db.is_postgresql:
+            query = query.with_for_update()
+        message = session.scalar(query)
+        if message is None or message.status != "sending" or message.attempts != claimed.attempts:
+            meanwhile = ("was taken over by another deliverer after its claim ran out" if message is not None
+                         and message.status == "sending" else f"is {message.status if message else 'gone'} meanwhile")
+            log.warning("message %s (%s): try %s ended (%s), but the message %s; that outcome stands", claimed.id,
+                        claimed.channel, claimed.attempts, "sent" if outcome is None else _first_line(str(outcome)),
+                        meanwhile)
+            return _Attempt(message.status if message else "missing", channel=claimed.channel, route=claim.route)
+        attempt = _Attempt("sending", channel=message.channel, attempts=message.attempts, route=claim.route)
+        if outcome is None:
+            attempt.result = "sent"
+            message.status, message.sent_at, message.last_error = "sent", now(), None
+        elif isinstance(outcome, Refused):
+            attempt.result, attempt.reason = "failed", outcome.reason
+            message.status, message.last_error = "failed", f"refused: {outcome.reason}"
+        else:
+            _record_transient(config, message, outcome, attempt)
+        attempt.status = message.status
+        return attempt
+
+
+def _record_transient(config: Config, message: OutboxMessage, outcome: Transient, attempt: _Attempt) -> None:
+    attempt.reason = message.last_error = outcome.reason
+    if outcome.whole_channel:  # the channel's fault: the message waits for it, never given up
+        if outcome.retry_after is None:
+            message.last_error += HELD_WITH_CHANNEL
+    elif gives_up(config, message):
+        attempt.result, message.status = "failed", "failed"
+        message.last_error = f"given up after {message.attempts} attempts over {_age(message)}: {outcome.reason}"
+        return
+    attempt.result = "retry"
+    # An answer that never came may mean Notify has it: the next try asks first.
+    message.status = "sending" if outcome.unclear else "pending"
+    message.next_attempt_at = now() + timedelta(seconds=backoff_seconds(config, message.attempts, outcome.retry_after))
+
+
+def _first_line(text: str | None) -> str:
+    return (text or "").strip().splitlines()[0] if (text or "").strip() else ""
 
 
 def _age(message: OutboxMessage) -> str:
@@ -168,52 +286,66 @@ def _age(message: OutboxMessage) -> str:
     return f"{hours:.0f} hours"
 
 
-def wake_channel(db: Database, channel: str) -> int:
-    """Make every pending message of the channel that waits for a later try due now. Returns how many.
+def wake_route(db: Database, config: Config, route: str) -> int:
+    """Make due now the waiting messages of the route that its failure held back. Returns how many.
 
-    Rows another deliverer holds are being tried already and are left alone (SKIP LOCKED)."""
-    waiting = (select(OutboxMessage.id)
-               .where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
-                      OutboxMessage.next_attempt_at > now()))
-    if db.is_postgresql:
-        waiting = waiting.with_for_update(skip_locked=True)
+    Not those one recipient deferred, nor those a Retry-After holds (not marked HELD_WITH_CHANNEL),
+    nor another route's (another index host), nor any `sending` (a claim may be under way)."""
+    channel = route.split(":", 1)[0]
     with db.session() as session:
-        result = session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(waiting))
+        waiting = session.execute(
+            select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient)
+            .where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
+                   OutboxMessage.next_attempt_at > now(), OutboxMessage.last_error.like(f"%{HELD_WITH_CHANNEL}"))
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id).limit(WAKE_LIMIT)).all()
+        ids = [row.id for row in waiting if channels.route_for(config, row.channel, row.recipient) == route]
+        if not ids:
+            return 0
+        # A row claimed meanwhile is `sending` by the time this sees it, and is left alone.
+        result = session.execute(update(OutboxMessage)
+                                 .where(OutboxMessage.id.in_(ids), OutboxMessage.status == "pending",
+                                        OutboxMessage.next_attempt_at > now())
                                  .values(next_attempt_at=now()).execution_options(synchronize_session=False))
         return result.rowcount or 0
 
 
-def _after_success(db: Database, config: Config, channel: str) -> None:
-    """The channel answers: messages that failed on it before are tried now, not at their own time."""
+def _after_success(db: Database, config: Config, route: str | None) -> None:
+    """The route answers: messages its failure held back are tried now, not at their own time."""
+    if route is None:
+        return
     try:
-        woken = wake_channel(db, channel)
-        sent = send_backlog(db, config, channel)
+        woken = wake_route(db, config, route)
+        sent = send_backlog(db, config, route)
     except Exception:  # noqa: BLE001 - the message is sent; the backlog still goes at its own time
-        log.exception("could not send the %s backlog after a delivery", channel)
+        log.exception("could not send the backlog of %s after a delivery", route)
         return
     if woken or sent:
-        log.info("%s answers again: %s waiting messages made due, %s sent at once", channel, woken, sent)
+        log.info("%s answers again: %s waiting messages made due, %s sent at once", route, woken, sent)
 
 
-def send_backlog(db: Database, config: Config, channel: str) -> int:
-    """Deliver the channel's due messages, until a batch is done or the channel
-    fails again (a few failures in a row: one message the receiver defers does not hold the rest).
-    Returns how many were sent."""
+def send_backlog(db: Database, config: Config, route: str) -> int:
+    """Deliver the route's due messages, until a batch is done or the channel fails again (a few
+    failures in a row: one message the receiver defers does not hold the rest). Returns how many were sent."""
     sent, failures, started = 0, 0, time.monotonic()
+    channel = route.split(":", 1)[0]
     with db.session() as session:
-        ids = list(session.scalars(
-            select(OutboxMessage.id).where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
-                                           OutboxMessage.next_attempt_at <= now())
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.attempts, OutboxMessage.id).limit(BACKLOG_BATCH)))
-    for message_id in ids:
+        due = session.execute(
+            select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.recipient)
+            .where(OutboxMessage.status == "pending", OutboxMessage.channel == channel,
+                   OutboxMessage.next_attempt_at <= now())
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.attempts, OutboxMessage.id)
+            .limit(BACKLOG_BATCH)).all()
+    for row in due:
         if failures >= BACKLOG_FAILURES or time.monotonic() - started > BACKLOG_SECONDS:
             break
-        attempt = _attempt(db, config, message_id, skip_locked=True)
+        if channels.route_for(config, row.channel, row.recipient) != route:
+            continue
+        attempt = _deliver_one(db, config, row.id)
         if attempt.result == "sent":
             sent, failures = sent + 1, 0
         elif attempt.result == "deferred":
             break  # the channel failed again as a whole: the rest wait with it
         elif attempt.result == "retry":
             failures += 1
-            log.warning("message %s (%s) not delivered, will be tried again: %s", message_id, channel, attempt.reason)
+            log.warning("message %s (%s) not delivered, will be tried again: %s", row.id, channel, attempt.reason)
     return sent

@@ -34,7 +34,7 @@ def overview(session: Session, user: User) -> Overview:
     # Messages of no episode (account emails) belong to no authority's figures.
     pending = session.scalar(select(func.count()).select_from(OutboxMessage)
                              .join(Episode, Episode.id == OutboxMessage.episode_id)
-                             .where(OutboxMessage.status == "pending", mine))
+                             .where(OutboxMessage.status.in_(("pending", "sending")), mine))
     rows = [{"reference": e.reference, "stage": e.stage, "status": e.status, "ready": ready.get(e.id, 0),
              "next_timer_at": e.next_timer_at, "outcome": e.outcome} for e in episodes]
     return Overview(by_stage, by_status, rows, pending or 0)

@@ -109,6 +109,10 @@ def limit_statement_time(session: Session) -> None:
         session.execute(text(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}"))
 
 
+# Messages waiting: `sending` ones are claimed by a deliverer (or their last try's outcome is unknown).
+WAITING = ("pending", "sending")
+
+
 def channels(session: Session, moment: datetime | None = None) -> list[ChannelState]:
     """Every channel with a message waiting or given up, and email always, in name order."""
     moment = moment or now()
@@ -116,7 +120,7 @@ def channels(session: Session, moment: datetime | None = None) -> list[ChannelSt
     pending = session.execute(
         select(OutboxMessage.channel, func.count(), func.min(OutboxMessage.created_at),
                func.count(OutboxMessage.last_error))
-        .where(OutboxMessage.status == "pending").group_by(OutboxMessage.channel)).all()
+        .where(OutboxMessage.status.in_(WAITING)).group_by(OutboxMessage.channel)).all()
     for channel, count, oldest, with_errors in pending:
         state = found.setdefault(channel, ChannelState(channel))
         state.pending, state.retrying = count, bool(with_errors)
@@ -144,7 +148,8 @@ def _newest_error(session: Session, channel: str, status: str, since: datetime) 
     held_back = case((OutboxMessage.last_error.like("not tried:%"), 1), else_=0)
     return plain_reason(session.scalar(
         select(OutboxMessage.last_error)
-        .where(OutboxMessage.channel == channel, OutboxMessage.status == status,
+        .where(OutboxMessage.channel == channel,
+               OutboxMessage.status.in_(WAITING if status == "pending" else (status,)),
                OutboxMessage.last_error.is_not(None), OutboxMessage.next_attempt_at >= since)
         .order_by(held_back, OutboxMessage.next_attempt_at.desc(), OutboxMessage.id.desc()).limit(1)))
 

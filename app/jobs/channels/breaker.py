@@ -17,6 +17,7 @@ class _Failing:
     reason: str
     failures: int
     since: datetime
+    asked_to_wait: bool = False  # the receiver said how long (Retry-After): an answer elsewhere does not end it
 
 
 _failing: dict[str, _Failing] = {}
@@ -42,12 +43,12 @@ def failures(route: str) -> int:
         return failing.failures if failing else 0
 
 
-def failed(route: str, reason: str, wait_seconds: float) -> None:
+def failed(route: str, reason: str, wait_seconds: float, *, asked_to_wait: bool = False) -> None:
     with _lock:
         previous = _failing.get(route)
         _failing[route] = _Failing(until=now() + timedelta(seconds=wait_seconds), reason=reason,
                                    failures=(previous.failures if previous else 0) + 1,
-                                   since=previous.since if previous else now())
+                                   since=previous.since if previous else now(), asked_to_wait=asked_to_wait)
 
 
 def answered(route: str) -> bool:
