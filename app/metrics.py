@@ -25,6 +25,9 @@ STEP_RETRIES = Counter("ecaf_step_retries_total", "Steps rolled back and run aga
                        "error, by kind", ("kind",))
 TIMER_LATENESS = Histogram("ecaf_timer_lateness_seconds", "How long after its due time a timer fired",
                            buckets=_LATENESS)
+# No per-episode label: the episode's own error says which one (app/jobs/failing_deadlines.py).
+TIMER_WAKE_FAILURES = Counter("ecaf_timer_wake_failures_total", "Deadlines that could not be fired for a reason "
+                              "that is neither the handler's fault nor a passing database error")
 DELIVERIES = Counter("ecaf_outbox_deliveries_total", "Delivery attempts of outbox messages, by channel and result",
                      ("channel", "result"))
 SWEEP_SECONDS = Histogram("ecaf_sweep_seconds", "Time of one safety-net sweep", buckets=_LATENCY)
@@ -62,6 +65,10 @@ def step_retried(kind: str) -> None:
 
 def timer_fired(lateness_seconds: float) -> None:
     TIMER_LATENESS.observe(max(0.0, lateness_seconds))
+
+
+def timer_wake_failed() -> None:
+    TIMER_WAKE_FAILURES.inc()
 
 
 def delivery_attempted(channel: str, result: str) -> None:

@@ -17,6 +17,7 @@ from app.config import Config
 from app.engine.step_retries import is_connection_error
 
 from .delivery import DeliveryDeferred, DeliveryFailed, deliver
+from .failing_deadlines import FailingDeadlines
 from .loops import Loop
 from .sweep import housekeeping, sweep_outbox
 from .timers import fire_due_timers
@@ -64,8 +65,9 @@ class InProcessDispatcher:
         self._queued: deque[int] = deque()
         self._stop = threading.Event()
         self._next_sweep = now()
-        self._timers = Loop("timers", lambda: fire_due_timers(self.runtime, stop=self._stop), self._poll_seconds,
-                            self._stop, on_error=self._recover)
+        self._failing = FailingDeadlines()  # deadlines that keep failing wait between tries
+        self._timers = Loop("timers", lambda: fire_due_timers(self.runtime, stop=self._stop, failing=self._failing),
+                            self._poll_seconds, self._stop, on_error=self._recover)
         self._deliveries = Loop("deliveries", self._deliver_and_sweep, self._poll_seconds, self._stop,
                                 on_error=self._recover)
 
@@ -108,7 +110,7 @@ class InProcessDispatcher:
         """Run everything due now, here: due timers (from the database), queued and due messages,
         and the housekeeping when its time has come. Returns the number of timers and messages."""
         ran = 0
-        for part in (lambda: fire_due_timers(self.runtime).woken, self._deliver_and_sweep):
+        for part in (lambda: fire_due_timers(self.runtime, failing=self._failing).woken, self._deliver_and_sweep):
             try:
                 ran += part()
             except Exception:  # noqa: BLE001 - as in the loops: logged, and the next pass tries again

@@ -3,13 +3,16 @@
 Every worker (and the in-process runner) polls it every `timer_poll_seconds` and wakes each
 episode whose time has passed, oldest due first, in batches. `Engine.wake` locks the episode with
 SKIP LOCKED and checks the due time again, so two workers never fire one timer twice, and nothing
-here depends on Redis: a Redis outage delays no deadline.
+here depends on Redis: a Redis outage delays no deadline. A deadline that fails for any other
+reason than its handler's or the database's passing trouble waits before its next try
+(app/jobs/failing_deadlines.py), so it neither floods the log nor slows every pass.
 """
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Callable
 
 from sqlalchemy import and_, or_, select
 
@@ -18,6 +21,7 @@ from app.engine.errors import StepInterrupted
 from app.engine.step_retries import CONNECTION_KINDS
 from app.models import Episode
 
+from .failing_deadlines import FailingDeadlines
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -43,11 +47,17 @@ def _due_batch(runtime: Runtime, until: datetime, after: tuple[datetime, int] | 
         return list(session.execute(query.order_by(Episode.next_timer_at, Episode.id).limit(limit)).all())
 
 
-def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None) -> TimerReport:
+def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None, failing: FailingDeadlines | None = None,
+                    progress: Callable[[], None] | None = None) -> TimerReport:
     """Wake every episode due now, each once per pass. An episode whose step the database could not
     finish stays due for the next pass; when the database itself is gone the pass stops there
     (raising), so its loop backs off instead of trying every episode in turn. `stop` (an Event)
-    ends the pass between two episodes: a warm stop finishes the step in progress only."""
+    ends the pass between two episodes: a warm stop finishes the step in progress only.
+
+    `failing` is the loop's memory of deadlines that fail for other reasons (a fresh one when not
+    given: a single pass tries each once); `progress` is called after each deadline tried, so a
+    long pass is not taken for a stuck one."""
+    failing = failing if failing is not None else FailingDeadlines()
     report = TimerReport()
     until, after = now(), None
     while True:
@@ -56,17 +66,22 @@ def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None) -> TimerRep
             if stop is not None and stop.is_set():
                 return report
             after = (due, episode_id)
+            if failing.waiting(episode_id, due):
+                continue
             try:
                 if runtime.engine.wake(episode_id) is not None:
                     report.woken += 1
+                    failing.fired(episode_id)
             except StepInterrupted as interrupted:
                 report.failed += 1
                 if interrupted.kind in CONNECTION_KINDS:
                     raise
                 log.warning("the deadline of episode %s stays due: %s (%s)", episode_id, interrupted,
                             interrupted.kind)
-            except Exception:  # noqa: BLE001 - one episode's fault must not hold the others' deadlines
+            except Exception as error:  # noqa: BLE001 - one episode's fault must not hold the others' deadlines
                 report.failed += 1
-                log.exception("waking episode %s failed", episode_id)
+                failing.failed(runtime, episode_id, due, error)
+            if progress is not None:
+                progress()
         if len(batch) < limit:
             return report
