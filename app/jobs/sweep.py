@@ -24,7 +24,7 @@ from .runtime import Runtime
 from .timers import fire_due_timers
 
 log = logging.getLogger(__name__)
-# The pg_advisory_lock key that lets one process at a time do the housekeeping ("eCAFswep" in ASCII).
+# The advisory lock key that lets one process at a time do the housekeeping ("eCAFswep" in ASCII).
 HOUSEKEEPING_LOCK = int.from_bytes(b"eCAFswep", "big")
 
 
@@ -92,19 +92,26 @@ def checkpoint_audit_trail(runtime: Runtime) -> None:
 @contextmanager
 def _one_sweeper(runtime: Runtime) -> Iterator[bool]:
     """Whether this process may do the housekeeping now: on PostgreSQL, several workers each sweep
-    on their own interval, but never two at once (a lock lifted twice, two checkpoints)."""
+    on their own interval, but never two at once (a lock lifted twice, two checkpoints).
+
+    The lock is a transaction's (pg_try_advisory_xact_lock), held by a transaction open for the
+    whole housekeeping: it goes when that transaction ends, however it ends (a rollback, a closed
+    or lost connection), so no failed unlock can leave it held on a pooled connection."""
     if not runtime.db.is_postgresql:
         yield True
         return
-    with runtime.db.engine.connect() as connection:
-        mine = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": HOUSEKEEPING_LOCK}).scalar()
-        connection.commit()
+    connection = runtime.db.engine.connect()
+    try:
+        connection.begin()
+        mine = connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"),
+                                  {"key": HOUSEKEEPING_LOCK}).scalar()
+        yield bool(mine)
+    finally:
         try:
-            yield bool(mine)
-        finally:
-            if mine:
-                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": HOUSEKEEPING_LOCK})
-                connection.commit()
+            connection.close()  # rolls the transaction back (it changed nothing), and the lock goes with it
+        except Exception as error:  # noqa: BLE001 - a connection that cannot even roll back is discarded
+            log.warning("sweep: ending the housekeeping lock's transaction failed (%s); the connection is "
+                        "discarded, and the lock with it", type(error).__name__)
 
 
 def housekeeping(runtime: Runtime) -> bool:

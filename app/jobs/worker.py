@@ -6,11 +6,14 @@
   worker's own deadlines wrote at once), and runs the sweep's housekeeping every
   `sweep_interval_seconds`;
 - rq's worker (this, the main thread) sends within a second each message the web app's steps queued;
-- the heartbeat loop writes this worker's heartbeat to Redis every few seconds.
+- the heartbeat loop writes this worker's heartbeat to Redis every few seconds, with when the
+  timer loop last got anywhere (a worker whose timer loop hangs is counted stuck, not live).
 
 None of them ends on an error: each logs it and tries again with capped backoff. SIGTERM or
 SIGINT is a warm stop (the job and steps in progress finish, the heartbeat goes, exit 0); a
-second one stops at once.
+second one stops at once. Under PROMETHEUS_MULTIPROC_DIR a worker removes, as it starts, the
+figures of processes no longer running (a worker crash-looping under systemd would otherwise
+leave files for ever), and marks its own dead as it stops.
 """
 from __future__ import annotations
 
@@ -19,11 +22,13 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
 from app.engine.step_retries import is_connection_error
 
 from . import heartbeat
 from .dispatch import redis_client
+from .failing_deadlines import FailingDeadlines
 from .loops import Loop
 from .rq_worker import RqSupervisor
 from .runtime import Runtime
@@ -45,6 +50,8 @@ class WorkerProcess:
         self.name = heartbeat.worker_name()
         self.started_at = time.time()
         self.last_timers: float | None = None
+        self.timers_progress: float | None = None
+        self.failing = FailingDeadlines()
         self.last_sweep: float | None = None
         self._next_sweep = 0.0
         self._signals = 0
@@ -72,8 +79,11 @@ class WorkerProcess:
 
     # ---------------------------------------------------------------- the loops' work
     def _fire_timers(self) -> None:
-        fire_due_timers(self.runtime, stop=self.stop)
+        fire_due_timers(self.runtime, stop=self.stop, failing=self.failing, progress=self._timers_progressed)
         self.last_timers = time.time()
+
+    def _timers_progressed(self) -> None:
+        self.timers_progress = time.time()
 
     def _deliver_and_sweep(self) -> None:
         sweep_outbox(self.runtime, self.stop)
@@ -86,7 +96,8 @@ class WorkerProcess:
         if self._redis is None:
             self._redis = redis_client(self.runtime.config.redis_url)
         heartbeat.beat(self._redis, self.name, self.started_at, pid=os.getpid(), rq=self.rq.state,
-                       timers_at=self.last_timers, sweep_at=self.last_sweep,
+                       timers_at=self.last_timers, timers_progress_at=self.timers_progress,
+                       timer_poll=float(self.runtime.config.timer_poll_seconds), sweep_at=self.last_sweep,
                        timers_failing=self.timers.failures, deliveries_failing=self.deliveries.failures)
 
     def _forget_redis(self, error: BaseException) -> None:
@@ -99,6 +110,13 @@ class WorkerProcess:
 
     # ---------------------------------------------------------------- running and stopping
     def run(self, burst: bool = False) -> int:
+        _clear_dead_metrics()
+        try:
+            return self._run(burst)
+        finally:
+            _mark_metrics_dead()  # however it ends
+
+    def _run(self, burst: bool) -> int:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
@@ -127,7 +145,6 @@ class WorkerProcess:
             heartbeat.forget(self._redis or redis_client(self.runtime.config.redis_url), self.name)
         except Exception as error:  # noqa: BLE001 - it expires by itself
             log.warning("worker %s: could not remove its heartbeat (%s); it expires by itself", self.name, error)
-        _mark_metrics_dead()
         self.runtime.db.dispose()
         log.info("worker %s stopped", self.name)
         return 0
@@ -137,12 +154,29 @@ class WorkerProcess:
         name = signal.Signals(signum).name
         if self._signals > 1:
             log.warning("worker %s: second %s, stopping at once", self.name, name)
+            _mark_metrics_dead()
             os._exit(128 + signum)
         log.info("worker %s: %s, stopping once the job and steps in progress finish", self.name, name)
         self.stop.set()
         for loop in (self.timers, self.deliveries, self.heartbeats):
             loop.nudge()
         self.rq.request_stop()  # last: it may raise to end rq's idle wait
+
+
+def _clear_dead_metrics() -> None:
+    """The figure files of processes that are gone (as `ecaf serve` does when it starts)."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:
+        return
+    try:
+        from app.cli_serve import clear_dead_figures
+
+        removed = clear_dead_figures(Path(directory))
+    except Exception:  # noqa: BLE001 - figures are not worth a worker that does not start
+        log.warning("could not remove the figures of stopped processes from %s", directory, exc_info=True)
+        return
+    if removed:
+        log.info("removed %d metrics files of stopped processes from %s", removed, directory)
 
 
 def _mark_metrics_dead() -> None:
