@@ -23,6 +23,7 @@ from app.clock import now
 from app.config import ChannelsMisconfigured, Config
 from app.jobs.delivery import DeliveryDeferred, DeliveryFailed, deliver, due_messages
 from app.models import MailboxMessage, OutboxMessage
+from app.services.delivery_reasons import plain_reason
 
 from .channel_servers import deliveries, message_row, write_message
 from .conftest import local_http_server
@@ -230,7 +231,8 @@ def test_a_key_clock_or_template_notify_refuses_holds_every_email_fails_none_and
             with pytest.raises(DeliveryDeferred, match="not tried"):
                 _deliver(runtime, message_id)  # the channel's wait: not asked again for each
         row = message_row(runtime, account_email)
-        assert row.status == "pending" and f"{error}: {message}" in row.last_error and named in row.last_error
+        assert row.status == "pending" and f"{error}: {message}" in row.last_error
+        assert named in plain_reason(row.last_error), "the System page says what to fix"
         assert len(notify.received) == 1
 
         for _ in range(2):  # still refused, hours later: waiting, never given up

@@ -134,12 +134,19 @@ def refused_or_transient(status: int, reason: str, retry_after: str | None = Non
                          settings_hint: str = "") -> Exception:
     """The outcome of an HTTP answer that is not a success. Only 400, 413 and 422 fail the message;
     any other answer is the channel's: retried, with every message of the channel waiting, and the
-    reason (with `settings_hint` for 401, 403, 404) kept for the administrator."""
+    reason (with `settings_hint` for 401, 403, 404: no colon in it) kept for the administrator."""
     if status in MESSAGE_REFUSALS:
         return Refused(reason)
     if status in SETTINGS_REFUSALS and settings_hint:
-        reason = f"{reason} ({settings_hint})"
+        reason = with_hint(reason, settings_hint)
     return Transient(reason, retry_after_seconds(retry_after))
+
+
+def with_hint(reason: str, hint: str) -> str:
+    """`hint` right after eCAF's own words (before the receiver's, after the first ": "): pages
+    show only those words, and the administrator reading them must learn what to fix."""
+    head, colon, tail = reason.partition(": ")
+    return f"{head} ({hint}){colon}{tail}"
 
 
 def configuration_problems(config: Config) -> list[str]:

@@ -17,7 +17,7 @@ from app.models import OutboxMessage
 from . import Refused, Transient, refused_or_transient, request_id_of
 from .redact import safe_url
 
-SETTINGS_HINT = "check INDEX_ENDPOINT_URL and the credentials in it; every notice waits until it is fixed"
+SETTINGS_HINT = "check INDEX_ENDPOINT_URL and the credentials in it; every notice waits until then"
 
 
 def send(config: Config, message: OutboxMessage) -> None:
@@ -45,6 +45,6 @@ def send(config: Config, message: OutboxMessage) -> None:
             return  # 409: this Idempotency-Key was taken before, by an earlier try whose answer was lost
         reason = f"the index endpoint answered {response.status_code} {response.reason}".rstrip()
         if 300 <= response.status_code < 400:
-            reason += (f", redirecting to {safe_url(response.headers.get('Location') or '')!r}: set "
-                       "INDEX_ENDPOINT_URL to that address")
+            reason += (f", redirecting to {safe_url(response.headers.get('Location') or '')!r} (set "
+                       "INDEX_ENDPOINT_URL to that address; every notice waits until then)")
         raise refused_or_transient(response.status_code, reason, response.headers.get("Retry-After"), SETTINGS_HINT)

@@ -24,10 +24,12 @@ from urllib3.exceptions import ProtocolError
 from app.config import Config
 from app.models import OutboxMessage
 
-from . import Transient, refused_or_transient, request_id_of
+from . import Transient, refused_or_transient, request_id_of, with_hint
 
-SETTINGS_HINT = ("check NOTIFY_API_KEY, that the key is not revoked, and that this server's clock is right "
-                 "(Notify refuses a token more than 30 seconds out); every email waits until it is fixed")
+SETTINGS_HINT = ("check NOTIFY_API_KEY, whether the key was revoked, and this server's clock (Notify allows 30 "
+                 "seconds); every email waits until then")
+TEMPLATE_HINT = ("check NOTIFY_EMAIL_TEMPLATE_ID and NOTIFY_TEMPLATES, templates with ((subject)) and ((body)); every "
+                 "email waits until then")
 # Words of a 400 that speak of the template, not of the recipient: the settings are wrong.
 _TEMPLATE_WORDS = ("template", "personalisation")
 
@@ -149,8 +151,7 @@ def _raise_outcome(exc: APIError, timeouts: tuple[float, float]) -> None:
     errors = _errors(exc)
     reason = f"GOV.UK Notify answered {response.status_code}: {errors}"
     if response.status_code == 400 and any(word in errors.lower() for word in _TEMPLATE_WORDS):
-        raise Transient(f"{reason} (check NOTIFY_EMAIL_TEMPLATE_ID and NOTIFY_TEMPLATES: each template's subject "
-                        "is ((subject)) and its body ((body)); every email waits until it is fixed)") from None
+        raise Transient(with_hint(reason, TEMPLATE_HINT)) from None
     raise refused_or_transient(response.status_code, reason, response.headers.get("Retry-After"),
                                SETTINGS_HINT) from None
 
