@@ -220,10 +220,12 @@ def _send_and_record(db: Database, config: Config, claim: _Claim) -> _Attempt:
         return _record(db, config, claim, outcome)
     except Exception as exc:
         what = "sent" if outcome is None else f"not delivered ({_first_line(str(outcome))})"
+        then = ("GOV.UK Notify is asked whether it has it before any new try" if claim.route.startswith("email:notify:")
+                else "if it is sent again, it carries the same key for the receiver to drop the repeat")
         raise DeliveryFailed(
             f"message {message.id} ({message.channel}) was {what}, but that could not be recorded "
-            f"({type(exc).__name__}): it is looked at again once its claim runs out at "
-            f"{claim.lease_until:%H:%M:%S} UTC, without being sent twice to Notify") from exc
+            f"({type(exc).__name__}); it is looked at again once its claim runs out at "
+            f"{claim.lease_until:%H:%M:%S} UTC: {then}") from exc
 
 
 def _tell_breaker(config: Config, route: str, outcome: Exception | None) -> None:
