@@ -230,7 +230,7 @@ def _settle(c: Council, concerns: dict[int, bool], timeout: float) -> bool:
             waiting = session.scalar(select(func.count()).select_from(Episode).where(
                 Episode.id.in_(list(concerns)), Episode.status != "deleted"))
             pending = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                OutboxMessage.status == "pending"))
+                OutboxMessage.status.in_(("pending", "sending"))))
         return waiting == 0 and pending == 0
 
     try:
