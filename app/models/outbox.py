@@ -23,7 +23,7 @@ class OutboxMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     payload: Mapped[dict | None] = mapped_column(JSONType)
     idempotency_key: Mapped[str] = mapped_column(String(600), unique=True)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sent, failed, discarded
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, sending, sent, failed, discarded
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
