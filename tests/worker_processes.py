@@ -252,14 +252,25 @@ def deadline_fired(runtime, episode_id) -> list[OutboxMessage]:
 
 
 def queued_message(runtime, redis, key: str) -> int:
-    """A message only an rq job can send now: its row's own next try is a day away."""
+    """A message due now, with its rq job queued (the worker's delivery loop may send it first)."""
     with runtime.db.session() as session:
         message = OutboxMessage(channel="email", kind="test", recipient="someone@testshire.test", subject="Hello",
                                 body="A message", idempotency_key=key, status="pending", attempts=0,
-                                next_attempt_at=now() + timedelta(days=1), created_at=now())
+                                next_attempt_at=now(), created_at=now())
         session.add(message)
     RqDispatcher(replace(runtime.config, redis_url=REDIS_URL), redis=redis).messages_queued([message.id])
     return message.id
+
+
+def sent_by_rq(runtime, redis, message_id: int) -> bool:
+    """The message is sent and rq's worker ran its job: rq serves (whichever of the two sent it)."""
+    from rq.job import Job
+
+    try:
+        ran = Job.fetch(f"deliver-{message_id}", connection=redis, serializer="json").get_status() == "finished"
+    except Exception:  # noqa: BLE001 - not there (yet): not run
+        ran = False
+    return ran and status_of(runtime, message_id) == "sent"
 
 
 def status_of(runtime, message_id: int) -> str:
