@@ -18,6 +18,7 @@ from app.clock import now
 from app.jobs import channels, delivery
 from app.jobs.channels import breaker
 from app.jobs.channels.redact import safe_url, without_secrets
+from app.jobs.channels.smtp import message_id_for
 from app.jobs.delivery import DeliveryFailed, deliver, due_messages
 from app.models import OutboxMessage
 from app.services import system_status
@@ -86,7 +87,7 @@ def test_a_deliverer_dead_mid_call_to_the_mail_server_is_recovered_with_the_same
         _die_mid_call(runtime, message_id, reached=True)
         _recovered_after_the_lease(runtime, message_id)
     ids = [line for text in mail.received for line in text.splitlines() if line.startswith("Message-ID:")]
-    assert ids == ["Message-ID: <smtp.died@ecaf>"] * 2, "at least once, with one Message-ID to drop the repeat by"
+    assert ids == [f"Message-ID: {message_id_for('smtp:died')}"] * 2, "at least once, with one Message-ID to drop the repeat by"
 
 
 def test_deliverers_racing_over_the_same_messages_send_each_once(runtime, index_endpoint):

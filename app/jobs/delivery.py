@@ -321,7 +321,7 @@ def _after_success(db: Database, config: Config, route: str | None) -> None:
     except Exception:  # noqa: BLE001 - the message is sent; the backlog still goes at its own time
         log.exception("could not send the backlog of %s after a delivery", route)
         return
-    if woken or sent:
+    if woken:  # only after a failure of the route held messages back: otherwise a busy but healthy channel
         log.info("%s answers again: %s waiting messages made due, %s sent at once", route, woken, sent)
 
 

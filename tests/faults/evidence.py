@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from app.jobs.channels.smtp import message_id_for
 from app.models import AuditEvent, Episode, OutboxMessage
 
 from .short_deadlines import Deadlines
@@ -134,7 +135,7 @@ class Deliveries:
 
 def check_deliveries(session, mail_received, index_received) -> Deliveries:
     """Every outbox message sent, and received exactly once by the server it was for: an email by its
-    Message-ID (which carries the idempotency key), an index notice by its Idempotency-Key. Nothing
+    Message-ID (a digest of the idempotency key), an index notice by its Idempotency-Key. Nothing
     received that the outbox does not hold."""
     messages = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
     mail = [r.key.strip().strip("<>") for r in mail_received]
@@ -160,11 +161,9 @@ def check_deliveries(session, mail_received, index_received) -> Deliveries:
 
 
 def _carries(message_id: str, key: str) -> bool:
-    """Whether a received Message-ID (without its angle brackets) is the one eCAF made from this idempotency
-    key: the key with dots for colons, then "@host" unless the email package dropped it (a key that
-    holds an address already has its own @)."""
-    dotted = key.replace(":", ".")
-    return message_id == dotted or message_id.startswith(dotted + "@")
+    """Whether a received Message-ID (without its angle brackets) is the one eCAF made from this
+    idempotency key (app/jobs/channels/smtp.message_id_for)."""
+    return f"<{message_id}>" == message_id_for(key)
 
 
 def expected_message_kinds(concern: bool, distinct_deletion_recipients: int) -> Counter:

@@ -2,6 +2,7 @@
 a server that accepts and never answers fails the attempt instead of holding a worker."""
 from __future__ import annotations
 
+import hashlib
 import smtplib
 import socket
 from email.message import EmailMessage
@@ -26,11 +27,16 @@ class _TimedSMTP(smtplib.SMTP):
         return sock
 
 
+def message_id_for(idempotency_key: str) -> str:
+    return f"<{hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]}@ecaf>"
+
+
 def as_email(config: Config, message: OutboxMessage) -> EmailMessage:
     email = EmailMessage()
     email["From"], email["To"], email["Subject"] = config.mail_from, message.recipient, message.subject
-    # The receiver can drop a repeat after a crash between sending and recording it.
-    email["Message-ID"] = f"<{message.idempotency_key.replace(':', '.')}@ecaf>"
+    # The receiver can drop a repeat after a crash between sending and recording it. The key names the
+    # recipient (an address, with its own "@"), so the id is a digest of it: one "@", eCAF's own domain.
+    email["Message-ID"] = message_id_for(message.idempotency_key)
     request_id = request_id_of(message)
     if request_id:
         email["X-Request-Id"] = request_id
