@@ -177,6 +177,24 @@ def test_viewing_is_audited_and_only_administrators_may(web):
     assert anonymous.status_code == 302 and "/sign-in" in anonymous.location
 
 
+@pytest.mark.redis
+def test_a_worker_that_beats_but_whose_deadline_loop_gets_nowhere_is_named_stuck(web, redis_connection):
+    app = create_app(replace(web["runtime"].config, redis_url=REDIS_URL))
+    admin = _admin(app, web)
+    moment = time.time()
+    # Its heartbeat thread beats; its deadline loop last finished a pass five minutes ago (a hung connection).
+    heartbeat.beat(redis_connection, "worker-host:5151", moment - 3600, timer_poll=1.0, timers_at=moment - 300)
+    shown = _page(admin)
+    assert "Stuck" in shown and "worker-host:5151" in shown
+    assert "No worker is acting on deadlines: 1 worker reports but its deadline loop has done nothing" in shown
+    assert "its deadline loop has done nothing for 5 minutes: restart it" in shown
+    assert "The workers are stuck: deadlines are not acted on until they are restarted." in shown
+    # Another, healthy, worker: the service runs, and the stuck one is still named.
+    heartbeat.beat(redis_connection, "worker-host:6262", moment - 60, timer_poll=1.0, timers_at=moment)
+    shown = _page(admin)
+    assert "1 worker is running. 1 worker reports but is stuck: restart them." in shown
+
+
 def test_words_for_durations_and_reasons():
     words = system_status.duration_words
     assert [words(s) for s in (0, 1, 59, 60, 119, 3600, 7200, 86400 * 3)] == [

@@ -210,15 +210,29 @@ class WorkerSeen:
     name: str
     started_at: float
     beat_at: float
+    progressed_at: float | None = None  # when its deadline loop last got anywhere
 
     def reported_words(self, moment: float) -> str:
         return f"last reported {duration_words(moment - self.beat_at)} ago"
+
+    def stuck_words(self, moment: float) -> str:
+        since = self.progressed_at or self.started_at
+        return (f"reports, but its deadline loop has done nothing for {duration_words(moment - since)}: "
+                "restart it")
+
+    @classmethod
+    def of(cls, record: dict) -> "WorkerSeen":
+        marks = [record.get(key) for key in ("timers_at", "timers_progress_at")]
+        progressed = max((float(m) for m in marks if isinstance(m, (int, float))), default=None)
+        return cls(str(record.get("name", "?")), float(record.get("started_at", 0)), float(record.get("beat_at", 0)),
+                   progressed)
 
 
 @dataclass
 class Workers:
     uses_redis: bool
     live: list[WorkerSeen] = field(default_factory=list)
+    stuck: list[WorkerSeen] = field(default_factory=list)  # beating, but their deadline loop gets nowhere
     last_beat_at: float | None = None  # the newest heartbeat ever seen, when no worker is live
     problem: str | None = None  # Redis could not be asked
     queues: dict[str, int] = field(default_factory=dict)
@@ -229,7 +243,9 @@ class Workers:
             return "in_process"
         if self.problem:
             return "unknown"
-        return "working" if self.live else "stopped"
+        if self.live:
+            return "working"
+        return "stuck" if self.stuck else "stopped"
 
     def summary(self, moment: float) -> str:
         if self.state == "in_process":
@@ -237,11 +253,17 @@ class Workers:
         if self.state == "unknown":
             return (f"eCAF cannot reach Redis, so it cannot tell whether workers are running ({self.problem}). "
                     "Messages sent through workers wait until Redis answers again.")
+        stuck = (f" {_count_words(len(self.stuck), 'worker reports', 'workers report')} but {'is' if len(self.stuck) == 1 else 'are'} "
+                 "stuck: restart them." if self.stuck else "")
+        if self.state == "stuck":
+            return ("No worker is acting on deadlines: " + _count_words(len(self.stuck), "worker reports", "workers report")
+                    + " but its deadline loop has done nothing for over a minute. Restart the workers "
+                    "(systemctl restart 'ecaf-worker@*').")
         if self.state == "stopped":
             since = (f"No worker has reported for {duration_words(moment - self.last_beat_at)}" if self.last_beat_at
                      else "No worker is reporting")
             return f"{since}: deadlines and messages are not being processed."
-        return f"{_count_words(len(self.live), 'worker is', 'workers are')} running."
+        return f"{_count_words(len(self.live), 'worker is', 'workers are')} running.{stuck}"
 
 
 def workers(redis_url: str | None, moment: float) -> Workers:
@@ -249,17 +271,19 @@ def workers(redis_url: str | None, moment: float) -> Workers:
     if not redis_url:
         return Workers(uses_redis=False)
     redis = redis_client(redis_url)
-    seen = heartbeat.live_workers(redis, within=float("inf"))  # stale ones too, until their key expires
+    # Stale and stuck ones too, until their key expires.
+    seen = heartbeat.live_workers(redis, within=float("inf"), stuck_too=True)
     live_since = moment - heartbeat.LIVE_WITHIN_SECONDS
-    live = [WorkerSeen(str(r.get("name", "?")), float(r.get("started_at", 0)), float(r.get("beat_at", 0)))
-            for r in seen if float(r.get("beat_at", 0)) >= live_since]
+    beating = [r for r in seen if float(r.get("beat_at", 0)) >= live_since]
+    live = [WorkerSeen.of(r) for r in beating if not r.get("stuck")]
+    stuck = [WorkerSeen.of(r) for r in beating if r.get("stuck")]
     newest = max((float(r.get("beat_at", 0)) for r in seen), default=None)
     if newest is not None:
         redis.set(LAST_BEAT_KEY, repr(newest))
     else:
         kept = redis.get(LAST_BEAT_KEY)
         newest = float(kept) if kept else None
-    return Workers(uses_redis=True, live=live, last_beat_at=None if live else newest,
+    return Workers(uses_redis=True, live=live, stuck=stuck, last_beat_at=None if live or stuck else newest,
                    queues=queue_depths(redis))
 
 
@@ -295,7 +319,7 @@ class SystemReport:
     def attention(self) -> list[str]:
         """What needs someone now, in order of harm."""
         found = []
-        if self.workers.state == "stopped":
+        if self.workers.state in ("stopped", "stuck"):
             found.append("workers")
         if self.workers.state == "unknown":
             found.append("redis")
@@ -310,6 +334,8 @@ class SystemReport:
         if self.workers.state == "stopped":
             found.append("No worker is running: deadlines are not acted on and messages are not sent until one "
                          "starts.")
+        if self.workers.state == "stuck":
+            found.append("The workers are stuck: deadlines are not acted on until they are restarted.")
         if self.workers.state == "unknown":
             found.append("eCAF cannot reach Redis, so it cannot tell whether workers are running.")
         if self.timers.count:

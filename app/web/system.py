@@ -30,4 +30,4 @@ def index():
         audit.record(session, "system_viewed", actor_id=current_user().id,
                      attention=",".join(report.attention) or None)
     return render_template("admin/system.html", report=report, now_seconds=report.checked_at.timestamp(),
-                           sweep_interval=config.sweep_interval_seconds)
+                           timer_poll=config.timer_poll_seconds)
