@@ -162,6 +162,12 @@ def test_with_redis_readiness_needs_a_worker_that_beat_in_the_last_minute(runtim
         heartbeat.beat(redis_connection, "web-host:4242", time.time())
     assert probe(app)[0].status_code == 503
 
+    # One that beats while its deadline loop has got nowhere for five minutes is stuck: not ready either.
+    heartbeat.beat(redis_connection, "web-host:4545", time.time() - 3600, timer_poll=1.0, timers_at=time.time() - 300)
+    response, body = probe(app)
+    assert response.status_code == 503 and "deadline loop gets nowhere" in failing(body)["workers"], body
+    redis_connection.delete(heartbeat.PREFIX + "web-host:4545")
+
     heartbeat.beat(redis_connection, "web-host:4343", time.time())
     response, body = probe(app)
     assert response.status_code == 200, body

@@ -175,10 +175,14 @@ def _workers(redis) -> Check:
     from app.jobs.heartbeat import LIVE_WITHIN_SECONDS, live_workers
 
     try:
-        live = len(live_workers(redis))
+        seen = live_workers(redis, stuck_too=True)
     except Exception:
         log.warning("readiness: cannot read worker heartbeats", exc_info=True)
         return Check(False, "cannot read the workers' heartbeats")
+    live = sum(1 for record in seen if not record.get("stuck"))
+    if not live and seen:
+        return Check(False, f"{len(seen)} worker(s) report but their deadline loop gets nowhere: deadlines are not "
+                            "being acted on (restart `ecaf worker`)", {"live": 0, "stuck": len(seen)})
     if not live:
         return Check(False, f"no worker has reported in the last {LIVE_WITHIN_SECONDS} seconds: deadlines and "
                             "messages are not being processed (start `ecaf worker`)", {"live": 0})
