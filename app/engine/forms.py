@@ -36,8 +36,15 @@ def check_schema(schema: dict) -> str | None:
     if problems := form_patterns.schema_problems(schema):  # first: these name the pattern's JSON path
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         return "; ".join(problems[:3]) + more
+    return _metaschema_problem(json.dumps(schema, sort_keys=True))
+
+
+@lru_cache(maxsize=256)
+def _metaschema_problem(canonical: str) -> str | None:
+    """Checking a form against JSON Schema's metaschema is most of a deploy's time (about 50 ms a form);
+    the answer depends on the text alone, so a form already checked in this process is not checked again."""
     try:
-        Draft202012Validator.check_schema(schema)
+        Draft202012Validator.check_schema(json.loads(canonical))
     except SchemaError as exc:
         return exc.message
     return None
