@@ -50,7 +50,9 @@ def _audit_key(config: Config) -> bytes:
 
 @click.group(help="eCAF: the electronic Common Assessment Framework.\n\n"
                   "Settings come from the environment: DATABASE_URL (default: a SQLite file in instance/), "
-                  "REDIS_URL (optional), SMTP_HOST, INDEX_ENDPOINT_URL, SECRET_KEY, ECAF_TOTP_KEY.")
+                  "REDIS_URL (optional), SMTP_HOST or NOTIFY_API_KEY, INDEX_ENDPOINT_URL, SECRET_KEY, ECAF_TOTP_KEY, "
+                  "ECAF_AUDIT_KEY, ECAF_TRANSFER_KEY (README, Operating). In production: `ecaf serve` and `ecaf worker`s "
+                  "as docs/deploy/production.md describes.")
 def main() -> None:
     from app import logs
 
