@@ -46,6 +46,21 @@ def unavailable(reason: str):
     pytest.skip(reason)
 
 
+@pytest.fixture
+def redis_connection():
+    """The test Redis db, reachable and empty, emptied again afterwards."""
+    from redis import Redis
+
+    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        connection.ping()
+    except Exception as exc:
+        unavailable(f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}")
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
 def create_database_beside(url: str) -> None:
     """The PostgreSQL database `url` names, made once on the server of the configured one."""
     name = url.rsplit("/", 1)[1]

@@ -25,24 +25,11 @@ from app.jobs.sweep import sweep_outbox
 from app.jobs.timers import fire_due_timers
 from app.models import Child, Episode, MailboxMessage, OutboxMessage
 
-from .conftest import REDIS_URL, unavailable
+from .conftest import REDIS_URL
 from .journeys import prepare
 
 pytestmark = pytest.mark.redis
 
-
-@pytest.fixture
-def redis_connection():
-    from redis import Redis
-
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except Exception as exc:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}")
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from app.migrate import upgrade
 from app.models import AuditEvent, WebSession
 from app.web import health
 
-from .conftest import REDIS_URL, TEST_AUDIT_KEY, TEST_SECRET_KEY, TEST_TOTP_KEY, unavailable
+from .conftest import REDIS_URL, TEST_AUDIT_KEY, TEST_SECRET_KEY, TEST_TOTP_KEY
 
 
 @pytest.fixture(autouse=True)
@@ -48,19 +48,6 @@ def probe(app, path: str = "/readyz"):
 def failing(body: dict) -> dict[str, str]:
     return {name: check["reason"] for name, check in body["checks"].items() if check["status"] == "failing"}
 
-
-@pytest.fixture
-def redis_connection():
-    from redis import Redis
-
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except Exception as exc:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}")
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
 
 
 def test_liveness_answers_without_touching_the_database():

@@ -29,7 +29,7 @@ from app.jobs import heartbeat
 from app.models import AuditEvent, Episode, OutboxMessage
 from app.web import metrics as metrics_page
 from tests import journeys
-from tests.conftest import REDIS_URL, TEST_AUDIT_KEY, TEST_SECRET_KEY, TEST_TOTP_KEY, unavailable
+from tests.conftest import REDIS_URL, TEST_AUDIT_KEY, TEST_SECRET_KEY, TEST_TOTP_KEY
 from tests.web import PASSWORD, browser
 
 TOKEN = "scrape-token-0123456789abcdef0123456789"
@@ -182,19 +182,6 @@ def test_a_database_and_redis_that_cannot_be_read_are_scrape_errors_not_failures
     assert value(found, "ecaf_scrape_errors", source="redis") == 1
     assert any(name == "ecaf_http_request_seconds_count" for name, _ in found), "the rest is still served"
 
-
-@pytest.fixture
-def redis_connection():
-    from redis import Redis
-
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except Exception as exc:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}")
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
 
 
 @pytest.mark.redis

@@ -16,7 +16,7 @@ from app.jobs import heartbeat
 from app.models import AuditEvent, Episode, OutboxMessage
 from app.services import system_status
 from tests import journeys
-from tests.conftest import REDIS_URL, other_authority, unavailable
+from tests.conftest import REDIS_URL, other_authority
 from tests.web import browser, text_of
 
 PATH = "/admin/system"
@@ -84,19 +84,6 @@ def test_without_redis_jobs_run_in_the_web_app(web):
     shown = _page(_admin(web["app"], web))
     assert "Background jobs run inside the web app" in shown and "Inside the web app" in shown
 
-
-@pytest.fixture
-def redis_connection():
-    from redis import Redis
-
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except Exception as exc:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}")
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
 
 
 @pytest.mark.redis

@@ -16,7 +16,7 @@ from app.jobs.dispatch import InProcessDispatcher
 
 from .conftest import REDIS_URL
 from .worker_processes import (another_child, database_url, deadline_fired, eventually, held_smtp,  # noqa: F401
-                               overdue_episode, queued_message, redis_direct, sent_by_rq, status_of,
+                               overdue_episode, queued_message, sent_by_rq, status_of,
                                terminate_connections, workers)
 
 pytestmark = pytest.mark.redis
@@ -24,31 +24,31 @@ pytestmark = pytest.mark.redis
 
 # ---------------------------------------------------------------- the database goes away
 
-def test_the_worker_survives_its_database_connections_being_terminated(runtime, people, workers, redis_direct,
+def test_the_worker_survives_its_database_connections_being_terminated(runtime, people, workers, redis_connection,
                                                                       database_url):
     worker = workers(REDIS_URL)
-    eventually(lambda: redis_direct.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
+    eventually(lambda: redis_connection.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
     runtime.db.dispose()  # what is connected now is the worker's
     eventually(lambda: terminate_connections(database_url) > 0, "the worker's connections to terminate")
     episode_id = overdue_episode(runtime, people)
     eventually(lambda: deadline_fired(runtime, episode_id), "the deadline to fire after the terminations",
                worker=worker)
     terminate_connections(database_url)
-    message_id = queued_message(runtime, redis_direct, "after-terminate")
-    eventually(lambda: sent_by_rq(runtime, redis_direct, message_id), "rq to deliver afterwards", worker=worker)
+    message_id = queued_message(runtime, redis_connection, "after-terminate")
+    eventually(lambda: sent_by_rq(runtime, redis_connection, message_id), "rq to deliver afterwards", worker=worker)
     assert worker.process.poll() is None and len(deadline_fired(runtime, episode_id)) == 1
     worker.signal(signal.SIGTERM)  # idle, waiting for a job: it stops now
-    assert worker.exit_code() == 0 and not redis_direct.exists(worker.heartbeat_key)
+    assert worker.exit_code() == 0 and not redis_connection.exists(worker.heartbeat_key)
 
 
 # ---------------------------------------------------------------- stopping
 
 def test_sigterm_lets_the_delivery_in_progress_finish_then_exits_0_and_its_heartbeat_goes(
-        runtime, people, workers, redis_direct, held_smtp):
+        runtime, people, workers, redis_connection, held_smtp):
     smtp, port = held_smtp
     worker = workers(REDIS_URL, SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), ECAF_CHANNEL_READ_TIMEOUT="60")
-    eventually(lambda: redis_direct.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
-    message_id = queued_message(runtime, redis_direct, "held-then-sent")
+    eventually(lambda: redis_connection.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
+    message_id = queued_message(runtime, redis_connection, "held-then-sent")
     eventually(smtp.entered.is_set, "the delivery to start", worker=worker)
     worker.signal(signal.SIGTERM)
     worker.wait_for_log("stopping once the job and steps in progress finish")
@@ -56,14 +56,14 @@ def test_sigterm_lets_the_delivery_in_progress_finish_then_exits_0_and_its_heart
     smtp.release.set()
     assert worker.exit_code() == 0
     assert status_of(runtime, message_id) == "sent" and len(smtp.received) == 1
-    assert not redis_direct.exists(worker.heartbeat_key), "a stopped worker leaves no heartbeat behind"
+    assert not redis_connection.exists(worker.heartbeat_key), "a stopped worker leaves no heartbeat behind"
 
 
-def test_a_second_sigterm_stops_at_once(runtime, people, workers, redis_direct, held_smtp):
+def test_a_second_sigterm_stops_at_once(runtime, people, workers, redis_connection, held_smtp):
     smtp, port = held_smtp
     worker = workers(REDIS_URL, SMTP_HOST="127.0.0.1", SMTP_PORT=str(port), ECAF_CHANNEL_READ_TIMEOUT="60")
-    eventually(lambda: redis_direct.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
-    message_id = queued_message(runtime, redis_direct, "held-forever")
+    eventually(lambda: redis_connection.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
+    message_id = queued_message(runtime, redis_connection, "held-forever")
     eventually(smtp.entered.is_set, "the delivery to start", worker=worker)
     worker.signal(signal.SIGTERM)
     worker.wait_for_log("stopping once the job and steps in progress finish")

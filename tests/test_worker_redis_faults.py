@@ -11,7 +11,7 @@ import pytest
 from app.models import Episode
 
 from .worker_processes import (REDIS_DB, database_url, deadline_fired, eventually, overdue_episode,  # noqa: F401
-                               proxy, queued_message, redis_direct, sent_by_rq, silent_port, status_of, workers)
+                               proxy, queued_message, sent_by_rq, silent_port, status_of, workers)
 
 pytestmark = pytest.mark.redis
 
@@ -44,23 +44,23 @@ def _fires_without_redis(runtime, episode_id, worker, refused: bool):
 # ---------------------------------------------------------------- Redis cut, connections killed
 
 def test_the_worker_comes_back_after_redis_is_cut_and_its_connections_killed(runtime, people, workers, proxy,
-                                                                           redis_direct):
+                                                                           redis_connection):
     worker = workers(proxy.url)
-    eventually(lambda: redis_direct.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
-    first = queued_message(runtime, redis_direct, "before-the-cut")
-    eventually(lambda: sent_by_rq(runtime, redis_direct, first), "rq to deliver", worker=worker)
+    eventually(lambda: redis_connection.exists(worker.heartbeat_key), "a heartbeat", worker=worker)
+    first = queued_message(runtime, redis_connection, "before-the-cut")
+    eventually(lambda: sent_by_rq(runtime, redis_connection, first), "rq to deliver", worker=worker)
 
     proxy.cut()
     # It noticed: rq's worker reconnects by itself, or ours starts a fresh one.
     worker.wait_for_log("could not connect to Redis", "starting a fresh one")
     proxy.restore()
-    second = queued_message(runtime, redis_direct, "after-the-cut")
-    eventually(lambda: sent_by_rq(runtime, redis_direct, second), "rq to deliver after the cut", 60, worker)
+    second = queued_message(runtime, redis_connection, "after-the-cut")
+    eventually(lambda: sent_by_rq(runtime, redis_connection, second), "rq to deliver after the cut", 60, worker)
 
-    redis_direct.client_kill_filter(_type="normal", skipme=True)  # every client's connection, the worker's too
-    redis_direct.connection_pool.disconnect()
-    third = queued_message(runtime, redis_direct, "after-client-kill")
-    eventually(lambda: sent_by_rq(runtime, redis_direct, third), "rq to deliver after CLIENT KILL", 60, worker)
-    redis_direct.delete(worker.heartbeat_key)
-    eventually(lambda: redis_direct.exists(worker.heartbeat_key), "the heartbeat to be written again", worker=worker)
+    redis_connection.client_kill_filter(_type="normal", skipme=True)  # every client's connection, the worker's too
+    redis_connection.connection_pool.disconnect()
+    third = queued_message(runtime, redis_connection, "after-client-kill")
+    eventually(lambda: sent_by_rq(runtime, redis_connection, third), "rq to deliver after CLIENT KILL", 60, worker)
+    redis_connection.delete(worker.heartbeat_key)
+    eventually(lambda: redis_connection.exists(worker.heartbeat_key), "the heartbeat to be written again", worker=worker)
     assert worker.process.poll() is None, "still running"

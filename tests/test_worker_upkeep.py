@@ -19,7 +19,7 @@ from app.jobs import heartbeat
 from app.jobs.sweep import HOUSEKEEPING_LOCK, housekeeping
 
 from .conftest import REDIS_URL
-from .worker_processes import database_url, eventually, redis_direct, workers  # noqa: F401
+from .worker_processes import database_url, eventually, workers  # noqa: F401
 
 pytestmark = pytest.mark.redis
 START = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
@@ -31,43 +31,43 @@ def names(records: list[dict]) -> list[str]:
     return sorted(r["name"] for r in records)
 
 
-def test_a_worker_whose_timer_loop_hangs_is_stuck_not_live_though_it_still_beats(redis_direct):
+def test_a_worker_whose_timer_loop_hangs_is_stuck_not_live_though_it_still_beats(redis_connection):
     with time_machine.travel(START, tick=False) as clock:
         began = time.time()
         for name in ("hung", "working", "slow-poll"):
-            heartbeat.beat(redis_direct, name, began, timers_at=None, timer_poll=60.0 if name == "slow-poll" else 5.0)
-        assert names(heartbeat.live_workers(redis_direct)) == ["hung", "slow-poll", "working"], \
+            heartbeat.beat(redis_connection, name, began, timers_at=None, timer_poll=60.0 if name == "slow-poll" else 5.0)
+        assert names(heartbeat.live_workers(redis_connection)) == ["hung", "slow-poll", "working"], \
             "just started: time to finish a first pass"
         clock.shift(timedelta(seconds=50))
         for name in ("working", "slow-poll"):
-            heartbeat.beat(redis_direct, name, began, timers_at=time.time(), timer_poll=60.0 if name == "slow-poll"
+            heartbeat.beat(redis_connection, name, began, timers_at=time.time(), timer_poll=60.0 if name == "slow-poll"
                            else 5.0)
         clock.shift(timedelta(seconds=20))
-        heartbeat.beat(redis_direct, "hung", began, timers_at=None, timer_poll=5.0)  # its heartbeat thread goes on
-        heartbeat.beat(redis_direct, "working", began, timers_at=time.time() - 3, timer_poll=5.0)
-        assert names(heartbeat.live_workers(redis_direct)) == ["slow-poll", "working"]
-        seen = {r["name"]: r["stuck"] for r in heartbeat.live_workers(redis_direct, float("inf"), stuck_too=True)}
+        heartbeat.beat(redis_connection, "hung", began, timers_at=None, timer_poll=5.0)  # its heartbeat thread goes on
+        heartbeat.beat(redis_connection, "working", began, timers_at=time.time() - 3, timer_poll=5.0)
+        assert names(heartbeat.live_workers(redis_connection)) == ["slow-poll", "working"]
+        seen = {r["name"]: r["stuck"] for r in heartbeat.live_workers(redis_connection, float("inf"), stuck_too=True)}
         assert seen == {"hung": True, "working": False, "slow-poll": False}
 
         clock.shift(timedelta(minutes=4))  # five polls of a minute: the slow poller is stuck too now
         for name in ("working", "slow-poll"):
-            heartbeat.beat(redis_direct, name, began, timer_poll=60.0 if name == "slow-poll" else 5.0,
+            heartbeat.beat(redis_connection, name, began, timer_poll=60.0 if name == "slow-poll" else 5.0,
                            timers_at=time.time() - 301 if name == "slow-poll" else time.time(),
                            timers_progress_at=time.time() - 301)
-        assert names(heartbeat.live_workers(redis_direct)) == ["working"]
+        assert names(heartbeat.live_workers(redis_connection)) == ["working"]
 
 
-def test_a_long_timer_pass_that_keeps_firing_deadlines_is_not_stuck(redis_direct):
+def test_a_long_timer_pass_that_keeps_firing_deadlines_is_not_stuck(redis_connection):
     with time_machine.travel(START, tick=False):
         now = time.time()
-        heartbeat.beat(redis_direct, "busy", now - 600, timers_at=now - 300, timers_progress_at=now - 1,
+        heartbeat.beat(redis_connection, "busy", now - 600, timers_at=now - 300, timers_progress_at=now - 1,
                        timer_poll=5.0)
-        assert names(heartbeat.live_workers(redis_direct)) == ["busy"]
+        assert names(heartbeat.live_workers(redis_connection)) == ["busy"]
 
 
-def test_a_real_worker_beats_with_its_timer_loops_progress(runtime, people, workers, redis_direct):
+def test_a_real_worker_beats_with_its_timer_loops_progress(runtime, people, workers, redis_connection):
     worker = workers(REDIS_URL)
-    record = eventually(lambda: next((r for r in heartbeat.live_workers(redis_direct)
+    record = eventually(lambda: next((r for r in heartbeat.live_workers(redis_connection)
                                       if r["name"].endswith(f":{worker.process.pid}") and r.get("timers_at")), None),
                         "a heartbeat after a timer pass", worker=worker)
     assert record["stuck"] is False and record["timer_poll"] == 0.2
@@ -131,7 +131,7 @@ def a_gone_pid() -> int:
     return gone.pid
 
 
-def test_a_worker_removes_the_figures_of_gone_processes_and_marks_its_own_dead(runtime, workers, redis_direct,
+def test_a_worker_removes_the_figures_of_gone_processes_and_marks_its_own_dead(runtime, workers, redis_connection,
                                                                                 tmp_path):
     figures = tmp_path / "metrics"
     figures.mkdir()

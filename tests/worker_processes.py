@@ -43,19 +43,6 @@ def database_url(database_urls):
     return database_urls["postgresql"]
 
 
-@pytest.fixture
-def redis_direct():
-    from redis import Redis
-
-    connection = Redis.from_url(REDIS_URL, socket_connect_timeout=3)
-    try:
-        connection.ping()
-    except Exception as exc:
-        unavailable(f"Redis is not reachable at {REDIS_URL}: {type(exc).__name__}")
-    connection.flushdb()
-    yield connection
-    connection.flushdb()
-
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -164,8 +151,8 @@ def _close(sock: socket.socket) -> None:
 
 
 @pytest.fixture
-def proxy(redis_direct):
-    kwargs = redis_direct.connection_pool.connection_kwargs
+def proxy(redis_connection):
+    kwargs = redis_connection.connection_pool.connection_kwargs
     proxy = TcpProxy((kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379)))
     proxy.restore()
     yield proxy
