@@ -29,6 +29,7 @@ from app.jobs.dispatch import RqDispatcher
 from app.models import OutboxMessage
 
 from .conftest import REDIS_URL, TEST_AUDIT_KEY, TEST_SECRET_KEY, TEST_TOTP_KEY, unavailable
+from .faults.proxy import TcpProxy
 from .journeys import prepare
 
 ECAF = Path(sys.executable).with_name("ecaf")
@@ -48,74 +49,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class TcpProxy:
-    """Forwards 127.0.0.1:<port> to the real Redis. `cut()` closes every connection and refuses
-    new ones (Redis unreachable); `restore()` listens again on the same port."""
-
-    def __init__(self, target: tuple[str, int]):
-        self.target = target
-        self.port = free_port()
-        self._listener: socket.socket | None = None
-        self._acceptor: threading.Thread | None = None
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/{REDIS_DB}"
-
-    def restore(self) -> None:
-        listener = socket.socket()
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(64)
-        listener.settimeout(0.05)
-        self._listener = listener
-        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
-        self._acceptor.start()
-
-    def cut(self) -> None:
-        listener, self._listener = self._listener, None
-        if self._acceptor is not None:
-            self._acceptor.join()  # its last accept is over: the port is free again
-        if listener is not None:
-            listener.close()
-        with self._lock:
-            sockets, self._sockets = self._sockets, set()
-        for sock in sockets:
-            _close(sock)
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._listener is listener:
-            try:
-                client, _ = listener.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            try:
-                upstream = socket.create_connection(self.target, timeout=3)
-                upstream.settimeout(None)
-                client.settimeout(None)
-            except OSError:
-                _close(client)
-                continue
-            with self._lock:
-                self._sockets.update((client, upstream))
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        _close(source)
-        _close(sink)
 
 
 @contextmanager
@@ -150,11 +83,19 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
+class RedisProxy(TcpProxy):
+    """The fault test's TCP proxy in front of the test Redis db: `cut()` makes Redis unreachable,
+    `restore()` listens again on the same port."""
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/{REDIS_DB}"
+
+
 @pytest.fixture
 def proxy(redis_connection):
     kwargs = redis_connection.connection_pool.connection_kwargs
-    proxy = TcpProxy((kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379)))
-    proxy.restore()
+    proxy = RedisProxy(kwargs.get("host", "127.0.0.1"), kwargs.get("port", 6379)).start()
     yield proxy
     proxy.cut()
 
