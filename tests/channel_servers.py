@@ -17,6 +17,7 @@ from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 
 from app.clock import now
+from app.jobs.channels import breaker
 from app.models import OutboxMessage
 
 from .conftest import local_http_server
@@ -87,6 +88,15 @@ class ScriptedSMTP:
             return self.data_answer
         self.received.append(envelope.content.decode())
         return "250 OK"
+
+
+@pytest.fixture(autouse=True)
+def no_failing_channels():
+    """What channels failed is kept per process: each delivery test starts afresh. Autouse in every
+    module that imports it."""
+    breaker.forget_all()
+    yield
+    breaker.forget_all()
 
 
 @contextmanager

@@ -24,16 +24,9 @@ from app.models import OutboxMessage
 from app.services import system_status
 
 from .channel_servers import (closed_port, index_endpoint, index_notice, message_row,  # noqa: F401
-                              smtp_server, write_message)
+                              no_failing_channels, smtp_server, write_message)
 from .conftest import local_http_server
 from .test_notify import API_KEY, TEMPLATE, PlayingNotify
-
-
-@pytest.fixture(autouse=True)
-def no_failing_channels():
-    breaker.forget_all()  # what channels failed is kept per process: each test starts afresh
-    yield
-    breaker.forget_all()
 
 
 def _deliver(runtime, message_id):

@@ -15,23 +15,15 @@ import time_machine
 from sqlalchemy import select
 
 from app.clock import now
-from app.jobs.channels import breaker
 from app.jobs.channels.smtp import message_id_for
 from app.jobs.delivery import DeliveryDeferred, DeliveryFailed, deliver, due_messages
 from app.models import OutboxMessage
 
 from .channel_servers import (closed_port, deliveries, index_endpoint, index_notice, message_row,  # noqa: F401
-                              silent_server, smtp_server, write_message)
+                              no_failing_channels, silent_server, smtp_server, write_message)
 from .test_notify import API_KEY, TEMPLATE
 
 TINY = 0.2  # seconds: the timeouts these tests set, so a hanging server costs almost nothing
-
-
-@pytest.fixture(autouse=True)
-def no_failing_channels():
-    breaker.forget_all()  # what channels failed is kept per process: each test starts afresh
-    yield
-    breaker.forget_all()
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from app.jobs.delivery import DeliveryDeferred, DeliveryFailed, deliver, due_mes
 from app.models import MailboxMessage, OutboxMessage
 from app.services.delivery_reasons import plain_reason
 
-from .channel_servers import deliveries, message_row, write_message
+from .channel_servers import deliveries, message_row, no_failing_channels, write_message  # noqa: F401
 from .conftest import local_http_server
 
 SERVICE_ID = "26785a09-ab16-4eb0-8407-a37497a57506"
@@ -89,15 +89,6 @@ class PlayingNotify(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(autouse=True)
-def no_failing_channels():
-    from app.jobs.channels import breaker
-
-    breaker.forget_all()  # what channels failed is kept per process: each test starts afresh
-    yield
-    breaker.forget_all()
 
 
 @pytest.fixture
