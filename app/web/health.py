@@ -20,6 +20,7 @@ from functools import lru_cache
 
 from flask import Blueprint, current_app, jsonify
 
+from app.services import system_status
 from app.web import runtime
 from app.web.access import public
 
@@ -75,14 +76,14 @@ def _cached_checks() -> dict[str, Check]:
         return state["checks"]
     try:
         if not fresh():
-            state["checks"] = readiness_checks(runtime(), state)
+            state["checks"] = readiness_checks(runtime())
             state["at"] = time.monotonic()
         return state["checks"]
     finally:
         state["lock"].release()
 
 
-def readiness_checks(found_runtime, state: dict) -> dict[str, Check]:
+def readiness_checks(found_runtime) -> dict[str, Check]:
     """Each named check of this process's readiness. Never raises: a failure is a failing check, and
     what went wrong in detail goes to the log (operators only), never into the answer."""
     checks = {"database": Check(False, "does not answer")}
@@ -97,7 +98,9 @@ def readiness_checks(found_runtime, state: dict) -> dict[str, Check]:
         checks["workers"] = Check(True, "no Redis: background jobs run in the web process")
         return checks
     try:
-        redis = _redis(found_runtime.config, state)
+        # The System page's client: one per URL and process, with short timeouts, so a stalled Redis
+        # fails the check instead of holding a web thread.
+        redis = system_status.redis_client(found_runtime.config.redis_url)
         redis.ping()
         checks["redis"] = Check(True)
     except Exception:
@@ -160,15 +163,6 @@ def _script_revisions() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(scripts.get_heads()), frozenset(script.revision for script in scripts.walk_revisions())
 
 
-def _redis(config, state: dict):
-    """One client per process for the probes, with timeouts, so a stalled Redis fails the check
-    instead of holding a web thread."""
-    if state.get("redis") is None:
-        from redis import Redis
-
-        state["redis"] = Redis.from_url(config.redis_url, socket_connect_timeout=CHECK_TIMEOUT_SECONDS,
-                                        socket_timeout=CHECK_TIMEOUT_SECONDS)
-    return state["redis"]
 
 
 def _workers(redis) -> Check:
