@@ -35,6 +35,9 @@ class Episode(Base):
         Index("ix_episode_authority_closed", "authority_id", "closed_at"),
         Index("ix_episode_authority_started", "authority_id", "started_at"),
         Index("ix_episode_authority_stage", "authority_id", "stage", "status"),
+        # At risk and waiting on a timer: one authority's open episodes by their next deadline.
+        Index("ix_episode_authority_open_timer", "authority_id", "next_timer_at",
+              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))
