@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.engine.forms import load_form
+from app.engine.library import forms_of
 from app.models import Artefact, Contribution, Episode, HumanTask
 
 ASSESSMENT_FORM = "assessment.schema.json"
@@ -31,13 +32,13 @@ def _form(forms: dict | None, name: str) -> dict:
 
 def sections_of(episode: Episode) -> dict[str, str]:
     """The assessment's sections by name, from the episode's own process version."""
-    schema = _form(episode.process_version.forms, ASSESSMENT_FORM)
+    schema = _form(forms_of(episode.process_version), ASSESSMENT_FORM)
     return {name: part.get("title", name) for name, part in (schema.get("properties") or {}).items()}
 
 
 def form_for(episode: Episode, contribution: Contribution) -> tuple[dict, dict]:
     """The assessment's schema and UI schema, limited to the invited sections."""
-    forms = episode.process_version.forms or {}
+    forms = forms_of(episode.process_version)
     schema = _form(forms, ASSESSMENT_FORM)
     ui = _form(forms, ASSESSMENT_UI)
     wanted = [s for s in contribution.sections if s in (schema.get("properties") or {})]

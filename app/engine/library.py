@@ -277,15 +277,19 @@ def current_version(session: Session, process_id: str = MAIN_PROCESS) -> Process
     return version
 
 
-class SpecCache:
-    """Parsed specs per process version. Versions never change, so entries never go stale."""
+class VersionCache:
+    """What a step or a form page needs of a process version, parsed once per process: its specs and
+    its forms. Versions never change, so entries never go stale; they are keyed by content hash too,
+    because a rebuilt database may reuse an id."""
 
     def __init__(self):
         self._specs: dict[tuple[int, str], tuple] = {}
+        self._forms: dict[tuple[int, str], dict[str, str]] = {}
         self._lock = threading.Lock()
 
     def get(self, version: ProcessVersion):
-        key = (version.id, version.content_hash)  # the hash too: a rebuilt database may reuse an id
+        """(spec, subprocess specs) of the version."""
+        key = (version.id, version.content_hash)
         specs = self._specs.get(key)
         if specs is None:
             specs = load_specs(version.spec_json)
@@ -293,5 +297,19 @@ class SpecCache:
                 self._specs[key] = specs
         return specs
 
+    def forms(self, version: ProcessVersion) -> dict[str, str]:
+        """The version's form files (name -> JSON text); read from the database once per process."""
+        key = (version.id, version.content_hash)
+        forms = self._forms.get(key)
+        if forms is None:
+            forms = dict(version.forms or {})
+            with self._lock:
+                self._forms[key] = forms
+        return forms
 
-SPECS = SpecCache()
+
+SPECS = VersionCache()
+
+
+def forms_of(version: ProcessVersion) -> dict[str, str]:
+    return SPECS.forms(version)

@@ -29,7 +29,7 @@ from . import step_retries
 from .context import StepContext, enter_step, leave_step
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
-from .library import MAIN_PROCESS, SPECS, current_version
+from .library import MAIN_PROCESS, SPECS, current_version, forms_of
 from .projection import cancel_called_work, next_timer_at, stage_of, sync_human_tasks
 from .scripting import SCRIPT_ENGINE
 from .serializer import SERIALIZER_VERSION, dump_state, load_state
@@ -58,6 +58,11 @@ class StepResult:
     error: str | None = None
     ready_tasks: list[int] = field(default_factory=list)
     outbox: list[int] = field(default_factory=list)
+    assignees: dict[int, int | None] = field(default_factory=dict)  # ready task id -> its assigned user
+
+    def next_task_for(self, user_id: int) -> int | None:
+        """The user's first ready task in this episode after the step (a page goes straight on to it)."""
+        return next((task for task in self.ready_tasks if self.assignees.get(task) == user_id), None)
 
 
 class Engine:
@@ -121,7 +126,7 @@ class Engine:
             task = workflow.get_task_from_id(UUID(row.task_id))
             if task.state != TaskState.READY:
                 raise TaskNotReady(f"the task '{row.title}' is not waiting for input")
-            schema = form_tools.load_form(episode.process_version.forms, row.form)
+            schema = form_tools.load_form(forms_of(episode.process_version), row.form)
             submitted = form_tools.strip_blanks(data or {})
             errors = form_tools.validate(schema, submitted, user_exists=lambda email: user_exists(session, email))
             if errors:
@@ -234,10 +239,12 @@ class Engine:
             leave_step(token)
         self._save(session, episode, workflow, ctx, error)
         session.flush()
-        ready = [row.id for row in session.scalars(
-            select(HumanTask).where(HumanTask.episode_id == episode.id, HumanTask.status == "ready"))]
+        ready = dict(session.execute(
+            select(HumanTask.id, HumanTask.assigned_user_id).where(HumanTask.episode_id == episode.id,
+                                                                   HumanTask.status == "ready")
+            .order_by(HumanTask.id)).all())
         return StepResult(episode.id, episode.status, episode.stage, episode.next_timer_at,
-                          episode.last_error, ready, [m.id for m in ctx.outbox])
+                          episode.last_error, list(ready), [m.id for m in ctx.outbox], ready)
 
     @staticmethod
     def _run_engine(workflow: BpmnWorkflow) -> WorkflowException | None:

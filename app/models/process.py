@@ -22,9 +22,11 @@ class ProcessVersion(Base):
     name: Mapped[str] = mapped_column(String(200))
     version: Mapped[int]
     content_hash: Mapped[str] = mapped_column(String(64))
-    bpmn_files: Mapped[dict] = mapped_column(JSONType)  # file name -> XML text
-    forms: Mapped[dict] = mapped_column(JSONType)  # file name -> JSON text
-    spec_json: Mapped[str] = mapped_column(Text)  # serialized spec + subprocess specs
+    # The model's files and parsed specs (hundreds of KB) are read only when asked for: a step or a form
+    # page takes them from the in-process cache keyed by content hash (app/engine/library.py).
+    bpmn_files: Mapped[dict] = mapped_column(JSONType, deferred=True)  # file name -> XML text
+    forms: Mapped[dict] = mapped_column(JSONType, deferred=True)  # file name -> JSON text
+    spec_json: Mapped[str] = mapped_column(Text, deferred=True)  # serialized spec + subprocess specs
     serializer_version: Mapped[str] = mapped_column(String(10))
     deployed_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime)

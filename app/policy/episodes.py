@@ -88,9 +88,10 @@ def lead_refusal(session: Session, user: User, episode: Episode, today: date) ->
     return None
 
 
-def visible_episode(session: Session, user: User | None, episode_id: int) -> Episode | None:
-    """The episode if `user` may open it, else None (the caller answers 404 either way)."""
-    return session.scalar(select(Episode).where(Episode.id == episode_id, episode_filter(user)))
+def visible_episode(session: Session, user: User | None, episode_id: int, *, options=()) -> Episode | None:
+    """The episode if `user` may open it, else None (the caller answers 404 either way). `options`
+    load what the page needs with it (e.g. joinedload of the child) in the same statement."""
+    return session.scalar(select(Episode).where(Episode.id == episode_id, episode_filter(user)).options(*options))
 
 
 def child_filter(user: User | None):

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from app import membership
 from app.clock import as_utc, now
 from app.engine import forms as form_tools
+from app.engine.library import forms_of
 from app.models import Artefact, AuditEvent, Episode, HumanTask, User
 
 ASSESSMENT_DAYS = 35
@@ -171,7 +172,7 @@ def form_pair(episode: Episode, task: HumanTask | None) -> tuple[dict | None, di
     """The JSON Schema and UI schema a task's form was built from (in the episode's process version)."""
     if task is None or not task.form:
         return None, None
-    forms = episode.process_version.forms
+    forms = forms_of(episode.process_version)
     try:
         schema = form_tools.load_form(forms, task.form)
     except KeyError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app import audit, policy
 from app.engine import forms as form_tools
@@ -12,6 +12,10 @@ from app.engine.runner import Engine, StepResult
 from app.models import Artefact, Episode, HumanTask, User
 from app.services import called_tasks
 from app.services.episode_record import form_pair
+
+
+# What a form page shows of its episode, read with the episode in one statement.
+FORM_PAGE_NEEDS = (joinedload(Episode.child), joinedload(Episode.authority), joinedload(Episode.process_version))
 
 
 @dataclass
@@ -25,7 +29,8 @@ class OpenTask:
 def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
     """The task if `user` may complete it now; None otherwise (the caller answers 404)."""
     task = session.get(HumanTask, task_id)
-    episode = policy.visible_episode(session, user, task.episode_id) if task is not None else None
+    episode = policy.visible_episode(session, user, task.episode_id, options=FORM_PAGE_NEEDS) \
+        if task is not None else None
     if task is None or episode is None or not policy.may_complete(user, task):
         audit.record(session, "access_denied", actor_id=user.id, asked_for=f"task {task_id}")
         return None
@@ -96,7 +101,8 @@ def prefill(session: Session, schema: dict, episode: Episode, user: User) -> dic
     Read-only fields among these are the system's: they are set here again on every submission."""
     child = episode.child
     assessments = session.scalar(select(func.count()).select_from(Artefact).where(
-        Artefact.episode_id == episode.id, Artefact.kind == "assessment"))
+        Artefact.episode_id == episode.id, Artefact.kind == "assessment")) \
+        if _has(schema, "section_a_administration.version_number") else 0
     known = {
         "section_a_administration.date_started": episode.started_at.date().isoformat(),
         "section_a_administration.reference_number": episode.reference,

@@ -156,11 +156,14 @@ def load_user_from_session_row(_request) -> User | None:
     user_id = getattr(session, "user_id", None)
     if user_id is None:
         return None
-    with runtime().db.session() as db:
-        user = db.get(User, user_id, options=[joinedload(User.organisation).joinedload(Organisation.authority)])
-        if policy.is_usable(user, now().date()):
-            db.expunge(user)
-            return user
+    user = getattr(session, "user", None)
+    if user is None or user.id != user_id:  # signed in during this request: read the account now
+        with runtime().db.session() as db:
+            user = db.get(User, user_id, options=[joinedload(User.organisation).joinedload(Organisation.authority)])
+            if user is not None:
+                db.expunge(user)
+    if policy.is_usable(user, now().date()):
+        return user
     session.end()
     return None
 

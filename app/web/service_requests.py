@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app import attachments, audit, policy
 from app.clock import now
 from app.engine.forms import load_form
+from app.engine.library import forms_of
 from app.models import Attachment, Episode, HumanTask, ServiceRequest
 from app.service_requests import STATUS_LABELS
 from app.services import service_requests as requests_service
@@ -98,7 +99,7 @@ def _team_request_or_404(session, request_id: int) -> ServiceRequest:
 
 def _decision_form(session, found: ServiceRequest) -> tuple[dict, dict]:
     """The decision form, with the authority's other services to redirect to."""
-    forms = session.get(Episode, found.episode_id).process_version.forms
+    forms = forms_of(session.get(Episode, found.episode_id).process_version)
     # A copy: the parsed forms are cached and shared.
     schema, ui = copy.deepcopy(load_form(forms, DECISION_FORM[0])), load_form(forms, DECISION_FORM[1])
     offered, _excluded = policy.offered_services(session, session.get(Episode, found.episode_id))
@@ -115,7 +116,7 @@ def _team_page(session, found: ServiceRequest, form=None, status: int = 200):
     if may_decide and form is None:
         schema, ui = _decision_form(session, found)
         form = schema_form.build_form(schema, ui, {}, None)
-    forms = episode.process_version.forms
+    forms = forms_of(episode.process_version)
     request_schema, request_ui = load_form(forms, REQUEST_FORM[0]), load_form(forms, REQUEST_FORM[1])
     return render_template(
         "service_requests/team_request.html", found=found, episode=episode, child=episode.child, task=task,

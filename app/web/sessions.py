@@ -11,11 +11,12 @@ from datetime import timedelta
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import CallbackDict
 
 from app.clock import as_utc, now
-from app.models import WebSession
+from app.models import Organisation, User, WebSession
 
 TOUCH_EVERY = timedelta(seconds=30)  # how stale last_seen_at may get before it is written again
 
@@ -36,6 +37,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.modified = False
         self.expired = expired  # an earlier session ran out: the sign-in page says so
         self.user_id: int | None = row.user_id if row else None
+        self.user: User | None = None  # the account as read with the row (detached), for the user loader
         self.authenticated_at = row.authenticated_at if row else None
         self.last_seen_at = row.last_seen_at if row else None
         self.created_at = row.created_at if row else None
@@ -53,7 +55,7 @@ class ServerSession(CallbackDict, SessionMixin):
         self.clear()
         if flashes:
             self["_flashes"] = flashes
-        self.user_id = user_id
+        self.user_id, self.user = user_id, None
         self.authenticated_at = now()
         self.renew = True
         self.modified = True
@@ -84,7 +86,12 @@ class ServerSessionInterface(SessionInterface):
         if not token or len(token) > 100:
             return ServerSession()
         with self.runtime.db.session() as db:
-            row = db.get(WebSession, _digest(token))
+            # The row and its user (with what every page shows of them) in one statement: the request's
+            # user loader (app/web/access.py) takes the user from here instead of reading it again.
+            found = db.execute(select(WebSession, User).outerjoin(User, User.id == WebSession.user_id)
+                               .where(WebSession.id == _digest(token))
+                               .options(joinedload(User.organisation).joinedload(Organisation.authority))).first()
+            row, user = found if found is not None else (None, None)
             if row is None or row.revoked_at is not None:
                 return ServerSession(expired=row is not None)
             moment = now()
@@ -92,8 +99,10 @@ class ServerSessionInterface(SessionInterface):
                     or moment - as_utc(row.created_at) > self.absolute):
                 row.revoked_at = moment
                 return ServerSession(expired=row.user_id is not None)
-            db.expunge(row)
-        return ServerSession(row.data, token=token, row=row)
+            db.expunge_all()
+        opened = ServerSession(row.data, token=token, row=row)
+        opened.user = user
+        return opened
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         name = self.cookie_name(app)

@@ -9,7 +9,7 @@ from app.audit_lists import episodes_shown
 from app.engine import forms as form_tools
 from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
 from app.engine.runner import user_exists
-from app.models import Episode, HumanTask
+from app.models import HumanTask
 from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
 from app.web import runtime, schema_form
@@ -122,6 +122,7 @@ def submit(task_id: int):
             return _render(session, opened, schema_form.build_form(schema, ui, data, [problem], raw), 400)
         episode_id, title = opened.episode.id, opened.task.title
         concern = bool(data.get("child_protection_concern"))
+        phone = opened.episode.authority.safeguarding_phone if opened.episode.authority else None
         if action == "save":
             pass  # saved below, outside this read-only transaction
         elif action != "submit":
@@ -135,7 +136,7 @@ def submit(task_id: int):
         if action == "save":
             task_forms.save_draft(engine, current_user(), episode_id, task_id, {"data": data, "raw": raw})
         else:
-            task_forms.complete(engine, current_user(), episode_id, task_id, data)
+            result = task_forms.complete(engine, current_user(), episode_id, task_id, data)
     except NotPermitted:
         with db.session() as session:
             deny(session, f"task {task_id}")
@@ -151,26 +152,11 @@ def submit(task_id: int):
         flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
         return redirect(url_for("tasks.form", task_id=task_id))
     if concern:
-        support = _safeguarding_phone(episode_id)
+        support = phone or support_contacts()["safeguarding_phone"]
         flash(f"You recorded a child-protection concern. Follow your safeguarding procedures now: call the "
               f"safeguarding team on {support}. The assessment is now due within 48 hours.", "important")
     flash(f"“{title}” is complete.", "success")
-    return redirect(_next_step(episode_id))
-
-
-def _safeguarding_phone(episode_id: int) -> str:
-    with runtime().db.session() as session:
-        episode = session.get(Episode, episode_id)
-        phone = episode.authority.safeguarding_phone if episode and episode.authority else None
-    return phone or support_contacts()["safeguarding_phone"]
-
-
-def _next_step(episode_id: int) -> str:
-    """Straight on to the user's next task in this episode, if the process gave them one."""
-    with runtime().db.session() as session:
-        task = session.scalar(select(HumanTask).where(
-            HumanTask.episode_id == episode_id, HumanTask.status == "ready",
-            HumanTask.assigned_user_id == current_user().id).order_by(HumanTask.id).limit(1))
-        if task is not None:
-            return url_for("tasks.form", task_id=task.id)
-    return url_for("episodes.show", episode_id=episode_id)
+    # Straight on to the user's next task in this episode, if the step gave them one.
+    following = result.next_task_for(current_user().id)
+    return redirect(url_for("tasks.form", task_id=following) if following is not None
+                    else url_for("episodes.show", episode_id=episode_id))
