@@ -1,40 +1,50 @@
-"""HTTP benchmark: task completions per second, over real HTTP, with `ecaf run` (Flask's development
-server) against `ecaf serve` (gunicorn), each started by this benchmark as its own process.
+"""HTTP benchmark: user-task completions over real HTTP against `ecaf serve` (gunicorn), at several
+concurrencies, with the server's CPU time per completion.
 
-    python bench/http_completions.py [--users 16] [--tasks 10] [--servers run,serve] [--postgres URL]
-                         [--redis URL --processes N]
+    python bench/http_completions.py [--concurrency 1,4,16] [--completions 160] [--postgres SERVER]
+                                     [--redis URL] [--processes 2] [--sqlite] [--profile]
 
-USERS practitioners sign in at once (password, then the code of their authenticator, whose secret
-the benchmark seeded), then each completes TASKS pre-assessment checklists as a browser would: open
-the task's form, submit it. Printed for each server: completions per second over the whole run,
-the server's CPU time per completion, and median and p95 of opening a form and of a completion.
-
-SQLite in a temporary folder unless --postgres names a scratch database (its schema is dropped:
-never a test database). Without --redis `ecaf serve` has one process (the background jobs run
-inside it); with --redis (a scratch Redis db: it is flushed) it has --processes processes and
-nothing runs the queued deliveries, which a completion does not wait for.
+The benchmark makes its own scratch PostgreSQL database on SERVER (dropped afterwards; `--sqlite`: a
+SQLite file instead), seeds one episode per completion with its pre-assessment checklist ready for
+a practitioner, and starts `ecaf serve` with --processes gunicorn processes (8 threads each), as
+production runs it: several processes need Redis (`--redis`, a db that must be empty; it is flushed
+afterwards; nothing consumes the deliveries a completion queues). For each concurrency C, C clients
+(threads, each its own signed-in practitioner with a session of its own) complete COMPLETIONS / C
+checklists each as a browser does: the POST of the form, then the GET of the page it redirects to
+(the next form, the consent). Printed per concurrency: completions per second, p50 and p95 of a
+completion (POST + GET), and the CPU time per completion of the server (the gunicorn master and its
+workers, from /proc before and after the run, so a busy machine hardly moves it) and of
+PostgreSQL's sessions on the scratch database. A warm-up round (every process compiles its
+templates) runs first and is not counted. `--profile` runs each server process under cProfile
+(bench/profiled_server.py; one request at a time per process, so its rates are not the server's)
+and prints the top 15 functions by cumulative and by own time.
 """
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
-# Run as a script, this file's folder would come first on the path, and this file would stand in for
-# the standard library's `http` package: the folder goes, and bench's helpers come by their full name.
+# Run as a script, this file's folder would come first on the path, where a benchmark could stand in
+# for a standard module: the folder goes, and bench's helpers come by their full name.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
 import argparse  # noqa: E402
+import io  # noqa: E402
 import os  # noqa: E402
+import pstats  # noqa: E402
 import re  # noqa: E402
 import secrets  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
+from contextlib import ExitStack  # noqa: E402
 from datetime import date, timedelta  # noqa: E402
 
 import pyotp  # noqa: E402
@@ -49,24 +59,37 @@ from app.engine.library import Bundle, deploy  # noqa: E402
 from app.jobs.runtime import Runtime  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Authority, Child, HumanTask, Organisation, User  # noqa: E402
-from bench.timing import report  # noqa: E402
+from bench.scratch import SERVER, scratch_database  # noqa: E402
 
-PASSWORD = "a long benchmark password for eCAF"
 ECAF = [sys.executable, "-c", "from app.cli import main; main(prog_name='ecaf')"]
-SERVERS = {"run": "ecaf run (development server)", "serve": "ecaf serve (gunicorn)"}
+PROFILED = [sys.executable, str(_HERE / "profiled_server.py")]
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+TICK = os.sysconf("SC_CLK_TCK")
+PASSWORD = "a long benchmark password for eCAF"
 
 
 def keys() -> dict[str, str]:
-    """Keys for this run only: the servers and the seeding share them."""
+    """Keys for this run only: the server and the seeding share them."""
     return {"SECRET_KEY": secrets.token_hex(32), "ECAF_TOTP_KEY": Fernet.generate_key().decode(),
             "ECAF_AUDIT_KEY": secrets.token_hex(32), "ECAF_TRANSFER_KEY": secrets.token_hex(32)}
 
 
-def seed(config: Config, servers: list[str], users: int, tasks: int) -> dict[str, list[dict]]:
-    """For each server its own practitioners (a code is accepted once, so no account signs in twice
-    within one 30-second step), each with TASKS children whose checklist is ready for them."""
+def practitioner(config: Config, organisation: Organisation, username: str, password_hash: str, secret: str) -> User:
+    today = now().date()
+    return User(username=username, email=f"{username}@bench.example", full_name=f"Bench {username}",
+                job_title="Teacher", role="practitioner", organisation_id=organisation.id, created_at=now(),
+                password_hash=password_hash, totp_secret=totp.seal(config, secret), totp_enrolled_at=now(),
+                vetting_type="enhanced_dbs", vetting_reference=f"B-{username}",
+                vetting_checked_on=today - timedelta(days=30), vetting_expires_on=today + timedelta(days=900),
+                training_completed_on=today - timedelta(days=20))
+
+
+def seed(config: Config, rounds: list[tuple[str, int, int]]) -> dict[str, list[dict]]:
+    """For each round (name, clients, tasks each) its own practitioners (a code is accepted once, so no
+    account signs in twice), each with children whose checklist is ready for them, started through
+    the engine as the Start a CAF page starts them."""
     runtime = Runtime.build(config)
+    people: dict[str, list[dict]] = {name: [] for name, _, _ in rounds}
     with runtime.db.session() as session:
         deploy(session, Bundle.from_directory(config.processes_dir))
         authority = Authority(code="BEN", name="Benchshire", admin_email="admin@bench.example")
@@ -75,43 +98,28 @@ def seed(config: Config, servers: list[str], users: int, tasks: int) -> dict[str
         school = Organisation(name="Bench Primary", kind="school", authority_id=authority.id)
         session.add(school)
         session.flush()
-        password_hash, today = passwords.hash_password(PASSWORD), now().date()
-        people = {}
-        for server in servers:
-            for n in range(users):
-                secret = pyotp.random_base32()
-                user = User(username=f"{server}-{n:03}", email=f"{server}-{n:03}@bench.example",
-                            full_name=f"Bench User {n}", job_title="Teacher", role="practitioner",
-                            organisation_id=school.id, created_at=now(), password_hash=password_hash,
-                            totp_secret=totp.seal(config, secret), totp_enrolled_at=now(),
-                            vetting_type="enhanced_dbs", vetting_reference=f"BENCH{n:06}",
-                            vetting_checked_on=today - timedelta(days=30),
-                            vetting_expires_on=today + timedelta(days=900),
-                            training_completed_on=today - timedelta(days=20))
-                session.add(user)
+        password_hash = passwords.hash_password(PASSWORD)
+        for name, clients, each in rounds:
+            for n in range(clients):
+                secret, username = pyotp.random_base32(), f"{name.lower()}-{n:03}"
+                user = practitioner(config, school, username, password_hash, secret)
+                children = [Child(given_names=f"Bench{t}", family_name=f"{name}-{n}", postcode="BE1 1NC",
+                                  date_of_birth=date(2015, 1, 1) + timedelta(days=n * 7 + t),
+                                  address="1 Bench Road", home_authority_id=authority.id, created_at=now())
+                            for t in range(each)]
+                session.add_all([user, *children])
                 session.flush()
-                people[(server, n)] = (user.id, secret)
-        children = {key: [] for key in people}
-        for (server, n) in people:
-            for t in range(tasks):
-                child = Child(given_names=f"Bench{t}", family_name=f"{server.title()}{n}",
-                              date_of_birth=date(2015, 1, 1) + timedelta(days=n * 7 + t), postcode="BE1 1NC",
-                              address="1 Bench Road", home_authority_id=authority.id, created_at=now())
-                session.add(child)
-                session.flush()
-                children[(server, n)].append(child.id)
-    plan: dict[str, list[dict]] = {server: [] for server in servers}
-    for (server, n), (user_id, secret) in people.items():
-        task_ids = []
-        for child_id in children[(server, n)]:
-            episode = runtime.engine.start_episode(child_id=child_id, originator_id=user_id).episode_id
+                people[name].append({"username": username, "secret": secret, "user_id": user.id,
+                                     "children": [child.id for child in children], "tasks": []})
+    for person in (p for group in people.values() for p in group):
+        for child_id in person.pop("children"):
+            episode = runtime.engine.start_episode(child_id=child_id, originator_id=person["user_id"]).episode_id
             with runtime.db.session() as session:
-                task_ids.append(session.scalar(select(HumanTask.id).where(
+                person["tasks"].append(session.scalar(select(HumanTask.id).where(
                     HumanTask.episode_id == episode, HumanTask.name == "pre_assessment_checklist",
                     HumanTask.status == "ready")))
-        plan[server].append({"username": f"{server}-{n:03}", "secret": secret, "tasks": task_ids})
     runtime.db.dispose()
-    return plan
+    return people
 
 
 def free_port() -> int:
@@ -120,32 +128,38 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children alive now (gunicorn's workers), from /proc."""
+def cpu_seconds(chosen) -> float:
+    """utime + stime, from /proc, of the processes alive now for which chosen(pid, ppid, cmdline) holds."""
     total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
+            command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
-            continue
-        if int(stat.parent.name) == pid or int(fields[1]) == pid:
-            total += (int(fields[11]) + int(fields[12])) / tick
+            continue  # gone meanwhile
+        if chosen(int(stat.parent.name), int(fields[1]), command):
+            total += (int(fields[11]) + int(fields[12])) / TICK
     return total
 
 
-class Started:
-    def __init__(self, server: str, env: dict, folder: Path):
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+class Server:
+    """`ecaf serve` started as its own process, answering on a free loopback port."""
+
+    def __init__(self, command: list[str], env: dict, log: Path):
         self.port = free_port()
-        self.log = folder / f"{server}.log"
-        command = [*ECAF, server, "--host", "127.0.0.1", "--port", str(self.port)]
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.log = log
+        with log.open("w") as out:
+            self.process = subprocess.Popen([*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                                            cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         limit = time.monotonic() + 120
         while not self._answers():
             if self.process.poll() is not None or time.monotonic() > limit:
                 self.stop()
-                raise SystemExit(f"ecaf {server} did not start:\n{self.log.read_text()[-3000:]}")
+                raise SystemExit(f"ecaf serve did not start:\n{log.read_text()[-3000:]}")
             time.sleep(0.2)
 
     def _answers(self) -> bool:
@@ -156,6 +170,11 @@ class Started:
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def cpu(self) -> float:
+        """The gunicorn master's and its workers' CPU seconds."""
+        master = self.process.pid
+        return cpu_seconds(lambda pid, ppid, _: master in (pid, ppid))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -180,7 +199,7 @@ def token(response) -> str:
     return found.group(1)
 
 
-def signed_in(server: Started, person: dict) -> requests.Session:
+def signed_in(server: Server, person: dict) -> requests.Session:
     client = requests.Session()
     page = expect(client.get(server.url("/sign-in")), 200, "the sign-in page")
     expect(client.post(server.url("/sign-in"), data={"username": person["username"], "password": PASSWORD,
@@ -193,29 +212,36 @@ def signed_in(server: Started, person: dict) -> requests.Session:
     return client
 
 
-def drive(server: Started, people: list[dict]) -> dict:
-    """Every user signs in, then all complete their tasks at once; what each request took."""
-    clients = [signed_in(server, person) for person in people]
-    forms, completions, problems = [], [], []
-    start = threading.Barrier(len(people) + 1)
+def complete(server: Server, client: requests.Session, task_id: int, csrf: str) -> tuple[float, float, str]:
+    """Submit a checklist and open the page it leads to; the seconds of each, and that page's token."""
+    began = time.perf_counter()
+    posted = expect(client.post(server.url(f"/tasks/{task_id}"), data={
+        "action": "submit", "decision": "full_caf", "csrf_token": csrf}, allow_redirects=False), 302, "a completion")
+    submitted = time.perf_counter()
+    page = expect(client.get(server.url(posted.headers["Location"])), 200, "the page after a completion")
+    return submitted - began, time.perf_counter() - submitted, token(page)
+
+
+def drive(server: Server, clients: list[requests.Session], people: list[dict], database: str | None,
+          profile_switch: Path | None) -> dict:
+    """Every client opens its first form; then all complete their tasks at once, measured (and
+    profiled, if asked) from the moment all are ready until the last has finished."""
+    posts, gets, problems = [], [], []
+    ready, go = threading.Barrier(len(people) + 1), threading.Barrier(len(people) + 1)
     lock = threading.Lock()
 
     def work(client: requests.Session, person: dict) -> None:
-        try:  # the first form a process renders compiles its templates: not a figure of serving
-            client.get(server.url(f"/tasks/{person['tasks'][0]}"))
+        try:
+            csrf = token(client.get(server.url(f"/tasks/{person['tasks'][0]}")))
         finally:
-            start.wait()
+            ready.wait()
+            go.wait()
         try:
             for task_id in person["tasks"]:
-                began = time.perf_counter()
-                page = expect(client.get(server.url(f"/tasks/{task_id}")), 200, "a task's form")
-                opened = time.perf_counter()
-                expect(client.post(server.url(f"/tasks/{task_id}"), data={
-                    "action": "submit", "decision": "full_caf", "csrf_token": token(page)}, allow_redirects=False),
-                    302, "a completion")
+                post, get, csrf = complete(server, client, task_id, csrf)
                 with lock:
-                    forms.append(opened - began)
-                    completions.append(time.perf_counter() - opened)
+                    posts.append(post)
+                    gets.append(get)
         except Exception as exc:  # noqa: BLE001 - reported with the figures, and the run fails
             with lock:
                 problems.append(f"{person['username']}: {exc}")
@@ -223,81 +249,150 @@ def drive(server: Started, people: list[dict]) -> dict:
     threads = [threading.Thread(target=work, args=pair) for pair in zip(clients, people)]
     for thread in threads:
         thread.start()
-    cpu_before = cpu_seconds(server.process.pid)
-    start.wait()
+    ready.wait()
+    in_database = (lambda _pid, _ppid, command: command.startswith("postgres:") and f" {database} " in command)
+    server_before, database_before = server.cpu(), cpu_seconds(in_database) if database else 0.0
+    if profile_switch:
+        profile_switch.touch()
+    go.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
-    return {"seconds": time.perf_counter() - began, "cpu": cpu_seconds(server.process.pid) - cpu_before,
-            "forms": forms, "completions": completions, "problems": problems}
+    seconds = time.perf_counter() - began
+    if profile_switch:
+        profile_switch.unlink()
+    return {"seconds": seconds, "cpu": server.cpu() - server_before,
+            "database_cpu": cpu_seconds(in_database) - database_before if database else None,
+            "posts": posts, "gets": gets, "problems": problems}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def print_figures(level: int, found: dict) -> None:
+    done = len(found["posts"])
+    both = [post + get for post, get in zip(found["posts"], found["gets"])]
+    line = f"C{level:<3} {done / found['seconds']:7.1f} completions/s"
+    if done:
+        line += (f"   p50 {percentile(both, 50) * 1000:7.1f} ms   p95 {percentile(both, 95) * 1000:7.1f} ms"
+                 f"   server CPU {found['cpu'] * 1000 / done:6.1f} ms a completion")
+        if found["database_cpu"] is not None:
+            line += f"   PostgreSQL CPU {found['database_cpu'] * 1000 / done:5.1f} ms"
+    print(line)
+    if done:
+        print(f"       medians: the POST {statistics.median(found['posts']) * 1000:.1f} ms, "
+              f"the next page's GET {statistics.median(found['gets']) * 1000:.1f} ms ({done} completions)")
+    for problem in found["problems"]:
+        print(f"       failed: {problem}")
+
+
+def print_profile(folder: Path) -> None:
+    files = sorted(str(path) for path in folder.glob("*.prof"))
+    if not files:
+        raise SystemExit("--profile: no server process wrote a profile")
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        pstats.Stats(*files, stream=out).sort_stats(order).print_stats(15)
+        table = out.getvalue()
+        print(f"\nprofile of the measured requests in {len(files)} server processes (CPU time of the threads "
+              f"serving them), top 15 by {order}:")
+        print(table[table.index("   ncalls"):].rstrip() if "   ncalls" in table else table.rstrip())
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--concurrency", default="1,4,16", help="clients at once, one run each (comma-separated)")
+    parser.add_argument("--completions", type=int, default=160, help="completions per run (split among its clients)")
+    parser.add_argument("--postgres", default=SERVER, help="the PostgreSQL server for the scratch database")
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/11",
+                        help="an empty Redis db (flushed afterwards); empty: one process, which runs the jobs")
+    parser.add_argument("--processes", type=int, default=2, help="gunicorn processes (with --redis)")
+    parser.add_argument("--profile", action="store_true", help="profile the server processes (cProfile)")
+    args = parser.parse_args()
+    try:
+        args.levels = [int(part) for part in args.concurrency.split(",") if part.strip()]
+    except ValueError:
+        args.levels = []
+    if not args.levels or min(args.levels) < 1 or args.completions < 1:
+        parser.error("--concurrency takes whole numbers of at least 1, --completions at least 1")
+    return args
+
+
+def empty_redis(url: str):
+    """The Redis db the server will use, refused unless empty: it is flushed afterwards."""
+    from redis import Redis
+
+    redis = Redis.from_url(url)
+    if redis.dbsize():
+        raise SystemExit(f"Redis db {url} is not empty: give --redis an empty db (it is flushed afterwards)")
+    return redis
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=16, help="practitioners working at once")
-    parser.add_argument("--tasks", type=int, default=10, help="checklists each completes")
-    parser.add_argument("--servers", default="run,serve", help="which servers, in order: run, serve")
-    parser.add_argument("--postgres", default="", help="a scratch PostgreSQL database (schema dropped); "
-                                                       "empty: SQLite")
-    parser.add_argument("--redis", default="", help="a scratch Redis db (flushed): `ecaf serve` then runs "
-                                                    "--processes processes")
-    parser.add_argument("--processes", type=int, default=2)
-    args = parser.parse_args()
-    servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    unknown = set(servers) - set(SERVERS)
-    if unknown or not servers:
-        raise SystemExit(f"--servers takes run and serve, not {', '.join(sorted(unknown)) or 'nothing'}")
-    folder = Path(tempfile.mkdtemp(prefix="ecaf-bench-http-"))
-    if args.postgres:
-        from bench.scratch import reset_postgres
+    args = parse()
+    print(f"load average at start: {load_average()}")
+    with ExitStack() as stack:
+        folder = Path(tempfile.mkdtemp(prefix="ecaf-bench-http-"))
+        stack.callback(shutil.rmtree, folder, ignore_errors=True)
+        if args.sqlite:
+            database_url, backend, database = f"sqlite:///{folder / 'bench.db'}", "SQLite", None
+        else:
+            database_url = stack.enter_context(scratch_database("http", args.postgres))
+            backend, database = "PostgreSQL", database_url.rsplit("/", 1)[1]
+        redis = empty_redis(args.redis) if args.redis else None
+        if redis is not None:
+            stack.callback(redis.flushdb)
+        run(args, folder, database_url, backend, database)
+    print(f"load average at end: {load_average()}")
 
-        database_url, backend = args.postgres, "PostgreSQL"
-        reset_postgres(database_url)
-    else:
-        database_url, backend = f"sqlite:///{folder / 'bench.db'}", "SQLite"
+
+def run(args, folder: Path, database_url: str, backend: str, database: str | None) -> None:
     upgrade(database_url)
     chosen = keys()
     config = Config(database_url=database_url, processes_dir=PROJECT_ROOT / "processes",
                     secret_key=chosen["SECRET_KEY"], totp_key=chosen["ECAF_TOTP_KEY"],
                     audit_key=chosen["ECAF_AUDIT_KEY"], transfer_key=chosen["ECAF_TRANSFER_KEY"])
-    plan = seed(config, servers, args.users, args.tasks)
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR", "ECAF_BIND",
-                                                            "PORT", "GUNICORN_CMD_ARGS")}
+    rounds = [("warm-up", max(args.levels), 1)] + [
+        (f"C{level}", level, max(1, args.completions // level)) for level in args.levels]
+    t0 = time.perf_counter()
+    plan = seed(config, rounds)
+    seeded = time.perf_counter() - t0
+    metrics = folder / "metrics"
+    metrics.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "ECAF_BIND", "PORT", "GUNICORN_CMD_ARGS")}
     env.update(chosen, DATABASE_URL=database_url, ECAF_COOKIE_SECURE="false", ECAF_LOG_FORMAT="json",
-               ECAF_WEB_PROCESSES=str(args.processes), PYTHONUNBUFFERED="1")
-    redis = None
+               ECAF_WEB_PROCESSES=str(args.processes), PYTHONUNBUFFERED="1", PROMETHEUS_MULTIPROC_DIR=str(metrics))
     if args.redis:
-        from redis import Redis
-
-        redis = Redis.from_url(args.redis)
-        redis.flushdb()
         env["REDIS_URL"] = args.redis
-    threads = env.get("ECAF_WEB_THREADS", "8")
     processes = args.processes if args.redis else 1
-    shape = f"{processes} process{'es' if processes != 1 else ''} of {threads} threads"
-    print(f"eCAF HTTP benchmark, {backend}: {args.users} users at once, {args.tasks} completions each; "
-          f"ecaf serve runs {shape}\n")
+    threads = env.setdefault("ECAF_WEB_THREADS", "8")
+    profiles = folder / "profiles"
+    if args.profile:
+        profiles.mkdir()
+        env["ECAF_BENCH_PROFILE_DIR"] = str(profiles)
+    print(f"eCAF HTTP benchmark, {backend}: ecaf serve (gunicorn) with {processes} "
+          f"process{'es' if processes != 1 else ''} of {threads} threads{', under cProfile' if args.profile else ''}; "
+          f"{sum(len(p['tasks']) for people in plan.values() for p in people)} episodes at a checklist seeded "
+          f"in {seeded:.0f} s; a completion is the POST of the form and the GET of the next page\n")
+    server = Server(PROFILED if args.profile else ECAF, env, folder / "serve.log")
     failed = False
-    for server in servers:
-        started = Started(server, env, folder)
-        try:
-            found = drive(started, plan[server])
-        finally:
-            started.stop()
-        done = len(found["completions"])
-        label = SERVERS[server]
-        print(f"{label:<34} {done / found['seconds']:8.1f} completions/s   server CPU "
-              f"{found['cpu'] * 1000 / max(done, 1):7.1f} ms a completion")
-        if done:
-            report("    open a task's form", found["forms"])
-            report("    a completion (submit)", found["completions"])
-        for problem in found["problems"]:
-            print(f"    failed: {problem}")
-        failed = failed or bool(found["problems"])
-    if redis is not None:
-        redis.flushdb()
+    try:
+        clients = {name: [signed_in(server, person) for person in people] for name, people in plan.items()}
+        for name, _level, _each in rounds:
+            found = drive(server, clients[name], plan[name], database, profiles / "on" if args.profile else None)
+            if name != "warm-up":
+                print_figures(int(name[1:]), found)
+            failed = failed or bool(found["problems"])
+    finally:
+        server.stop()
     if failed:
+        print(f"\nthe server's log ends:\n{server.log.read_text()[-3000:]}")
         raise SystemExit(1)
+    if args.profile:
+        print_profile(profiles)
 
 
 if __name__ == "__main__":
