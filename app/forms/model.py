@@ -115,3 +115,9 @@ class Form:
     @property
     def has_row_buttons(self) -> bool:
         return any(f.widget == "rows" for f in self.walk())
+
+    def markup(self, default_action: str | None = "save"):
+        """The fields as HTML (components/schema_form.html `fields(form)`)."""
+        from app.forms.markup import fields_markup  # the renderer needs this module first
+
+        return fields_markup(self, default_action)
