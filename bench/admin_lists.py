@@ -1,24 +1,26 @@
-"""Administrators' lists at national scale: dashboard counts and each list's first page.
+"""Administrators' and practitioners' lists at national scale, on PostgreSQL.
 
     python bench/admin_lists.py [--episodes 1000000] [--authorities 150] [--runs 20] [--database-url URL]
+                                [--reuse] [--revision REV]
 
-Seeds EPISODES episodes into PostgreSQL with COPY (children, episodes, one task per open episode,
-deadline alerts) spread over AUTHORITIES local authorities (England has about 150; --authorities 1
-is the worst case, every episode in the one list being read), ANALYZEs, then times one
-authority's pages through the same service functions the pages use:
-(a) the whole dashboard (every count), and each count alone;
-(b) the first page (50 rows) of every list, and page 100 of the open list.
-The database (default ecaf_bench, created if missing) has its public schema dropped and rebuilt:
-point it at a scratch database.
+Seeds EPISODES episodes into PostgreSQL with COPY (bench/national_seed.py) spread over AUTHORITIES
+local authorities (England has about 150; --authorities 1 is the worst case, every episode in the
+one list being read), then times, through the same service functions the pages use:
+(a) the administrator's dashboard, whole and count by count;
+(b) the first page (50 rows) of every list, a page far down the open list and a filtered list;
+(c) the task lists: a practitioner's ready tasks and the administrator's deadline alerts;
+(d) the national index search ("Is there a CAF?") and the search requests queue;
+(e) the reports and the System page's late deadlines.
+The database (default: the scratch database) has its public schema dropped and rebuilt. Filling a
+million episodes takes minutes: --reuse keeps a database an earlier run filled with as many
+episodes (it is only upgraded to REV), so an index can be measured before and after its migration
+(--revision 0013, then --reuse).
 """
 from __future__ import annotations
 
 import argparse
-import io
-import random
 import sys
 import time
-from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -29,128 +31,89 @@ from sqlalchemy import func, select, text  # noqa: E402
 
 from app import policy  # noqa: E402
 from app.clock import now  # noqa: E402
-from app.config import DEVELOPMENT_AUDIT_KEY, PROJECT_ROOT  # noqa: E402
+from app.config import DEVELOPMENT_AUDIT_KEY  # noqa: E402
 from app.db import Database  # noqa: E402
-from app.engine.library import Bundle, current_version, deploy  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
-from app.models import Authority, Episode, Organisation, User  # noqa: E402
+from app.models import Authority, Episode, Organisation, SearchRequest, User  # noqa: E402
 from app.services import admin_episodes as lists  # noqa: E402
+from app.services import national_index, reports, search_queue, system_status  # noqa: E402
+from app.services.task_list import open_alerts, ready_tasks  # noqa: E402
+from bench.national_seed import seed, world  # noqa: E402
 from bench.scratch import SCRATCH_POSTGRES, reset_postgres  # noqa: E402
 
-PRACTITIONERS = 500
+
+def _seeded(url: str, episodes: int) -> bool:
+    """Does the database already hold a seeded world of this size?"""
+    db = Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)
+    try:
+        with db.session() as session:
+            return (session.scalar(select(func.count()).select_from(Authority).where(Authority.code == "BIG")) == 1
+                    and session.scalar(select(func.max(Episode.id))) == episodes)
+    except Exception:
+        return False
+    finally:
+        db.dispose()
 
 
-def fresh(url: str) -> Database:
+def prepare(url: str, episodes: int, authorities: int, reuse: bool, revision: str) -> Database:
     if not url.startswith("postgres"):
         raise SystemExit("this benchmark seeds with PostgreSQL's COPY: give a postgresql:// URL")
+    started = time.perf_counter()
+    if reuse and _seeded(url, episodes):
+        upgrade(url, revision)
+        db = Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
+        print(f"reused the {episodes:,} episodes already seeded, upgraded to {revision} "
+              f"in {time.perf_counter() - started:.0f} s")
+        return db
     reset_postgres(url)
-    upgrade(url)
-    return Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)  # a scratch database
-
-
-def _copy(raw, table: str, columns: list[str], rows) -> None:
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join("\\N" if v is None else str(v) for v in row) + "\n")
-    buffer.seek(0)
-    with raw.cursor() as cursor:
-        with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-            while chunk := buffer.read(1 << 20):
-                copy.write(chunk)
-
-
-def seed(db: Database, episodes: int, authorities: int) -> int:
-    rng = random.Random(7)
-    moment = now()
-    with db.session() as session:
-        deploy(session, Bundle.from_directory(PROJECT_ROOT / "processes"))
-        version_id = current_version(session).id
-        authority = Authority(code="BIG", name="Bigshire")
-        session.add(authority)
-        session.add_all([Authority(code=f"A{n}", name=f"Authority {n}") for n in range(1, authorities)])
-        session.flush()
-        authority_ids = session.scalars(select(Authority.id).order_by(Authority.id)).all()
-        organisation = Organisation(name="Bigshire Schools", kind="school", authority_id=authority.id)
-        session.add(organisation)
-        session.flush()
-        for i in range(PRACTITIONERS):
-            session.add(User(username=f"u{i}", email=f"u{i}@big.test", full_name=f"Practitioner {i}",
-                             role="practitioner", organisation_id=organisation.id, created_at=moment))
-        session.flush()
-        users = session.scalars(select(User.id)).all()
-        authority_id = authority.id
-
-    def when(days_ago: float) -> str:
-        return (moment - timedelta(days=days_ago)).isoformat()
-
-    raw = db.engine.raw_connection()
-    try:
-        driver = raw.driver_connection
-        _copy(driver, "child", ["id", "given_names", "family_name", "date_of_birth", "postcode", "home_authority_id",
-                                "created_at", "shielded"],
-              ((i, f"Child{i}", f"Family{i % 5000}", "2015-01-01", f"BG{i % 90} 1AA", authority_ids[i % authorities],
-                when(400), "f")
-               for i in range(1, episodes + 1)))
-        plan = []
-        for i in range(1, episodes + 1):
-            roll = rng.random()
-            age = rng.uniform(0, 720)
-            if roll < 0.27:
-                status, stage, timer = "closed", "closed", None
-            elif roll < 0.29:
-                status, stage, timer = "error", rng.choice(["assessment", "delivery"]), None
-            elif roll < 0.30:
-                status, stage, timer = "suspended", "delivery", None
-            else:
-                status = "open"
-                stage = rng.choice(["preparation", "assessment", "assessment", "delivery", "delivery", "delivery"])
-                timer = when(-rng.uniform(-2, 40)) if stage in ("preparation", "assessment") else when(-rng.uniform(1, 60))
-            updated = min(age, rng.uniform(0, 40))
-            plan.append((i, status, stage, timer, age, updated))
-        _copy(driver, "episode", [
-            "id", "child_id", "authority_id", "process_version_id", "status", "stage", "child_protection",
-            "legal_hold", "consent_state", "lock_version", "next_timer_at", "last_error", "error_task",
-            "originator_id", "lead_professional_id", "started_at", "updated_at", "submitted_at", "closed_at"],
-            ((i, i, authority_ids[i % authorities], version_id, status, stage, "t" if i % 50 == 0 else "f", "f", "given", 1, timer,
-              "index unavailable" if status == "error" else None, "Tell the national index" if status == "error" else None,
-              users[i % PRACTITIONERS], users[(i + 1) % PRACTITIONERS], when(age), when(updated),
-              None if stage in ("preparation", "assessment") else when(age - 20),
-              when(updated) if status == "closed" else None)
-             for i, status, stage, timer, age, updated in plan))
-        _copy(driver, "human_task", [
-            "episode_id", "task_id", "name", "title", "stage", "lane", "assigned_user_id", "status", "created_at",
-            "due_at"],
-            ((i, f"t{i}", "action_plan", "Agree the action plan", stage, "Lead professional", users[(i + 1) % PRACTITIONERS],
-              "ready", when(updated), when(-rng.uniform(-10, 30)))
-             for i, status, stage, timer, age, updated in plan if status in ("open", "error", "suspended")))
-        _copy(driver, "admin_alert", ["episode_id", "authority_id", "kind", "message", "raised_at"],
-              ((i, authority_ids[i % authorities], "assessment_overdue", "Not submitted within 35 days", when(1))
-               for i, status, stage, timer, age, updated in plan if stage == "assessment" and i % 97 == 0))
-        with driver.cursor() as cursor:
-            cursor.execute("SELECT setval('episode_id_seq', %s)", (episodes,))
-            cursor.execute("SELECT setval('child_id_seq', %s)", (episodes,))
-        driver.commit()
-    finally:
-        raw.close()
-    with db.engine.connect() as conn:
-        conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
-    return authority_id
+    upgrade(url, revision)
+    db = Database(url, audit_key=DEVELOPMENT_AUDIT_KEY)  # a scratch database
+    seed(db, episodes, authorities)
+    print(f"seeded {episodes:,} episodes over {authorities} authorities in {time.perf_counter() - started:.0f} s "
+          f"(PostgreSQL, COPY)")
+    return db
 
 
 def administrator(db: Database, authority_id: int) -> User:
     """The administrator whose pages are measured: vetted and trained, so the policy gives them their
     authority's episodes (the lists are scoped by `policy.authority_clause`, as on the pages)."""
     with db.session() as session:
-        organisation = session.scalar(select(Organisation).where(Organisation.authority_id == authority_id))
-        today = now().date()
-        admin = User(username="bench-admin", email="admin@big.test", full_name="Bench Administrator",
-                     role="administrator", organisation_id=organisation.id, active=True, created_at=now(),
-                     vetting_type="enhanced_dbs", vetting_reference="BENCH-1", vetting_checked_on=today,
-                     training_completed_on=today)
-        session.add(admin)
-        session.flush()
-        admin.organisation  # loaded, for the policy outside the session
+        admin = session.scalar(select(User).where(User.username == "bench-admin"))
+        if admin is None:
+            organisation = session.scalar(select(Organisation).where(Organisation.authority_id == authority_id))
+            today = now().date()
+            admin = User(username="bench-admin", email="admin@big.test", full_name="Bench Administrator",
+                         role="administrator", organisation_id=organisation.id, active=True, created_at=now(),
+                         vetting_type="enhanced_dbs", vetting_reference="BENCH-1", vetting_checked_on=today,
+                         training_completed_on=today)
+            session.add(admin)
+            session.flush()
+        admin.organisation.authority  # loaded, for the policy outside the session
+        session.expunge_all()
         return admin
+
+
+def signed_in(db: Database, user_id: int) -> User:
+    """A user as the web app holds them: detached, with organisation and authority loaded."""
+    with db.session() as session:
+        user = session.get(User, user_id)
+        user.organisation.authority
+        session.expunge_all()
+        return user
+
+
+def deep_page(db: Database, admin: User, stuck: int, number: int) -> dict:
+    """The arguments of page `number` of the open list, as a reader gets there: by following the
+    next page's link from page 1 (each link carries the key its page starts after)."""
+    args = {"show": "open"}
+    for _ in range(number - 1):
+        filters = lists.read_filters(args)
+        with db.session() as session:
+            lists.episode_list(session, admin, filters, stuck_after_days=stuck)
+        args = {key: str(value) for key, value in filters.as_args(page=filters.page + 1).items()}
+    return args
 
 
 def main() -> None:
@@ -159,57 +122,82 @@ def main() -> None:
     parser.add_argument("--authorities", type=int, default=150)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--database-url", default=SCRATCH_POSTGRES)
+    parser.add_argument("--reuse", action="store_true", help="keep a database an earlier run seeded as large")
+    parser.add_argument("--revision", default="head", help="migrate the schema to this revision only")
     args = parser.parse_args()
-    db = fresh(args.database_url)
-    started = time.perf_counter()
-    authority_id = seed(db, args.episodes, args.authorities)
-    admin = administrator(db, authority_id)
+    db = prepare(args.database_url, args.episodes, args.authorities, args.reuse, args.revision)
+    seeded = world(db)
+    admin, practitioner = administrator(db, seeded.authority_id), signed_in(db, seeded.practitioner_id)
     with db.session() as session:
-        total = session.scalar(select(func.count()).select_from(Episode))
-        mine = session.scalar(select(func.count()).select_from(Episode).where(Episode.authority_id == authority_id))
-    print(f"seeded {total:,} episodes over {args.authorities} authorities in {time.perf_counter() - started:.0f} s "
-          f"(PostgreSQL, COPY); the authority measured holds {mine:,}")
+        mine = session.scalar(select(func.count()).select_from(Episode)
+                              .where(Episode.authority_id == seeded.authority_id))
+    print(f"the authority measured holds {mine:,} episodes")
+
+    def measure(label: str, action) -> None:
+        def run():
+            with db.session() as session:
+                action(session)
+        report(label, timed(run, args.runs, warm=True), width=56)
 
     stuck = 14
-
-    def board():
-        with db.session() as session:
-            return lists.dashboard(session, admin, stuck_after_days=stuck)
-
-    counts = board()
+    with db.session() as session:
+        counts = lists.dashboard(session, admin, stuck_after_days=stuck)
     print("counts:", ", ".join(f"{k} {v:,}" for k, v in counts.counts.items()),
           "| by stage:", ", ".join(f"{k} {v:,}" for k, v in counts.by_stage.items()))
+
     print("\n(a) dashboard")
-    report(f"whole dashboard (every count, capped at {lists.COUNT_CAP:,})", timed(board, args.runs, warm=True))
+    measure(f"whole dashboard (every count, capped at {lists.COUNT_CAP:,})",
+            lambda s: lists.dashboard(s, admin, stuck_after_days=stuck))
+    in_authority = policy.authority_clause(admin, Episode.authority_id)
     conditions = lists._conditions(now(), stuck)
     for name in lists.LISTS:
-        if name in ("open", "closed"):
-            continue
+        if name not in ("open", "closed"):
+            measure(f"count: {name}", lambda s, name=name: lists._capped_count(s, in_authority, conditions[name]))
+    for stage in lists.STAGES:
+        measure(f"count: open in {stage}", lambda s, stage=stage: lists._capped_count(
+            s, in_authority, Episode.stage == stage, lists._open()))
+    measure("count: search requests waiting", lambda s: s.scalar(
+        select(func.count()).select_from(SearchRequest).where(
+            policy.authority_clause(admin, SearchRequest.authority_id), SearchRequest.status == "submitted")))
 
-        def count(name=name):
-            with db.session() as session:
-                lists._capped_count(session, policy.authority_clause(admin, Episode.authority_id), conditions[name])
-        report(f"count: {name}", timed(count, args.runs, warm=True))
-
-    print("\n(b) first page of each list (50 rows)")
+    print("\n(b) the lists (first page of 50 rows unless said)")
+    page_100 = deep_page(db, admin, stuck, 100)
     for name in lists.LISTS:
-        def first_page(name=name):
-            with db.session() as session:
-                lists.episode_list(session, admin, lists.read_filters({"show": name}), stuck_after_days=stuck)
-        report(f"list: {name}", timed(first_page, args.runs, warm=True))
+        measure(f"list: {name}", lambda s, name=name: lists.episode_list(
+            s, admin, lists.read_filters({"show": name}), stuck_after_days=stuck))
+    measure("list: open, page 100", lambda s: lists.episode_list(
+        s, admin, lists.read_filters(page_100), stuck_after_days=stuck))
+    measure("list: open, delivery, one lead, started since", lambda s: lists.episode_list(
+        s, admin, lists.read_filters({"show": "open", "stage": "delivery", "lead": "3",
+                                      "started_from": "2026-01-01"}), stuck_after_days=stuck))
+    measure("list: the filters' choices", lambda s: lists.filter_choices(s, admin))
 
-    def deep_page():
-        with db.session() as session:
-            lists.episode_list(session, admin, lists.read_filters({"show": "open", "page": "100"}),
-                               stuck_after_days=stuck)
-    report("list: open, page 100", timed(deep_page, args.runs, warm=True))
+    print("\n(c) task lists")
+    measure("task list: a practitioner's ready tasks", lambda s: ready_tasks(s, practitioner, set()))
+    measure("task list: a practitioner's overdue tasks", lambda s: ready_tasks(s, practitioner, {"overdue"}))
+    measure("task list: the administrator's deadline alerts", lambda s: open_alerts(s, admin))
 
-    def filtered():
-        with db.session() as session:
-            lists.episode_list(session, admin, lists.read_filters(
-                {"show": "open", "stage": "delivery", "lead": "3", "started_from": "2026-01-01"}),
-                stuck_after_days=stuck)
-    report("list: open, delivery, one lead, started since", timed(filtered, args.runs, warm=True))
+    print("\n(d) the national index (each search audited, as on the page) and search requests")
+    keys = seeded.sample_child
+    for label, given in (("name, birth date and postcode", ("family_name", "date_of_birth", "postcode")),
+                         ("name and postcode", ("family_name", "postcode")),
+                         ("name and birth date", ("family_name", "date_of_birth")),
+                         ("birth date and postcode", ("date_of_birth", "postcode"))):
+        searched = {key: keys[key] if key in given else None for key in keys}
+        measure(f"index search: {label}", lambda s, searched=searched: national_index.search(
+            s, practitioner, given_names=None, reason="benchmark of the index search", **searched))
+    measure("search requests: the queue", lambda s: search_queue.queue(s, admin))
+
+    def candidates(session):
+        request = search_queue.queue(session, admin).waiting[0]
+        search_queue.search_for_request(session, admin, request)
+    measure("search requests: candidates for a request", candidates)
+
+    print("\n(e) reports and the System page")
+    period = reports.Period.last_twelve_months(now().date())
+    for name in reports.TABLES:
+        measure(f"report: {name}", lambda s, name=name: reports.table(s, admin, name, period))
+    measure("system page: late deadlines", lambda s: system_status.late_timers(s, 60, admin))
     db.dispose()
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String
+from sqlalchemy import Date, ForeignKey, Index, String, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime
@@ -12,12 +12,20 @@ from .people import Authority
 
 class Child(Base):
     __tablename__ = "child"
+    __table_args__ = (
+        # The search requests queue compares names as typed, birthdays and postcode districts (by prefix:
+        # pattern ops on PostgreSQL let LIKE 'W9 %' use the index whatever the collation).
+        Index("ix_child_family_name_folded", func.lower(func.trim(text("family_name")))),
+        Index("ix_child_given_names_folded", func.lower(func.trim(text("given_names")))),
+        Index("ix_child_date_of_birth", "date_of_birth"),
+        Index("ix_child_postcode", "postcode", postgresql_ops={"postcode": "varchar_pattern_ops"}),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     given_names: Mapped[str] = mapped_column(String(200))
     family_name: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     address: Mapped[str | None] = mapped_column(String(500))
-    postcode: Mapped[str | None] = mapped_column(String(10), index=True)
+    postcode: Mapped[str | None] = mapped_column(String(10))
     home_authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
     home_authority: Mapped[Authority] = relationship()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -35,9 +35,10 @@ class Episode(Base):
         Index("ix_episode_authority_closed", "authority_id", "closed_at"),
         Index("ix_episode_authority_started", "authority_id", "started_at"),
         Index("ix_episode_authority_stage", "authority_id", "stage", "status"),
-        # At risk and waiting on a timer: one authority's open episodes by their next deadline.
-        Index("ix_episode_authority_open_timer", "authority_id", "next_timer_at",
-              sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'")),
+        # At risk, waiting on a timer and late deadlines: one authority's episodes of a status by next deadline.
+        Index("ix_episode_authority_status_timer", "authority_id", "status", "next_timer_at"),
+        # A child's episodes, closed ones too (the one-open-per-child index holds only open ones).
+        Index("ix_episode_child", "child_id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))
@@ -81,12 +82,17 @@ class Episode(Base):
 
     @property
     def reference(self) -> str:
-        code = self.authority.code if self.authority else "CAF"
-        return f"{code}-{self.id:06d}"
+        return episode_reference(self.authority.code if self.authority else None, self.id)
 
     @property
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
+
+
+def episode_reference(authority_code: str | None, episode_id: int) -> str:
+    """What people call an episode: its authority's code and number ("WMN-000123"); lists that read
+    columns rather than episodes make it from the two."""
+    return f"{authority_code or 'CAF'}-{episode_id:06d}"
 
 
 class HumanTask(Base):
@@ -97,6 +103,9 @@ class HumanTask(Base):
         UniqueConstraint("episode_id", "task_id", name="uq_human_task_instance"),
         Index("ix_human_task_ready", "status", "assigned_user_id"),
         Index("ix_human_task_due", "status", "due_at"),
+        # Overdue and stuck ask of each episode "is a task ready (and since when due)?": answered from the index.
+        Index("ix_human_task_episode_ready", "episode_id", "due_at",
+              sqlite_where=text("status = 'ready'"), postgresql_where=text("status = 'ready'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), index=True)

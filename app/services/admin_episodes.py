@@ -7,13 +7,13 @@ both come from the same `CONDITIONS`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased, defer, joinedload
 
 from app import policy
-from app.clock import now
+from app.clock import as_utc, now
 from app.models import (OPEN_STATUSES, AdminAlert, Child, Episode, HumanTask, Organisation, ProcessVersion,
                         SearchRequest, User)
 
@@ -22,10 +22,11 @@ COUNT_CAP = 10_000
 AT_RISK_DAYS = 7  # the 35-day limit within a week
 AT_RISK_PROTECTION_HOURS = 12  # the 48-hour limit within half a day
 STAGES = ("preparation", "assessment", "delivery", "closure")
-SORTS = {"updated": (Episode.updated_at.desc(), Episode.id.desc()),
-         "updated_oldest": (Episode.updated_at.asc(), Episode.id.asc()),
-         "started": (Episode.started_at.desc(), Episode.id.desc()),
-         "started_oldest": (Episode.started_at.asc(), Episode.id.asc())}
+# Each sort: the column a page is ordered by (then the id, so the order is total) and whether newest first.
+SORT_KEYS = {"updated": (Episode.updated_at, True), "updated_oldest": (Episode.updated_at, False),
+             "started": (Episode.started_at, True), "started_oldest": (Episode.started_at, False)}
+SORTS = {name: ((column.desc(), Episode.id.desc()) if newest else (column.asc(), Episode.id.asc()))
+         for name, (column, newest) in SORT_KEYS.items()}
 
 _Task = aliased(HumanTask)
 _Alert = aliased(AdminAlert)
@@ -110,7 +111,13 @@ class Filters:
     updated_to: date | None = None
     sort: str = "updated"
     page: int = 1
+    # Keyset pagination: the page starts after (or ends before) this row's sort key, "<microseconds>_<id>".
+    after: str = ""
+    before: str = ""
     errors: dict = field(default_factory=dict)
+    # The sort keys of the first and last rows shown, set by `episode_list` for the page's links.
+    first_key: str = ""
+    last_key: str = ""
 
     def as_args(self, **changes) -> dict:
         values = {"show": self.show, "stage": self.stage, "version": self.version,
@@ -120,6 +127,12 @@ class Filters:
             if value is not None:
                 values[name] = value.isoformat()
         values.update(changes)
+        # The next and previous pages carry the key they start from, so no page skips rows with OFFSET.
+        page = values.get("page")
+        if page == self.page + 1 and self.last_key:
+            values["after"] = self.last_key
+        elif page == self.page - 1 and page > 1 and self.first_key:
+            values["before"] = self.first_key
         return {k: v for k, v in values.items() if v not in ("", None)}
 
 
@@ -134,6 +147,9 @@ def read_filters(args) -> Filters:
         "updated" if filters.show != "stuck" else "updated_oldest")
     page = args.get("page", "1")
     filters.page = max(1, min(int(page), 10_000)) if page.isdigit() else 1
+    if filters.page > 1:
+        filters.after = args.get("after", "") if _key(args.get("after", "")) else ""
+        filters.before = args.get("before", "") if not filters.after and _key(args.get("before", "")) else ""
     for name in ("started_from", "started_to", "updated_from", "updated_to"):
         value = (args.get(name) or "").strip()
         if not value:
@@ -163,20 +179,57 @@ def version_labels(session: Session) -> dict[int, str]:
 
 def episode_list(session: Session, admin: User, filters: Filters, *,
                  stuck_after_days: int) -> tuple[list[EpisodeRow], bool]:
-    """One page of the list and whether there is a next one (no total count: it would scan)."""
+    """One page of the list and whether there is a next one (no total count: it would scan).
+
+    Pages are keyset pages: the next page starts after the last row's sort key (the index walk
+    starts there, however deep the page); only a page number typed without its key is skipped to
+    with OFFSET. Sets `filters.first_key` and `filters.last_key` for the page's links."""
+    column, newest = SORT_KEYS[filters.sort]
     query = _filtered(select(Episode), admin, filters, stuck_after_days)
-    query = (query.options(defer(Episode.state), joinedload(Episode.child), joinedload(Episode.lead_professional),
-                           joinedload(Episode.originator).joinedload(User.organisation),
-                           joinedload(Episode.authority))
-             .order_by(*SORTS[filters.sort]).offset((filters.page - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
-    episodes = session.scalars(query).unique().all()
+    query = query.options(defer(Episode.state), joinedload(Episode.child), joinedload(Episode.lead_professional),
+                          joinedload(Episode.originator).joinedload(User.organisation),
+                          joinedload(Episode.authority))
+    backwards = bool(filters.before)
+    if filters.after or filters.before:
+        moment, episode_id = _key(filters.after or filters.before)
+        later = (newest != backwards)  # rows further down the list in the direction walked
+        bound = tuple_(column, Episode.id)
+        query = query.where(bound < tuple_(moment, episode_id) if later else bound > tuple_(moment, episode_id))
+        order = SORTS[filters.sort] if not backwards else (
+            (column.asc(), Episode.id.asc()) if newest else (column.desc(), Episode.id.desc()))
+        query = query.order_by(*order)
+    else:
+        query = query.order_by(*SORTS[filters.sort]).offset((filters.page - 1) * PAGE_SIZE)
+    episodes = session.scalars(query.limit(PAGE_SIZE + 1)).unique().all()
+    more = len(episodes) > PAGE_SIZE
+    episodes = episodes[:PAGE_SIZE]
+    if backwards:
+        episodes, more = episodes[::-1], True  # the page the reader came back from follows
+    if episodes:
+        filters.first_key = _key_of(getattr(episodes[0], column.key), episodes[0].id)
+        filters.last_key = _key_of(getattr(episodes[-1], column.key), episodes[-1].id)
     labels = version_labels(session)
     rows = [EpisodeRow(e, e.child.display_name if e.child else "(record removed)",
                        e.lead_professional.full_name if e.lead_professional else None, e.originator.full_name,
                        e.originator.organisation.name if e.originator.organisation else None,
                        labels.get(e.process_version_id, ""))
-            for e in episodes[:PAGE_SIZE]]
-    return rows, len(episodes) > PAGE_SIZE
+            for e in episodes]
+    return rows, more
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _key_of(moment: datetime, episode_id: int) -> str:
+    return f"{(as_utc(moment) - _EPOCH) // timedelta(microseconds=1)}_{episode_id}"
+
+
+def _key(text: str) -> tuple[datetime, int] | None:
+    """A page key as (sort column value, episode id), or None when it is not one."""
+    moment, _, episode_id = text.partition("_")
+    if not (moment.isdigit() and episode_id.isdigit() and len(moment) < 19 and len(episode_id) < 10):
+        return None
+    return _EPOCH + timedelta(microseconds=int(moment)), int(episode_id)
 
 
 def matching_ids(session: Session, admin: User, filters: Filters, *, stuck_after_days: int,

@@ -99,7 +99,9 @@ def swapped(born: date) -> date | None:
     return date(born.year, born.day, born.month)
 
 
-def _compare_name(searched: str | None, indexed: str) -> tuple[str | None, float]:
+def _compare_name(searched: str | None, indexed: str, *, needed: bool = False) -> tuple[str | None, float]:
+    """("exact" | "close" | None, similarity). With `needed`, the caller wants only a close name:
+    difflib's cheap upper bounds turn most strangers away before its full comparison."""
     if searched is None:
         return None, 0.0
     if exact_name(searched) == exact_name(indexed):
@@ -107,7 +109,10 @@ def _compare_name(searched: str | None, indexed: str) -> tuple[str | None, float
     a, b = folded_name(searched), folded_name(indexed)
     if a == b:
         return "close", 1.0
-    ratio = difflib.SequenceMatcher(None, a, b).ratio()
+    matcher = difflib.SequenceMatcher(None, a, b)
+    if needed and (matcher.real_quick_ratio() < NAME_SIMILARITY or matcher.quick_ratio() < NAME_SIMILARITY):
+        return None, 0.0
+    ratio = matcher.ratio()
     return ("close" if ratio >= NAME_SIMILARITY else None), ratio
 
 
@@ -132,11 +137,16 @@ NEAR_REASONS = {"family_name": "family name spelled differently", "date_of_birth
                 "postcode": "same postcode district"}
 
 
-def _score(keys: Keys, entry: IndexEntry) -> tuple[str, tuple[str, ...], tuple] | None:
-    """("exact" | "near", why near, sort key) when the entry matches, else None."""
-    name, similarity = _compare_name(keys.family_name, entry.family_name)
-    found = {"family_name": name, "date_of_birth": _compare_birth(keys.date_of_birth, entry.date_of_birth),
-             "postcode": _compare_postcode(keys.postcode, entry.postcode)}
+def _score(keys: Keys, entry) -> tuple[str, tuple[str, ...], tuple] | None:
+    """("exact" | "near", why near, sort key) when the entry (anything with the three key attributes)
+    matches, else None."""
+    birth = _compare_birth(keys.date_of_birth, entry.date_of_birth)
+    postcode = _compare_postcode(keys.postcode, entry.postcode)
+    others = (birth is not None) + (postcode is not None)
+    if others == 0:
+        return None  # the name alone is one key of the two needed
+    name, similarity = _compare_name(keys.family_name, entry.family_name, needed=others == 1)
+    found = {"family_name": name, "date_of_birth": birth, "postcode": postcode}
     matching = [key for key, how in found.items() if how is not None]
     if len(matching) < 2:
         return None
@@ -181,10 +191,11 @@ def _candidates(keys: Keys):
 
 
 def _query(user: User, keys: Keys, *, open_only: bool = False, episode_id: int | None = None):
+    """The candidates' keys only: a national search compares hundreds of entries to show a few."""
     query = (
-        select(IndexEntry, Authority.name, Child.shielded, Child.home_authority_id)
+        select(IndexEntry.id, IndexEntry.family_name, IndexEntry.date_of_birth, IndexEntry.postcode,
+               IndexEntry.updated_at)
         .join(Episode, Episode.id == IndexEntry.episode_id)
-        .join(Authority, Authority.id == IndexEntry.authority_id)
         .outerjoin(Child, Child.id == IndexEntry.child_id)
         # Withdrawn consent stops sharing: the index no longer points to that CAF.
         .where(_candidates(keys), Episode.status != "deleted", Episode.consent_state != "withdrawn",
@@ -195,6 +206,31 @@ def _query(user: User, keys: Keys, *, open_only: bool = False, episode_id: int |
     if episode_id is not None:
         query = query.where(IndexEntry.episode_id == episode_id)
     return query
+
+
+def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tuple]:
+    """The best MAX_RESULTS matches, each as (match, IndexEntry, authority name, shielded, home authority id).
+
+    The index is searched with B-tree indexes, not trigram or phonetic ones: two of the three keys must
+    match, so every result matches the date of birth (or its swap) or the postcode district, which
+    indexes find by equality or prefix on PostgreSQL and SQLite alike; the family name is then compared
+    here, on those few hundred candidates, with the same rule as ever. A name index would only help a
+    search on the name alone, which the rule forbids."""
+    scored = []
+    for candidate in session.execute(_query(user, keys, **narrowing)):
+        match = _score(keys, candidate)
+        if match is not None:
+            scored.append((match[2], -candidate.updated_at.timestamp(), candidate.id, match))
+    scored.sort(key=lambda row: row[:2])
+    best = scored[:MAX_RESULTS]
+    if not best:
+        return []
+    details = {entry.id: (entry, authority, bool(shielded), home) for entry, authority, shielded, home in
+               session.execute(select(IndexEntry, Authority.name, Child.shielded, Child.home_authority_id)
+                               .join(Authority, Authority.id == IndexEntry.authority_id)
+                               .outerjoin(Child, Child.id == IndexEntry.child_id)
+                               .where(IndexEntry.id.in_([row[2] for row in best])))}
+    return [(match, *details[entry_id]) for _, _, entry_id, match in best if entry_id in details]
 
 
 def search(session: Session, user: User, *, given_names: str | None, family_name: str | None,
@@ -210,14 +246,8 @@ def search(session: Session, user: User, *, given_names: str | None, family_name
     found = problems(keys, reason)
     if found:
         raise SearchInvalid(found)
-    scored = []
-    query = _query(user, keys, open_only=open_only, episode_id=episode_id)
-    for entry, authority, shielded, home_authority_id in session.execute(query):
-        match = _score(keys, entry)
-        if match is not None:
-            scored.append((match, entry, authority, bool(shielded), home_authority_id))
-    scored.sort(key=lambda row: (row[0][2], -row[1].updated_at.timestamp()))
-    results = [_result(user, *row) for row in scored[:MAX_RESULTS]]
+    results = [_result(user, *row) for row in _matches(session, user, keys, open_only=open_only,
+                                                          episode_id=episode_id)]
     episodes_shown(session, user.id, page, [r.episode_id for r in results], action="index_searched",
                    reason=reason.strip(), criteria=_criteria(given_names, keys), results=len(results),
                    exact=sum(r.match == "exact" for r in results),
