@@ -4,11 +4,13 @@ SQLite is the embedded default; PostgreSQL (psycopg 3) is the production databas
 """
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -43,6 +45,28 @@ def _session_limits(lock_timeout: float | None, statement_timeout: float | None)
                (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)) if seconds]
     return {"options": " ".join(options)} if options else {}
 
+POOL_RECYCLE_SECONDS = 1800
+# A pooled connection unused for longer than this is pinged before it is handed out again: after a
+# database restart or a dropped link, the idle ones are the ones that have gone.
+PING_AFTER_IDLE_SECONDS = 1.0
+
+
+def _note_checkin(_dbapi_connection, record) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection, record, _proxy) -> None:
+    idle_since = record.info.get("checked_in_at")
+    if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1").close()
+        dbapi_connection.rollback()
+    except Exception as exc:  # noqa: BLE001 - any failure means this connection is gone
+        # The pool discards it and hands out a new connection instead.
+        raise DisconnectionError(f"a pooled connection was lost while idle ({type(exc).__name__})") from exc
+
+
 # Session.info key under which sessions carry the audit key that seals their audit rows.
 AUDIT_KEY_INFO = "ecaf_audit_key"
 
@@ -63,12 +87,18 @@ class Database:
         if self.is_sqlite:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
         else:
-            kwargs["pool_pre_ping"] = True
+            # No ping on every checkout (a round trip each time a request or step takes a connection): a
+            # connection is asked whether it still lives only when it has been idle a while (_ping_if_idle),
+            # and none is kept longer than the recycle time.
+            kwargs["pool_recycle"] = POOL_RECYCLE_SECONDS
             # A database host that stops answering fails a connection in seconds, not the system's minutes:
             # probes, steps and loops then report it and try again instead of hanging.
             kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS, **KEEPALIVES,
                                       **_session_limits(lock_timeout_seconds, statement_timeout_seconds)}
         self.engine: Engine = create_engine(self.url, **kwargs)
+        if not self.is_sqlite:
+            event.listen(self.engine, "checkin", _note_checkin)
+            event.listen(self.engine, "checkout", _ping_if_idle)
         if self.is_sqlite:
             event.listen(self.engine, "connect", _tune_sqlite)
             # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that a

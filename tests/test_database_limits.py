@@ -62,3 +62,25 @@ def test_the_limits_are_the_settings_and_zero_means_none(config):
         unavailable(f"PostgreSQL is not reachable: {type(exc).__name__}")
     finally:
         limited.dispose()
+
+
+def test_a_pooled_connection_lost_while_idle_is_replaced_without_an_error(postgres_runtime, monkeypatch):
+    """No ping on every checkout; a connection idle long enough to have been lost is asked first, and a
+    dead one is swapped for a new connection before anyone uses it."""
+    import app.db
+
+    db = postgres_runtime.db
+    with db.session() as session:
+        first = session.execute(text("SELECT pg_backend_pid()")).scalar()
+    with db.session() as session:  # used again at once: the same connection, no ping
+        assert session.execute(text("SELECT pg_backend_pid()")).scalar() == first
+    other = Runtime.build(replace(postgres_runtime.config)).db  # its own pool: never the connection it ends
+    try:
+        with other.session() as session:
+            assert session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first}).scalar()
+    finally:
+        other.dispose()
+    monkeypatch.setattr(app.db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    with db.session() as session:
+        replaced = session.execute(text("SELECT pg_backend_pid()")).scalar()
+    assert replaced != first

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from app.cli import main
 from app.jobs.dispatch import InProcessDispatcher
+from app.jobs.runtime import Runtime
 
 from .conftest import REDIS_URL
 from .worker_processes import (another_child, database_url, deadline_fired, eventually, held_smtp,  # noqa: F401
@@ -34,6 +35,7 @@ def test_the_worker_survives_its_database_connections_being_terminated(runtime, 
     eventually(lambda: deadline_fired(runtime, episode_id), "the deadline to fire after the terminations",
                worker=worker)
     terminate_connections(database_url)
+    runtime.db.dispose()  # this test's own pooled connections died too; the worker's are what is tested
     message_id = queued_message(runtime, redis_connection, "after-terminate")
     eventually(lambda: sent_by_rq(runtime, redis_connection, message_id), "rq to deliver afterwards", worker=worker)
     assert worker.process.poll() is None and len(deadline_fired(runtime, episode_id)) == 1
@@ -90,7 +92,12 @@ def test_the_in_process_runner_fires_deadlines_from_the_database_and_outlives_a_
         episode_id = overdue_episode(runtime, people)
         eventually(lambda: deadline_fired(runtime, episode_id), "the deadline to fire")
         terminate_connections(database_url)  # every pooled connection of both loops dies
-        second = overdue_episode(runtime, {**people, "child": another_child(runtime, people)})
+        # The test's own set-up takes a pool of its own: the loops' connections, lost, are what is tested.
+        setup = Runtime.build(runtime.config)
+        try:
+            second = overdue_episode(setup, {**people, "child": another_child(setup, people)})
+        finally:
+            setup.db.dispose()
         fired = eventually(lambda: deadline_fired(runtime, second), "a deadline after the fault")
         eventually(lambda: status_of(runtime, fired[0].id) == "sent", "its message, from the queue")
         assert dispatcher._timers.alive and dispatcher._deliveries.alive

@@ -15,7 +15,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import audit, membership, metrics
@@ -323,9 +323,11 @@ class Engine:
         return workflow
 
     def _lock(self, session: Session, episode_id: int, skip_locked: bool = False) -> Episode | None:
-        query = select(Episode).where(Episode.id == episode_id)
+        # The version comes with the episode (its small columns: the files are deferred), for _load.
+        query = select(Episode).where(Episode.id == episode_id).options(
+            joinedload(Episode.process_version, innerjoin=True))
         if self.db.is_postgresql:
-            query = query.with_for_update(skip_locked=skip_locked)
+            query = query.with_for_update(skip_locked=skip_locked, of=Episode)
         return session.scalar(query)
 
     def _open_episode(self, session: Session, episode_id: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from sqlalchemy import and_, exists, false, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, joinedload
 
 from app.engine.lanes import ROLE_OF_LANE
 from app.models import Child, ConsentExclusion, Episode, EpisodeMember, HumanTask, User
@@ -164,7 +164,7 @@ def may_complete(user: User, task: HumanTask) -> bool:
 def may_complete_now(session: Session, user_id: int, task: HumanTask) -> bool:
     """may_complete asked again inside the step that completes the task, with the account and the
     episode as they are in that transaction: access lost after the form was opened counts."""
-    user = session.get(User, user_id)
+    user = session.get(User, user_id, options=[joinedload(User.organisation)])
     return may_complete(user, task) and visible_episode(session, user, task.episode_id) is not None
 
 
