@@ -178,18 +178,28 @@ class Engine:
         def fire() -> StepResult | None:
             with self.db.session() as session:
                 episode = self._lock(session, episode_id, skip_locked=True)
-                if (episode is None or episode.status not in ("open", "error") or episode.next_timer_at is None
-                        or episode.next_timer_at > now()):
-                    return None
-                due[:] = [episode.next_timer_at]
-                workflow = self._load(episode)
-                return self._advance_and_save(session, episode, workflow, None, lambda *_: None)
+                due[:] = [episode.next_timer_at] if episode is not None else []
+                return self.wake_claimed(session, episode) if episode is not None else None
 
         result = self._observed("wake", episode_id, fire)
         if result is not None:
             metrics.timer_fired((now() - due[0]).total_seconds())
             self._after_commit(result)
         return result
+
+    def wake_claimed(self, session: Session, episode: Episode) -> StepResult | None:
+        """Fire the due timers of an episode the caller has locked in `session`, inside the caller's
+        transaction (the timer loop wakes a claimed batch in one transaction, each episode in a
+        savepoint: app/jobs/timers.py). Returns None when nothing is due. The caller commits, then
+        hands the result to `after_wake`."""
+        if (episode.status not in ("open", "error") or episode.next_timer_at is None
+                or episode.next_timer_at > now()):
+            return None
+        return self._advance_and_save(session, episode, self._load(episode), None, lambda *_: None)
+
+    def after_wake(self, result: StepResult) -> None:
+        """After the commit of a wake done by `wake_claimed`: its messages go for delivery."""
+        self._after_commit(result)
 
     def retry(self, episode_id: int, actor_id: int | None, data: dict | None = None,
               reason: str | None = None) -> StepResult:

@@ -20,7 +20,7 @@ from .delivery import DeliveryDeferred, DeliveryFailed, deliver
 from .failing_deadlines import FailingDeadlines
 from .loops import Loop
 from .sweep import housekeeping, sweep_outbox
-from .timers import fire_due_timers
+from .timers import TimerReport, fire_due_timers, pause_before_next_pass
 
 log = logging.getLogger(__name__)
 # A command to Redis never waits longer than this: a stalled Redis must not hold a web request.
@@ -55,7 +55,8 @@ class RqDispatcher:
 class InProcessDispatcher:
     """The jobs of a process without Redis (`ecaf run`, `make run`): the same rules as a worker.
 
-    Two threads: the timer loop wakes due episodes from the database every `timer_poll_seconds`;
+    Two threads: the timer loop wakes due episodes from the database as each comes due (at least
+    every `timer_poll_seconds`);
     the delivery loop sends the messages steps queued, retries due ones and runs the sweep's
     housekeeping every `sweep_interval` seconds. A hanging channel holds only the second."""
 
@@ -66,13 +67,19 @@ class InProcessDispatcher:
         self._stop = threading.Event()
         self._next_sweep = now()
         self._failing = FailingDeadlines()  # deadlines that keep failing wait between tries
-        self._timers = Loop("timers", lambda: fire_due_timers(self.runtime, stop=self._stop, failing=self._failing),
-                            self._poll_seconds, self._stop, on_error=self._recover)
+        self._timer_report: TimerReport | None = None
+        self._timers = Loop("timers", self._fire_timers, lambda: pause_before_next_pass(self._timer_report,
+                                                                                        self._poll_seconds()),
+                            self._stop, on_error=self._recover)
         self._deliveries = Loop("deliveries", self._deliver_and_sweep, self._poll_seconds, self._stop,
                                 on_error=self._recover)
 
     def _poll_seconds(self) -> float:
         return min(float(self.runtime.config.timer_poll_seconds), float(self.sweep_interval) or 1.0)
+
+    def _fire_timers(self) -> None:
+        self._timer_report = None  # after a failure the loop waits its poll
+        self._timer_report = fire_due_timers(self.runtime, stop=self._stop, failing=self._failing)
 
     def _recover(self, error: BaseException) -> None:
         if is_connection_error(error):

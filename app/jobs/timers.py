@@ -1,31 +1,46 @@
 """Deadlines come from the database: each episode's `next_timer_at` (indexed) is the schedule.
 
-Every worker (and the in-process runner) polls it every `timer_poll_seconds` and wakes each
-episode whose time has passed, oldest due first, in batches. `Engine.wake` locks the episode with
-SKIP LOCKED and checks the due time again, so two workers never fire one timer twice, and nothing
-here depends on Redis: a Redis outage delays no deadline. A deadline that fails for any other
-reason than its handler's or the database's passing trouble waits before its next try
+A pass wakes every episode due when it starts, oldest due first, in claimed batches: one
+transaction locks up to BATCH due episodes (FOR UPDATE SKIP LOCKED on PostgreSQL, so several
+workers share the due set and none waits on another's batch), fires each one's timers with the
+row it already holds, in a savepoint of its own, and commits once (one commit, one turn of the
+audit chain's lock, per batch). A failing episode only rolls back its own savepoint: a handler's
+fault puts that episode in error as ever, a passing database error (a lock timeout) is tried again
+a few times and then leaves it due for the next pass, and only a lost connection ends the batch
+(nothing of it committed: every episode in it stays due). A batch stops taking episodes after
+BATCH_SECONDS, so the locks it holds are brief for anyone stepping one of them.
+
+Nothing here depends on Redis: a Redis outage delays no deadline. Between passes a loop sleeps
+until the next deadline (`TimerReport.next_due`), never longer than `timer_poll_seconds`, so a
+deadline fires within moments of its time. A deadline that fails for any other reason than its
+handler's or the database's passing trouble waits before its next try
 (app/jobs/failing_deadlines.py), so it neither floods the log nor slows every pass.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 
+from app import metrics, request_ids
 from app.clock import now
 from app.engine.errors import StepInterrupted
-from app.engine.step_retries import CONNECTION_KINDS
+from app.engine.runner import StepResult
+from app.engine.step_retries import CONNECTION_KINDS, transient_kind
 from app.models import Episode
 
 from .failing_deadlines import FailingDeadlines
 from .runtime import Runtime
 
 log = logging.getLogger(__name__)
-BATCH = 100
+step_log = logging.getLogger("ecaf.step")
+BATCH = 50
+# How long a batch goes on taking episodes: its row locks make a user's step on one of them wait.
+BATCH_SECONDS = 1.0
 WAKEABLE = ("open", "error")
 
 
@@ -33,18 +48,104 @@ WAKEABLE = ("open", "error")
 class TimerReport:
     woken: int = 0
     failed: int = 0
+    # The earliest deadline after the pass began (None: none waiting): the loop sleeps until then.
+    next_due: datetime | None = None
 
 
-def _due_batch(runtime: Runtime, until: datetime, after: tuple[datetime, int] | None, limit: int):
-    """(next_timer_at, id) of due episodes, oldest first, after the last one already seen."""
-    query = select(Episode.next_timer_at, Episode.id).where(
-        Episode.next_timer_at <= until, Episode.status.in_(WAKEABLE))
+@dataclass
+class _Wake:
+    episode_id: int
+    due: datetime
+    seconds: float = 0.0
+    result: StepResult | None = None
+    error: Exception | None = None
+
+
+@dataclass
+class _Batch:
+    wakes: list[_Wake] = field(default_factory=list)
+    last: tuple[datetime, int] | None = None  # the cursor: the last episode this batch looked at
+    complete: bool = True  # it looked at every episode it claimed
+
+
+def _due(until: datetime, after: tuple[datetime, int] | None):
+    query = select(Episode).where(Episode.next_timer_at <= until, Episode.status.in_(WAKEABLE))
     if after is not None:
         due, episode_id = after
         query = query.where(or_(Episode.next_timer_at > due,
                                 and_(Episode.next_timer_at == due, Episode.id > episode_id)))
+    return query.order_by(Episode.next_timer_at, Episode.id)
+
+
+def _wake_one(runtime: Runtime, session, episode: Episode) -> _Wake:
+    """Fire one claimed episode in a savepoint; a passing database error is tried again a few times."""
+    wake = _Wake(episode.id, episode.next_timer_at)
+    pauses = runtime.engine.retry_pauses
+    started = time.monotonic()
+    for attempt in range(len(pauses) + 1):
+        try:
+            with session.begin_nested():
+                wake.result = runtime.engine.wake_claimed(session, episode)
+            break
+        except Exception as error:  # noqa: BLE001 - sorted below: one episode's fault stays its own
+            kind = transient_kind(error)
+            if kind in CONNECTION_KINDS:
+                raise  # the batch's transaction is gone with its connection: none of it committed
+            if kind is None:
+                wake.error = error
+                break
+            if attempt == len(pauses):
+                wake.error = StepInterrupted("the database could not finish this just now", kind=kind)
+                break
+            metrics.step_retried("wake")
+            log.warning("wake step of episode %s rolled back after a transient database error (%s); try %d of %d "
+                        "in %.2fs", wake.episode_id, kind, attempt + 2, len(pauses) + 1, pauses[attempt])
+            time.sleep(pauses[attempt])
+    wake.seconds = time.monotonic() - started
+    return wake
+
+
+def _wake_batch(runtime: Runtime, until: datetime, after, limit: int, stop, failing: FailingDeadlines) -> _Batch:
+    """Claim up to `limit` due episodes, wake each, commit once."""
+    batch = _Batch(last=after)
+    budget = BATCH_SECONDS if runtime.db.is_postgresql else BATCH_SECONDS / 4  # SQLite: one writer at a time
     with runtime.db.session() as session:
-        return list(session.execute(query.order_by(Episode.next_timer_at, Episode.id).limit(limit)).all())
+        query = _due(until, after).limit(limit)
+        if runtime.db.is_postgresql:
+            query = query.with_for_update(skip_locked=True)
+        claimed = session.scalars(query).all()
+        batch.complete = len(claimed) < limit
+        started = time.monotonic()
+        for episode in claimed:
+            if (stop is not None and stop.is_set()) or time.monotonic() - started > budget:
+                batch.complete = False  # the rest are unlocked at commit, for the next batch
+                break
+            batch.last = (episode.next_timer_at, episode.id)
+            if failing.waiting(episode.id, episode.next_timer_at):
+                continue
+            batch.wakes.append(_wake_one(runtime, session, episode))
+    return batch
+
+
+def _observed(wake: _Wake) -> None:
+    """Each wake is measured and logged as a step of its own, as every other step is."""
+    if wake.result is not None:
+        outcome = "error" if wake.result.status == "error" else "ok"
+        metrics.timer_fired((now() - wake.due).total_seconds())
+    elif wake.error is None:
+        return  # nothing was due after all
+    else:
+        outcome = "transient" if isinstance(wake.error, StepInterrupted) else "failed"
+    metrics.step_observed("wake", wake.seconds, outcome)
+    step_log.info("step", extra={"event": {"kind": "wake", "episode_id": wake.episode_id, "outcome": outcome,
+                                           "seconds": round(wake.seconds, 4), "request_id": request_ids.current()}})
+
+
+def next_deadline(runtime: Runtime, after: datetime) -> datetime | None:
+    """The earliest deadline later than `after` (one indexed read)."""
+    with runtime.db.session() as session:
+        return session.scalar(select(func.min(Episode.next_timer_at)).where(
+            Episode.next_timer_at > after, Episode.status.in_(WAKEABLE)))
 
 
 def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None, failing: FailingDeadlines | None = None,
@@ -61,27 +162,45 @@ def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None, failing: Fa
     report = TimerReport()
     until, after = now(), None
     while True:
-        batch = _due_batch(runtime, until, after, limit)
-        for due, episode_id in batch:
-            if stop is not None and stop.is_set():
-                return report
-            after = (due, episode_id)
-            if failing.waiting(episode_id, due):
-                continue
-            try:
-                if runtime.engine.wake(episode_id) is not None:
-                    report.woken += 1
-                    failing.fired(episode_id)
-            except StepInterrupted as interrupted:
+        try:
+            batch = _wake_batch(runtime, until, after, limit, stop, failing)
+        except Exception as error:
+            kind = transient_kind(error)
+            if kind in CONNECTION_KINDS:
+                raise StepInterrupted("the database could not be reached: the due deadlines wait",
+                                      kind=kind) from error
+            if kind is None:
+                raise
+            # e.g. the commit waited too long for the audit chain: nothing of the batch was
+            # committed, so every episode in it stays due for the next pass.
+            log.warning("a batch of deadlines was rolled back after a transient database error (%s); they stay "
+                        "due for the next pass", kind)
+            return report
+        after = batch.last
+        for wake in batch.wakes:  # committed: now what follows each
+            _observed(wake)
+            if wake.result is not None:
+                report.woken += 1
+                failing.fired(wake.episode_id)
+                runtime.engine.after_wake(wake.result)
+            elif isinstance(wake.error, StepInterrupted):
                 report.failed += 1
-                if interrupted.kind in CONNECTION_KINDS:
-                    raise
-                log.warning("the deadline of episode %s stays due: %s (%s)", episode_id, interrupted,
-                            interrupted.kind)
-            except Exception as error:  # noqa: BLE001 - one episode's fault must not hold the others' deadlines
+                log.warning("the deadline of episode %s stays due: %s (%s)", wake.episode_id, wake.error,
+                            wake.error.kind)
+            elif wake.error is not None:
                 report.failed += 1
-                failing.failed(runtime, episode_id, due, error)
+                failing.failed(runtime, wake.episode_id, wake.due, wake.error)
             if progress is not None:
                 progress()
-        if len(batch) < limit:
+        if stop is not None and stop.is_set():
             return report
+        if batch.complete:
+            report.next_due = next_deadline(runtime, until)
+            return report
+
+
+def pause_before_next_pass(report: TimerReport | None, poll_seconds: float) -> float:
+    """Until the next deadline, never longer than the poll (steps elsewhere set new deadlines)."""
+    if report is None or report.next_due is None:
+        return poll_seconds
+    return max(0.0, min(poll_seconds, (report.next_due - now()).total_seconds()))

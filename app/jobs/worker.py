@@ -1,7 +1,8 @@
 """`ecaf worker`: one process that fires deadlines, delivers messages and says it is alive.
 
-- the timer loop (its own thread) wakes every episode whose `next_timer_at` has passed, every
-  `timer_poll_seconds`, from the database alone: no deadline waits on Redis or on a channel;
+- the timer loop (its own thread) wakes every episode whose `next_timer_at` has passed, in claimed
+  batches, from the database alone: no deadline waits on Redis or on a channel. It sleeps until the
+  next deadline, at most `timer_poll_seconds` (app/jobs/timers.py);
 - the delivery loop (its own thread) sends every message whose next try is due (those the
   worker's own deadlines wrote at once), and runs the sweep's housekeeping every
   `sweep_interval_seconds`;
@@ -33,7 +34,7 @@ from .loops import Loop
 from .rq_worker import RqSupervisor
 from .runtime import Runtime
 from .sweep import housekeeping, sweep_outbox
-from .timers import fire_due_timers
+from .timers import TimerReport, fire_due_timers, pause_before_next_pass
 
 log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 10.0
@@ -51,6 +52,7 @@ class WorkerProcess:
         self.started_at = time.time()
         self.last_timers: float | None = None
         self.timers_progress: float | None = None
+        self.timer_report: TimerReport | None = None
         self.failing = FailingDeadlines()
         self.last_sweep: float | None = None
         self._next_sweep = 0.0
@@ -61,8 +63,11 @@ class WorkerProcess:
         def poll() -> float:
             return float(self.runtime.config.timer_poll_seconds)
 
+        def until_next_deadline() -> float:
+            return pause_before_next_pass(self.timer_report, poll())
+
         recover = self._recover
-        self.timers = Loop("timers", self._fire_timers, poll, self.stop, on_error=recover)
+        self.timers = Loop("timers", self._fire_timers, until_next_deadline, self.stop, on_error=recover)
         self.deliveries = Loop("deliveries", self._deliver_and_sweep, poll, self.stop, on_error=recover)
         self.heartbeats = Loop("heartbeat", self._beat, lambda: HEARTBEAT_SECONDS, self.stop,
                                max_backoff=HEARTBEAT_SECONDS, on_error=self._forget_redis)
@@ -79,7 +84,9 @@ class WorkerProcess:
 
     # ---------------------------------------------------------------- the loops' work
     def _fire_timers(self) -> None:
-        fire_due_timers(self.runtime, stop=self.stop, failing=self.failing, progress=self._timers_progressed)
+        self.timer_report = None  # after a failure the loop waits its poll, not for a deadline it never read
+        self.timer_report = fire_due_timers(self.runtime, stop=self.stop, failing=self.failing,
+                                            progress=self._timers_progressed)
         self.last_timers = time.time()
 
     def _timers_progressed(self) -> None:
