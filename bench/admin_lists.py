@@ -19,6 +19,7 @@ episodes (it is only upgraded to REV), so an index can be measured before and af
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,21 @@ def signed_in(db: Database, user_id: int) -> User:
         return user
 
 
+def cpu_seconds(db: Database) -> tuple[float, float | None]:
+    """CPU time used so far by this process and by the database's server processes serving it (read from
+    /proc when the server runs on this machine, else None): steadier than wall time on a busy machine."""
+    with db.session() as session:
+        pids = session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")).all()
+    served = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return time.process_time(), None
+        served += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return time.process_time(), served
+
+
 def deep_page(db: Database, admin: User, stuck: int, number: int) -> dict:
     """The arguments of page `number` of the open list, as a reader gets there: by following the
     next page's link from page 1 (each link carries the key its page starts after)."""
@@ -137,7 +153,12 @@ def main() -> None:
         def run():
             with db.session() as session:
                 action(session)
-        report(label, timed(run, args.runs, warm=True), width=56)
+        run()
+        before = cpu_seconds(db)
+        report(label, timed(run, args.runs), width=56)
+        after = cpu_seconds(db)
+        print(f"{'':<4}CPU per run: eCAF {(after[0] - before[0]) / args.runs * 1000:.1f} ms" + (
+            f", PostgreSQL {(after[1] - before[1]) / args.runs * 1000:.1f} ms" if after[1] is not None else ""))
 
     stuck = 14
     with db.session() as session:

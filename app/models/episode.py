@@ -25,8 +25,9 @@ class Episode(Base):
               sqlite_where=text(_OPEN_SQL), postgresql_where=text(_OPEN_SQL)),
         Index("ix_episode_due", "next_timer_at"),
         Index("ix_episode_status_stage", "status", "stage"),
-        # The administrators' lists: one authority's episodes by status, newest change first.
-        Index("ix_episode_authority_status_updated", "authority_id", "status", "updated_at"),
+        # The administrators' lists: one authority's episodes by status, newest change first (ids included,
+        # so a page's key and the stuck count are read from the index alone).
+        Index("ix_episode_authority_status_updated", "authority_id", "status", "updated_at", "id"),
         # Newest change first across statuses: the walk stops after one page instead of sorting them all.
         Index("ix_episode_authority_updated", "authority_id", "updated_at", "id"),
         Index("ix_episode_lead_updated", "lead_professional_id", "updated_at"),
@@ -34,6 +35,7 @@ class Episode(Base):
         Index("ix_episode_authority_submitted", "authority_id", "submitted_at"),
         Index("ix_episode_authority_closed", "authority_id", "closed_at"),
         Index("ix_episode_authority_started", "authority_id", "started_at"),
+        Index("ix_episode_authority_deleted", "authority_id", "deleted_at"),
         Index("ix_episode_authority_stage", "authority_id", "stage", "status"),
         # At risk, waiting on a timer and late deadlines: one authority's episodes of a status by next deadline.
         Index("ix_episode_authority_status_timer", "authority_id", "status", "next_timer_at"),

@@ -23,6 +23,12 @@ def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == "postgresql"
     # At risk, waiting on a timer and late deadlines: one authority's episodes of a status by next deadline.
     op.create_index("ix_episode_authority_status_timer", "episode", ["authority_id", "status", "next_timer_at"])
+    # The lists of one status (errored, suspended, closed, stuck) walk it in page order, ids included, so a
+    # page's key and the stuck count are read from the index alone.
+    op.drop_index("ix_episode_authority_status_updated", table_name="episode")
+    op.create_index("ix_episode_authority_status_updated", "episode", ["authority_id", "status", "updated_at", "id"])
+    # Reports count deletions per month, as they count starts, submissions and closures.
+    op.create_index("ix_episode_authority_deleted", "episode", ["authority_id", "deleted_at"])
     # A child's episodes, closed ones too (the one-open-per-child index holds only open ones).
     op.create_index("ix_episode_child", "episode", ["child_id"])
     # Overdue and stuck ask of each episode "is a task ready (and since when due)?": answered from the index.
@@ -47,5 +53,7 @@ def downgrade() -> None:
     for name, table in (("ix_child_date_of_birth", "child"), ("ix_child_given_names_folded", "child"),
                         ("ix_child_family_name_folded", "child"), ("ix_admin_alert_kind_episode", "admin_alert"),
                         ("ix_human_task_episode_ready", "human_task"), ("ix_episode_child", "episode"),
-                        ("ix_episode_authority_status_timer", "episode")):
+                        ("ix_episode_authority_deleted", "episode"), ("ix_episode_authority_status_timer", "episode")):
         op.drop_index(name, table_name=table)
+    op.drop_index("ix_episode_authority_status_updated", table_name="episode")
+    op.create_index("ix_episode_authority_status_updated", "episode", ["authority_id", "status", "updated_at"])
