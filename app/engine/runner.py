@@ -15,7 +15,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, joinedload, object_session
 from sqlalchemy.orm.exc import StaleDataError
 
 from app import audit, membership, metrics
@@ -31,6 +31,7 @@ from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetr
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version, forms_of
 from .projection import cancel_called_work, next_timer_at, stage_of, sync_human_tasks
+from .pruning import prune
 from .scripting import SCRIPT_ENGINE
 from .serializer import SERIALIZER_VERSION, dump_state, load_state
 
@@ -276,6 +277,7 @@ class Engine:
             episode.state, episode.serializer_version, episode.next_timer_at = None, None, None
             episode.status, episode.stage = "deleted", "closed"
             return
+        prune(workflow)  # finished history lives in our tables, not in the state (pruning.py)
         episode.state = dump_state(workflow)
         episode.serializer_version = SERIALIZER_VERSION
         episode.stage = stage_of(workflow)
@@ -308,11 +310,14 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
     def positions(self, episode: Episode) -> dict[str, list[str]]:
-        """Where the episode is in its diagram: BPMN ids of done, active and failed elements."""
+        """Where the episode is in its diagram: BPMN ids of done, active and failed elements.
+
+        The state holds the latest instance of each step done (pruning.py drops older ones); the
+        completed user tasks, from our own table, name the user tasks done however long ago."""
         if not episode.state:
             return {"done": [], "active": [], "errored": []}
         workflow = self._load(episode)
-        done, active, errored = set(), set(), set()
+        done, active, errored = self._completed_user_tasks(episode), set(), set()
         for task in workflow.get_tasks():
             bpmn_id = getattr(task.task_spec, "bpmn_id", None)
             if not bpmn_id:
@@ -325,6 +330,14 @@ class Engine:
                 active.add(bpmn_id)
         return {"done": sorted(done - active - errored), "active": sorted(active - errored),
                 "errored": sorted(errored)}
+
+    def _completed_user_tasks(self, episode: Episode) -> set[str]:
+        query = select(HumanTask.name).where(HumanTask.episode_id == episode.id, HumanTask.status == "completed")
+        session = object_session(episode)
+        if session is not None:
+            return set(session.scalars(query.distinct()))
+        with self.db.session() as session:
+            return set(session.scalars(query.distinct()))
 
     def _load(self, episode: Episode) -> BpmnWorkflow:
         spec, subprocess_specs = SPECS.get(episode.process_version)

@@ -1,0 +1,147 @@
+"""An episode's stored workflow state stays the size of its process however long it runs: finished
+review cycles and settled service requests are pruned (app/engine/pruning.py), while the diagram,
+deadlines, migration and transfer go on as before."""
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import time_machine
+from sqlalchemy import select
+
+import handlers
+
+from app.clock import as_utc
+from app.engine.library import Bundle, deploy
+from app.models import Episode, OutboxMessage
+from app.services import episode_transfer as transfer
+from app.services import process_migrations as migrations
+from app.services.service_requests import decide
+
+from .conftest import complete, processes_copy, ready_task
+from .journeys import to_review, today
+from .process_models import edit
+from .test_episode_transfer import as_file, newshire, schema_errors  # noqa: F401 (newshire is a fixture)
+from .test_process_migration import owner
+from .test_service_requests import send, teams, user  # noqa: F401 (teams is a fixture)
+from .transfer_release import released_file
+
+
+def stored(runtime, episode_id: int) -> tuple[int, int]:
+    """(bytes, task instances) of the episode's stored state, over the workflow and its subprocesses."""
+    with runtime.db.session() as session:
+        state = session.get(Episode, episode_id).state
+    document = json.loads(state)
+    return len(state.encode()), sum(len(part["tasks"]) for part in [document, *document["subprocesses"].values()])
+
+
+def review_cycle(runtime, episode_id: int, user_id: int | None = None) -> None:
+    """Review (support continues) and agree the next plan: the delivery loop once round."""
+    complete(runtime, episode_id, "review", {"review_date": today().isoformat(), "outcome": "continue",
+                                             "next_review_date": (today() + timedelta(days=42)).isoformat()},
+             user_id)
+    complete(runtime, episode_id, "action_plan", {
+        "actions": [{"identified_need": "Attendance", "action": "Morning club", "responsible": "School"}],
+        "next_review_date": (today() + timedelta(days=42)).isoformat()}, user_id)
+
+
+def positions(runtime, episode_id: int) -> dict[str, list[str]]:
+    with runtime.db.session() as session:
+        return runtime.engine.positions(session.get(Episode, episode_id))
+
+
+def test_review_cycles_do_not_grow_the_state_and_their_steps_stay_done(runtime, people, monkeypatch):
+    episode_id = to_review(runtime, people)
+    first_bytes, _ = stored(runtime, episode_id)
+    with monkeypatch.context() as before_pruning:  # states as eCAF stored them before it pruned
+        before_pruning.setattr("app.engine.runner.prune", lambda workflow: None)
+        for _ in range(3):
+            review_cycle(runtime, episode_id)
+    _, grown = stored(runtime, episode_id)
+
+    review_cycle(runtime, episode_id)  # the first save that prunes drops the old history too
+    _, pruned = stored(runtime, episode_id)
+    review_cycle(runtime, episode_id)
+    size, steady = stored(runtime, episode_id)
+    assert steady == pruned < grown, "a cycle adds nothing once the older cycles are pruned"
+    assert size <= 1.5 * first_bytes
+
+    # The diagram still shows the loop's steps done, and where the episode is.
+    shown = positions(runtime, episode_id)
+    assert {"tac_meeting", "action_plan", "store_action_plan", "schedule_review", "store_review",
+            "gw_continue"} <= set(shown["done"])
+    assert "review" in shown["active"] and "review" not in shown["done"]
+
+
+def test_a_pruned_episode_keeps_its_review_deadline_and_a_failed_reminder_is_retried(runtime, people, monkeypatch):
+    episode_id = to_review(runtime, people)
+    for _ in range(3):
+        review_cycle(runtime, episode_id)
+    due = as_utc(ready_task(runtime, episode_id, "review").due_at)
+    with runtime.db.session() as session:
+        assert as_utc(session.get(Episode, episode_id).next_timer_at) == due, "the last plan's review date"
+
+    def unreachable(ctx, **params):
+        raise ConnectionError("mail relay unreachable")
+
+    real = handlers.OPERATORS["reviews/reminder"]
+    monkeypatch.setitem(handlers.OPERATORS, "reviews/reminder", unreachable)
+    with time_machine.travel(due + timedelta(minutes=1), tick=False):
+        assert runtime.engine.wake(episode_id).status == "error"
+        monkeypatch.setitem(handlers.OPERATORS, "reviews/reminder", real)
+        assert runtime.engine.retry(episode_id, people["admin"]).status == "open"
+    with runtime.db.session() as session:
+        reminders = session.scalars(select(OutboxMessage).where(OutboxMessage.episode_id == episode_id,
+                                                                OutboxMessage.kind == "review_due")).all()
+    assert len(reminders) == 1
+    review_cycle(runtime, episode_id)  # the review is still there to do
+
+
+def test_settled_service_requests_leave_the_state_as_it_was(runtime, people, teams):  # noqa: F811
+    episode_id = to_review(runtime, people)
+    none_bytes, _ = stored(runtime, episode_id)
+    settled = []
+    for _ in range(3):
+        request_id = send(runtime, people, teams, episode_id)
+        assert not decide(runtime, request_id, user(runtime, teams["eve"]), {"decision": "accept"}).errors
+        settled.append(stored(runtime, episode_id))
+    assert settled[1][1] == settled[2][1], "a settled request adds nothing to the state"
+    assert settled[2][0] <= 1.5 * none_bytes
+    # The called process is gone from the state; its user tasks are done on the diagram from our own rows.
+    assert {"run_request", "request_form", "team_decision"} <= set(positions(runtime, episode_id)["done"])
+    review_cycle(runtime, episode_id)  # and the episode goes on
+
+
+def test_a_pruned_episode_migrates_keeping_its_deadline(runtime, people, tmp_path):
+    owner_id = owner(runtime, people)
+    episode_id = to_review(runtime, people)
+    for _ in range(3):
+        review_cycle(runtime, episode_id)
+    with runtime.db.session() as session:
+        due = session.get(Episode, episode_id).next_timer_at
+        deploy(session, Bundle.from_directory(edit(processes_copy(tmp_path), (
+            '<bpmn:userTask id="review" name="Review progress">',
+            '<bpmn:userTask id="review" name="Review progress with the family">'))))
+    result = migrations.run(runtime, "caf_episode", 1, 2, episode_ids=[episode_id], note="Clearer name",
+                            by_user_id=owner_id)
+    assert result.migrated == [episode_id], result
+    assert ready_task(runtime, episode_id, "review").title == "Review progress with the family"
+    with runtime.db.session() as session:
+        assert session.get(Episode, episode_id).next_timer_at == due
+    review_cycle(runtime, episode_id)
+    _, tasks = stored(runtime, episode_id)
+    review_cycle(runtime, episode_id)
+    assert stored(runtime, episode_id)[1] == tasks, "and its cycles are pruned as before"
+
+
+def test_a_pruned_episode_moves_to_another_authority_and_carries_on(runtime, people, newshire):  # noqa: F811
+    old_id = to_review(runtime, people)
+    for _ in range(3):
+        review_cycle(runtime, old_id)
+    _, tasks = stored(runtime, old_id)
+    document = released_file(runtime, old_id, newshire["admin"], people["admin"])
+    assert schema_errors(document) == []
+    new = transfer.import_episode(runtime, as_file(document), newshire["admin"], newshire["lead_email"])
+    assert stored(runtime, new.id)[1] == tasks
+    review_cycle(runtime, new.id, newshire["lead"])
+    assert stored(runtime, new.id)[1] == tasks
