@@ -10,6 +10,8 @@ from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, P
 from werkzeug.datastructures import MultiDict
 
 from app.engine.forms import strip_blanks, validate
+from app.forms import pieces
+from app.forms.markup import fields_markup
 from app.web import schema_form as sf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -543,6 +545,59 @@ def test_hostile_input_is_escaped_everywhere():
     assert page.value("section_b_child.date_of_birth.day") == evil
     summary_html = SUMMARY.render(rows=sf.summary(schema, ui, data))
     assert "<script>" not in summary_html and "&lt;script&gt;" in summary_html
+
+
+# ---------------------------------------------------------------- compiled markup
+
+
+def test_compiled_fields_match_every_macro_drawn_anew():
+    """Each field's markup is compiled once (app/forms/pieces.py); filled in, it must be exactly what
+    the GOV.UK macros draw for the same answers, errors, ticks, rows and focus."""
+    schema, ui = ASSESSMENT
+    post = Page(render(sf.build_form(schema, ui, {}))).multidict()
+    states = []
+    for action in (f"add:{PARENTS}", f"remove:{PARENTS}:0"):  # rows, "Remove" buttons and focus
+        data, raw, focus = sf.apply_row_action(schema, ui, post, action)
+        states.append(sf.build_form(schema, ui, data, None, raw, focus=focus))
+    states.append(sf.build_form(TYPES, TYPES_UI, {"tags": ["a", "c"], "known": False, "level": 2, "country": "c3",
+                                                  "agreed": True, "names": ["a", "b"], "when": "2024-02-29"}))
+    for name in FORMS:
+        schema, ui = load(name)
+        data = sample(schema)
+        states += [sf.build_form(schema, ui, {}), sf.build_form(schema, ui, data),
+                   sf.build_form(schema, ui, data, validate(schema, {}) + [{"field": "", "message": "<x>"}])]
+    for form in states:
+        assert fields_markup(form) == fields_markup(form, pieces=pieces.Drawn())
+        assert [f.name for f in form.walk() if pieces.compiled(f) is None] == [], "every shipped field compiles"
+
+
+def test_template_syntax_from_a_process_owner_or_a_user_is_only_ever_text():
+    evil = "{{ 7*7 }}{% if true %}<script>alert(1)</script>{% endif %}"
+    schema = {"type": "object", "title": "Form " + evil, "description": "About " + evil, "properties": {
+        "name": {"title": "Name " + evil, "description": "Hint " + evil, "type": "string"},
+        "pick": {"title": "Pick " + evil, "oneOf": [{"const": "a", "title": "A " + evil}, {"const": evil}]},
+        "people": {"title": "People " + evil, "type": "array", "items": {
+            "title": "Person " + evil, "type": "object", "properties": {"note": {"title": evil, "type": "string"}}}},
+        # a title holding the renderer's own markers cannot steer it: that field is drawn by its macro
+        "odd": {"title": pieces.VALUE + pieces.ERROR + pieces.BODY, "type": "string"}}}
+    data = {"name": evil, "pick": evil, "people": [{"note": evil}], "odd": evil}
+    form = sf.build_form(schema, {}, data, [{"field": "name", "message": "Error " + evil}])
+    html = fields_markup(form)
+    assert html == fields_markup(form, pieces=pieces.Drawn())
+    assert pieces.compiled(form.field("odd")) is None
+    assert "<script>" not in html
+    page = Page(html)
+    assert page.value("name") == evil and page.value("people.0.note") == evil and page.value("odd") == evil
+    assert page.value("pick") == evil, "the typed choice is ticked"
+    assert {"Pick " + evil, "People " + evil, "Person " + evil + " 1"} <= set(page.legends)
+    assert "</span> Error {{ 7*7 }}{% if true %}&lt;script&gt;alert(1)&lt;/script&gt;{% endif %}" in html
+    assert "Hint {{ 7*7 }}" in html and "A {{ 7*7 }}" in html
+    preview = ENV.get_template("process_library/_form_preview.html").render(preview={"form": form, "problem": None})
+    assert "Form {{ 7*7 }}{% if true %}&lt;script&gt;" in preview and "<script>" not in preview
+    # a new version's words are shown, never the old ones compiled for the same field
+    schema["properties"]["name"]["title"] = "Full name"
+    assert 'Full name' in fields_markup(sf.build_form(schema, {}, data)) and "Name {{" not in \
+        fields_markup(sf.build_form(schema, {}, data))
 
 
 # ---------------------------------------------------------------- summary

@@ -273,18 +273,25 @@ class Drawn:
         out.append(_macros().enter_key_button(action))
 
 
+def compiled(f: Field) -> tuple | None:
+    """A field's own piece compiled (None when it must be drawn by its macro every time)."""
+    if f.read_only or f.widget not in ("group", "rows"):
+        return _control(signature(f), bool(f.error), f.autofocus)
+    return _section(signature(f), bool(f.error))
+
+
 class Compiled(Drawn):
     """Pieces compiled once per field (see the module's docstring); a piece that cannot be is drawn."""
 
     def control(self, f: Field, out: list) -> None:
-        parts = _control(signature(f), bool(f.error), f.autofocus)
+        parts = compiled(f)
         if parts is None:
             super().control(f, out)
         else:
             fill(parts, f, out)
 
     def section(self, f: Field, body: str, out: list) -> None:
-        parts = _section(signature(f), bool(f.error))
+        parts = compiled(f)
         if parts is None:
             super().section(f, body, out)
         else:
