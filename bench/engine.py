@@ -7,8 +7,8 @@
 (b) the same step through the eCAF engine on SQLite and PostgreSQL (median, p95, ratio to a);
 (c) stored bytes per episode; (d) step cost after 1 and after 50 review cycles;
 (e) the time to wake N due episodes with one sweep (SQLite, and PostgreSQL when reachable).
-PostgreSQL is a scratch database (default ecaf_bench, created if missing): its schema is dropped
-and rebuilt. `--postgres ""` measures SQLite only.
+PostgreSQL figures use a scratch database of this run on the server --postgres names (default
+127.0.0.1:5432; bench/scratch.py), dropped afterwards. `--postgres ""` measures SQLite only.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, closing
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,6 +28,7 @@ import time_machine  # noqa: E402
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from app.clock import now  # noqa: E402
 from app.config import PROJECT_ROOT, Config  # noqa: E402
@@ -37,7 +39,7 @@ from app.jobs.runtime import Runtime  # noqa: E402
 from app.jobs.sweep import sweep_timers  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Artefact, Authority, Child, Episode, HumanTask, Organisation, User  # noqa: E402
-from bench.scratch import SCRATCH_POSTGRES, reset_postgres  # noqa: E402
+from bench.scratch import SERVER, scratch_database  # noqa: E402
 
 TODAY = date.today()
 CHECKLIST = {"decision": "full_caf"}
@@ -126,8 +128,7 @@ def bare_floor(runs: int) -> float:
 
 # ------------------------------------------------------------------ eCAF set-up
 def fresh_runtime(url: str) -> Runtime:
-    if url.startswith("postgres"):
-        reset_postgres(url)
+    """An empty database (a new SQLite file, or a scratch PostgreSQL database) migrated and seeded."""
     upgrade(url)
     runtime = Runtime.build(Config(database_url=url, testing=True))  # a scratch database: development keys
     with runtime.db.session() as session:
@@ -230,44 +231,53 @@ def wake_many(runtime, count: int) -> tuple[float, int]:
     return elapsed, report.woken
 
 
+def backends(server: str):
+    """(name, URL) of each database measured: a new SQLite file, then a scratch PostgreSQL database
+    on `server` (dropped once its figures are printed), unless `server` is empty or unreachable."""
+    yield "sqlite", f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    if not server:
+        return
+    with ExitStack() as stack:
+        try:
+            url = stack.enter_context(scratch_database("engine", server))
+        except OperationalError as exc:
+            print(f"    PostgreSQL not reachable ({type(exc).__name__}): its figures are skipped")
+            return
+        yield "postgresql", url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--cycles", type=int, default=50)
     parser.add_argument("--wake", type=int, default=10000)
     parser.add_argument("--floor-runs", type=int, default=200)
-    parser.add_argument("--postgres", default=SCRATCH_POSTGRES,
-                        help="a scratch PostgreSQL database: its schema is dropped and rebuilt")
+    parser.add_argument("--postgres", default=SERVER,
+                        help="the PostgreSQL server for a scratch database of this run; empty: SQLite only")
     args = parser.parse_args()
 
     floor = bare_floor(args.floor_runs)
     print(f"(a) bare SpiffWorkflow step (deserialize, complete action plan, run, serialize): median {ms(floor)}")
-    backends = {"sqlite": f"sqlite:///{tempfile.mkdtemp()}/bench.db"}
-    if args.postgres:
-        try:
-            reset_postgres(args.postgres)
-            backends["postgresql"] = args.postgres
-        except Exception as exc:
-            print(f"    PostgreSQL not reachable ({type(exc).__name__}): its figures are skipped")
-    for name, url in backends.items():
-        runtime = fresh_runtime(url)
-        times = engine_step(runtime, args.steps)
-        median = statistics.median(times)
-        print(f"(b) eCAF engine step on {name}: median {ms(median)}, p95 {ms(pct(times, 95))} "
-              f"over {len(times)} steps; {median / floor:.1f}x the bare floor")
-        with runtime.db.session() as session:
-            delivering = session.scalar(select(Episode.id).where(Episode.stage == "delivery").limit(1))
-        state, rows = stored_bytes(runtime, delivering)
-        print(f"(c) stored per episode in delivery on {name}: workflow state {state} B, "
-              f"artefacts and forms {rows} B")
-        cycles = review_cycles(runtime, args.cycles)
-        (s1, b1), (sn, bn) = cycles[1], cycles[args.cycles]
-        print(f"(d) action-plan step on {name}: {ms(s1)} after 1 review cycle (state {b1} B), "
-              f"{ms(sn)} after {args.cycles} (state {bn} B)")
-        elapsed, woken = wake_many(runtime, args.wake)
-        print(f"(e) one sweep woke {woken} due episodes on {name} in {elapsed:.1f} s "
-              f"({woken / elapsed:.0f} episodes/s)")
-        runtime.db.dispose()
+    with closing(backends(args.postgres)) as measured:  # closing: the scratch database is dropped on failure too
+        for name, url in measured:
+            runtime = fresh_runtime(url)
+            times = engine_step(runtime, args.steps)
+            median = statistics.median(times)
+            print(f"(b) eCAF engine step on {name}: median {ms(median)}, p95 {ms(pct(times, 95))} "
+                  f"over {len(times)} steps; {median / floor:.1f}x the bare floor")
+            with runtime.db.session() as session:
+                delivering = session.scalar(select(Episode.id).where(Episode.stage == "delivery").limit(1))
+            state, rows = stored_bytes(runtime, delivering)
+            print(f"(c) stored per episode in delivery on {name}: workflow state {state} B, "
+                  f"artefacts and forms {rows} B")
+            cycles = review_cycles(runtime, args.cycles)
+            (s1, b1), (sn, bn) = cycles[1], cycles[args.cycles]
+            print(f"(d) action-plan step on {name}: {ms(s1)} after 1 review cycle (state {b1} B), "
+                  f"{ms(sn)} after {args.cycles} (state {bn} B)")
+            elapsed, woken = wake_many(runtime, args.wake)
+            print(f"(e) one sweep woke {woken} due episodes on {name} in {elapsed:.1f} s "
+                  f"({woken / elapsed:.0f} episodes/s)")
+            runtime.db.dispose()
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ checklists each as a browser does: the POST of the form, then the GET of the pag
 (the next form, the consent). Printed per concurrency: completions per second, p50 and p95 of a
 completion (POST + GET), and the CPU time per completion of the server (the gunicorn master and its
 workers, from /proc before and after the run, so a busy machine hardly moves it) and of
-PostgreSQL's sessions on the scratch database. A warm-up round (every process compiles its
+PostgreSQL's sessions on the scratch database (less those the pool closed during the run). A warm-up round (every process compiles its
 templates) runs first and is not counted. `--profile` runs each server process under cProfile
 (bench/profiled_server.py; one request at a time per process, so its rates are not the server's)
 and prints the top 15 functions by cumulative and by own time.
@@ -128,18 +128,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def cpu_seconds(chosen) -> float:
-    """utime + stime, from /proc, of the processes alive now for which chosen(pid, ppid, cmdline) holds."""
-    total = 0.0
+def cpu_times(chosen) -> dict[int, float]:
+    """utime + stime, from /proc, of each process alive now for which chosen(pid, ppid, cmdline) holds."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
             command = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue  # gone meanwhile
-        if chosen(int(stat.parent.name), int(fields[1]), command):
-            total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
+        pid = int(stat.parent.name)
+        if chosen(pid, int(fields[1]), command):
+            found[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return found
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two readings by the processes alive at the second (a process that
+    ended between them is not counted: PostgreSQL sessions the pool closed, a worker that restarted)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def load_average() -> str:
@@ -171,10 +178,10 @@ class Server:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def cpu(self) -> float:
+    def cpu(self) -> dict[int, float]:
         """The gunicorn master's and its workers' CPU seconds."""
         master = self.process.pid
-        return cpu_seconds(lambda pid, ppid, _: master in (pid, ppid))
+        return cpu_times(lambda pid, ppid, _: master in (pid, ppid))
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -251,7 +258,7 @@ def drive(server: Server, clients: list[requests.Session], people: list[dict], d
         thread.start()
     ready.wait()
     in_database = (lambda _pid, _ppid, command: command.startswith("postgres:") and f" {database} " in command)
-    server_before, database_before = server.cpu(), cpu_seconds(in_database) if database else 0.0
+    server_before, database_before = server.cpu(), cpu_times(in_database) if database else {}
     if profile_switch:
         profile_switch.touch()
     go.wait()
@@ -261,8 +268,8 @@ def drive(server: Server, clients: list[requests.Session], people: list[dict], d
     seconds = time.perf_counter() - began
     if profile_switch:
         profile_switch.unlink()
-    return {"seconds": seconds, "cpu": server.cpu() - server_before,
-            "database_cpu": cpu_seconds(in_database) - database_before if database else None,
+    return {"seconds": seconds, "cpu": cpu_spent(server_before, server.cpu()),
+            "database_cpu": cpu_spent(database_before, cpu_times(in_database)) if database else None,
             "posts": posts, "gets": gets, "problems": problems}
 
 
@@ -307,7 +314,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--completions", type=int, default=160, help="completions per run (split among its clients)")
     parser.add_argument("--postgres", default=SERVER, help="the PostgreSQL server for the scratch database")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of PostgreSQL")
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/11",
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/12",
                         help="an empty Redis db (flushed afterwards); empty: one process, which runs the jobs")
     parser.add_argument("--processes", type=int, default=2, help="gunicorn processes (with --redis)")
     parser.add_argument("--profile", action="store_true", help="profile the server processes (cProfile)")

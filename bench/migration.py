@@ -1,12 +1,14 @@
 """Migration benchmark: a dry run and a migration over N open episodes in Assessment.
 
-    python bench/migration.py [--episodes 1000] [--postgres URL]
+    python bench/migration.py [--episodes 1000] [--postgres SERVER]
 
 Starts one episode through the engine and takes it to Assessment, copies it to N episodes
 (rows inserted in bulk, each with its ready task), deploys a version 2 (a 28-day limit and a
 sign-off task, as in tests/process_models.py), then times the dry run over all N and the
 migration of all N (one transaction each). Prints episodes per second and the peak memory
-(resident set) each phase added. With --postgres the scratch database given is emptied first.
+(resident set) each phase added. On SQLite (a temporary file), then on PostgreSQL in a scratch
+database of this run on the server --postgres names (default 127.0.0.1:5432), dropped afterwards;
+`--postgres ""`: SQLite only.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from app.engine.library import Bundle, deploy  # noqa: E402
 from app.models import Child, Episode, HumanTask, User  # noqa: E402
 from app.services import process_migrations as migrations  # noqa: E402
 from bench.engine import CHECKLIST, CONSENT, complete, fresh_runtime, new_child  # noqa: E402
+from bench.scratch import SERVER, scratch_database  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -94,12 +97,16 @@ def measure(runtime, label: str, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=1000)
-    parser.add_argument("--postgres", help="a scratch PostgreSQL database (it is emptied first)")
+    parser.add_argument("--postgres", default=SERVER,
+                        help="the PostgreSQL server for a scratch database of this run; empty: SQLite only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         measure(fresh_runtime(f"sqlite:///{scratch}/bench.db"), "SQLite", args.episodes)
     if args.postgres:
-        measure(fresh_runtime(args.postgres), "PostgreSQL", args.episodes)
+        with scratch_database("migration", args.postgres) as url:
+            runtime = fresh_runtime(url)
+            measure(runtime, "PostgreSQL", args.episodes)
+            runtime.db.dispose()
     print(f"process peak resident memory: {peak_mb():.0f} MB")
 
 
