@@ -58,6 +58,7 @@ bench: install
 	$(BIN)/python bench/access.py
 	$(BIN)/python bench/expressions.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/forms.py
 	$(BIN)/python bench/migration.py --postgres=$(BENCH_POSTGRES)
 
 bench-smoke: install

@@ -106,6 +106,7 @@ RUNS = (
             "(b) episode page (delivery)", "(b) assessment form, sections A-L",
             "(b) checklist submitted with an error (400)", "(c) PDF of the CAF in delivery")),
          rf"^    its size +{NUMBER} KB$")),
+    Run("forms.py", ("--runs", "2", "--profile"), (rf"^assessment, errors: warm, CPU +{TIMED}", r"top ten by own time:$")),
     Run("access.py", ("--episodes", "40", "--runs", "2", "--audit-rows", "5"),
         (r"^eCAF access benchmark: 40 open episodes, \d+ practitioners, SQLite$", *ACCESS_FIGURES)),
     Run("admin_lists.py", ("--episodes", "300", "--authorities", "2", "--runs", "1"),
