@@ -14,10 +14,11 @@ checklists each as a browser does: the POST of the form, then the GET of the pag
 (the next form, the consent). Printed per concurrency: completions per second, p50 and p95 of a
 completion (POST + GET), and the CPU time per completion of the server (the gunicorn master and its
 workers, from /proc before and after the run, so a busy machine hardly moves it) and of
-PostgreSQL's sessions on the scratch database (less those the pool closed during the run). A warm-up round (every process compiles its
-templates) runs first and is not counted. `--profile` runs each server process under cProfile
-(bench/profiled_server.py; one request at a time per process, so its rates are not the server's)
-and prints the top 15 functions by cumulative and by own time.
+PostgreSQL's sessions on the scratch database (less those the pool closed during the run). A
+warm-up round (every process compiles its templates) runs first and is not counted. `--profile`
+runs each server process under cProfile (bench/profiled_server.py; one request at a time per
+process, so its rates are not the server's) and prints the top 15 functions of the measured
+requests by cumulative and by own CPU time.
 """
 from __future__ import annotations
 
@@ -239,10 +240,16 @@ def drive(server: Server, clients: list[requests.Session], people: list[dict], d
 
     def work(client: requests.Session, person: dict) -> None:
         try:
-            csrf = token(client.get(server.url(f"/tasks/{person['tasks'][0]}")))
+            csrf = token(expect(client.get(server.url(f"/tasks/{person['tasks'][0]}")), 200, "the first form"))
+        except Exception as exc:  # noqa: BLE001 - reported with the figures, and the run fails
+            csrf = None
+            with lock:
+                problems.append(f"{person['username']}: {exc}")
         finally:
             ready.wait()
             go.wait()
+        if csrf is None:
+            return
         try:
             for task_id in person["tasks"]:
                 post, get, csrf = complete(server, client, task_id, csrf)
@@ -340,6 +347,8 @@ def empty_redis(url: str):
 
 def main() -> None:
     args = parse()
+    # SIGTERM (a harness's timeout) unwinds like Ctrl-C: the server is stopped and the scratch database dropped.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
     print(f"load average at start: {load_average()}")
     with ExitStack() as stack:
         folder = Path(tempfile.mkdtemp(prefix="ecaf-bench-http-"))
@@ -389,8 +398,10 @@ def run(args, folder: Path, database_url: str, backend: str, database: str | Non
     try:
         clients = {name: [signed_in(server, person) for person in people] for name, people in plan.items()}
         for name, _level, _each in rounds:
-            found = drive(server, clients[name], plan[name], database, profiles / "on" if args.profile else None)
-            if name != "warm-up":
+            measured = name != "warm-up"
+            found = drive(server, clients[name], plan[name], database,
+                          profiles / "on" if args.profile and measured else None)
+            if measured:
                 print_figures(int(name[1:]), found)
             failed = failed or bool(found["problems"])
     finally:
