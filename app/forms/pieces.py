@@ -39,7 +39,7 @@ _TOKEN = secrets.token_hex(8)
 VALUE, ERROR, BODY = (f"ecaf{kind}{_TOKEN}" for kind in ("value", "error", "body"))
 # what the self-check fills in: markup, quotes, an entity and template syntax, all to come out escaped
 HOSTILE = "<b class=\"x\">'&amp; {{ 7*7 }}{% if 1 %}</b>"
-CACHE_SIZE = 8192  # pieces; the assessment has about 300, a list's rows add theirs
+CACHE_SIZE = 4096  # pieces of each kind; the assessment has about 300, each row of a list adds its own
 
 _ENV = Environment(loader=ChoiceLoader([
     FileSystemLoader(str(TEMPLATES)),
@@ -275,9 +275,14 @@ class Drawn:
 
 def compiled(f: Field) -> tuple | None:
     """A field's own piece compiled (None when it must be drawn by its macro every time)."""
+    key = signature(f)
+    try:
+        hash(key)
+    except TypeError:  # a draft schema's title or hint that is not text: the editor's preview still draws it
+        return None
     if f.read_only or f.widget not in ("group", "rows"):
-        return _control(signature(f), bool(f.error), f.autofocus)
-    return _section(signature(f), bool(f.error))
+        return _control(key, bool(f.error), f.autofocus)
+    return _section(key, bool(f.error))
 
 
 class Compiled(Drawn):
