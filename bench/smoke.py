@@ -1,6 +1,6 @@
 """`make bench-smoke`: every benchmark in bench/ at a tiny size, so one that breaks fails CI.
 
-    python bench/smoke.py [SCRIPT ...]
+    python bench/smoke.py [--jobs 2] [SCRIPT ...]
 
 Runs each benchmark listed in RUNS as a subprocess with its tiny arguments and checks that it exits
 0 and prints every figure line its entry names (regular expressions, matched line by line). What
@@ -12,10 +12,12 @@ Modules without that line (scratch.py, timing.py, seeding helpers) are helpers.
 
 PostgreSQL and Redis are the benchmarks' defaults (127.0.0.1:5432 and :6379); each benchmark makes
 its own scratch database there and drops it. SQLite files go to a temporary folder removed after.
-Naming scripts runs only their entries (the check for unlisted benchmarks still runs).
+Naming scripts runs only their entries (the check for unlisted benchmarks still runs). --jobs runs
+that many benchmarks at once (default 2: most wait on a database or a server as much as they compute).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shlex
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -161,40 +164,47 @@ def execute(run: Run, scratch: Path) -> tuple[int | str, str]:
         return f"no exit within {TIMEOUT} s", output
 
 
-def main(chosen: list[str]) -> int:
+def check(run: Run, scratch: Path) -> str | None:
+    """Run one entry and print its verdict; why it failed, or None."""
+    began = time.monotonic()
+    code, output = execute(run, scratch)
+    missing = missing_figures(output, run.figures)
+    said = shlex.join([f"bench/{run.script}", *run.args])
+    if code == 0 and not missing:
+        print(f"ok      {said}  ({time.monotonic() - began:.0f} s)", flush=True)
+        return None
+    why = f"exited {code}" if code != 0 else "missed " + "; ".join(missing)
+    print(f"FAILED  {said}: {why}\n{'-' * 30} its output {'-' * 30}\n{output.rstrip()}\n{'-' * 71}", flush=True)
+    return f"bench/{run.script}: {why}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scripts", nargs="*", help="run only these benchmarks' entries (e.g. engine.py)")
+    parser.add_argument("--jobs", type=int, default=2, help="benchmarks run at once (each is its own process)")
+    args = parser.parse_args()
     failures = []
     forgotten = unlisted()
     if forgotten:
         failures.append(f"bench/smoke.py does not list {', '.join(sorted(forgotten))}: give each its tiny "
                         f"arguments and figure lines in RUNS")
-    unknown = set(chosen) - {run.script for run in RUNS}
+    unknown = set(args.scripts) - {run.script for run in RUNS}
     if unknown:
         failures.append(f"no smoke run for {', '.join(sorted(unknown))}")
+    chosen = [run for run in RUNS if not args.scripts or run.script in args.scripts]
     scratch = Path(tempfile.mkdtemp(prefix="ecaf-bench-smoke-"))
     started = time.monotonic()
     try:
-        for run in RUNS:
-            if chosen and run.script not in chosen:
-                continue
-            began = time.monotonic()
-            code, output = execute(run, scratch)
-            missing = missing_figures(output, run.figures)
-            said = shlex.join([f"bench/{run.script}", *run.args])
-            if code == 0 and not missing:
-                print(f"ok      {said}  ({time.monotonic() - began:.0f} s)", flush=True)
-                continue
-            why = f"exited {code}" if code != 0 else "missed " + "; ".join(missing)
-            failures.append(f"bench/{run.script}: {why}")
-            print(f"FAILED  {said}: {why}\n{'-' * 30} its output {'-' * 30}\n{output.rstrip()}\n{'-' * 71}",
-                  flush=True)
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            failures += [why for why in pool.map(lambda run: check(run, scratch), chosen) if why]
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    print(f"\nbench-smoke: {time.monotonic() - started:.0f} s, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"\nbench-smoke: {len(chosen)} runs in {time.monotonic() - started:.0f} s, {args.jobs} at once; load "
+          f"average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for failure in failures:
         print(f"FAILED: {failure}")
     return 1 if failures else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
