@@ -1,6 +1,6 @@
 """Access benchmark: what membership, consent, the audit chain and the index cost at volume.
 
-    python bench/access.py [--episodes 20000] [--runs 30] [--database-url URL]
+    python bench/access.py [--episodes 20000] [--runs 30] [--postgres SERVER | --database-url URL]
 
 Seeds EPISODES open episodes in bulk (each with a child, three members, a consent statement that
 excludes the police, a ready task and an index entry), then prints:
@@ -9,8 +9,9 @@ excludes the police, a ready task and an index entry), then prints:
 (b) the audit chain: appending rows one transaction each (rows per second), and
     `ecaf audit verify` over the whole trail (rows per second);
 (c) a national index search (exact and near matches, audited) over EPISODES entries.
-SQLite in a temporary file unless --database-url names another (a scratch PostgreSQL database:
-created if missing, its schema dropped and rebuilt).
+SQLite in a temporary file unless --postgres names a PostgreSQL server (a scratch database is made
+on it and dropped afterwards) or --database-url a database to use (created if missing, its schema
+dropped and rebuilt).
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from app.models import (Authority, Child, Consent, ConsentExclusion, Episode, Ep
                         HumanTask, IndexEntry, Organisation, User)
 from app.services import national_index  # noqa: E402
 from app.services.task_list import ready_tasks  # noqa: E402
-from bench.scratch import reset_postgres  # noqa: E402
+from bench.scratch import reset_postgres, scratch_database  # noqa: E402
 
 VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "B1", "vetting_checked_on": date(2025, 1, 1),
           "vetting_expires_on": date(2035, 1, 1), "training_completed_on": date(2025, 1, 1)}
@@ -116,9 +117,18 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=20000)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--audit-rows", type=int, default=2000)
-    parser.add_argument("--database-url")
+    parser.add_argument("--database-url", help="a database to fill, its schema dropped first")
+    parser.add_argument("--postgres", help="a PostgreSQL server (URL) to make a scratch database on, dropped after")
     args = parser.parse_args()
-    db = fresh_database(args.database_url)
+    if args.postgres and not args.database_url:
+        with scratch_database("access", args.postgres) as url:
+            measure(args, url)
+    else:
+        measure(args, args.database_url)
+
+
+def measure(args, url: str | None) -> None:
+    db = fresh_database(url)
     print(f"eCAF access benchmark: {args.episodes} open episodes, {PRACTITIONERS} practitioners, "
           f"{'PostgreSQL' if db.is_postgresql else 'SQLite'}")
     started = time.perf_counter()

@@ -1,7 +1,7 @@
 """Administrators' and practitioners' lists at national scale, on PostgreSQL.
 
-    python bench/admin_lists.py [--episodes 1000000] [--authorities 150] [--runs 20] [--database-url URL]
-                                [--reuse] [--revision REV]
+    python bench/admin_lists.py [--episodes 1000000] [--authorities 150] [--runs 20] [--postgres SERVER]
+                                [--database-url URL [--reuse]] [--revision REV]
 
 Seeds EPISODES episodes into PostgreSQL with COPY (bench/national_seed.py) spread over AUTHORITIES
 local authorities (England has about 150; --authorities 1 is the worst case, every episode in the
@@ -11,10 +11,11 @@ one list being read), then times, through the same service functions the pages u
 (c) the task lists: a practitioner's ready tasks and the administrator's deadline alerts;
 (d) the national index search ("Is there a CAF?") and the search requests queue;
 (e) the reports and the System page's late deadlines.
-The database (default: the scratch database) has its public schema dropped and rebuilt. Filling a
-million episodes takes minutes: --reuse keeps a database an earlier run filled with as many
-episodes (it is only upgraded to REV), so an index can be measured before and after its migration
-(--revision 0013, then --reuse).
+By default the run makes its own scratch database on the server and drops it afterwards. Filling a
+million episodes takes minutes: --database-url names a database to keep instead (its schema is
+dropped and rebuilt), and with --reuse a database an earlier run filled with as many episodes is
+only upgraded to REV, so an index can be measured before and after its migration (--revision 0013,
+then --reuse).
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from app.services import admin_episodes as lists  # noqa: E402
 from app.services import national_index, reports, search_queue, system_status  # noqa: E402
 from app.services.task_list import open_alerts, ready_tasks  # noqa: E402
 from bench.national_seed import seed, world  # noqa: E402
-from bench.scratch import SCRATCH_POSTGRES, reset_postgres  # noqa: E402
+from bench.scratch import SERVER, reset_postgres, scratch_database  # noqa: E402
 
 
 def _seeded(url: str, episodes: int) -> bool:
@@ -127,7 +128,10 @@ def deep_page(db: Database, admin: User, stuck: int, number: int) -> dict:
     for _ in range(number - 1):
         filters = lists.read_filters(args)
         with db.session() as session:
-            lists.episode_list(session, admin, filters, stuck_after_days=stuck)
+            _, more = lists.episode_list(session, admin, filters, stuck_after_days=stuck)
+        if not more:
+            print(f"(the open list has {filters.page} pages: its last is measured as page {number})")
+            break
         args = {key: str(value) for key, value in filters.as_args(page=filters.page + 1).items()}
     return args
 
@@ -137,11 +141,21 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1_000_000)
     parser.add_argument("--authorities", type=int, default=150)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--database-url", default=SCRATCH_POSTGRES)
+    parser.add_argument("--postgres", default=SERVER, help="the PostgreSQL server (URL) to make a scratch database on")
+    parser.add_argument("--database-url", help="a database to keep between runs instead (its schema is dropped "
+                                               "unless --reuse finds it filled)")
     parser.add_argument("--reuse", action="store_true", help="keep a database an earlier run seeded as large")
     parser.add_argument("--revision", default="head", help="migrate the schema to this revision only")
     args = parser.parse_args()
-    db = prepare(args.database_url, args.episodes, args.authorities, args.reuse, args.revision)
+    if args.database_url:
+        measure_all(args, args.database_url)
+    else:
+        with scratch_database("admin_lists", args.postgres) as url:
+            measure_all(args, url)
+
+
+def measure_all(args, url: str) -> None:
+    db = prepare(url, args.episodes, args.authorities, args.reuse, args.revision)
     seeded = world(db)
     admin, practitioner = administrator(db, seeded.authority_id), signed_in(db, seeded.practitioner_id)
     with db.session() as session:

@@ -162,11 +162,12 @@ def seed(db: Database, episodes: int, authorities: int) -> World:
 
 
 def _search_requests(db: Database, authority_ids: list[int], users: list[int], moment) -> None:
-    """Five waiting and twenty answered per authority: what a queue holds on a working day."""
+    """Five waiting and twenty answered per authority, each asking about a child of that authority
+    (its keys exactly as recorded): what a queue holds on a working day."""
     with db.session() as session:
         for n, authority_id in enumerate(authority_ids):
             for k in range(25):
-                i = n * 25 + k + 1
+                i = n + len(authority_ids) * (k + 1)  # a child whose episode is the authority's
                 answered = k >= 5
                 request = SearchRequest(
                     requester_id=users[i % PRACTITIONERS], authority_id=authority_id, reason="Starting a CAF",

@@ -19,8 +19,8 @@ class AdminAlert(Base):
 
     __tablename__ = "admin_alert"
     __table_args__ = (Index("ix_admin_alert_open", "authority_id", "resolved_at"),
-                      # Pending deletion starts from the few 35-day alerts, not from every episode.
-                      Index("ix_admin_alert_kind_episode", "kind", "episode_id"))
+                      # Pending deletion starts from the authority's few 35-day alerts, not from its episodes.
+                      Index("ix_admin_alert_authority_kind", "authority_id", "kind", "episode_id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), index=True)
     episode: Mapped[Episode] = relationship()

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
@@ -137,15 +138,15 @@ NEAR_REASONS = {"family_name": "family name spelled differently", "date_of_birth
                 "postcode": "same postcode district"}
 
 
-def _score(keys: Keys, entry) -> tuple[str, tuple[str, ...], tuple] | None:
+def _score(keys: Keys, entry, compare_name=_compare_name) -> tuple[str, tuple[str, ...], tuple] | None:
     """("exact" | "near", why near, sort key) when the entry (anything with the three key attributes)
-    matches, else None."""
+    matches, else None. `compare_name` may be a cached `_compare_name`."""
     birth = _compare_birth(keys.date_of_birth, entry.date_of_birth)
     postcode = _compare_postcode(keys.postcode, entry.postcode)
     others = (birth is not None) + (postcode is not None)
     if others == 0:
         return None  # the name alone is one key of the two needed
-    name, similarity = _compare_name(keys.family_name, entry.family_name, needed=others == 1)
+    name, similarity = compare_name(keys.family_name, entry.family_name, needed=others == 1)
     found = {"family_name": name, "date_of_birth": birth, "postcode": postcode}
     matching = [key for key, how in found.items() if how is not None]
     if len(matching) < 2:
@@ -217,8 +218,10 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
     here, on those few hundred candidates, with the same rule as ever. A name index would only help a
     search on the name alone, which the rule forbids."""
     scored = []
+    # Family names repeat among candidates (a district's Smiths): each is compared with the one searched once.
+    compare_name = lru_cache(maxsize=None)(_compare_name)
     for candidate in session.execute(_query(user, keys, **narrowing)):
-        match = _score(keys, candidate)
+        match = _score(keys, candidate, compare_name)
         if match is not None:
             scored.append((match[2], -candidate.updated_at.timestamp(), candidate.id, match))
     scored.sort(key=lambda row: row[:2])

@@ -40,10 +40,8 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow
     # (and reading each task's submitted data) that the page never shows.
     query = (select(HumanTask.id, HumanTask.episode_id, HumanTask.stage, HumanTask.title, HumanTask.due_at,
                     HumanTask.assigned_user_id, HumanTask.draft, Episode.stage, Episode.child_protection,
-                    Episode.status, Authority.code, Child.given_names, Child.family_name)
+                    Episode.status, Episode.authority_id, Episode.child_id)
              .join(Episode, Episode.id == HumanTask.episode_id)
-             .join(Authority, Authority.id == Episode.authority_id)
-             .outerjoin(Child, Child.id == Episode.child_id)
              .where(HumanTask.status == "ready", Episode.status.in_(("open", "error", "suspended")),
                     policy.task_filter(user)))
     if "mine" in filters and "role" not in filters:
@@ -58,17 +56,28 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow
     protection_first = case((Episode.child_protection.is_(True), 0), else_=1)
     no_date_last = case((HumanTask.due_at.is_(None), 1), else_=0)
     query = query.order_by(overdue_first, protection_first, no_date_last, HumanTask.due_at, HumanTask.id)
+    found = session.execute(query.limit(500)).all()
+    # Names and references for the rows shown only, not for every task considered.
+    names = _child_names(session, {row.child_id for row in found if row.child_id is not None})
+    codes = dict(session.execute(select(Authority.id, Authority.code).where(
+        Authority.id.in_({row.authority_id for row in found}))).all()) if found else {}
     rows = []
     for (task_id, episode_id, task_stage, title, due_at, assignee, draft, episode_stage, protection, status,
-         code, given_names, family_name) in session.execute(query.limit(500)).all():
+         authority_id, child_id) in found:
         rows.append(TaskRow(
-            task_id=task_id, episode_id=episode_id, reference=episode_reference(code, episode_id),
-            child_name=f"{given_names} {family_name}" if given_names is not None else "(record removed)",
-            stage=task_stage or episode_stage, title=title, due_at=due_at,
-            overdue=due_at is not None and as_utc(due_at) < moment,
+            task_id=task_id, episode_id=episode_id, reference=episode_reference(codes.get(authority_id), episode_id),
+            child_name=names.get(child_id, "(record removed)"), stage=task_stage or episode_stage, title=title,
+            due_at=due_at, overdue=due_at is not None and as_utc(due_at) < moment,
             child_protection=protection, assigned_to_me=assignee == user.id,
             claimable=assignee is None, has_draft=bool(draft), status=status))
     return rows
+
+
+def _child_names(session: Session, child_ids: set[int]) -> dict[int, str]:
+    if not child_ids:
+        return {}
+    return {child_id: f"{given} {family}" for child_id, given, family in session.execute(
+        select(Child.id, Child.given_names, Child.family_name).where(Child.id.in_(child_ids)))}
 
 
 # ---------------------------------------------------------------- deadline alerts

@@ -34,8 +34,8 @@ def upgrade() -> None:
     # Overdue and stuck ask of each episode "is a task ready (and since when due)?": answered from the index.
     op.create_index("ix_human_task_episode_ready", "human_task", ["episode_id", "due_at"],
                     sqlite_where=sa.text(_READY), postgresql_where=sa.text(_READY))
-    # Pending deletion starts from the few 35-day alerts, not from every episode.
-    op.create_index("ix_admin_alert_kind_episode", "admin_alert", ["kind", "episode_id"])
+    # Pending deletion starts from the authority's few 35-day alerts, not from its episodes.
+    op.create_index("ix_admin_alert_authority_kind", "admin_alert", ["authority_id", "kind", "episode_id"])
     # The search requests queue compares names as typed, birthdays and postcode districts.
     op.create_index("ix_child_family_name_folded", "child", [sa.text("lower(trim(family_name))")])
     op.create_index("ix_child_given_names_folded", "child", [sa.text("lower(trim(given_names))")])
@@ -51,7 +51,7 @@ def downgrade() -> None:
         op.drop_index("ix_child_postcode", table_name="child")
         op.create_index("ix_child_postcode", "child", ["postcode"])
     for name, table in (("ix_child_date_of_birth", "child"), ("ix_child_given_names_folded", "child"),
-                        ("ix_child_family_name_folded", "child"), ("ix_admin_alert_kind_episode", "admin_alert"),
+                        ("ix_child_family_name_folded", "child"), ("ix_admin_alert_authority_kind", "admin_alert"),
                         ("ix_human_task_episode_ready", "human_task"), ("ix_episode_child", "episode"),
                         ("ix_episode_authority_deleted", "episode"), ("ix_episode_authority_status_timer", "episode")):
         op.drop_index(name, table_name=table)
