@@ -136,6 +136,11 @@ def _seal_on_commit(session: Session) -> None:
         session.info.pop(_SEALING, None)
 
 
+# The last sealed row: read on every sealing, so the statement is built once.
+_CHAIN_HEAD = (select(AuditEvent.seq, AuditEvent.row_hash).where(AuditEvent.seq.is_not(None))
+               .order_by(AuditEvent.seq.desc()).limit(1))
+
+
 def _link(session: Session, events: list[AuditEvent]) -> None:
     """Number and key-hash `events` after the last committed row, under the chain's lock."""
     key = session.info.get(AUDIT_KEY_INFO)
@@ -147,8 +152,7 @@ def _link(session: Session, events: list[AuditEvent]) -> None:
     if connection.dialect.name == "postgresql":
         # Held to commit. SQLite needs none: its transactions begin with BEGIN IMMEDIATE.
         connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({CHAIN_LOCK})")
-    last = connection.execute(select(AuditEvent.seq, AuditEvent.row_hash).where(AuditEvent.seq.is_not(None))
-                              .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    last = connection.execute(_CHAIN_HEAD).first()
     seq, prev_hash = (last.seq, last.row_hash) if last else (0, GENESIS)
     for obj in events:
         seq += 1

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
-from sqlalchemy import and_, exists, false, or_, select
+from sqlalchemy import and_, bindparam, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased, joinedload
 
 from app.engine.lanes import ROLE_OF_LANE
@@ -31,36 +32,75 @@ def is_administrator_of(user: User | None, authority_id: int | None) -> bool:
             and authority_id_of(user) == authority_id)
 
 
-def _memberships(user: User):
-    return select(_Member.episode_id).where(_Member.user_id == user.id, _Member.removed_at.is_(None))
+def _memberships(user_id):
+    return select(_Member.episode_id).where(_Member.user_id == user_id, _Member.removed_at.is_(None))
+
+
+def _excluded(episode, organisation_id, organisation_kind):
+    return exists().where(_Excluded.episode_id == episode.id,
+                          or_(_Excluded.organisation_id == organisation_id,
+                              _Excluded.organisation_kind == organisation_kind))
 
 
 def _is_excluded(user: User, episode):
     organisation = user.organisation
     if organisation is None:
         return false()
-    return exists().where(_Excluded.episode_id == episode.id,
-                          or_(_Excluded.organisation_id == organisation.id,
-                              _Excluded.organisation_kind == organisation.kind))
+    return _excluded(episode, organisation.id, organisation.kind)
+
+
+def _shape(user: User | None) -> str:
+    """Which form of the rule applies to `user`: the rule's values are theirs, its form is one of these."""
+    if not is_usable(user):
+        return "none"
+    if user.role == "administrator":
+        return "administrator"
+    if user.role != "practitioner":
+        return "none"
+    return "practitioner" if user.organisation is not None else "practitioner_without_organisation"
+
+
+def _rule(shape: str, episode, user_id, authority_id, organisation_id, organisation_kind):
+    """The episodes a user may open, for one shape, with the user's values given as values or as
+    bind parameters (so a statement built once can serve every user of that shape)."""
+    if shape == "administrator":
+        return and_(episode.authority_id == authority_id, episode.status != "deleted")
+    if shape == "none":
+        return false()
+    by_consent = or_(
+        and_(episode.consent_state.in_(("none", "refused")), episode.originator_id == user_id),
+        episode.consent_state == "given",
+        and_(episode.consent_state == "withdrawn", episode.lead_professional_id == user_id),
+    )
+    excluded = _excluded(episode, organisation_id, organisation_kind) if shape == "practitioner" else false()
+    # Start from the user's memberships (indexed by user), so the database never scans every episode:
+    # the originator and the lead professional are members too.
+    return and_(episode.id.in_(_memberships(user_id)), episode.status != "deleted", by_consent, ~excluded)
+
+
+def _values(user: User | None) -> dict:
+    organisation = user.organisation if user is not None else None
+    return {"policy_user_id": user.id if user is not None else None, "policy_authority_id": authority_id_of(user),
+            "policy_organisation_id": organisation.id if organisation else None,
+            "policy_organisation_kind": organisation.kind if organisation else None}
 
 
 def episode_filter(user: User | None, episode=Episode):
     """A WHERE clause for the episodes `user` may open (`episode`: the entity or an alias of it)."""
-    if not is_usable(user):
-        return false()
-    if user.role == "administrator":
-        return and_(episode.authority_id == authority_id_of(user), episode.status != "deleted")
-    if user.role != "practitioner":
-        return false()
-    by_consent = or_(
-        and_(episode.consent_state.in_(("none", "refused")), episode.originator_id == user.id),
-        episode.consent_state == "given",
-        and_(episode.consent_state == "withdrawn", episode.lead_professional_id == user.id),
-    )
-    # Start from the user's memberships (indexed by user), so the database never scans every episode:
-    # the originator and the lead professional are members too.
-    return and_(episode.id.in_(_memberships(user)), episode.status != "deleted", by_consent,
-                ~_is_excluded(user, episode))
+    values = _values(user)
+    return _rule(_shape(user), episode, values["policy_user_id"], values["policy_authority_id"],
+                 values["policy_organisation_id"], values["policy_organisation_kind"])
+
+
+@lru_cache(maxsize=64)
+def _visible_statement(shape: str, options: tuple):
+    """`SELECT episode ... WHERE id = :episode_id AND <the rule>`, built once per shape and page: asked
+    on every page and step, building it again each time cost more than running it."""
+    return select(Episode).where(
+        Episode.id == bindparam("episode_id"),
+        _rule(shape, Episode, *(bindparam(name) for name in ("policy_user_id", "policy_authority_id",
+                                                              "policy_organisation_id",
+                                                              "policy_organisation_kind")))).options(*options)
 
 
 def join_refusal(session: Session, user: User | None, episode: Episode) -> str | None:
@@ -91,7 +131,10 @@ def lead_refusal(session: Session, user: User, episode: Episode, today: date) ->
 def visible_episode(session: Session, user: User | None, episode_id: int, *, options=()) -> Episode | None:
     """The episode if `user` may open it, else None (the caller answers 404 either way). `options`
     load what the page needs with it (e.g. joinedload of the child) in the same statement."""
-    return session.scalar(select(Episode).where(Episode.id == episode_id, episode_filter(user)).options(*options))
+    shape = _shape(user)
+    if shape == "none":
+        return None
+    return session.scalar(_visible_statement(shape, tuple(options)), {"episode_id": episode_id, **_values(user)})
 
 
 def child_filter(user: User | None):

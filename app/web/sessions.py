@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from flask import Flask, Request, Response, request
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import CallbackDict
 
@@ -19,6 +19,10 @@ from app.clock import as_utc, now
 from app.models import Organisation, User, WebSession
 
 TOUCH_EVERY = timedelta(seconds=30)  # how stale last_seen_at may get before it is written again
+# Asked on every request: built once (building it each time cost more than running it).
+_SESSION_AND_USER = (select(WebSession, User).outerjoin(User, User.id == WebSession.user_id)
+                     .where(WebSession.id == bindparam("row_id"))
+                     .options(joinedload(User.organisation).joinedload(Organisation.authority)))
 
 
 def _digest(token: str) -> str:
@@ -88,9 +92,7 @@ class ServerSessionInterface(SessionInterface):
         with self.runtime.db.session() as db:
             # The row and its user (with what every page shows of them) in one statement: the request's
             # user loader (app/web/access.py) takes the user from here instead of reading it again.
-            found = db.execute(select(WebSession, User).outerjoin(User, User.id == WebSession.user_id)
-                               .where(WebSession.id == _digest(token))
-                               .options(joinedload(User.organisation).joinedload(Organisation.authority))).first()
+            found = db.execute(_SESSION_AND_USER, {"row_id": _digest(token)}).first()
             row, user = found if found is not None else (None, None)
             if row is None or row.revoked_at is not None:
                 return ServerSession(expired=row is not None)
