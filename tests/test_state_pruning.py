@@ -11,8 +11,15 @@ from sqlalchemy import select
 
 import handlers
 
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.util.task import TaskState
+
 from app.clock import as_utc
 from app.engine.library import Bundle, deploy
+from app.engine.pruning import prune
+from app.engine.scripting import SCRIPT_ENGINE
+from app.engine.serializer import SERIALIZER_VERSION, dump_state, load_state
 from app.models import Episode, OutboxMessage
 from app.services import episode_transfer as transfer
 from app.services import process_migrations as migrations
@@ -145,3 +152,75 @@ def test_a_pruned_episode_moves_to_another_authority_and_carries_on(runtime, peo
     assert stored(runtime, new.id)[1] == tasks
     review_cycle(runtime, new.id, newshire["lead"])
     assert stored(runtime, new.id)[1] == tasks
+
+
+# A loop around a multi-instance task and a parallel split and join, with data each pass reads and changes.
+LOOPS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="loops" targetNamespace="test">
+  <bpmn:process id="loops" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:scriptTask id="init"><bpmn:script>i = 0
+log = []</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="merge"/>
+    <bpmn:userTask id="ask"><bpmn:multiInstanceLoopCharacteristics isSequential="true">
+      <bpmn:loopCardinality>3</bpmn:loopCardinality>
+      <bpmn:completionCondition>i &gt; 100</bpmn:completionCondition>
+    </bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>
+    <bpmn:parallelGateway id="split"/>
+    <bpmn:userTask id="side"/>
+    <bpmn:scriptTask id="seen"><bpmn:script>seen = i</bpmn:script></bpmn:scriptTask>
+    <bpmn:parallelGateway id="join"/>
+    <bpmn:scriptTask id="count"><bpmn:script>i = i + 1
+log = log + [i]</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="again" default="done"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="init"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="init" targetRef="merge"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="merge" targetRef="ask"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="ask" targetRef="split"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="split" targetRef="side"/>
+    <bpmn:sequenceFlow id="f6" sourceRef="split" targetRef="seen"/>
+    <bpmn:sequenceFlow id="f7" sourceRef="side" targetRef="join"/>
+    <bpmn:sequenceFlow id="f8" sourceRef="seen" targetRef="join"/>
+    <bpmn:sequenceFlow id="f9" sourceRef="join" targetRef="count"/>
+    <bpmn:sequenceFlow id="f10" sourceRef="count" targetRef="again"/>
+    <bpmn:sequenceFlow id="back" sourceRef="again" targetRef="merge">
+      <bpmn:conditionExpression>i &lt; 5</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="done" sourceRef="again" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_pruning_changes_nothing_a_looping_process_does():
+    """The same run with and without pruning, saved and loaded after every task: the same tasks
+    offered with the same data, the same result; pruned, the state stops growing."""
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(LOOPS.encode(), filename="loops.bpmn")
+    spec, subprocess_specs = parser.get_spec("loops"), parser.get_subprocess_specs("loops")
+
+    def run(pruned: bool):
+        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+        workflow.do_engine_steps()
+        offered, sizes = [], []
+        while not workflow.is_completed():
+            task = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
+            offered.append((task.task_spec.name, dict(task.data)))
+            task.set_data(answer=len(offered))
+            task.run()
+            workflow.do_engine_steps()
+            if pruned:
+                prune(workflow)
+            state = dump_state(workflow)
+            sizes.append(len(json.loads(state)["tasks"]))
+            workflow = load_state(state, SERIALIZER_VERSION, spec, subprocess_specs)
+            workflow.script_engine = SCRIPT_ENGINE
+        return offered, workflow.data, sizes
+
+    offered, result, sizes = run(pruned=False)
+    offered_pruned, result_pruned, sizes_pruned = run(pruned=True)
+    assert offered_pruned == offered and len(offered) == 20
+    assert result_pruned == result and result["log"] == [1, 2, 3, 4, 5]
+    passes = range(4, 16, 4)  # four tasks a pass; the first is the one before any history
+    assert [sizes_pruned[p:p + 4] for p in passes] == [sizes_pruned[4:8]] * 3, "a pass adds nothing"
+    grown = [max(sizes[p:p + 4]) for p in passes]
+    assert grown[0] < grown[1] < grown[2], "unpruned, every pass adds its tasks"

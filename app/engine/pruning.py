@@ -11,7 +11,8 @@ Within the workflow and each of its subprocesses it keeps
 - every task not settled (ready, waiting, started, failed, predicted) and the parent of each,
   whose data it inherits, whose state a join reads and to which a reset goes back;
 - for a waiting or predicted join that pairs with a split (a boundary event's), the tasks up to
-  that split, which the join looks for among its ancestors;
+  that split and the split's children, which the join looks for and reads;
+- every instance of a running loop or multi-instance activity (it finds them by id);
 - the root and the last task run (a subprocess hands the last task's data back when it ends);
 - of each step that has finished, its latest instance (a completed one rather than a cancelled
   one), so the steps done stay visible to the diagram and to migration's check of what has run,
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.bpmn.specs.mixins.unstructured_join import UnstructuredJoin
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -57,6 +59,8 @@ def _kept(part) -> set[UUID]:
             keep.add(task.id)
             if task._parent is not None:
                 keep.add(task._parent)
+            if isinstance(task.task_spec, LoopTask):  # a running loop or multi-instance finds its instances by id
+                keep.update(task._children)
             _keep_path_to_split(task, keep)
             continue
         rank = (task.state == TaskState.COMPLETED, task.last_state_change, order)
@@ -72,7 +76,7 @@ def _kept(part) -> set[UUID]:
 
 def _keep_path_to_split(task, keep: set[UUID]) -> None:
     """A join paired with a split (BoundaryEventJoin, StartEventJoin) finds the split among its
-    ancestors and reads the split's children: keep the way up to it."""
+    ancestors and reads the split's children: keep the way up to it, and its children."""
     split = getattr(task.task_spec, "split_task", None)
     if not split:
         return
@@ -80,6 +84,7 @@ def _keep_path_to_split(task, keep: set[UUID]) -> None:
     while ancestor is not None:
         keep.add(ancestor.id)
         if ancestor.task_spec.name == split:
+            keep.update(ancestor._children)
             return
         ancestor = ancestor.parent
 
