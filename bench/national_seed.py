@@ -123,7 +123,8 @@ def seed(db: Database, episodes: int, authorities: int) -> World:
             "id", "child_id", "authority_id", "process_version_id", "status", "stage", "child_protection",
             "legal_hold", "consent_state", "lock_version", "next_timer_at", "last_error", "error_task",
             "originator_id", "lead_professional_id", "started_at", "updated_at", "submitted_at", "closed_at"],
-            ((i, i, authority_of(i), version_id, status, stage, "t" if i % 50 == 0 else "f", "f", "given", 1,
+            # One in 47 a child-protection case: a prime, so each of 150 authorities gets its share.
+            ((i, i, authority_of(i), version_id, status, stage, "t" if i % 47 == 0 else "f", "f", "given", 1,
               when(None if timer is None else -timer),
               "index unavailable" if status == "error" else None, "Tell the national index" if status == "error" else None,
               users[i % PRACTITIONERS], users[(i + 1) % PRACTITIONERS], when(age), when(updated),

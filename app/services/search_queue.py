@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, joinedload, selectinload
 
 from app import audit, outbox, policy
 from app.audit_lists import episodes_shown
@@ -157,26 +157,46 @@ def _narrowing(keys: Keys):
     return or_(*near)
 
 
-def _candidate(keys: Keys, child: Child, episode: Episode) -> Candidate | None:
+def _compared(keys: Keys, child) -> dict | None:
+    """For a candidate (anything with the child's key attributes): {"exact": [...], "close": [...],
+    "differs": [...]} by label, or None when fewer than two keys match."""
     how = _compare(keys, child)
     if sum(value is not None for value in how.values()) < 2:
         return None
     asked = {"family_name": keys.family_name, "given_names": keys.given_names,
              "date_of_birth": keys.date_of_birth, "postcode": keys.postcode}
-    return Candidate(child, episode, exact=[LABELS[k] for k, v in how.items() if v == "exact"],
-                     close=[LABELS[k] for k, v in how.items() if v == "close"],
-                     differs=[LABELS[k] for k, v in how.items() if v is None and asked[k]])
+    return {"exact": [LABELS[k] for k, v in how.items() if v == "exact"],
+            "close": [LABELS[k] for k, v in how.items() if v == "close"],
+            "differs": [LABELS[k] for k, v in how.items() if v is None and asked[k]]}
 
 
 def candidates(session: Session, admin: User, keys: Keys) -> list[Candidate]:
-    """The administrator's authority's CAFs (not deleted) of children matching at least two keys, best first."""
+    """The administrator's authority's CAFs (not deleted) of children matching at least two keys, best first.
+
+    Up to 500 rows are compared from their keys alone; only the best MAX_CANDIDATES are loaded whole."""
     rows = session.execute(
-        select(Child, Episode).join(Episode, Episode.child_id == Child.id)
+        select(Child.id.label("child_id"), Child.given_names, Child.family_name, Child.date_of_birth, Child.postcode,
+               Episode.id.label("episode_id"), Episode.status, Episode.started_at)
+        .join(Episode, Episode.child_id == Child.id)
         .where(policy.authority_clause(admin, Episode.authority_id), Episode.status != "deleted", _narrowing(keys))
         .order_by(Episode.started_at.desc()).limit(500))
-    found = [c for c in (_candidate(keys, child, episode) for child, episode in rows) if c is not None]
-    found.sort(key=lambda c: c.strength)
-    return found[:MAX_CANDIDATES]
+    found = []
+    for row in rows:
+        how = _compared(keys, row)
+        if how is not None:
+            strength = (-len(how["exact"]) - len(how["close"]), -len(how["exact"]), row.status != "open",
+                        -row.started_at.timestamp())
+            found.append((strength, row.child_id, row.episode_id, how))
+    found.sort(key=lambda item: item[0])
+    best = found[:MAX_CANDIDATES]
+    children = {c.id: c for c in session.scalars(select(Child).where(Child.id.in_([b[1] for b in best])))}
+    episodes = {e.id: e for e in session.scalars(
+        select(Episode).where(Episode.id.in_([b[2] for b in best])).options(
+            defer(Episode.state), joinedload(Episode.authority),
+            joinedload(Episode.lead_professional).joinedload(User.organisation),
+            joinedload(Episode.originator).joinedload(User.organisation)))}
+    return [Candidate(children[child_id], episodes[episode_id], **how) for _, child_id, episode_id, how in best
+            if child_id in children and episode_id in episodes]
 
 
 @dataclass
