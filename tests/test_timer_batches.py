@@ -1,22 +1,28 @@
 """Deadlines are woken in claimed batches: two workers claiming at the same moment wake each due
 episode exactly once, one failing episode in a batch changes nothing for the others, and a timer
-loop sleeps until the next deadline rather than a fixed poll. The clock is moved, never waited for."""
+loop sleeps until the next deadline rather than a fixed poll. The outbox goes in batches too: two
+deliverers at once send each message once, a batch over one SMTP connection, and a refused
+recipient fails only its own message. The clock is moved, never waited for."""
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 import time_machine
+from aiosmtpd.controller import Controller
 from sqlalchemy import func, insert, select
 
 import handlers
 from app.clock import now
 from app.jobs.failing_deadlines import FailingDeadlines
+from app.jobs.outbox_batches import deliver_due
 from app.jobs.runtime import Runtime
 from app.jobs.timers import fire_due_timers, pause_before_next_pass
 from app.models import AuditEvent, Child, Episode, HumanTask, OutboxMessage
 
+from .channel_servers import closed_port, no_failing_channels, write_message  # noqa: F401
 from .journeys import prepare
 
 
@@ -126,3 +132,63 @@ def test_the_timer_loop_sleeps_until_the_next_deadline_at_most_its_poll(runtime,
         report = fire_due_timers(runtime)
         assert (report.woken, report.next_due) == (1, due + timedelta(seconds=3))
         assert pause_before_next_pass(report, 5.0) == 3.0
+
+
+# ---------------------------------------------------------------- the outbox in batches
+
+class CountingSMTP:
+    """Keeps every message, counts connections (one EHLO each), refuses one recipient for good."""
+
+    def __init__(self):
+        self.received, self.connections = [], 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address == "nobody@testshire.test":
+            return "550 5.1.1 No such user"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.received.append(envelope.content.decode())
+        return "250 OK"
+
+
+def test_two_deliverers_sending_batches_at_once_send_each_message_once_over_few_connections(runtime):
+    mail = CountingSMTP()
+    server = Controller(mail, hostname="127.0.0.1", port=closed_port())
+    server.start()
+    try:
+        runtime.config = replace(runtime.config, smtp_host="127.0.0.1", smtp_port=server.port)
+        ids = [write_message(runtime, key=f"batch-{n}", recipient=f"person{n}@testshire.test") for n in range(20)]
+        refused = write_message(runtime, key="batch-refused", recipient="nobody@testshire.test")
+        ids += [write_message(runtime, key=f"batch-{n}", recipient=f"person{n}@testshire.test") for n in range(20, 40)]
+        # SQLite has one writer at a time: there, one deliverer shows the batches.
+        deliverers = [runtime] if runtime.db.is_sqlite else [runtime, Runtime.build(runtime.config)]
+        start = threading.Barrier(len(deliverers))
+
+        def deliverer(which: Runtime) -> None:
+            start.wait()
+            deliver_due(which.db, which.config, limit=8)
+
+        threads = [threading.Thread(target=deliverer, args=(d,)) for d in deliverers]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+    finally:
+        server.stop()
+        for other in deliverers[1:]:
+            other.db.dispose()
+    message_ids = [line.split(":", 1)[1].strip() for text in mail.received for line in text.splitlines()
+                   if line.lower().startswith("message-id:")]
+    assert len(message_ids) == 40 and len(set(message_ids)) == 40, "each message once"
+    with runtime.db.session() as session:
+        statuses = dict(session.execute(select(OutboxMessage.id, OutboxMessage.status)).all())
+    assert [statuses[m] for m in ids] == ["sent"] * 40
+    assert statuses[refused] == "failed", "a refused recipient fails its own message, and its batch goes on"
+    assert mail.connections <= 8, "a batch goes over one connection"

@@ -61,6 +61,7 @@ WAKE_LIMIT = 2000  # messages made due at once when a channel answers again; the
 # A claim's lease: the longest its calls can take, and a margin for a slow worker.
 LEASE_MARGIN_SECONDS = 30
 SMTP_EXCHANGES = 8  # greeting, EHLO, MAIL, RCPT, DATA, the message, QUIT: each may wait the read timeout
+SMTP_EXCHANGES_PER_MESSAGE = 4  # each further message over the same connection: MAIL, RCPT, DATA, the message
 HTTP_CALLS = 2  # Notify: asking whether it has the message, then sending it
 # The second line of a message's last_error while its channel's failure holds it back (the first
 # is the reason pages show): it is woken as soon as that channel takes another message.
@@ -103,12 +104,13 @@ def backoff_seconds(config: Config, attempts: int, retry_after: float | None = N
     return min(delay, config.outbox_max_backoff_seconds)
 
 
-def lease_seconds(config: Config, route: str) -> float:
-    """How long a claim holds a message: past it, its deliverer is taken to have died."""
+def lease_seconds(config: Config, route: str, position: int = 0) -> float:
+    """How long a claim holds a message: past it, its deliverer is taken to have died. `position`
+    messages go before it in the same batch (over one SMTP connection), each within its own calls."""
     connect, read = config.channel_connect_timeout_seconds, config.channel_read_timeout_seconds
     if route.startswith("email:smtp:"):
-        return connect + SMTP_EXCHANGES * read + LEASE_MARGIN_SECONDS
-    return HTTP_CALLS * (connect + read) + LEASE_MARGIN_SECONDS
+        return connect + (SMTP_EXCHANGES + SMTP_EXCHANGES_PER_MESSAGE * position) * read + LEASE_MARGIN_SECONDS
+    return (position + 1) * HTTP_CALLS * (connect + read) + LEASE_MARGIN_SECONDS
 
 
 def gives_up(config: Config, message: OutboxMessage) -> bool:
@@ -166,51 +168,54 @@ def _claim(db: Database, config: Config, message_id: int) -> _Claim | _Attempt:
         if message is None:  # on PostgreSQL, also a row another deliverer is claiming this instant
             held = db.is_postgresql and session.scalar(select(OutboxMessage.id).where(OutboxMessage.id == message_id))
             return _Attempt("sending" if held else "missing")
-        if message.status not in UNSENT:
-            return _Attempt(message.status)  # sent, given up or discarded: never again by itself
-        if message.next_attempt_at is not None and as_utc(message.next_attempt_at) > now():
-            if message.status == "sending":
-                return _Attempt("sending")  # another deliverer's claim: its call may be under way
-            return _Attempt("pending", "waiting", message.channel, attempts=message.attempts,
-                            reason=f"waits for its next try at {as_utc(message.next_attempt_at):%H:%M:%S} UTC"
-                                   + (f": {_first_line(message.last_error)}" if message.last_error else ""))
-        route = channels.route_of(config, message)
-        failing = breaker.held(route, config.outbox_max_backoff_seconds)
-        if failing is not None:  # the channel failed a moment ago: wait with it, without a try
-            if message.next_attempt_at is None or as_utc(message.next_attempt_at) < failing.until:
-                message.next_attempt_at = failing.until
-            message.last_error = (f"not tried: the channel has failed since {failing.since:%H:%M:%S} UTC, next try "
-                                  f"at {failing.until:%H:%M:%S}: {failing.reason}"
-                                  + ("" if failing.asked_to_wait else HELD_WITH_CHANNEL))
-            return _Attempt(message.status, "deferred", message.channel, attempts=message.attempts,
-                            reason=_first_line(message.last_error), route=route)
-        message.attempts += 1
-        if channels.is_local(config, message):  # the mailbox: a row in this very transaction, no network
-            mailbox.send(config, message, session)
-            message.status, message.sent_at, message.last_error = "sent", now(), None
-            return _Attempt("sent", "sent", message.channel, attempts=message.attempts, route=route)
-        recovering = message.status == "sending"
-        lease_until = now() + timedelta(seconds=lease_seconds(config, route))
-        message.status, message.next_attempt_at = "sending", lease_until
-    if recovering:
-        log.info("message %s (%s): the outcome of its last try is unknown; %s", message_id, message.channel,
-                 "asking GOV.UK Notify first" if route.startswith("email:notify:")
-                 else "sending it again with the same key, for the receiver to drop a repeat")
+        claimed = claim_row(session, config, message)
+    said_recovering(claimed)
+    return claimed
+
+
+def claim_row(session, config: Config, message: OutboxMessage, position: int = 0) -> _Claim | _Attempt:
+    """Claim one message the caller has locked in `session`, if it still waits and is due.
+    `position`: how many messages of its route go before it over the same connection (its lease
+    is longer by their calls)."""
+    if message.status not in UNSENT:
+        return _Attempt(message.status)  # sent, given up or discarded: never again by itself
+    if message.next_attempt_at is not None and as_utc(message.next_attempt_at) > now():
+        if message.status == "sending":
+            return _Attempt("sending")  # another deliverer's claim: its call may be under way
+        return _Attempt("pending", "waiting", message.channel, attempts=message.attempts,
+                        reason=f"waits for its next try at {as_utc(message.next_attempt_at):%H:%M:%S} UTC"
+                               + (f": {_first_line(message.last_error)}" if message.last_error else ""))
+    route = channels.route_of(config, message)
+    failing = breaker.held(route, config.outbox_max_backoff_seconds)
+    if failing is not None:  # the channel failed a moment ago: wait with it, without a try
+        if message.next_attempt_at is None or as_utc(message.next_attempt_at) < failing.until:
+            message.next_attempt_at = failing.until
+        message.last_error = (f"not tried: the channel has failed since {failing.since:%H:%M:%S} UTC, next try "
+                              f"at {failing.until:%H:%M:%S}: {failing.reason}"
+                              + ("" if failing.asked_to_wait else HELD_WITH_CHANNEL))
+        return _Attempt(message.status, "deferred", message.channel, attempts=message.attempts,
+                        reason=_first_line(message.last_error), route=route)
+    message.attempts += 1
+    if channels.is_local(config, message):  # the mailbox: a row in this very transaction, no network
+        mailbox.send(config, message, session)
+        message.status, message.sent_at, message.last_error = "sent", now(), None
+        return _Attempt("sent", "sent", message.channel, attempts=message.attempts, route=route)
+    recovering = message.status == "sending"
+    lease_until = now() + timedelta(seconds=lease_seconds(config, route, position))
+    message.status, message.next_attempt_at = "sending", lease_until
     return _Claim(message, route, recovering, lease_until)
+
+
+def said_recovering(claimed: _Claim | _Attempt) -> None:
+    if isinstance(claimed, _Claim) and claimed.recovering:
+        log.info("message %s (%s): the outcome of its last try is unknown; %s", claimed.message.id,
+                 claimed.message.channel, "asking GOV.UK Notify first" if claimed.route.startswith("email:notify:")
+                 else "sending it again with the same key, for the receiver to drop a repeat")
 
 
 def _send_and_record(db: Database, config: Config, claim: _Claim) -> _Attempt:
     """Step 2, holding no transaction, then step 3."""
-    message, outcome = claim.message, None
-    try:
-        if channels.send(config, message, recovering=claim.recovering) == "found":
-            log.info("message %s (%s): GOV.UK Notify already has it (an earlier try's answer was lost): not sent "
-                     "again", message.id, message.channel)
-    except (Refused, Transient) as exc:
-        outcome = exc
-    except Exception as exc:  # noqa: BLE001 - any other fault of the channel: recorded, retried later
-        outcome = Transient(f"{type(exc).__name__}: {exc}", whole_channel=False)
-    _tell_breaker(config, claim.route, outcome)
+    message, outcome = claim.message, send_claimed(config, claim)
     try:
         return _record(db, config, claim, outcome)
     except Exception as first:  # noqa: BLE001 - e.g. a connection cut: once more, on a fresh one
@@ -228,6 +233,24 @@ def _send_and_record(db: Database, config: Config, claim: _Claim) -> _Attempt:
             f"{claim.lease_until:%H:%M:%S} UTC: {then}") from exc
 
 
+def send_claimed(config: Config, claim: _Claim, connection=None) -> Exception | None:
+    """Step 2: hand the claimed message to its channel (over `connection`, an open SMTP session,
+    when given), holding no transaction. Returns None when it was taken, else what went wrong."""
+    message, outcome = claim.message, None
+    try:
+        if connection is not None:
+            connection.send(message)
+        elif channels.send(config, message, recovering=claim.recovering) == "found":
+            log.info("message %s (%s): GOV.UK Notify already has it (an earlier try's answer was lost): not sent "
+                     "again", message.id, message.channel)
+    except (Refused, Transient) as exc:
+        outcome = exc
+    except Exception as exc:  # noqa: BLE001 - any other fault of the channel: recorded, retried later
+        outcome = Transient(f"{type(exc).__name__}: {exc}", whole_channel=False)
+    _tell_breaker(config, claim.route, outcome)
+    return outcome
+
+
 def _tell_breaker(config: Config, route: str, outcome: Exception | None) -> None:
     if outcome is None:
         breaker.answered(route)
@@ -238,30 +261,35 @@ def _tell_breaker(config: Config, route: str, outcome: Exception | None) -> None
 
 def _record(db: Database, config: Config, claim: _Claim, outcome: Exception | None) -> _Attempt:
     """Step 3: the outcome, if the message is still `sending` under this claim."""
-    claimed = claim.message
     with db.session() as session:
-        query = select(OutboxMessage).where(OutboxMessage.id == claimed.id)
+        query = select(OutboxMessage).where(OutboxMessage.id == claim.message.id)
         if db.is_postgresql:
             query = query.with_for_update()
-        message = session.scalar(query)
-        if message is None or message.status != "sending" or message.attempts != claimed.attempts:
-            meanwhile = ("was taken over by another deliverer after its claim ran out" if message is not None
-                         and message.status == "sending" else f"is {message.status if message else 'gone'} meanwhile")
-            log.warning("message %s (%s): try %s ended (%s), but the message %s; that outcome stands", claimed.id,
-                        claimed.channel, claimed.attempts, "sent" if outcome is None else _first_line(str(outcome)),
-                        meanwhile)
-            return _Attempt(message.status if message else "missing", channel=claimed.channel, route=claim.route)
-        attempt = _Attempt("sending", channel=message.channel, attempts=message.attempts, route=claim.route)
-        if outcome is None:
-            attempt.result = "sent"
-            message.status, message.sent_at, message.last_error = "sent", now(), None
-        elif isinstance(outcome, Refused):
-            attempt.result, attempt.reason = "failed", outcome.reason
-            message.status, message.last_error = "failed", f"refused: {outcome.reason}"
-        else:
-            _record_transient(config, message, outcome, attempt)
-        attempt.status = message.status
-        return attempt
+        return record_row(config, claim, session.scalar(query), outcome)
+
+
+def record_row(config: Config, claim: _Claim, message: OutboxMessage | None, outcome: Exception | None) -> _Attempt:
+    """The outcome of a try on the message as now locked in the caller's transaction, if it is
+    still `sending` under this claim (a claim taken over records nothing)."""
+    claimed = claim.message
+    if message is None or message.status != "sending" or message.attempts != claimed.attempts:
+        meanwhile = ("was taken over by another deliverer after its claim ran out" if message is not None
+                     and message.status == "sending" else f"is {message.status if message else 'gone'} meanwhile")
+        log.warning("message %s (%s): try %s ended (%s), but the message %s; that outcome stands", claimed.id,
+                    claimed.channel, claimed.attempts, "sent" if outcome is None else _first_line(str(outcome)),
+                    meanwhile)
+        return _Attempt(message.status if message else "missing", channel=claimed.channel, route=claim.route)
+    attempt = _Attempt("sending", channel=message.channel, attempts=message.attempts, route=claim.route)
+    if outcome is None:
+        attempt.result = "sent"
+        message.status, message.sent_at, message.last_error = "sent", now(), None
+    elif isinstance(outcome, Refused):
+        attempt.result, attempt.reason = "failed", outcome.reason
+        message.status, message.last_error = "failed", f"refused: {outcome.reason}"
+    else:
+        _record_transient(config, message, outcome, attempt)
+    attempt.status = message.status
+    return attempt
 
 
 def _record_transient(config: Config, message: OutboxMessage, outcome: Transient, attempt: _Attempt) -> None:

@@ -19,7 +19,7 @@ from app import metrics
 from app.clock import now
 from app.models import WebSession
 
-from .delivery import DeliveryDeferred, DeliveryFailed, deliver, due_messages
+from .outbox_batches import deliver_due
 from .runtime import Runtime
 from .timers import fire_due_timers
 
@@ -42,20 +42,11 @@ def sweep_timers(runtime: Runtime) -> SweepReport:
 
 
 def sweep_outbox(runtime: Runtime, stop=None) -> SweepReport:
-    """Deliver every message whose next try is due (the job that should have sent it was lost, or
-    an earlier try failed). `stop` (an Event) ends it between two messages."""
-    report = SweepReport()
-    for message_id in due_messages(runtime.db):
-        if stop is not None and stop.is_set():
-            break
-        try:
-            deliver(runtime.db, runtime.config, message_id)
-            report.delivered += 1
-        except DeliveryFailed as exc:
-            report.undelivered += 1
-            # A deferred one was not even tried: the failure that deferred it was logged already.
-            (log.debug if isinstance(exc, DeliveryDeferred) else log.warning)("%s", exc)
-    return report
+    """Deliver every message whose next try is due (the job that should have sent it was lost, an
+    earlier try failed, or a deadline of this worker wrote it), in claimed batches
+    (app/jobs/outbox_batches.py). `stop` (an Event) ends it between two batches."""
+    report = deliver_due(runtime.db, runtime.config, stop)
+    return SweepReport(delivered=report.delivered, undelivered=report.undelivered)
 
 
 def purge_sessions(runtime: Runtime) -> int:

@@ -45,37 +45,75 @@ def as_email(config: Config, message: OutboxMessage) -> EmailMessage:
 
 
 def send(config: Config, message: OutboxMessage) -> None:
-    try:
-        email = as_email(config, message)
-    except ValueError as exc:  # e.g. a line break in the address or subject
-        raise Refused(f"the message cannot be written as an email: {exc}") from None
-    smtp = _TimedSMTP(config.channel_connect_timeout_seconds, config.channel_read_timeout_seconds)
-    try:
-        with smtp:
-            smtp.connect(config.smtp_host, config.smtp_port)
+    with Connection(config) as connection:
+        connection.send(message)
+
+
+class Connection:
+    """One SMTP session for several messages of a batch: connected at the first, closed at the end.
+
+    A refusal of one recipient or message leaves the session usable (smtplib resets it); any other
+    fault closes it, and the next message (if the deliverer still sends one) connects afresh."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self._smtp: _TimedSMTP | None = None
+
+    def __enter__(self) -> "Connection":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def send(self, message: OutboxMessage) -> None:
+        config = self.config
+        try:
+            email = as_email(config, message)
+        except ValueError as exc:  # e.g. a line break in the address or subject
+            raise Refused(f"the message cannot be written as an email: {exc}") from None
+        smtp = self._smtp
+        try:
+            if smtp is None:
+                smtp = self._smtp = _TimedSMTP(config.channel_connect_timeout_seconds,
+                                               config.channel_read_timeout_seconds)
+                smtp.connect(config.smtp_host, config.smtp_port)
             smtp.send_message(email)
-    except smtplib.SMTPRecipientsRefused as exc:
-        codes = [code for code, _ in exc.recipients.values()]
-        answer = "; ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
-        if codes and all(500 <= code < 600 for code in codes):
-            raise Refused(f"the mail server refused the recipient: {answer}") from None
-        raise Transient(f"the mail server deferred the recipient: {answer}", whole_channel=False) from None
-    except smtplib.SMTPDataError as exc:
-        answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-        if 500 <= exc.smtp_code < 600:
-            raise Refused(f"the mail server refused the message: {answer}") from None
-        raise Transient(f"the mail server deferred the message: {answer}") from None
-    except smtplib.SMTPResponseException as exc:
-        # The sender, authentication or a command refused: the server's settings, not this message.
-        raise Transient(f"the mail server answered {exc.smtp_code} {_text(exc.smtp_error)}") from None
-    except (OSError, smtplib.SMTPException) as exc:
-        where = f"the mail server at {config.smtp_host}:{config.smtp_port}"
-        if _timed_out(exc) and not smtp.reached:
-            raise Transient(f"{where} could not be reached within {config.channel_connect_timeout_seconds} "
-                            "seconds") from None
-        if _timed_out(exc):
-            raise Transient(f"{where} did not answer within {config.channel_read_timeout_seconds} seconds") from None
-        raise Transient(f"{where} could not be used: {type(exc).__name__}: {exc}") from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            answer = "; ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
+            if codes and all(500 <= code < 600 for code in codes):
+                raise Refused(f"the mail server refused the recipient: {answer}") from None
+            raise Transient(f"the mail server deferred the recipient: {answer}", whole_channel=False) from None
+        except smtplib.SMTPDataError as exc:
+            answer = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            if 500 <= exc.smtp_code < 600:
+                raise Refused(f"the mail server refused the message: {answer}") from None
+            raise Transient(f"the mail server deferred the message: {answer}") from None
+        except smtplib.SMTPResponseException as exc:
+            # The sender, authentication or a command refused: the server's settings, not this message.
+            self.close()
+            raise Transient(f"the mail server answered {exc.smtp_code} {_text(exc.smtp_error)}") from None
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            where = f"the mail server at {config.smtp_host}:{config.smtp_port}"
+            if _timed_out(exc) and not smtp.reached:
+                raise Transient(f"{where} could not be reached within {config.channel_connect_timeout_seconds} "
+                                "seconds") from None
+            if _timed_out(exc):
+                raise Transient(f"{where} did not answer within {config.channel_read_timeout_seconds} "
+                                "seconds") from None
+            raise Transient(f"{where} could not be used: {type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        """QUIT, then close. The messages are already accepted: a server that does not answer the QUIT
+        changes nothing about them."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            smtp.quit()
+        except (OSError, smtplib.SMTPException):
+            smtp.close()
 
 
 def _timed_out(exc: BaseException | None) -> bool:
