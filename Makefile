@@ -56,6 +56,7 @@ bench: install
 	$(BIN)/python bench/http_completions.py --postgres=$(BENCH_POSTGRES)
 	$(BIN)/python bench/admin_lists.py
 	$(BIN)/python bench/access.py
+	$(BIN)/python bench/access.py --postgres=$(BENCH_POSTGRES)
 	$(BIN)/python bench/expressions.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/forms.py

@@ -36,6 +36,7 @@ NOT_BENCHMARKS = {
     "smoke.py": "this harness",
     "profiled_server.py": "the server bench/http_completions.py --profile starts (smoke-run through it)",
 }
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"  # the server the benchmarks default to (bench/scratch.py)
 TIMEOUT = 300  # seconds for one run: a hung benchmark fails instead of hanging CI
 NUMBER = r"[\d,]+(\.\d+)?"
 TIMED = rf"median +{NUMBER} ms +p95 +{NUMBER} ms$"
@@ -112,6 +113,8 @@ RUNS = (
     Run("forms.py", ("--runs", "2", "--profile"), (rf"^assessment, errors: warm, CPU +{TIMED}", r"top ten by own time:$")),
     Run("access.py", ("--episodes", "40", "--runs", "2", "--audit-rows", "5"),
         (r"^eCAF access benchmark: 40 open episodes, \d+ practitioners, SQLite$", *ACCESS_FIGURES)),
+    Run("access.py", ("--episodes", "40", "--runs", "2", "--audit-rows", "5", "--postgres", POSTGRES),
+        (r"^eCAF access benchmark: 40 open episodes, \d+ practitioners, PostgreSQL$", *ACCESS_FIGURES)),
     Run("admin_lists.py", ("--episodes", "300", "--authorities", "2", "--runs", "1"),
         (r"^seeded 300 episodes over 2 authorities in \d+ s",
          rf"^whole dashboard \(every count, capped at {NUMBER}\) +{TIMED}", rf"^count: overdue +{TIMED}",
