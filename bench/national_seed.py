@@ -126,7 +126,8 @@ def seed(db: Database, episodes: int, authorities: int) -> World:
             # One in 47 a child-protection case: a prime, so each of 150 authorities gets its share.
             ((i, i, authority_of(i), version_id, status, stage, "t" if i % 47 == 0 else "f", "f", "given", 1,
               when(None if timer is None else -timer),
-              "index unavailable" if status == "error" else None, "Tell the national index" if status == "error" else None,
+              "index unavailable" if status == "error" else None,
+              "Tell the national index" if status == "error" else None,
               users[i % PRACTITIONERS], users[(i + 1) % PRACTITIONERS], when(age), when(updated),
               None if stage in ("preparation", "assessment") else when(age - 20),
               when(updated) if status == "closed" else None)
