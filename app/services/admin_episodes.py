@@ -81,11 +81,15 @@ class Dashboard:
     search_requests_waiting: int
 
 
-def _capped_count(session: Session, *where) -> int:
-    """How many, counting no further than COUNT_CAP: past that the page says "10,000+" and the list
-    itself is the answer, so a huge authority never pays for a full count."""
+def _capped(*where):
+    """How many, counting no further than COUNT_CAP (as SQL): past that the page says "10,000+" and the
+    list itself is the answer, so a huge authority never pays for a full count."""
     limited = select(Episode.id).where(*where).limit(COUNT_CAP + 1).subquery()
-    return session.scalar(select(func.count()).select_from(limited))
+    return select(func.count()).select_from(limited).scalar_subquery()
+
+
+def _capped_count(session: Session, *where) -> int:
+    return session.scalar(select(_capped(*where)))
 
 
 COUNTED = ("timer", "overdue", "at_risk", "errored", "stuck", "pending_deletion", "suspended")
@@ -99,22 +103,30 @@ def _count_bounds(moment: datetime) -> dict:
                                                               timedelta(hours=AT_RISK_PROTECTION_HOURS)),)}
 
 
-def count(session: Session, admin: User, name: str, *, stuck_after_days: int, moment: datetime | None = None) -> int:
+def _counts_of(admin: User, names, moment: datetime, stuck_after_days: int) -> list:
+    conditions, bounds = _conditions(moment, stuck_after_days), _count_bounds(moment)
+    in_authority = policy.authority_clause(admin, Episode.authority_id)
+    return [_capped(in_authority, conditions[name], *bounds.get(name, ())) for name in names]
+
+
+def count(session: Session, admin: User, name: str, *, stuck_after_days: int) -> int:
     """The size of one list (capped), as the dashboard shows it."""
-    moment = moment or now()
-    return _capped_count(session, policy.authority_clause(admin, Episode.authority_id),
-                         _conditions(moment, stuck_after_days)[name], *_count_bounds(moment).get(name, ()))
+    return session.scalar(select(*_counts_of(admin, [name], now(), stuck_after_days)))
 
 
 def dashboard(session: Session, admin: User, *, stuck_after_days: int) -> Dashboard:
+    """Every count in one statement: one round trip instead of twelve."""
     moment = now()
     in_authority = policy.authority_clause(admin, Episode.authority_id)
-    by_stage = {stage: _capped_count(session, in_authority, Episode.stage == stage, _open()) for stage in STAGES}
-    counts = {name: count(session, admin, name, stuck_after_days=stuck_after_days, moment=moment)
-              for name in COUNTED}
-    waiting = session.scalar(select(func.count()).select_from(SearchRequest).where(
-        policy.authority_clause(admin, SearchRequest.authority_id), SearchRequest.status == "submitted"))
-    return Dashboard(by_stage, counts, waiting)
+    waiting = (select(func.count()).select_from(SearchRequest).where(
+        policy.authority_clause(admin, SearchRequest.authority_id), SearchRequest.status == "submitted")
+        .scalar_subquery())
+    figures = session.execute(select(
+        *(_capped(in_authority, Episode.stage == stage, _open()) for stage in STAGES),
+        *_counts_of(admin, COUNTED, moment, stuck_after_days), waiting)).one()
+    by_stage = dict(zip(STAGES, figures[:len(STAGES)]))
+    counts = dict(zip(COUNTED, figures[len(STAGES):-1]))
+    return Dashboard(by_stage, counts, figures[-1])
 
 
 @dataclass
