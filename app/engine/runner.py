@@ -248,12 +248,12 @@ class Engine:
             error = self._run_engine(workflow)
         finally:
             leave_step(token)
-        self._save(session, episode, workflow, ctx, error)
+        synced = self._save(session, episode, workflow, ctx, error)
         session.flush()
-        ready = dict(session.execute(
-            select(HumanTask.id, HumanTask.assigned_user_id).where(HumanTask.episode_id == episode.id,
-                                                                   HumanTask.status == "ready")
-            .order_by(HumanTask.id)).all())
+        if synced is None:  # the episode was purged: whatever rows are left say what is ready
+            synced = session.scalars(select(HumanTask).where(HumanTask.episode_id == episode.id,
+                                                             HumanTask.status == "ready")).all()
+        ready = {row.id: row.assigned_user_id for row in sorted(synced, key=lambda row: row.id)}
         return StepResult(episode.id, episode.status, episode.stage, episode.next_timer_at,
                           episode.last_error, list(ready), [m.id for m in ctx.outbox], ready)
 
@@ -270,13 +270,15 @@ class Engine:
         return None
 
     def _save(self, session: Session, episode: Episode, workflow: BpmnWorkflow, ctx: StepContext,
-              error: WorkflowException | None) -> None:
+              error: WorkflowException | None) -> list[HumanTask] | None:
+        """Store the workflow and what it projects; returns the episode's ready task rows (None when
+        a handler purged the episode)."""
         episode.updated_at = now()
         if ctx.deleted:
             # A handler purged the episode: keep only the stub.
             episode.state, episode.serializer_version, episode.next_timer_at = None, None, None
             episode.status, episode.stage = "deleted", "closed"
-            return
+            return None
         prune(workflow)  # finished history lives in our tables, not in the state (pruning.py)
         episode.state = dump_state(workflow)
         episode.serializer_version = SERIALIZER_VERSION
@@ -294,8 +296,9 @@ class Engine:
         elif episode.status == "error":
             episode.status, episode.last_error, episode.error_task = "open", None, None
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
-        sync_human_tasks(session, episode, workflow, episode.stage)
+        ready = sync_human_tasks(session, episode, workflow, episode.stage)
         cancel_called_work(session, episode)
+        return ready
 
     def _after_commit(self, result: StepResult) -> None:
         if self.dispatcher is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, defer, joinedload
 
 from app import audit, policy
 from app.engine import forms as form_tools
@@ -14,8 +14,10 @@ from app.services import called_tasks
 from app.services.episode_record import form_pair
 
 
-# What a form page shows of its episode, read with the episode in one statement.
-FORM_PAGE_NEEDS = (joinedload(Episode.child), joinedload(Episode.authority), joinedload(Episode.process_version))
+# What a form page shows of its episode, read with the episode in one statement; not its workflow
+# state (tens of KB that only a step reads).
+FORM_PAGE_NEEDS = (joinedload(Episode.child), joinedload(Episode.authority), joinedload(Episode.process_version),
+                   defer(Episode.state))
 
 
 @dataclass

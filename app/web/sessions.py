@@ -17,6 +17,8 @@ from werkzeug.datastructures import CallbackDict
 
 from app.clock import as_utc, now
 from app.models import Organisation, User, WebSession
+from app.web import flash_messages
+from app.web.flash_messages import FLASHES
 
 TOUCH_EVERY = timedelta(seconds=30)  # how stale last_seen_at may get before it is written again
 # Asked on every request: built once (building it each time cost more than running it).
@@ -47,6 +49,41 @@ class ServerSession(CallbackDict, SessionMixin):
         self.created_at = row.created_at if row else None
         self.renew = False   # issue a new id (sign-in) and drop the old row
         self.ended = False   # sign-out: drop the row and the cookie
+        # Messages for the next page live beside the data, in a cookie of their own (flash_messages.py).
+        self.flashes: list = []
+        self.flashes_changed = False
+
+    # Flask keeps flashed messages under FLASHES; here they never touch the row's data.
+    def __setitem__(self, key, value) -> None:
+        if key == FLASHES:
+            self.flashes, self.flashes_changed = list(value), True
+            return
+        super().__setitem__(key, value)
+
+    def __getitem__(self, key):
+        if key == FLASHES:
+            if not self.flashes:
+                raise KeyError(key)
+            return self.flashes
+        return super().__getitem__(key)
+
+    def __contains__(self, key) -> bool:
+        return bool(self.flashes) if key == FLASHES else super().__contains__(key)
+
+    def get(self, key, default=None):
+        if key == FLASHES:
+            return self.flashes or default
+        return super().get(key, default)
+
+    def pop(self, key, *default):
+        if key == FLASHES:
+            if not self.flashes:
+                if default:
+                    return default[0]
+                raise KeyError(key)
+            taken, self.flashes, self.flashes_changed = self.flashes, [], True
+            return taken
+        return super().pop(key, *default)
 
     @property
     def row_id(self) -> str | None:
@@ -67,6 +104,7 @@ class ServerSession(CallbackDict, SessionMixin):
     def end(self) -> None:
         self.clear()
         self.ended = True
+        self.flashes, self.flashes_changed = [], True  # what is flashed after this is for the sign-in page
 
 
 class ServerSessionInterface(SessionInterface):
@@ -86,6 +124,15 @@ class ServerSessionInterface(SessionInterface):
         return "__Host-ecaf-session" if self.runtime.config.cookie_secure else "ecaf-session"
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
+        opened = self._open(app, request)
+        opened.flashes = flash_messages.unseal(app.secret_key, opened.user_id,
+                                               request.cookies.get(self._messages_cookie()))
+        return opened
+
+    def _messages_cookie(self) -> str:
+        return flash_messages.cookie_name(self.runtime.config.cookie_secure)
+
+    def _open(self, app: Flask, request: Request) -> ServerSession:
         token = request.cookies.get(self.cookie_name(app))
         if not token or len(token) > 100:
             return ServerSession()
@@ -109,6 +156,8 @@ class ServerSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
         name = self.cookie_name(app)
         cookie = dict(httponly=True, secure=self.runtime.config.cookie_secure, samesite="Lax", path="/")
+        if session.flashes_changed:
+            self._save_messages(app, session, response, cookie)
         moment = now()
         with self.runtime.db.session() as db:
             if session.token and (session.ended or session.renew):
@@ -134,6 +183,16 @@ class ServerSessionInterface(SessionInterface):
             if changes:
                 db.execute(update(WebSession).where(WebSession.id == session.row_id,
                                                     WebSession.revoked_at.is_(None)).values(**changes))
+
+
+    def _save_messages(self, app: Flask, session: ServerSession, response: Response, cookie: dict) -> None:
+        owner = None if session.ended else session.user_id  # after sign-out they are for the sign-in page
+        sealed = flash_messages.seal(app.secret_key, owner, session.flashes)
+        if sealed is None:
+            response.delete_cookie(self._messages_cookie(), path="/", secure=cookie["secure"], httponly=True,
+                                   samesite="Lax")
+        else:
+            response.set_cookie(self._messages_cookie(), sealed, max_age=flash_messages.LIFETIME_SECONDS, **cookie)
 
 
 def client_address() -> str | None:
