@@ -1,6 +1,6 @@
 """State benchmark: does an episode's stored workflow state, and the cost of its steps, grow with history?
 
-    python bench/state.py [--cycles 1,50,100] [--requests 0,20] [--episodes 3] [--postgres SERVER]
+    python bench/state.py [--cycles 1,50,100] [--requests 0,20] [--episodes 5] [--postgres SERVER]
 
 For each backend (SQLite, and PostgreSQL in a scratch database of its own, dropped afterwards):
 - review cycles: episodes go round the delivery loop (agree the action plan, review, continue);
@@ -161,7 +161,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cycles", type=numbers, default=[1, 50, 100], help="review cycles to report, e.g. 1,50,100")
     parser.add_argument("--requests", type=numbers, default=[0, 20], help="settled service requests, e.g. 0,20")
-    parser.add_argument("--episodes", type=int, default=3, help="episodes per figure (their median is printed)")
+    parser.add_argument("--episodes", type=int, default=5, help="episodes per figure (their median is printed)")
     parser.add_argument("--postgres", default=SERVER,
                         help="the PostgreSQL server for a scratch database of this run; empty: SQLite only")
     args = parser.parse_args()
