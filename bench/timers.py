@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import func, insert, select, update  # noqa: E402
+from sqlalchemy import func, insert, select, text, update  # noqa: E402
 
 from app.clock import now  # noqa: E402
 from app.config import PROJECT_ROOT, Config  # noqa: E402
@@ -191,16 +191,21 @@ def wait_until_serving(runtime: Runtime, workers: list[subprocess.Popen], templa
 
 
 # ------------------------------------------------------------------ what happened
+def among(column, episode_ids: list[int]):
+    """The clones of one call are numbered in a row: a range is a light question to ask every moment."""
+    return column.between(min(episode_ids), max(episode_ids))
+
+
 def fired(runtime: Runtime, episode_ids: list[int]) -> int:
     with runtime.db.session() as session:
         return session.scalar(select(func.count(func.distinct(AuditEvent.episode_id))).where(
-            AuditEvent.action == "deadline_missed", AuditEvent.episode_id.in_(episode_ids))) or 0
+            AuditEvent.action == "deadline_missed", among(AuditEvent.episode_id, episode_ids))) or 0
 
 
 def fired_more_than_once(runtime: Runtime, episode_ids: list[int]) -> int:
     with runtime.db.session() as session:
         counts = session.execute(select(AuditEvent.episode_id, func.count()).where(
-            AuditEvent.action == "deadline_missed", AuditEvent.episode_id.in_(episode_ids))
+            AuditEvent.action == "deadline_missed", among(AuditEvent.episode_id, episode_ids))
             .group_by(AuditEvent.episode_id)).all()
     return sum(1 for _, n in counts if n > 1)
 
@@ -216,21 +221,21 @@ def wait_for(what, target, started: float) -> float | None:
     while time.monotonic() - started < GIVE_UP_SECONDS:
         if what() == target:
             return time.monotonic() - started
-        time.sleep(0.1)
+        time.sleep(0.25)
     return None
 
 
 def lateness(runtime: Runtime, episode_ids: list[int], dues: dict[int, object]) -> list[float]:
     with runtime.db.session() as session:
         rows = session.execute(select(OutboxMessage.episode_id, OutboxMessage.created_at).where(
-            OutboxMessage.kind == "overdue_alert", OutboxMessage.episode_id.in_(episode_ids))).all()
+            OutboxMessage.kind == "overdue_alert", among(OutboxMessage.episode_id, episode_ids))).all()
     return [(created - dues[episode_id]).total_seconds() for episode_id, created in rows]
 
 
 def delivery_delays(runtime: Runtime, episode_ids: list[int]) -> list[float]:
     with runtime.db.session() as session:
         rows = session.execute(select(OutboxMessage.created_at, OutboxMessage.sent_at).where(
-            OutboxMessage.episode_id.in_(episode_ids), OutboxMessage.sent_at.is_not(None))).all()
+            among(OutboxMessage.episode_id, episode_ids), OutboxMessage.sent_at.is_not(None))).all()
     return [(sent - created).total_seconds() for created, sent in rows]
 
 
@@ -239,22 +244,57 @@ def said(seconds: float | None) -> str:
 
 
 # ------------------------------------------------------------------ the two measurements
-def wake_all(runtime: Runtime, template_id: int, count: int, name: str, workers: int) -> None:
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User and system CPU the processes have used (Linux /proc), None where it cannot be read."""
+    try:
+        total = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def postgres_pids(runtime: Runtime) -> list[int]:
+    """The server processes of the workers' connections (PostgreSQL on this machine)."""
+    if not runtime.db.is_postgresql:
+        return []
+    with runtime.db.session() as session:
+        return list(session.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                         "AND pid <> pg_backend_pid()")))
+
+
+def cpu_per_wake(before: tuple, after: tuple, count: int) -> str:
+    (workers0, server0), (workers1, server1) = before, after
+    said = []
+    if workers0 is not None and workers1 is not None:
+        said.append(f"workers' CPU {(workers1 - workers0) / count * 1000:.1f} ms a wake (its messages included)")
+    if server0 is not None and server1 is not None and server1 > server0:
+        said.append(f"PostgreSQL's {(server1 - server0) / count * 1000:.1f} ms")
+    return "; " + ", ".join(said) if said else ""
+
+
+def wake_all(runtime: Runtime, template_id: int, count: int, name: str, workers: list[subprocess.Popen]) -> None:
     episode_ids = clone(runtime, template_id, [now() - timedelta(minutes=1)] * count, scheduled=False)
     # All due at one instant a few seconds ahead (as deadlines are known ahead), timed from then.
     due = now() + timedelta(seconds=6)
     with runtime.db.session() as session:
-        session.execute(update(Episode).where(Episode.id.in_(episode_ids)).values(next_timer_at=due))
+        session.execute(update(Episode).where(among(Episode.id, episode_ids)).values(next_timer_at=due))
+    server = postgres_pids(runtime)
+    pids = [w.pid for w in workers]
+    before = (cpu_seconds(pids), cpu_seconds(server))
     time.sleep(max(0.0, (due - now()).total_seconds()))
     started = time.monotonic()
     took = wait_for(lambda: fired(runtime, episode_ids), count, started)
     empty = wait_for(lambda: outbox_left(runtime), 0, started)
+    cpu = cpu_per_wake(before, (cpu_seconds(pids), cpu_seconds(server)), count)
     twice = fired_more_than_once(runtime, episode_ids)
     delays = delivery_delays(runtime, episode_ids)
     rate = f"{count / took:.0f} episodes/s" if took else "unfinished"
-    print(f"(a) {name}, {workers} worker(s): {count} due episodes woken in {said(took)} ({rate}); "
+    print(f"(a) {name}, {len(workers)} worker(s): {count} due episodes woken in {said(took)} ({rate}); "
           f"{'each exactly once' if not twice else f'{twice} fired more than once'}; outbox empty after "
-          f"{said(empty)}; message delay p50 {pct(delays, 50):.1f} s, p99 {pct(delays, 99):.1f} s "
+          f"{said(empty)}; message delay p50 {pct(delays, 50):.1f} s, p99 {pct(delays, 99):.1f} s{cpu} "
           f"[load {load()}]" if delays else f"(a) {name}: nothing woke in {GIVE_UP_SECONDS} s")
 
 
@@ -290,7 +330,7 @@ def run(url: str, name: str, args, workers: int, wake: int, due: int) -> None:
     try:
         wait_until_serving(runtime, processes, template_id)
         if wake:
-            wake_all(runtime, template_id, wake, name, workers)
+            wake_all(runtime, template_id, wake, name, processes)
         if due:
             continuous(runtime, template_id, due, args.over, name, workers)
     finally:
