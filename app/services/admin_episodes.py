@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import and_, exists, func, or_, select, tuple_
-from sqlalchemy.orm import Session, aliased, defer, selectinload
+from sqlalchemy.orm import Session, aliased, defer, joinedload
 
 from app import policy
 from app.clock import as_utc, now
@@ -218,12 +218,10 @@ def episode_list(session: Session, admin: User, filters: Filters, *,
     starts there, however deep the page); only a page number typed without its key is skipped to
     with OFFSET. Sets `filters.first_key` and `filters.last_key` for the page's links."""
     column, newest = SORT_KEYS[filters.sort]
-    query = _filtered(select(Episode), admin, filters, stuck_after_days)
-    # The people, child and authority of the page's rows come in a query each (by id): joined to every
-    # candidate row instead, they would be read for thousands of rows before the page's 50 are picked.
-    query = query.options(defer(Episode.state), selectinload(Episode.child), selectinload(Episode.lead_professional),
-                          selectinload(Episode.originator).selectinload(User.organisation),
-                          selectinload(Episode.authority))
+    # The page's ids first (from an index, most lists), then those 50 episodes with their people, child
+    # and authority: joined to every candidate row, these would be read for thousands of rows before
+    # the page's 50 were picked.
+    query = _filtered(select(Episode.id), admin, filters, stuck_after_days)
     backwards = bool(filters.before)
     if filters.after or filters.before:
         moment, episode_id = _key(filters.after or filters.before)
@@ -235,11 +233,16 @@ def episode_list(session: Session, admin: User, filters: Filters, *,
         query = query.order_by(*order)
     else:
         query = query.order_by(*SORTS[filters.sort]).offset((filters.page - 1) * PAGE_SIZE)
-    episodes = session.scalars(query.limit(PAGE_SIZE + 1)).unique().all()
-    more = len(episodes) > PAGE_SIZE
-    episodes = episodes[:PAGE_SIZE]
+    ids = session.scalars(query.limit(PAGE_SIZE + 1)).all()
+    more = len(ids) > PAGE_SIZE
+    ids = ids[:PAGE_SIZE]
     if backwards:
-        episodes, more = episodes[::-1], True  # the page the reader came back from follows
+        ids, more = ids[::-1], True  # the page the reader came back from follows
+    loaded = {e.id: e for e in session.scalars(
+        select(Episode).where(Episode.id.in_(ids)).options(
+            defer(Episode.state), joinedload(Episode.child), joinedload(Episode.lead_professional),
+            joinedload(Episode.originator).joinedload(User.organisation), joinedload(Episode.authority))).unique()}
+    episodes = [loaded[episode_id] for episode_id in ids if episode_id in loaded]
     if episodes:
         filters.first_key = _key_of(getattr(episodes[0], column.key), episodes[0].id)
         filters.last_key = _key_of(getattr(episodes[-1], column.key), episodes[-1].id)
