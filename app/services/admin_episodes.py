@@ -16,6 +16,7 @@ from app import policy
 from app.clock import as_utc, now
 from app.models import (OPEN_STATUSES, AdminAlert, Child, Episode, HumanTask, Organisation, ProcessVersion,
                         SearchRequest, User)
+from app.services.query_plans import plan_for_values
 
 PAGE_SIZE = 50
 COUNT_CAP = 10_000
@@ -111,11 +112,13 @@ def _counts_of(admin: User, names, moment: datetime, stuck_after_days: int) -> l
 
 def count(session: Session, admin: User, name: str, *, stuck_after_days: int) -> int:
     """The size of one list (capped), as the dashboard shows it."""
+    plan_for_values(session)
     return session.scalar(select(*_counts_of(admin, [name], now(), stuck_after_days)))
 
 
 def dashboard(session: Session, admin: User, *, stuck_after_days: int) -> Dashboard:
     """Every count in one statement: one round trip instead of twelve."""
+    plan_for_values(session)
     moment = now()
     in_authority = policy.authority_clause(admin, Episode.authority_id)
     waiting = (select(func.count()).select_from(SearchRequest).where(
@@ -217,6 +220,7 @@ def episode_list(session: Session, admin: User, filters: Filters, *,
     Pages are keyset pages: the next page starts after the last row's sort key (the index walk
     starts there, however deep the page); only a page number typed without its key is skipped to
     with OFFSET. Sets `filters.first_key` and `filters.last_key` for the page's links."""
+    plan_for_values(session)
     column, newest = SORT_KEYS[filters.sort]
     # The page's ids first (from an index, most lists), then those 50 episodes with their people, child
     # and authority: joined to every candidate row, these would be read for thousands of rows before

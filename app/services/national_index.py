@@ -26,6 +26,7 @@ from app.audit_lists import episodes_shown
 from app.models import Authority, Child, Episode, IndexEntry, User
 from app.services import shielding
 from app.services.children import normalise_postcode
+from app.services.query_plans import plan_for_values
 
 NAME_SIMILARITY = 0.8  # difflib ratio at which two family names count as the same name misspelt
 MAX_RESULTS = 50
@@ -217,6 +218,7 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
     indexes find by equality or prefix on PostgreSQL and SQLite alike; the family name is then compared
     here, on those few hundred candidates, with the same rule as ever. A name index would only help a
     search on the name alone, which the rule forbids."""
+    plan_for_values(session)
     scored = []
     # Family names repeat among candidates (a district's Smiths): each is compared with the one searched once.
     compare_name = lru_cache(maxsize=None)(_compare_name)

@@ -21,6 +21,7 @@ from app.clock import now
 from app.models import Child, Episode, SearchRequest, SearchRequestChild, User
 from app.services.children import normalise_postcode
 from app.services.national_index import district, exact_name, folded_name, swapped
+from app.services.query_plans import plan_for_values
 
 MAX_CANDIDATES = 20
 MAX_ANSWERED_LISTED = 50
@@ -174,6 +175,7 @@ def candidates(session: Session, admin: User, keys: Keys) -> list[Candidate]:
     """The administrator's authority's CAFs (not deleted) of children matching at least two keys, best first.
 
     Up to 500 rows are compared from their keys alone; only the best MAX_CANDIDATES are loaded whole."""
+    plan_for_values(session)
     rows = session.execute(
         select(Child.id.label("child_id"), Child.given_names, Child.family_name, Child.date_of_birth, Child.postcode,
                Episode.id.label("episode_id"), Episode.status, Episode.started_at)

@@ -12,6 +12,7 @@ from app import audit, policy
 from app.clock import as_utc, now
 from app.models import AdminAlert, Authority, Child, Episode, HumanTask, Organisation, User
 from app.models.episode import episode_reference
+from app.services.query_plans import plan_for_values
 
 FILTERS = ("mine", "role", "overdue", "soon")
 SOON = timedelta(days=7)
@@ -35,6 +36,7 @@ class TaskRow:
 
 
 def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow]:
+    plan_for_values(session)
     moment = now()
     # Columns, not entities: a list of up to 500 rows would spend most of its time building objects
     # (and reading each task's submitted data) that the page never shows.
