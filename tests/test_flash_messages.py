@@ -85,3 +85,16 @@ def test_signing_out_says_so_on_the_sign_in_page(web):
     out = client.post("/sign-out", token_from="/account")
     assert out.status_code == 302
     assert "You have signed out." in text_of(client.get(out.location))
+
+
+def test_a_restarted_sign_in_drops_waiting_messages_as_it_drops_the_rest():
+    from app.web.sessions import ServerSession
+
+    session = ServerSession()
+    session["_flashes"] = [("success", "for whoever was here before")]
+    session.flashes_changed = False
+    session.clear()  # the password step starts the session again
+    assert "_flashes" not in session and session.flashes_changed
+    session["_flashes"] = [("success", "kept across sign-in")]
+    session.sign_in(7)
+    assert session.get("_flashes") == [("success", "kept across sign-in")]

@@ -75,6 +75,11 @@ class ServerSession(CallbackDict, SessionMixin):
             return self.flashes or default
         return super().get(key, default)
 
+    def clear(self) -> None:
+        super().clear()
+        if self.flashes:  # a restarted sign-in drops what was waiting, as it drops everything else
+            self.flashes, self.flashes_changed = [], True
+
     def pop(self, key, *default):
         if key == FLASHES:
             if not self.flashes:
@@ -104,7 +109,7 @@ class ServerSession(CallbackDict, SessionMixin):
     def end(self) -> None:
         self.clear()
         self.ended = True
-        self.flashes, self.flashes_changed = [], True  # what is flashed after this is for the sign-in page
+        self.flashes_changed = True  # what is flashed after this is for the sign-in page
 
 
 class ServerSessionInterface(SessionInterface):
