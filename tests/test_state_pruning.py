@@ -1,20 +1,18 @@
 """An episode's stored workflow state stays the size of its process however long it runs: finished
 review cycles and settled service requests are pruned (app/engine/pruning.py), while the diagram,
-deadlines, migration and transfer go on as before."""
+deadlines, retries, migration and transfer go on as before, and a process runs as it would unpruned."""
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
 import time_machine
-from sqlalchemy import select
-
-import handlers
-
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
 
+import handlers
 from app.clock import as_utc
 from app.engine.library import Bundle, deploy
 from app.engine.pruning import prune
