@@ -227,6 +227,8 @@ def test_a_connection_terminated_in_the_middle_of_a_step_is_recovered(runtime, p
             waiting = None
             deadline = time.monotonic() + 20
             while waiting is None and time.monotonic() < deadline:
+                # The lock's transaction would see its first snapshot of pg_stat_activity for ever: fresh each time.
+                lock.connection.execute(text("SELECT pg_stat_clear_snapshot()"))
                 waiting = lock.connection.execute(text(
                     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
                     "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()")).scalar()
