@@ -117,6 +117,31 @@ def test_a_failing_episode_in_a_batch_leaves_the_others_woken(runtime, people, m
     assert all(rows[e].status == "open" and rows[e].next_timer_at > due for e in healthy)
 
 
+def test_an_episode_failing_only_at_the_batch_commit_stops_no_other_deadline(runtime, people, monkeypatch):
+    first = prepare(runtime, people)
+    faulty, *healthy = copies(runtime, first, 4, due_in=lambda n: timedelta(seconds=n + 1))
+    healthy.insert(0, first)
+    with runtime.db.session() as session:
+        due = max(e.next_timer_at for e in session.scalars(select(Episode)))
+    warn = handlers.OPERATORS["deadlines/overdue_warning"]
+
+    def unsealable_audit(ctx):
+        if ctx.episode.id == faulty:
+            ctx.audit("deadline_note", when=now())  # a datetime: the chain cannot seal it, found at commit only
+        return warn(ctx)
+
+    monkeypatch.setitem(handlers.OPERATORS, "deadlines/overdue_warning", unsealable_audit)
+    failing = FailingDeadlines()
+    with time_machine.travel(due + timedelta(seconds=10), tick=False):
+        report = fire_due_timers(runtime, failing=failing)
+        assert (report.woken, report.failed) == (4, 1)
+        assert fire_due_timers(runtime, failing=failing).woken == 0, "the faulty one waits; nothing else is due"
+    assert alerts(runtime) == {e: 1 for e in healthy}, "the others' deadlines fired, once each"
+    assert len(failing) == 1
+    with runtime.db.session() as session:
+        assert session.get(Episode, faulty).next_timer_at <= due, "rolled back: still due"
+
+
 def test_the_timer_loop_sleeps_until_the_next_deadline_at_most_its_poll(runtime, people):
     first = prepare(runtime, people)
     copies(runtime, first, 1, due_in=lambda n: timedelta(seconds=3))

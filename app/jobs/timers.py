@@ -8,7 +8,11 @@ audit chain's lock, per batch). A failing episode only rolls back its own savepo
 fault puts that episode in error as ever, a passing database error (a lock timeout) is tried again
 a few times and then leaves it due for the next pass, and only a lost connection ends the batch
 (nothing of it committed: every episode in it stays due). A batch stops taking episodes after
-BATCH_SECONDS, so the locks it holds are brief for anyone stepping one of them.
+BATCH_SECONDS, so the locks it holds are brief for anyone stepping one of them. Audit rows are
+sealed at the batch's commit, not in each savepoint: when that commit fails for a reason that will
+not pass (one episode's step wrote what cannot be sealed), the batch's episodes are woken again one
+at a time, each in a transaction of its own (`Engine.wake`), so only the faulty one fails and the
+others' deadlines fire.
 
 Nothing here depends on Redis: a Redis outage delays no deadline. Between passes a loop sleeps
 until the next deadline (`TimerReport.next_due`), never longer than `timer_poll_seconds`, so a
@@ -59,6 +63,7 @@ class _Wake:
     seconds: float = 0.0
     result: StepResult | None = None
     error: Exception | None = None
+    alone: bool = False  # woken in a transaction of its own (Engine.wake measured it and sent its messages)
 
 
 @dataclass
@@ -105,12 +110,13 @@ def _wake_one(runtime: Runtime, session, episode: Episode) -> _Wake:
     return wake
 
 
-def _wake_batch(runtime: Runtime, until: datetime, after, limit: int, stop, failing: FailingDeadlines) -> _Batch:
-    """Claim up to `limit` due episodes, wake each, commit once."""
-    batch = _Batch(last=after)
+def _wake_batch(runtime: Runtime, batch: _Batch, until: datetime, limit: int, stop,
+                failing: FailingDeadlines) -> None:
+    """Claim up to `limit` due episodes after `batch.last`, wake each, commit once. `batch` says what
+    was tried even when the commit fails."""
     budget = BATCH_SECONDS if runtime.db.is_postgresql else BATCH_SECONDS / 4  # SQLite: one writer at a time
     with runtime.db.session() as session:
-        query = _due(until, after).limit(limit)
+        query = _due(until, batch.last).limit(limit)
         if runtime.db.is_postgresql:
             query = query.with_for_update(skip_locked=True)
         claimed = session.scalars(query).all()
@@ -124,11 +130,28 @@ def _wake_batch(runtime: Runtime, until: datetime, after, limit: int, stop, fail
             if failing.waiting(episode.id, episode.next_timer_at):
                 continue
             batch.wakes.append(_wake_one(runtime, session, episode))
-    return batch
+
+
+def _wake_alone(runtime: Runtime, batch: _Batch) -> None:
+    """The batch's commit failed for a reason that will not pass: wake its episodes again one at a
+    time, each in a transaction of its own, so only the one at fault fails (and waits in
+    FailingDeadlines) while the others' deadlines fire."""
+    for wake in batch.wakes:
+        wake.result, wake.error, wake.alone = None, None, True
+        started = time.monotonic()
+        try:
+            wake.result = runtime.engine.wake(wake.episode_id)
+        except Exception as error:  # noqa: BLE001 - sorted by the caller, as a batch's faults are
+            if transient_kind(error) in CONNECTION_KINDS:
+                raise
+            wake.error = error
+        wake.seconds = time.monotonic() - started
 
 
 def _observed(wake: _Wake) -> None:
     """Each wake is measured and logged as a step of its own, as every other step is."""
+    if wake.alone:
+        return  # Engine.wake did it
     if wake.result is not None:
         outcome = "error" if wake.result.status == "error" else "ok"
         metrics.timer_fired((now() - wake.due).total_seconds())
@@ -162,27 +185,34 @@ def fire_due_timers(runtime: Runtime, limit: int = BATCH, stop=None, failing: Fa
     report = TimerReport()
     until, after = now(), None
     while True:
+        batch = _Batch(last=after)
         try:
-            batch = _wake_batch(runtime, until, after, limit, stop, failing)
+            _wake_batch(runtime, batch, until, limit, stop, failing)
         except Exception as error:
             kind = transient_kind(error)
             if kind in CONNECTION_KINDS:
                 raise StepInterrupted("the database could not be reached: the due deadlines wait",
                                       kind=kind) from error
-            if kind is None:
+            if kind is None and not batch.wakes:
                 raise
-            # e.g. the commit waited too long for the audit chain: nothing of the batch was
-            # committed, so every episode in it stays due for the next pass.
-            log.warning("a batch of deadlines was rolled back after a transient database error (%s); they stay "
-                        "due for the next pass", kind)
-            return report
+            if kind is None:  # e.g. an audit row one step wrote could not be sealed at the commit
+                log.error("a batch of %d deadlines could not be committed (%s: %s); waking them one at a time",
+                          len(batch.wakes), type(error).__name__, error)
+                _wake_alone(runtime, batch)
+            else:
+                # e.g. the commit waited too long for the audit chain: nothing of the batch was
+                # committed, so every episode in it stays due for the next pass.
+                log.warning("a batch of deadlines was rolled back after a transient database error (%s); they "
+                            "stay due for the next pass", kind)
+                return report
         after = batch.last
         for wake in batch.wakes:  # committed: now what follows each
             _observed(wake)
             if wake.result is not None:
                 report.woken += 1
                 failing.fired(wake.episode_id)
-                runtime.engine.after_wake(wake.result)
+                if not wake.alone:
+                    runtime.engine.after_wake(wake.result)
             elif isinstance(wake.error, StepInterrupted):
                 report.failed += 1
                 log.warning("the deadline of episode %s stays due: %s (%s)", wake.episode_id, wake.error,
