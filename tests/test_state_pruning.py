@@ -189,36 +189,95 @@ log = log + [i]</bpmn:script></bpmn:scriptTask>
 </bpmn:definitions>"""
 
 
+def run_saving_every_step(xml: str, process_id: str, pruned: bool, pick=lambda ready, offered: ready[0]):
+    """Run a process's user tasks to the end, saving and loading after each one (pruning before the
+    save, if asked): the tasks offered with their data, the workflow's data at the end, and the
+    task instances stored after each step."""
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(xml.encode(), filename=f"{process_id}.bpmn")
+    spec, subprocess_specs = parser.get_spec(process_id), parser.get_subprocess_specs(process_id)
+    workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
+    workflow.do_engine_steps()
+    offered, sizes = [], []
+    while not workflow.is_completed():
+        ready = workflow.get_tasks(state=TaskState.READY, manual=True)
+        assert ready, f"stuck after {[name for name, _data in offered]}"
+        task = pick(ready, offered)
+        offered.append((task.task_spec.name, dict(task.data)))
+        task.set_data(answer=len(offered))
+        task.run()
+        workflow.do_engine_steps()
+        if pruned:
+            prune(workflow)
+        state = dump_state(workflow)
+        sizes.append(len(json.loads(state)["tasks"]))
+        workflow = load_state(state, SERIALIZER_VERSION, spec, subprocess_specs)
+        workflow.script_engine = SCRIPT_ENGINE
+    return offered, workflow.data, sizes
+
+
 def test_pruning_changes_nothing_a_looping_process_does():
     """The same run with and without pruning, saved and loaded after every task: the same tasks
     offered with the same data, the same result; pruned, the state stops growing."""
-    parser = SpiffBpmnParser()
-    parser.add_bpmn_str(LOOPS.encode(), filename="loops.bpmn")
-    spec, subprocess_specs = parser.get_spec("loops"), parser.get_subprocess_specs("loops")
-
-    def run(pruned: bool):
-        workflow = BpmnWorkflow(spec, subprocess_specs, script_engine=SCRIPT_ENGINE)
-        workflow.do_engine_steps()
-        offered, sizes = [], []
-        while not workflow.is_completed():
-            task = workflow.get_tasks(state=TaskState.READY, manual=True)[0]
-            offered.append((task.task_spec.name, dict(task.data)))
-            task.set_data(answer=len(offered))
-            task.run()
-            workflow.do_engine_steps()
-            if pruned:
-                prune(workflow)
-            state = dump_state(workflow)
-            sizes.append(len(json.loads(state)["tasks"]))
-            workflow = load_state(state, SERIALIZER_VERSION, spec, subprocess_specs)
-            workflow.script_engine = SCRIPT_ENGINE
-        return offered, workflow.data, sizes
-
-    offered, result, sizes = run(pruned=False)
-    offered_pruned, result_pruned, sizes_pruned = run(pruned=True)
+    offered, result, sizes = run_saving_every_step(LOOPS, "loops", pruned=False)
+    offered_pruned, result_pruned, sizes_pruned = run_saving_every_step(LOOPS, "loops", pruned=True)
     assert offered_pruned == offered and len(offered) == 20
     assert result_pruned == result and result["log"] == [1, 2, 3, 4, 5]
     passes = range(4, 16, 4)  # four tasks a pass; the first is the one before any history
     assert [sizes_pruned[p:p + 4] for p in passes] == [sizes_pruned[4:8]] * 3, "a pass adds nothing"
     grown = [max(sizes[p:p + 4]) for p in passes]
     assert grown[0] < grown[1] < grown[2], "unpruned, every pass adds its tasks"
+
+
+# A loop around a parallel split and join of three user tasks, each done in a step of its own.
+THREE_BRANCHES = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="three" targetNamespace="test">
+  <bpmn:process id="three" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:scriptTask id="init"><bpmn:script>i = 0</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="merge"/>
+    <bpmn:parallelGateway id="split"/>
+    <bpmn:userTask id="a"/>
+    <bpmn:userTask id="b"/>
+    <bpmn:userTask id="c"/>
+    <bpmn:scriptTask id="from_a"><bpmn:script>got_a = answer</bpmn:script></bpmn:scriptTask>
+    <bpmn:parallelGateway id="join"/>
+    <bpmn:scriptTask id="count"><bpmn:script>i = i + 1</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="again" default="done"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="init"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="init" targetRef="merge"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="merge" targetRef="split"/>
+    <bpmn:sequenceFlow id="fa" sourceRef="split" targetRef="a"/>
+    <bpmn:sequenceFlow id="fb" sourceRef="split" targetRef="b"/>
+    <bpmn:sequenceFlow id="fc" sourceRef="split" targetRef="c"/>
+    <bpmn:sequenceFlow id="ja" sourceRef="a" targetRef="from_a"/>
+    <bpmn:sequenceFlow id="ja2" sourceRef="from_a" targetRef="join"/>
+    <bpmn:sequenceFlow id="jb" sourceRef="b" targetRef="join"/>
+    <bpmn:sequenceFlow id="jc" sourceRef="c" targetRef="join"/>
+    <bpmn:sequenceFlow id="f9" sourceRef="join" targetRef="count"/>
+    <bpmn:sequenceFlow id="f10" sourceRef="count" targetRef="again"/>
+    <bpmn:sequenceFlow id="back" sourceRef="again" targetRef="merge">
+      <bpmn:conditionExpression>i &lt; 4</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="done" sourceRef="again" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_join_of_three_branches_in_a_loop_waits_for_each_as_it_would_unpruned():
+    """The first branch's waiting join is cancelled when the second arrives; that cancelled instance
+    is what tells the join, when the third arrives, that the first is in, and whose data it merges."""
+    # The same order each round, and alternating rounds. Each round ends on c: unpruned, SpiffWorkflow
+    # also counts arrivals an earlier round left, so a round ending on another branch would fire early.
+    for order in ("abc", "bacabc"):
+        def pick(ready, offered, order=order):
+            return next(task for task in ready if task.task_spec.name == order[len(offered) % len(order)])
+
+        offered, result, sizes = run_saving_every_step(THREE_BRANCHES, "three", pruned=False, pick=pick)
+        offered_pruned, result_pruned, sizes_pruned = run_saving_every_step(THREE_BRANCHES, "three", pruned=True,
+                                                                            pick=pick)
+        assert offered_pruned == offered and len(offered) == 12, order
+        assert result_pruned == result and result["i"] == 4, order
+        assert [data["i"] for _name, data in offered] == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3, \
+            "each round's join waits for all three branches"
+        assert max(sizes_pruned[3:]) == max(sizes_pruned[3:6]) < max(sizes[3:]), f"{order}: a round adds nothing"

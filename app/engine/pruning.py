@@ -15,8 +15,16 @@ Within the workflow and each of its subprocesses it keeps
 - every instance of a running loop or multi-instance activity (it finds them by id);
 - the root and the last task run (a subprocess hands the last task's data back when it ends);
 - of each step that has finished, its latest instance (a completed one rather than a cancelled
-  one), so the steps done stay visible to the diagram and to migration's check of what has run,
-  and a finished join keeps the parent whose data a later join merges in.
+  one), so the steps done stay visible to the diagram and to migration's check of what has run;
+- of a parallel or inclusive join, for each incoming branch, the latest completed and the latest
+  cancelled instance that branch left, with its parent. A waiting join counts a branch as arrived
+  when it finds a finished instance of itself, not its ancestor, whose parent is that branch's
+  last step, and on firing merges in those parents' data: when a second branch arrives the first
+  one's waiting instance is cancelled, and only that instance still says the first has arrived.
+  A cancelled instance is never an ancestor, so one per branch stands for all (SpiffWorkflow counts
+  an earlier round's arrivals too, unpruned as pruned). The latest data per branch holds what the
+  earlier rounds passed on; only a list merged from every round in turn (SpiffWorkflow's list merge
+  trims to each) may come out otherwise.
 Older instances of finished steps (earlier loop iterations, earlier requests, cancelled boundary
 events) go; the tasks kept are linked to their nearest kept ancestor, so every task keeps its
 ancestors among the kept ones, and a kept task's data is unchanged (each task holds all of its
@@ -54,6 +62,7 @@ def _kept(part) -> set[UUID]:
     if part.last_task is not None:
         keep.add(part.last_task.id)
     latest = {}  # step -> (rank, task) of its latest finished instance
+    arrivals = {}  # (join, branch's step, state) -> (rank, task) of the latest finished instance of the join
     for order, task in enumerate(part.tasks.values()):
         if not task.has_state(SETTLED):
             keep.add(task.id)
@@ -67,10 +76,13 @@ def _kept(part) -> set[UUID]:
         name = task.task_spec.name
         if name not in latest or rank > latest[name][0]:
             latest[name] = (rank, task)
-    for _rank, task in latest.values():
-        keep.add(task.id)
-        if isinstance(task.task_spec, UnstructuredJoin) and task._parent is not None:
-            keep.add(task._parent)  # its parent's data is what a later instance of the join merges in
+        if isinstance(task.task_spec, UnstructuredJoin) and task.parent is not None:
+            arrival = (name, task.parent.task_spec.name, task.state)
+            if arrival not in arrivals or rank > arrivals[arrival][0]:
+                arrivals[arrival] = (rank, task)
+    keep.update(task.id for _rank, task in latest.values())
+    for _rank, task in arrivals.values():  # the parent is what the join checks and whose data it merges
+        keep.update((task.id, task._parent))
     return keep
 
 
