@@ -1,12 +1,13 @@
-"""Engine benchmark: prints what one CAF step costs, bare and through eCAF, and how waking scales.
+"""Engine benchmark: prints what one CAF step costs, bare and through eCAF.
 
-    python bench/engine.py [--steps 60] [--cycles 50] [--wake 10000] [--floor-runs 200] [--postgres URL]
+    python bench/engine.py [--steps 60] [--floor-runs 200] [--postgres URL]
 
 (a) the bare SpiffWorkflow floor for one user-task step of the CAF process (deserialize,
     complete "Agree the action plan", run the engine, serialize; in memory, handlers stubbed);
 (b) the same step through the eCAF engine on SQLite and PostgreSQL (median, p95, ratio to a);
-(c) stored bytes per episode; (d) step cost after 1 and after 50 review cycles;
-(e) the time to wake N due episodes with one sweep (SQLite, and PostgreSQL when reachable).
+(c) stored bytes per episode.
+How the state and the step grow with review cycles and service requests is bench/state.py's;
+waking due episodes with real workers is bench/timers.py's.
 PostgreSQL figures use a scratch database of this run on the server --postgres names (default
 127.0.0.1:5432; bench/scratch.py), dropped afterwards. `--postgres ""` measures SQLite only.
 """
@@ -24,10 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import time_machine  # noqa: E402
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import func, insert, select  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from app.clock import now  # noqa: E402
@@ -36,7 +36,6 @@ from app.engine.library import Bundle, deploy  # noqa: E402
 from app.engine.scripting import ProcessExpressionEnvironment  # noqa: E402
 from app.engine.serializer import SERIALIZER  # noqa: E402
 from app.jobs.runtime import Runtime  # noqa: E402
-from app.jobs.sweep import sweep_timers  # noqa: E402
 from app.migrate import upgrade  # noqa: E402
 from app.models import Artefact, Authority, Child, Episode, HumanTask, Organisation, User  # noqa: E402
 from bench.scratch import SERVER, scratch_database  # noqa: E402
@@ -54,8 +53,6 @@ PLAN = {"actions": [{"identified_need": "Attendance", "action": "Morning club", 
 # A current vetting check and training: without them no one may be appointed or act on an episode.
 VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "B1", "vetting_checked_on": date(2025, 1, 1),
           "vetting_expires_on": date(2035, 1, 1), "training_completed_on": date(2025, 1, 1)}
-REVIEW = {"review_date": TODAY.isoformat(), "outcome": "continue",
-          "next_review_date": (TODAY + timedelta(days=42)).isoformat(), "what_has_changed": "y" * 500}
 
 
 def pct(values, p):
@@ -197,40 +194,6 @@ def engine_step(runtime, steps: int) -> list[float]:
     return [complete(runtime, e, "action_plan", PLAN) for e in episodes]
 
 
-def review_cycles(runtime, cycles: int) -> dict[int, tuple[float, int]]:
-    episode_id = to_action_plan(runtime)
-    seen = {}
-    for cycle in range(1, cycles + 1):
-        step = complete(runtime, episode_id, "action_plan", PLAN)
-        seen[cycle] = (step, stored_bytes(runtime, episode_id)[0])
-        complete(runtime, episode_id, "review", REVIEW)
-    return seen
-
-
-def wake_many(runtime, count: int) -> tuple[float, int]:
-    template_id = runtime.engine.start_episode(child_id=new_child(runtime), originator_id=1).episode_id
-    complete(runtime, template_id, "pre_assessment_checklist", CHECKLIST)
-    complete(runtime, template_id, "obtain_consent", CONSENT)
-    with runtime.db.session() as session:
-        template = session.get(Episode, template_id)
-        first_child = session.scalar(select(func.max(Child.id))) + 1
-        session.execute(insert(Child), [dict(id=first_child + i, given_names="Bench", family_name=f"Clone-{i}",
-                                             date_of_birth=date(2015, 1, 1), home_authority_id=1, created_at=now())
-                                        for i in range(count - 1)])
-        columns = {c.key: getattr(template, c.key) for c in Episode.__table__.columns if c.key != "id"}
-        session.execute(insert(Episode), [{**columns, "child_id": first_child + i} for i in range(count - 1)])
-        due = template.next_timer_at
-    with time_machine.travel(due + timedelta(seconds=5), tick=True):
-        t0 = time.perf_counter()
-        report = sweep_timers(runtime)
-        elapsed = time.perf_counter() - t0
-    with runtime.db.session() as session:
-        errored = session.scalar(select(func.count()).select_from(Episode).where(Episode.status == "error"))
-    if report.woken != count or report.failed or errored:
-        raise SystemExit(f"the sweep woke {report.woken} of {count} episodes; {report.failed} failed, {errored} in error")
-    return elapsed, report.woken
-
-
 def backends(server: str):
     """(name, URL) of each database measured: a new SQLite file, then a scratch PostgreSQL database
     on `server` (dropped once its figures are printed), unless `server` is empty or unreachable."""
@@ -249,8 +212,6 @@ def backends(server: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=60)
-    parser.add_argument("--cycles", type=int, default=50)
-    parser.add_argument("--wake", type=int, default=10000)
     parser.add_argument("--floor-runs", type=int, default=200)
     parser.add_argument("--postgres", default=SERVER,
                         help="the PostgreSQL server for a scratch database of this run; empty: SQLite only")
@@ -270,13 +231,6 @@ def main() -> None:
             state, rows = stored_bytes(runtime, delivering)
             print(f"(c) stored per episode in delivery on {name}: workflow state {state} B, "
                   f"artefacts and forms {rows} B")
-            cycles = review_cycles(runtime, args.cycles)
-            (s1, b1), (sn, bn) = cycles[1], cycles[args.cycles]
-            print(f"(d) action-plan step on {name}: {ms(s1)} after 1 review cycle (state {b1} B), "
-                  f"{ms(sn)} after {args.cycles} (state {bn} B)")
-            elapsed, woken = wake_many(runtime, args.wake)
-            print(f"(e) one sweep woke {woken} due episodes on {name} in {elapsed:.1f} s "
-                  f"({woken / elapsed:.0f} episodes/s)")
             runtime.db.dispose()
 
 
