@@ -31,14 +31,13 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.exc import OperationalError  # noqa: E402
 
 from app.clock import now  # noqa: E402
-from app.config import PROJECT_ROOT, Config  # noqa: E402
-from app.engine.library import Bundle, deploy  # noqa: E402
+from app.config import PROJECT_ROOT  # noqa: E402
 from app.engine.scripting import ProcessExpressionEnvironment  # noqa: E402
 from app.engine.serializer import SERIALIZER  # noqa: E402
 from app.jobs.runtime import Runtime  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.models import Artefact, Authority, Child, Episode, HumanTask, Organisation, User  # noqa: E402
+from app.models import Artefact, Child, Episode, HumanTask  # noqa: E402
 from bench.scratch import SERVER, scratch_database  # noqa: E402
+from bench.small_world import small_world  # noqa: E402
 
 TODAY = date.today()
 CHECKLIST = {"decision": "full_caf"}
@@ -50,9 +49,6 @@ ASSESSMENT = {"section_a_administration": {"date_started": TODAY.isoformat()},
               "section_i_conclusions": {"key_needs": "x" * 2000}}
 PLAN = {"actions": [{"identified_need": "Attendance", "action": "Morning club", "responsible": "School"}] * 5,
         "next_review_date": (TODAY + timedelta(days=42)).isoformat()}
-# A current vetting check and training: without them no one may be appointed or act on an episode.
-VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "B1", "vetting_checked_on": date(2025, 1, 1),
-          "vetting_expires_on": date(2035, 1, 1), "training_completed_on": date(2025, 1, 1)}
 
 
 def pct(values, p):
@@ -125,20 +121,9 @@ def bare_floor(runs: int) -> float:
 
 # ------------------------------------------------------------------ eCAF set-up
 def fresh_runtime(url: str) -> Runtime:
-    """An empty database (a new SQLite file, or a scratch PostgreSQL database) migrated and seeded."""
-    upgrade(url)
-    runtime = Runtime.build(Config(database_url=url, testing=True))  # a scratch database: development keys
-    with runtime.db.session() as session:
-        deploy(session, Bundle.from_directory(PROJECT_ROOT / "processes"))
-        authority = Authority(code="BEN", name="Bench", admin_email="admin@bench.test")
-        session.add(authority)
-        session.flush()
-        org = Organisation(name="School", kind="school", authority_id=authority.id)
-        session.add(org)
-        session.flush()
-        session.add_all([User(username=f"u{i}", email=f"u{i}@bench.test", full_name=f"User {i}",
-                              organisation_id=org.id, created_at=now(), **VETTED) for i in (1, 2)])
-    return runtime
+    """An empty database (a new SQLite file, or a scratch PostgreSQL database) migrated and seeded
+    (a scratch database: the development audit key)."""
+    return small_world(url)[0]
 
 
 def new_child(runtime) -> int:

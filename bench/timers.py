@@ -38,13 +38,10 @@ from cryptography.fernet import Fernet  # noqa: E402
 from sqlalchemy import func, insert, select, text, update  # noqa: E402
 
 from app.clock import now  # noqa: E402
-from app.config import PROJECT_ROOT, Config  # noqa: E402
-from app.engine.library import Bundle, deploy  # noqa: E402
 from app.jobs.runtime import Runtime  # noqa: E402
-from app.migrate import upgrade  # noqa: E402
-from app.models import (AuditEvent, Authority, Child, Episode, HumanTask, Organisation, OutboxMessage,  # noqa: E402
-                        User)
+from app.models import AuditEvent, Child, Episode, HumanTask, OutboxMessage  # noqa: E402
 from bench.scratch import SERVER, scratch_database  # noqa: E402
+from bench.small_world import small_world  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TODAY = date.today()
@@ -52,8 +49,6 @@ CHECKLIST = {"decision": "full_caf"}
 CONSENT = {"decision": "given", "subject": "child", "given_by_name": "Parent", "relationship": "Mother",
            "has_parental_responsibility": True, "consent_to_storage": True, "consent_to_sharing": True,
            "method": "written", "given_on": TODAY.isoformat()}
-VETTED = {"vetting_type": "enhanced_dbs", "vetting_reference": "B1", "vetting_checked_on": date(2025, 1, 1),
-          "vetting_expires_on": date(2035, 1, 1), "training_completed_on": date(2025, 1, 1)}
 KEYS = {"SECRET_KEY": secrets.token_hex(32), "ECAF_TOTP_KEY": Fernet.generate_key().decode(),
         "ECAF_AUDIT_KEY": secrets.token_hex(32)}
 UNSENT = ("pending", "sending")
@@ -98,20 +93,10 @@ def free_port() -> int:
 def prepared(url: str) -> tuple[Runtime, int]:
     """A migrated database with the shipped processes, one authority, two users, and a template
     episode waiting at 'Complete the assessment' with its 35-day deadline set."""
-    upgrade(url)
-    runtime = Runtime.build(Config(database_url=url, testing=True, audit_key=KEYS["ECAF_AUDIT_KEY"]))
+    runtime, authority_id = small_world(url, KEYS["ECAF_AUDIT_KEY"])
     with runtime.db.session() as session:
-        deploy(session, Bundle.from_directory(PROJECT_ROOT / "processes"))
-        authority = Authority(code="BEN", name="Bench", admin_email="admin@bench.test")
-        session.add(authority)
-        session.flush()
-        org = Organisation(name="School", kind="school", authority_id=authority.id)
-        session.add(org)
-        session.flush()
-        session.add_all([User(username=f"u{i}", email=f"u{i}@bench.test", full_name=f"User {i}",
-                              organisation_id=org.id, created_at=now(), **VETTED) for i in (1, 2)])
         child = Child(given_names="Bench", family_name="Template", date_of_birth=date(2015, 1, 1),
-                      home_authority_id=authority.id, created_at=now())
+                      home_authority_id=authority_id, created_at=now())
         session.add(child)
         session.flush()
         child_id = child.id
