@@ -104,13 +104,20 @@ def backoff_seconds(config: Config, attempts: int, retry_after: float | None = N
     return min(delay, config.outbox_max_backoff_seconds)
 
 
+def send_seconds(config: Config, route: str, connected: bool = False) -> float:
+    """The longest one message's calls can take (`connected`: over an SMTP connection already open)."""
+    connect, read = config.channel_connect_timeout_seconds, config.channel_read_timeout_seconds
+    if route.startswith("email:smtp:"):
+        return SMTP_EXCHANGES_PER_MESSAGE * read if connected else connect + SMTP_EXCHANGES * read
+    return HTTP_CALLS * (connect + read)
+
+
 def lease_seconds(config: Config, route: str, position: int = 0) -> float:
     """How long a claim holds a message: past it, its deliverer is taken to have died. `position`
     messages go before it in the same batch (over one SMTP connection), each within its own calls."""
-    connect, read = config.channel_connect_timeout_seconds, config.channel_read_timeout_seconds
-    if route.startswith("email:smtp:"):
-        return connect + (SMTP_EXCHANGES + SMTP_EXCHANGES_PER_MESSAGE * position) * read + LEASE_MARGIN_SECONDS
-    return (position + 1) * HTTP_CALLS * (connect + read) + LEASE_MARGIN_SECONDS
+    first = send_seconds(config, route)
+    later = send_seconds(config, route, connected=route.startswith("email:smtp:"))
+    return first + position * later + LEASE_MARGIN_SECONDS
 
 
 def gives_up(config: Config, message: OutboxMessage) -> bool:

@@ -31,8 +31,8 @@ def held(route: str, longest: float) -> _Failing | None:
         failing = _failing.get(route)
     if failing is None:
         return None
-    current = now()
-    if failing.until <= current or failing.until > current + timedelta(seconds=longest):
+    left = (failing.until - now()).total_seconds()  # never now() + longest: `longest` may be inf
+    if left <= 0 or left > longest:
         return None
     return failing
 

@@ -1,5 +1,11 @@
 """Email through an SMTP server, with a connect timeout and a timeout on every read and write, so
-a server that accepts and never answers fails the attempt instead of holding a worker."""
+a server that accepts and never answers fails the attempt instead of holding a worker.
+
+A connection carries several messages of a batch. Servers limit that (Exchange's
+MaxMessagesPerConnection, relays' quotas): they answer the next MAIL with 421 or 452, or drop an
+idle connection. A connection already used that fails before the message's DATA raises
+ConnectionSpent, a fault of that connection only: the deliverer reconnects and sends the message
+again (nothing of it reached the server), instead of holding the whole channel back."""
 from __future__ import annotations
 
 import hashlib
@@ -18,13 +24,26 @@ class _TimedSMTP(smtplib.SMTP):
 
     def __init__(self, connect_timeout: float, read_timeout: float):
         self._connect_timeout, self.reached = connect_timeout, False
+        self.in_data = False  # the message's DATA began: from here on the server may have taken it
         super().__init__(timeout=read_timeout)
+
+    def data(self, msg):
+        self.in_data = True
+        return super().data(msg)
 
     def _get_socket(self, host, port, timeout):
         sock = socket.create_connection((host, port), self._connect_timeout, self.source_address)
         self.reached = True
         sock.settimeout(timeout)  # from the greeting on, each read or write waits at most this long
         return sock
+
+
+class ConnectionSpent(Transient):
+    """A connection already used ended before this message's DATA (the server's limit per
+    connection, or an idle connection dropped): the message did not go; a fresh connection may take it."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason, whole_channel=False)
 
 
 def message_id_for(idempotency_key: str) -> str:
@@ -58,6 +77,11 @@ class Connection:
     def __init__(self, config: Config):
         self.config = config
         self._smtp: _TimedSMTP | None = None
+        self.sent = 0  # messages taken over the connection now open
+
+    @property
+    def open(self) -> bool:
+        return self._smtp is not None
 
     def __enter__(self) -> "Connection":
         return self
@@ -71,13 +95,24 @@ class Connection:
             email = as_email(config, message)
         except ValueError as exc:  # e.g. a line break in the address or subject
             raise Refused(f"the message cannot be written as an email: {exc}") from None
-        smtp = self._smtp
+        smtp, reused = self._smtp, self._smtp is not None
         try:
             if smtp is None:
                 smtp = self._smtp = _TimedSMTP(config.channel_connect_timeout_seconds,
                                                config.channel_read_timeout_seconds)
+                self.sent = 0
                 smtp.connect(config.smtp_host, config.smtp_port)
-            smtp.send_message(email)
+            smtp.in_data = False
+            try:
+                smtp.send_message(email)
+            except (OSError, smtplib.SMTPException) as exc:
+                if reused and _spent(smtp, exc):
+                    taken = self.sent
+                    self.close()
+                    raise ConnectionSpent(f"the mail server ended the connection after {taken} messages: "
+                                          f"{_answer(exc)}") from None
+                raise
+            self.sent += 1
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             answer = "; ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
@@ -114,6 +149,26 @@ class Connection:
             smtp.quit()
         except (OSError, smtplib.SMTPException):
             smtp.close()
+
+
+def _spent(smtp: _TimedSMTP, exc: BaseException) -> bool:
+    """Whether a used connection failed as a server ends one it has carried enough messages over,
+    before any of this message went (not a timeout: a server that stopped answering is the channel's)."""
+    if smtp.in_data or _timed_out(exc):
+        return False
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return any(code == 421 for code, _ in exc.recipients.values())
+    return isinstance(exc, (smtplib.SMTPServerDisconnected, ConnectionError))
+
+
+def _answer(exc: BaseException) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{code} {_text(text)}" for code, text in exc.recipients.values())
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _timed_out(exc: BaseException | None) -> bool:
