@@ -109,7 +109,7 @@ class Connection:
                 if reused and _spent(smtp, exc):
                     taken = self.sent
                     self.close()
-                    raise ConnectionSpent(f"the mail server ended the connection after {taken} messages: "
+                    raise ConnectionSpent(f"the mail server ended a connection that had taken {taken}: "
                                           f"{_answer(exc)}") from None
                 raise
             self.sent += 1
