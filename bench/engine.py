@@ -49,6 +49,8 @@ ASSESSMENT = {"section_a_administration": {"date_started": TODAY.isoformat()},
               "section_i_conclusions": {"key_needs": "x" * 2000}}
 PLAN = {"actions": [{"identified_need": "Attendance", "action": "Morning club", "responsible": "School"}] * 5,
         "next_review_date": (TODAY + timedelta(days=42)).isoformat()}
+REVIEW = {"review_date": TODAY.isoformat(), "outcome": "continue",
+          "next_review_date": (TODAY + timedelta(days=42)).isoformat(), "what_has_changed": "y" * 500}
 
 
 def pct(values, p):

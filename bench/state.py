@@ -29,7 +29,8 @@ from sqlalchemy.exc import OperationalError  # noqa: E402
 from app.clock import now  # noqa: E402
 from app.models import Episode, HumanTask, Service, ServiceTeamMember, User  # noqa: E402
 from app.services.service_requests import decide, start_request  # noqa: E402
-from bench.engine import PLAN, REVIEW, VETTED, fresh_runtime, to_action_plan  # noqa: E402
+from bench.engine import PLAN, REVIEW, fresh_runtime, to_action_plan  # noqa: E402
+from bench.small_world import VETTED  # noqa: E402
 from bench.scratch import SERVER, scratch_database  # noqa: E402
 
 REQUEST = {"needs": "An assessment of learning needs", "support_in_place": "School SEN support since March"}

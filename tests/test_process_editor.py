@@ -70,9 +70,9 @@ def test_a_draft_starts_as_a_copy_of_the_version_and_saves_the_modelers_xml(site
     runtime = site["runtime"]
     draft_id = new_draft(site)
     draft = draft_of(runtime, draft_id)
-    with runtime.db.session() as session:
+    with runtime.db.session() as session:  # the version's files are read when asked for: inside the session
         version = session.scalar(select(ProcessVersion).where(ProcessVersion.version == 1))
-    assert draft.bpmn_files == version.bpmn_files and draft.forms == version.forms and draft.revision == 1
+        assert draft.bpmn_files == version.bpmn_files and draft.forms == version.forms and draft.revision == 1
     assert audit_of(runtime, "draft_created")[-1] == {"process_id": "caf_episode", "draft_id": draft_id,
                                                    "from_version": 1}
     page = site["owner"].get(f"/processes/drafts/{draft_id}").get_data(as_text=True)
