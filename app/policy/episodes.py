@@ -185,12 +185,15 @@ def claimable_roles(user: User) -> set[str]:
     return {lane for lane, role in ROLE_OF_LANE.items() if role == user.role}
 
 
-def task_filter(user: User | None):
+def task_filter(user: User | None, joined_episode=None):
     """Ready tasks `user` may see in their task list: assigned to them, or open to their role,
-    and in both cases only on an episode they may open."""
+    and in both cases only on an episode they may open. A query that already joins each task's
+    episode passes it as `joined_episode`, and the rule is asked of that row instead of looking the
+    episode up again for every task."""
     if not is_usable(user):
         return false()
-    visible = exists().where(_TaskEpisode.id == HumanTask.episode_id, episode_filter(user, _TaskEpisode))
+    visible = episode_filter(user, joined_episode) if joined_episode is not None else \
+        exists().where(_TaskEpisode.id == HumanTask.episode_id, episode_filter(user, _TaskEpisode))
     mine = HumanTask.assigned_user_id == user.id
     roles = claimable_roles(user)
     if not roles:  # most users: a plain condition the (status, assignee) index answers

@@ -45,7 +45,7 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow
                     Episode.status, Episode.authority_id, Episode.child_id)
              .join(Episode, Episode.id == HumanTask.episode_id)
              .where(HumanTask.status == "ready", Episode.status.in_(("open", "error", "suspended")),
-                    policy.task_filter(user)))
+                    policy.task_filter(user, joined_episode=Episode)))
     if "mine" in filters and "role" not in filters:
         query = query.where(HumanTask.assigned_user_id == user.id)
     if "role" in filters and "mine" not in filters:
