@@ -78,10 +78,14 @@ class IndexResult:
 
 # ---------------------------------------------------------------- comparing keys
 
+# Both are asked of the same names again and again (the name searched for, against every candidate):
+# they depend on the text alone, so answers are kept (bounded).
+@lru_cache(maxsize=8192)
 def exact_name(value: str) -> str:
     return re.sub(r"\s+", "", value).casefold()
 
 
+@lru_cache(maxsize=8192)
 def folded_name(value: str) -> str:
     """The name without case, accents, spaces, hyphens or apostrophes: "O'Brién-Smith" -> "obriensmith"."""
     decomposed = unicodedata.normalize("NFKD", value)
