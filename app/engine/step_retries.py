@@ -93,16 +93,18 @@ def is_connection_error(error: BaseException) -> bool:
 
 
 def with_retries(kind: str, action: Callable[[], T], *, episode_id: int | None = None,
-                 pauses: tuple[float, ...] = PAUSES, sleep: Callable[[float], None] = time.sleep) -> T:
-    """Run `action` (one whole transaction), again after each transient database error, up to
-    len(pauses) more times; then raise StepInterrupted. Any other error is raised as it is."""
+                 pauses: tuple[float, ...] = PAUSES, sleep: Callable[[float], None] = time.sleep,
+                 not_here: frozenset[str] = frozenset()) -> T:
+    """Run `action` (one whole transaction, or a savepoint), again after each transient database error,
+    up to len(pauses) more times; then raise StepInterrupted. Any other error, and a transient one of
+    a kind in `not_here` (a savepoint cannot outlive its connection), is raised as it is."""
     tries = len(pauses) + 1
     for attempt in range(1, tries + 1):
         try:
             return action()
         except Exception as error:
             reason = transient_kind(error)
-            if reason is None:
+            if reason is None or reason in not_here:
                 raise
             if attempt == tries:
                 raise StepInterrupted(

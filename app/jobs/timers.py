@@ -34,7 +34,7 @@ from app import metrics, request_ids
 from app.clock import now
 from app.engine.errors import StepInterrupted
 from app.engine.runner import StepResult
-from app.engine.step_retries import CONNECTION_KINDS, transient_kind
+from app.engine.step_retries import CONNECTION_KINDS, transient_kind, with_retries
 from app.models import Episode
 
 from .failing_deadlines import FailingDeadlines
@@ -85,27 +85,19 @@ def _due(until: datetime, after: tuple[datetime, int] | None):
 def _wake_one(runtime: Runtime, session, episode: Episode) -> _Wake:
     """Fire one claimed episode in a savepoint; a passing database error is tried again a few times."""
     wake = _Wake(episode.id, episode.next_timer_at)
-    pauses = runtime.engine.retry_pauses
+
+    def fire() -> StepResult | None:
+        with session.begin_nested():
+            return runtime.engine.wake_claimed(session, episode)
+
     started = time.monotonic()
-    for attempt in range(len(pauses) + 1):
-        try:
-            with session.begin_nested():
-                wake.result = runtime.engine.wake_claimed(session, episode)
-            break
-        except Exception as error:  # noqa: BLE001 - sorted below: one episode's fault stays its own
-            kind = transient_kind(error)
-            if kind in CONNECTION_KINDS:
-                raise  # the batch's transaction is gone with its connection: none of it committed
-            if kind is None:
-                wake.error = error
-                break
-            if attempt == len(pauses):
-                wake.error = StepInterrupted("the database could not finish this just now", kind=kind)
-                break
-            metrics.step_retried("wake")
-            log.warning("wake step of episode %s rolled back after a transient database error (%s); try %d of %d "
-                        "in %.2fs", wake.episode_id, kind, attempt + 2, len(pauses) + 1, pauses[attempt])
-            time.sleep(pauses[attempt])
+    try:
+        wake.result = with_retries("wake", fire, episode_id=episode.id, pauses=runtime.engine.retry_pauses,
+                                   not_here=CONNECTION_KINDS)
+    except Exception as error:  # noqa: BLE001 - sorted by the caller: one episode's fault stays its own
+        if transient_kind(error) in CONNECTION_KINDS:
+            raise  # the batch's transaction is gone with its connection: none of it committed
+        wake.error = error  # a handler's fault, or StepInterrupted when the retries ran out
     wake.seconds = time.monotonic() - started
     return wake
 
