@@ -197,9 +197,7 @@ def claim_row(session, config: Config, message: OutboxMessage, position: int = 0
     if failing is not None:  # the channel failed a moment ago: wait with it, without a try
         if message.next_attempt_at is None or as_utc(message.next_attempt_at) < failing.until:
             message.next_attempt_at = failing.until
-        message.last_error = (f"not tried: the channel has failed since {failing.since:%H:%M:%S} UTC, next try "
-                              f"at {failing.until:%H:%M:%S}: {failing.reason}"
-                              + ("" if failing.asked_to_wait else HELD_WITH_CHANNEL))
+        message.last_error = not_tried_because(failing)
         return _Attempt(message.status, "deferred", message.channel, attempts=message.attempts,
                         reason=_first_line(message.last_error), route=route)
     message.attempts += 1
@@ -211,6 +209,12 @@ def claim_row(session, config: Config, message: OutboxMessage, position: int = 0
     lease_until = now() + timedelta(seconds=lease_seconds(config, route, position))
     message.status, message.next_attempt_at = "sending", lease_until
     return _Claim(message, route, recovering, lease_until)
+
+
+def not_tried_because(failing) -> str:
+    """A message's last_error when it was not tried because its channel (breaker.held) had failed."""
+    return (f"not tried: the channel has failed since {as_utc(failing.since):%H:%M:%S} UTC, next try at "
+            f"{as_utc(failing.until):%H:%M:%S}: {failing.reason}" + ("" if failing.asked_to_wait else HELD_WITH_CHANNEL))
 
 
 def said_recovering(claimed: _Claim | _Attempt) -> None:

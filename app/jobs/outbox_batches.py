@@ -27,7 +27,7 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 
 from app import metrics
-from app.clock import as_utc, now
+from app.clock import now
 from app.config import Config
 from app.db import Database
 from app.engine.step_retries import is_connection_error
@@ -36,7 +36,7 @@ from app.outbox import UNSENT
 
 from . import channels
 from .channels import breaker, smtp
-from .delivery import (HELD_WITH_CHANNEL, _Attempt, _Claim, _first_line, claim_row, record_row, said_recovering,
+from .delivery import (_Attempt, _Claim, _first_line, claim_row, not_tried_because, record_row, said_recovering,
                        send_claimed, send_seconds, wake_route)
 
 log = logging.getLogger(__name__)
@@ -214,8 +214,6 @@ def _give_back(config: Config, claim: _Claim, message: OutboxMessage | None) -> 
     message.status = "sending" if claim.recovering else "pending"  # an unknown outcome stays one
     message.next_attempt_at = failing.until if failing is not None else now()
     if failing is not None:
-        message.last_error = (f"not tried: the channel has failed since {as_utc(failing.since):%H:%M:%S} UTC, next "
-                              f"try at {as_utc(failing.until):%H:%M:%S}: {failing.reason}"
-                              + ("" if failing.asked_to_wait else HELD_WITH_CHANNEL))
+        message.last_error = not_tried_because(failing)
     return _Attempt(message.status, "deferred", message.channel, attempts=message.attempts,
                     reason=_first_line(message.last_error), route=claim.route)
