@@ -105,6 +105,16 @@ def swapped(born: date) -> date | None:
     return date(born.year, born.day, born.month)
 
 
+def name_ratio(a: str, b: str, *, only_if_alike: bool = False) -> float:
+    """difflib's ratio of two folded names. `only_if_alike`: 0.0 as soon as difflib's cheap upper
+    bounds (each at least the ratio) show it is below NAME_SIMILARITY, for a caller that needs only
+    a close name."""
+    matcher = difflib.SequenceMatcher(None, a, b)
+    if only_if_alike and (matcher.real_quick_ratio() < NAME_SIMILARITY or matcher.quick_ratio() < NAME_SIMILARITY):
+        return 0.0
+    return matcher.ratio()
+
+
 def _compare_name(searched: str | None, indexed: str, *, needed: bool = False) -> tuple[str | None, float]:
     """("exact" | "close" | None, similarity). With `needed`, the caller wants only a close name:
     difflib's cheap upper bounds turn most strangers away before its full comparison."""
@@ -115,10 +125,7 @@ def _compare_name(searched: str | None, indexed: str, *, needed: bool = False) -
     a, b = folded_name(searched), folded_name(indexed)
     if a == b:
         return "close", 1.0
-    matcher = difflib.SequenceMatcher(None, a, b)
-    if needed and (matcher.real_quick_ratio() < NAME_SIMILARITY or matcher.quick_ratio() < NAME_SIMILARITY):
-        return None, 0.0
-    ratio = matcher.ratio()
+    ratio = name_ratio(a, b, only_if_alike=needed)
     return ("close" if ratio >= NAME_SIMILARITY else None), ratio
 
 

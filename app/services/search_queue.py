@@ -8,7 +8,6 @@ the practitioner asks exactly when the details they hold may differ from the rec
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -20,12 +19,11 @@ from app.audit_lists import episodes_shown
 from app.clock import now
 from app.models import Child, Episode, SearchRequest, SearchRequestChild, User
 from app.services.children import normalise_postcode
-from app.services.national_index import district, exact_name, folded_name, swapped
+from app.services.national_index import NAME_SIMILARITY, district, exact_name, folded_name, name_ratio, swapped
 from app.services.query_plans import plan_for_values
 
 MAX_CANDIDATES = 20
 MAX_ANSWERED_LISTED = 50
-NAME_SIMILARITY = 0.8
 
 
 class AlreadyAnswered(RuntimeError):
@@ -107,21 +105,13 @@ LABELS = {"family_name": "family name", "given_names": "given names", "date_of_b
           "postcode": "postcode"}
 
 
-def _similar(a: str, b: str) -> bool:
-    """difflib's ratio at least NAME_SIMILARITY; its cheap upper bounds turn most strangers away first
-    (the answer is the same: each bound is at least the ratio)."""
-    matcher = difflib.SequenceMatcher(None, a, b)
-    return (matcher.real_quick_ratio() >= NAME_SIMILARITY and matcher.quick_ratio() >= NAME_SIMILARITY
-            and matcher.ratio() >= NAME_SIMILARITY)
-
-
 def _names_compare(asked: str, held: str) -> str | None:
     if not asked.strip():
         return None
     if exact_name(asked) == exact_name(held):
         return "exact"
     a, b = folded_name(asked), folded_name(held)
-    if a == b or _similar(a, b):
+    if a == b or name_ratio(a, b, only_if_alike=True) >= NAME_SIMILARITY:
         return "close"
     # A first name alone ("Casey" for "Casey Jo") is close.
     first = folded_name(held.split()[0]) if held.split() else ""
