@@ -335,12 +335,13 @@ class Engine:
                 "errored": sorted(errored)}
 
     def _completed_user_tasks(self, episode: Episode) -> set[str]:
-        query = select(HumanTask.name).where(HumanTask.episode_id == episode.id, HumanTask.status == "completed")
+        query = select(HumanTask.name).distinct().where(HumanTask.episode_id == episode.id,
+                                                        HumanTask.status == "completed")
         session = object_session(episode)
         if session is not None:
-            return set(session.scalars(query.distinct()))
+            return set(session.scalars(query))
         with self.db.session() as session:
-            return set(session.scalars(query.distinct()))
+            return set(session.scalars(query))
 
     def _load(self, episode: Episode) -> BpmnWorkflow:
         spec, subprocess_specs = SPECS.get(episode.process_version)

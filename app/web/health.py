@@ -163,8 +163,6 @@ def _script_revisions() -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(scripts.get_heads()), frozenset(script.revision for script in scripts.walk_revisions())
 
 
-
-
 def _workers(redis) -> Check:
     from app.jobs.heartbeat import LIVE_WITHIN_SECONDS, live_workers
 

@@ -97,10 +97,10 @@ class ServerSession(CallbackDict, SessionMixin):
 
     def sign_in(self, user_id: int) -> None:
         """A fresh session for the signed-in user; only messages waiting to be shown carry over."""
-        flashes = self.get("_flashes")
+        flashes = self.get(FLASHES)
         self.clear()
         if flashes:
-            self["_flashes"] = flashes
+            self[FLASHES] = flashes
         self.user_id, self.user = user_id, None
         self.authenticated_at = now()
         self.renew = True
@@ -188,7 +188,6 @@ class ServerSessionInterface(SessionInterface):
             if changes:
                 db.execute(update(WebSession).where(WebSession.id == session.row_id,
                                                     WebSession.revoked_at.is_(None)).values(**changes))
-
 
     def _save_messages(self, app: Flask, session: ServerSession, response: Response, cookie: dict) -> None:
         owner = None if session.ended else session.user_id  # after sign-out they are for the sign-in page
