@@ -6,6 +6,8 @@ jobs after commit, with an idempotency key so a retried request never sends twic
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.clock import as_utc, now
@@ -19,15 +21,30 @@ UNSENT = ("pending", "sending")
 def queue_email(session: Session, *, kind: str, recipient: str, subject: str, body: str, key: str,
                 episode_id: int | None = None) -> OutboxMessage:
     """Queue an email; `key` names the event (e.g. "password-reset:42") so it is queued once."""
-    existing = session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
-    if existing is not None:
-        return existing
-    message = OutboxMessage(episode_id=episode_id, channel="email", kind=kind, recipient=recipient, subject=subject,
-                            body=body, payload=None, idempotency_key=key, status="pending", attempts=0,
-                            next_attempt_at=now(), created_at=now())
-    session.add(message)
-    session.flush()
-    return message
+    message_id, _ = write_once(session, episode_id=episode_id, channel="email", kind=kind, recipient=recipient,
+                               subject=subject, body=body, idempotency_key=key)
+    return session.get(OutboxMessage, message_id)
+
+
+def write_once(session: Session, **values) -> tuple[int, bool]:
+    """(the id of the message with this `idempotency_key`, whether it was written now): a message an
+    earlier try wrote stays as it is.
+
+    One INSERT ... ON CONFLICT DO NOTHING (PostgreSQL and SQLite alike), on the table rather than
+    through the ORM, instead of a look then a write: a deadline sweep writes thousands, and two
+    concurrent writers of one key cannot both win."""
+    moment = now()
+    if values.get("payload") is None:
+        values.pop("payload", None)  # SQL NULL, as the column's default, not JSON null
+    row = {"status": "pending", "attempts": 0, "next_attempt_at": moment, "created_at": moment, **values}
+    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    table = OutboxMessage.__table__
+    written = session.execute(insert(table).values(**row).on_conflict_do_nothing(
+        index_elements=[table.c.idempotency_key]).returning(table.c.id)).scalar()
+    if written is not None:
+        return written, True
+    earlier = select(table.c.id).where(table.c.idempotency_key == values["idempotency_key"])
+    return session.execute(earlier).scalar(), False
 
 
 def deliver_soon(runtime, message_ids: list[int]) -> None:

@@ -2,26 +2,27 @@
 child-protection case."""
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import exists, insert, literal, select
 
 from app.engine.context import StepContext
 from app.models import AdminAlert
+from app.models.base import UTCDateTime
 
 from . import operator
 
 
-def raise_alert(ctx: StepContext, kind: str, message: str) -> AdminAlert:
+def raise_alert(ctx: StepContext, kind: str, message: str) -> bool:
     """An alert in the administrators' task list, written in the step's transaction. One open
-    alert per episode and kind: a step retried after a failure adds no second one."""
+    alert per episode and kind: a step retried after a failure adds no second one (one statement,
+    the look and the write together; the step holds the episode's lock). Whether it was written."""
     episode = ctx.episode
-    alert = ctx.session.scalar(select(AdminAlert).where(
-        AdminAlert.episode_id == episode.id, AdminAlert.kind == kind, AdminAlert.resolved_at.is_(None)))
-    if alert is None:
-        alert = AdminAlert(episode_id=episode.id, authority_id=episode.authority_id, kind=kind, message=message,
-                           raised_at=ctx.now)
-        ctx.session.add(alert)
-        ctx.session.flush()
-    return alert
+    already = exists().where(AdminAlert.episode_id == episode.id, AdminAlert.kind == kind,
+                             AdminAlert.resolved_at.is_(None))
+    values = select(literal(episode.id), literal(episode.authority_id), literal(kind), literal(message),
+                    literal(ctx.now, UTCDateTime())).where(~already)
+    written = ctx.session.execute(insert(AdminAlert).from_select(
+        ["episode_id", "authority_id", "kind", "message", "raised_at"], values))
+    return written.rowcount == 1
 
 
 @operator("deadlines/overdue_warning")

@@ -9,10 +9,10 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, outbox
 from app.clock import now
 from app.config import Config
-from app.models import Artefact, Episode, HumanTask, OutboxMessage, User
+from app.models import Artefact, Episode, HumanTask, User
 
 
 @dataclass
@@ -23,7 +23,7 @@ class StepContext:
     actor_id: int | None = None
     task_id: str | None = None  # the SpiffWorkflow task a handler runs for
     deleted: bool = False  # set when a handler purged the episode
-    outbox: list[OutboxMessage] = field(default_factory=list)
+    outbox: list[int] = field(default_factory=list)  # the ids of the messages the step wrote
 
     @property
     def now(self) -> datetime:
@@ -54,23 +54,18 @@ class StepContext:
         return artefact
 
     def notify(self, kind: str, recipient: str | None, subject: str, body: str, *,
-               channel: str = "email", payload: dict | None = None) -> OutboxMessage | None:
-        """Queue a message for delivery after the step commits. Never holds personal data of the
-        child: messages name the episode reference only."""
+               channel: str = "email", payload: dict | None = None) -> int | None:
+        """Queue a message for delivery after the step commits (returns its id). Never holds personal
+        data of the child: messages name the episode reference only."""
         if not recipient:
             return None
         key = f"episode-{self.episode.id}:{self.task_id or 'step'}:{kind}:{recipient}"
-        existing = self.session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
-        if existing is not None:
-            return existing
-        message = OutboxMessage(
-            episode_id=self.episode.id, channel=channel, kind=kind, recipient=recipient, subject=subject,
-            body=body, payload=payload, idempotency_key=key, status="pending", attempts=0,
-            next_attempt_at=now(), created_at=now())
-        self.session.add(message)
-        self.session.flush()
-        self.outbox.append(message)
-        return message
+        message_id, written = outbox.write_once(self.session, episode_id=self.episode.id, channel=channel,
+                                                kind=kind, recipient=recipient, subject=subject, body=body,
+                                                payload=payload, idempotency_key=key)
+        if written:
+            self.outbox.append(message_id)
+        return message_id
 
     def audit(self, action: str, **detail) -> None:
         audit.record(self.session, action, actor_id=self.actor_id, episode_id=self.episode.id, **detail)

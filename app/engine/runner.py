@@ -255,7 +255,7 @@ class Engine:
                                                              HumanTask.status == "ready")).all()
         ready = {row.id: row.assigned_user_id for row in sorted(synced, key=lambda row: row.id)}
         return StepResult(episode.id, episode.status, episode.stage, episode.next_timer_at,
-                          episode.last_error, list(ready), [m.id for m in ctx.outbox], ready)
+                          episode.last_error, list(ready), list(ctx.outbox), ready)
 
     @staticmethod
     def _run_engine(workflow: BpmnWorkflow) -> WorkflowException | None:

@@ -91,5 +91,5 @@ def _tell(session: Session, episode: Episode, kind: str, recipient: str | None, 
         step = current_step()
     except RuntimeError:
         return
-    if message not in step.outbox:
-        step.outbox.append(message)
+    if message.id not in step.outbox:
+        step.outbox.append(message.id)

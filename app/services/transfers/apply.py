@@ -96,7 +96,7 @@ def carry_over(session: Session, transfer: Transfer, config: Config) -> tuple[Ep
                  transferred_from=source.reference, from_authority=source.authority.code,
                  source_episode_id=source.id, lead_professional_id=transfer.lead.id,
                  checksum=transfer.document["checksum"]["value"], release_id=transfer.release.release_id)
-    return episode, [m.id for m in ctx.outbox]
+    return episode, list(ctx.outbox)
 
 
 def _use_release(session: Session, transfer: Transfer, episode: Episode) -> None:
