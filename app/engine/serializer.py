@@ -11,9 +11,10 @@ from decimal import Decimal
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from .task_codec import TaskCodec
 
 _registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
 _registry.register(date, lambda v: {"value": v.isoformat()}, lambda v: date.fromisoformat(v["value"]))
@@ -21,8 +22,8 @@ _registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["va
 SERIALIZER = BpmnWorkflowSerializer(_registry)
 SERIALIZER_VERSION = SERIALIZER.VERSION
 REGISTRY = SERIALIZER.registry
-_WORKFLOW_CONVERTER: BpmnWorkflowConverter = REGISTRY.convert_to_dict[REGISTRY.typenames[BpmnWorkflow]].args[1].__self__
 _ENCODER = SERIALIZER._encoder_cls
+_CODEC = TaskCodec(REGISTRY)
 
 
 def dump_specs(spec, subprocess_specs) -> str:
@@ -44,8 +45,8 @@ def dump_state(workflow: BpmnWorkflow) -> str:
     """The workflow's state without its spec (the spec lives on the process version)."""
     REGISTRY._encoder_mode = True
     try:
-        dct = WorkflowConverter.to_dict(_WORKFLOW_CONVERTER, workflow)
-        dct["subprocesses"] = _WORKFLOW_CONVERTER.mapping_to_dict(workflow.subprocesses)
+        dct = _CODEC.workflow_to_dict(workflow)
+        dct["subprocesses"] = _CODEC.subprocesses_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = REGISTRY.convert(workflow.bpmn_events)
         return json.dumps(dct, cls=_ENCODER, separators=(",", ":"))
     finally:
@@ -63,11 +64,10 @@ def load_state(state_json: str, serializer_version: str, spec, subprocess_specs)
         raise StateVersionRefused(f"the workflow state was written by serializer version {serializer_version}; "
                                   f"eCAF reads only version {SERIALIZER_VERSION}")
     dct = json.loads(state_json)
-    conv = _WORKFLOW_CONVERTER
     workflow = BpmnWorkflow(spec, subprocess_specs, deserializing=True)
-    workflow.tasks = conv.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+    workflow.tasks = _CODEC.tasks_from_dict(dct["tasks"], workflow)
     workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-    conv.set_default_attributes(workflow, dct)
-    conv.subprocesses_from_dict(dct["subprocesses"], workflow)
+    _CODEC.set_default_attributes(workflow, dct)
+    _CODEC.subprocesses_from_dict(dct["subprocesses"], workflow)
     workflow.bpmn_events = REGISTRY.restore(dct.get("bpmn_events", []))
     return workflow
