@@ -78,3 +78,13 @@ def test_a_completion_and_the_next_form_take_at_most_two_transactions(web, olive
         page, during_get = counted.during(lambda: client.get(done.location))
     assert page.status_code == 200 and "is complete" in text_of(page)
     assert len(during_get) <= 1, during_get
+
+
+def test_the_episode_page_a_completion_may_lead_to_is_one_transaction(web, olive):
+    client, counted = olive
+    episode_id = start(web["runtime"], web["people"])
+    client.get(f"/episodes/{episode_id}")
+    with time_machine.travel(now() + timedelta(seconds=31), tick=False):
+        page, during = counted.during(lambda: client.get(f"/episodes/{episode_id}"))
+    assert page.status_code == 200
+    assert len(during) == 1, during
