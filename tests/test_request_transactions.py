@@ -88,3 +88,17 @@ def test_the_episode_page_a_completion_may_lead_to_is_one_transaction(web, olive
         page, during = counted.during(lambda: client.get(f"/episodes/{episode_id}"))
     assert page.status_code == 200
     assert len(during) == 1, during
+
+
+def test_saving_a_draft_is_one_read_transaction_and_the_draft_step(web, olive):
+    client, counted = olive
+    runtime = web["runtime"]
+    checklist = _task(runtime, start(runtime, web["people"]), "pre_assessment_checklist")
+    token = csrf_token(client.get(f"/tasks/{checklist}").get_data(as_text=True))
+    with time_machine.travel(now() + timedelta(seconds=31), tick=False):
+        saved, during = counted.during(lambda: client.client.post(
+            f"/tasks/{checklist}", data={"action": "save", "decision": "full_caf", "csrf_token": token}))
+    assert saved.status_code == 302, text_of(saved)
+    assert len(during) <= 2, during
+    with runtime.db.session() as session:
+        assert session.get(HumanTask, checklist).draft["data"]["decision"] == "full_caf"
