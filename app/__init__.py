@@ -37,10 +37,11 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     if start_jobs and hasattr(runtime.engine.dispatcher, "start"):
         runtime.engine.dispatcher.start()
 
-    from app.web import access, errors, layout, observability, security
+    from app.web import access, errors, layout, observability, request_db, security
     from app.web.sessions import ServerSessionInterface
 
     app.session_interface = ServerSessionInterface(runtime)
+    request_db.install(app)
     observability.install(app)  # first: a request refused by any later hook still gets its id, figure and line
     csrf.init_app(app)
     security.install(app)

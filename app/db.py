@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Engine
@@ -107,6 +107,10 @@ class Database:
             event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         self.sessions = sessionmaker(self.engine, expire_on_commit=False,
                                      info={AUDIT_KEY_INFO: audit_key} if audit_key else None)
+        # Called before every `session()`: the web app ends a request's open transaction there, so no
+        # two transactions of one request overlap (on SQLite the second would wait for the first's
+        # write lock until it timed out: app/web/request_db.py).
+        self.before_session: Callable[[], None] | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -119,6 +123,8 @@ class Database:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A session whose transaction commits on success and rolls back on error."""
+        if self.before_session is not None:
+            self.before_session()
         session = self.sessions()
         try:
             yield session

@@ -29,7 +29,7 @@ from sqlalchemy.orm import joinedload
 from app import audit, policy
 from app.clock import as_utc, now
 from app.models import Organisation, User
-from app.web import runtime
+from app.web import request_db, runtime
 
 PUBLIC, SIGNING_IN, SIGNED_IN = "public", "signing_in", "signed_in"
 
@@ -158,10 +158,8 @@ def load_user_from_session_row(_request) -> User | None:
         return None
     user = getattr(session, "user", None)
     if user is None or user.id != user_id:  # signed in during this request: read the account now
-        with runtime().db.session() as db:
+        with request_db.transaction() as db:
             user = db.get(User, user_id, options=[joinedload(User.organisation).joinedload(Organisation.authority)])
-            if user is not None:
-                db.expunge(user)
     if policy.is_usable(user, now().date()):
         return user
     session.end()
@@ -194,7 +192,7 @@ def install(app: Flask) -> None:
         if not user.is_authenticated:
             return login_manager.unauthorized()
         if isinstance(access, frozenset) and user.role not in access:
-            with runtime().db.session() as db:
+            with request_db.transaction() as db:
                 audit.record(db, "access_denied", actor_id=user.id, path=request.path,
                              asked_for=f"a page for {' or '.join(sorted(access))}")
             abort(403)

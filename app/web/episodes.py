@@ -8,7 +8,7 @@ from app import audit, policy
 from app.clock import now
 from app.models import Artefact, Episode, ProcessVersion
 from app.services import episode_record as record
-from app.web import printing, runtime
+from app.web import printing, request_db, runtime
 from app.web.access import current_user, episode_or_404, signed_in
 from app.web.schema_form import summary
 
@@ -23,7 +23,7 @@ def _episode_or_404(session, episode_id: int) -> Episode:
 @bp.get("/<int:episode_id>")
 @signed_in
 def show(episode_id: int):
-    with runtime().db.session() as session:
+    with request_db.transaction() as session:  # in the transaction the session row was read in
         episode = _episode_or_404(session, episode_id)
         audit.record(session, "episode_viewed", actor_id=current_user().id, episode_id=episode.id)
         tasks = record.ready_tasks(session, episode)

@@ -17,7 +17,7 @@ from werkzeug.datastructures import CallbackDict
 
 from app.clock import as_utc, now
 from app.models import Organisation, User, WebSession
-from app.web import flash_messages
+from app.web import flash_messages, request_db
 from app.web.flash_messages import FLASHES
 
 TOUCH_EVERY = timedelta(seconds=30)  # how stale last_seen_at may get before it is written again
@@ -141,21 +141,29 @@ class ServerSessionInterface(SessionInterface):
         token = request.cookies.get(self.cookie_name(app))
         if not token or len(token) > 100:
             return ServerSession()
-        with self.runtime.db.session() as db:
-            # The row and its user (with what every page shows of them) in one statement: the request's
-            # user loader (app/web/access.py) takes the user from here instead of reading it again.
-            found = db.execute(_SESSION_AND_USER, {"row_id": _digest(token)}).first()
-            row, user = found if found is not None else (None, None)
-            if row is None or row.revoked_at is not None:
-                return ServerSession(expired=row is not None)
-            moment = now()
-            if (moment - as_utc(row.last_seen_at) > self.idle
-                    or moment - as_utc(row.created_at) > self.absolute):
-                row.revoked_at = moment
-                return ServerSession(expired=row.user_id is not None)
-            db.expunge_all()
+        # The request's transaction begins here and stays open for the view (request_db.py).
+        db = request_db.session()
+        # The row and its user (with what every page shows of them) in one statement: the request's
+        # user loader (app/web/access.py) takes the user from here instead of reading it again.
+        found = db.execute(_SESSION_AND_USER, {"row_id": _digest(token)}).first()
+        row, user = found if found is not None else (None, None)
+        if row is None or row.revoked_at is not None:
+            db.rollback()
+            return ServerSession(expired=row is not None)
+        moment = now()
+        if moment - as_utc(row.last_seen_at) > self.idle or moment - as_utc(row.created_at) > self.absolute:
+            row.revoked_at = moment
+            db.commit()
+            return ServerSession(expired=row.user_id is not None)
+        seen = as_utc(row.last_seen_at)
+        if moment - seen > TOUCH_EVERY:
+            # Written now, in the request's transaction, rather than in one of its own at the end.
+            db.execute(update(WebSession).where(WebSession.id == row.id, WebSession.revoked_at.is_(None))
+                       .values(last_seen_at=moment), execution_options={"synchronize_session": False})
+            seen = moment
+        db.expunge_all()
         opened = ServerSession(row.data, token=token, row=row)
-        opened.user = user
+        opened.user, opened.last_seen_at = user, seen
         return opened
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
@@ -164,7 +172,8 @@ class ServerSessionInterface(SessionInterface):
         if session.flashes_changed:
             self._save_messages(app, session, response, cookie)
         moment = now()
-        with self.runtime.db.session() as db:
+        # Whatever the request's transaction still holds is committed with what is written here.
+        with request_db.transaction() as db:
             if session.token and (session.ended or session.renew):
                 db.execute(update(WebSession).where(WebSession.id == session.row_id)
                            .values(revoked_at=moment))

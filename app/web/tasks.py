@@ -12,7 +12,7 @@ from app.engine.runner import user_exists
 from app.models import HumanTask
 from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
-from app.web import runtime, schema_form
+from app.web import request_db, runtime, schema_form
 from app.web.access import current_user, deny, signed_in
 from app.web.layout import support_contacts
 
@@ -24,7 +24,7 @@ bp = Blueprint("tasks", __name__)
 @signed_in
 def home():
     filters = {f for f in request.args.getlist("show") if f in FILTERS}
-    with runtime().db.session() as session:
+    with request_db.transaction() as session:
         rows = ready_tasks(session, current_user(), filters)
         episodes_shown(session, current_user().id, "task_list", [row.episode_id for row in rows])
         alerts = open_alerts(session, current_user())
@@ -37,7 +37,7 @@ def home():
 @bp.post("/tasks/<int:task_id>/claim")
 @signed_in
 def claim(task_id: int):
-    with runtime().db.session() as session:
+    with request_db.transaction() as session:
         task = task_forms.claim(session, current_user(), task_id)
         if task is None:
             deny(session, f"claim task {task_id}")
@@ -49,7 +49,7 @@ def claim(task_id: int):
 @bp.post("/tasks/<int:task_id>/release")
 @signed_in
 def release(task_id: int):
-    with runtime().db.session() as session:
+    with request_db.transaction() as session:
         task = task_forms.release(session, current_user(), task_id)
         if task is None:
             deny(session, f"release task {task_id}")
@@ -79,7 +79,7 @@ def _writing_task(session, contribution_id: int) -> HumanTask:
 @bp.get("/tasks/<int:task_id>")
 @signed_in
 def form(task_id: int):
-    with runtime().db.session() as session:
+    with request_db.transaction() as session:
         opened = task_forms.open_task(session, current_user(), task_id)
         if opened is None:
             session.commit()
@@ -100,8 +100,8 @@ def form(task_id: int):
 def submit(task_id: int):
     posted = request.form
     action = posted.get("action", "submit")
-    db, engine = runtime().db, runtime().engine
-    with db.session() as session:
+    engine = runtime().engine
+    with request_db.transaction() as session:
         opened = task_forms.open_task(session, current_user(), task_id)
         if opened is None:
             session.commit()
@@ -124,7 +124,7 @@ def submit(task_id: int):
         concern = bool(data.get("child_protection_concern"))
         phone = opened.episode.authority.safeguarding_phone if opened.episode.authority else None
         if action == "save":
-            pass  # saved below, outside this read-only transaction
+            pass  # saved below, by a step of its own once this read transaction has ended
         elif action != "submit":
             abort(400)
         else:
@@ -138,10 +138,10 @@ def submit(task_id: int):
         else:
             result = task_forms.complete(engine, current_user(), episode_id, task_id, data)
     except NotPermitted:
-        with db.session() as session:
+        with request_db.transaction() as session:
             deny(session, f"task {task_id}")
     except FormInvalid as exc:
-        with db.session() as session:
+        with request_db.transaction() as session:
             opened = task_forms.open_task(session, current_user(), task_id)
             built = schema_form.build_form(opened.schema, opened.ui, data, exc.errors, raw)
             return _render(session, opened, built, 400)
