@@ -5,7 +5,7 @@ jobs after commit, with an idempotency key so a retried request never sends twic
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -26,6 +26,18 @@ def queue_email(session: Session, *, kind: str, recipient: str, subject: str, bo
     return session.get(OutboxMessage, message_id)
 
 
+def _write_once_statement(dialect: str):
+    """INSERT ... ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, built once per dialect."""
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    table = OutboxMessage.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=[table.c.idempotency_key]).returning(table.c.id)
+
+
+_WRITE_ONCE = {dialect: _write_once_statement(dialect) for dialect in ("postgresql", "sqlite")}
+_EARLIER = select(OutboxMessage.__table__.c.id).where(
+    OutboxMessage.__table__.c.idempotency_key == bindparam("idempotency_key"))
+
+
 def write_once(session: Session, **values) -> tuple[int, bool]:
     """(the id of the message with this `idempotency_key`, whether it was written now): a message an
     earlier try wrote stays as it is.
@@ -37,14 +49,10 @@ def write_once(session: Session, **values) -> tuple[int, bool]:
     if values.get("payload") is None:
         values.pop("payload", None)  # SQL NULL, as the column's default, not JSON null
     row = {"status": "pending", "attempts": 0, "next_attempt_at": moment, "created_at": moment, **values}
-    insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    table = OutboxMessage.__table__
-    written = session.execute(insert(table).values(**row).on_conflict_do_nothing(
-        index_elements=[table.c.idempotency_key]).returning(table.c.id)).scalar()
+    written = session.execute(_WRITE_ONCE[session.get_bind().dialect.name], row).scalar()
     if written is not None:
         return written, True
-    earlier = select(table.c.id).where(table.c.idempotency_key == values["idempotency_key"])
-    return session.execute(earlier).scalar(), False
+    return session.execute(_EARLIER, {"idempotency_key": values["idempotency_key"]}).scalar(), False
 
 
 def deliver_soon(runtime, message_ids: list[int]) -> None:

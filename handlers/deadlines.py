@@ -2,7 +2,7 @@
 child-protection case."""
 from __future__ import annotations
 
-from sqlalchemy import exists, insert, literal, select
+from sqlalchemy import Integer, String, bindparam, exists, insert, select
 
 from app.engine.context import StepContext
 from app.models import AdminAlert
@@ -11,17 +11,23 @@ from app.models.base import UTCDateTime
 from . import operator
 
 
+# One statement, the look and the write together (the step holds the episode's lock), built once.
+_ALERTS = AdminAlert.__table__  # the table, not the entity: the ORM would take the parameters for rows to insert
+_RAISE_ALERT = insert(_ALERTS).from_select(
+    ["episode_id", "authority_id", "kind", "message", "raised_at"],
+    select(bindparam("episode_id", type_=Integer), bindparam("authority_id", type_=Integer),
+           bindparam("kind", type_=String), bindparam("message", type_=String),
+           bindparam("raised_at", type_=UTCDateTime())).where(~exists().where(
+               _ALERTS.c.episode_id == bindparam("episode_id"), _ALERTS.c.kind == bindparam("kind"),
+               _ALERTS.c.resolved_at.is_(None))))
+
+
 def raise_alert(ctx: StepContext, kind: str, message: str) -> bool:
     """An alert in the administrators' task list, written in the step's transaction. One open
-    alert per episode and kind: a step retried after a failure adds no second one (one statement,
-    the look and the write together; the step holds the episode's lock). Whether it was written."""
+    alert per episode and kind: a step retried after a failure adds no second one. Whether it was written."""
     episode = ctx.episode
-    already = exists().where(AdminAlert.episode_id == episode.id, AdminAlert.kind == kind,
-                             AdminAlert.resolved_at.is_(None))
-    values = select(literal(episode.id), literal(episode.authority_id), literal(kind), literal(message),
-                    literal(ctx.now, UTCDateTime())).where(~already)
-    written = ctx.session.execute(insert(AdminAlert).from_select(
-        ["episode_id", "authority_id", "kind", "message", "raised_at"], values))
+    written = ctx.session.execute(_RAISE_ALERT, {"episode_id": episode.id, "authority_id": episode.authority_id,
+                                                 "kind": kind, "message": message, "raised_at": ctx.now})
     return written.rowcount == 1
 
 
