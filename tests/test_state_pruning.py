@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+import pytest
 import time_machine
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import handlers
 from app.clock import as_utc
@@ -281,3 +282,13 @@ def test_a_join_of_three_branches_in_a_loop_waits_for_each_as_it_would_unpruned(
         assert [data["i"] for _name, data in offered] == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3, \
             "each round's join waits for all three branches"
         assert max(sizes_pruned[3:]) == max(sizes_pruned[3:6]) < max(sizes[3:]), f"{order}: a round adds nothing"
+
+
+def test_a_state_is_stored_compressed_with_lz4_on_postgresql(runtime, people):
+    if not runtime.db.is_postgresql:
+        pytest.skip("PostgreSQL's column compression")
+    episode_id = to_review(runtime, people)
+    with runtime.db.session() as session:
+        method = session.scalar(text("SELECT pg_column_compression(state) FROM episode WHERE id = :id"),
+                                {"id": episode_id})
+    assert method == "lz4"

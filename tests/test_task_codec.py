@@ -116,3 +116,13 @@ def test_every_state_of_an_episode_is_written_and_read_as_spiffworkflow_would(ru
         for episode in session.query(Episode).filter(Episode.id.in_([late, urgent, episode_id])):
             runner.Engine._load(runtime.engine, episode)
     assert compared.saves > 10 and compared.loads > 10
+
+
+def test_task_data_is_restored_as_the_registry_would_with_registered_types_inside():
+    from datetime import date
+    from decimal import Decimal
+
+    data = {"plain": [1, 2.5, "x", None, True, {"nested": []}],
+            "when": date(2026, 12, 3), "amount": Decimal("12.50"), "deep": {"list": [{"on": date(2027, 1, 1)}]}}
+    written = json.loads(json.dumps(REGISTRY.convert(data)))
+    assert serializer._CODEC.restore(written) == REGISTRY.restore(json.loads(json.dumps(written))) == data

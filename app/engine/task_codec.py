@@ -19,6 +19,7 @@ from SpiffWorkflow.task import Task, TaskState
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
 _updated, _deleted, _merge = DeepMerge.get_updated_keys, DeepMerge.get_deleted_keys, DeepMerge.merge
+_PLAIN = frozenset((str, int, float, bool, type(None)))
 
 
 class TaskCodec:
@@ -85,16 +86,30 @@ class TaskCodec:
         return written
 
     # ------------------------------------------------------------------ reading
+    def restore(self, value):
+        """As `registry.restore(value)` for values read from JSON: a plain value costs no call of its own,
+        a dictionary with a `typename` (a registered type) goes to the registry."""
+        kind = type(value)
+        if kind is dict:
+            if "typename" in value:
+                return self.registry.restore(value)
+            restore = self.restore
+            return {key: item if type(item) in _PLAIN else restore(item) for key, item in value.items()}
+        if kind is list:
+            restore = self.restore
+            return [item if type(item) in _PLAIN else restore(item) for item in value]
+        return value if kind in _PLAIN else self.registry.restore(value)
+
     def tasks_from_dict(self, mapping: dict, workflow) -> dict:
         """As `mapping_from_dict(mapping, UUID, workflow=workflow)`. Each id is parsed once; parents come
         before their children in the mapping (they were created first), as the library relies on too."""
         ids = {key: UUID(key) for key in mapping}
-        specs, restore, typename = workflow.spec.task_specs, self.registry.restore, self.task_typename
+        specs, restore, typename = workflow.spec.task_specs, self.restore, self.task_typename
         restored, by_key = {}, {}
         for key, dct in mapping.items():
             task_id = ids[key]
             if dct.get("typename") != typename or dct["id"] != key:
-                restored[task_id] = by_key[key] = restore(dct, workflow=workflow)
+                restored[task_id] = by_key[key] = self.registry.restore(dct, workflow=workflow)
                 continue
             task_spec = specs.get(dct["task_spec"])
             task = Task(workflow, task_spec, state=dct["state"], id=task_id)
@@ -138,7 +153,7 @@ class TaskCodec:
         workflow.correlations = dct.pop("correlations", {})
         if isinstance(dct["last_task"], str):
             workflow.last_task = workflow.tasks.get(UUID(dct["last_task"]))
-        workflow.data = self.registry.restore(dct.pop("data", {}))
+        workflow.data = self.restore(dct.pop("data", {}))
 
     def subprocesses_from_dict(self, dct: dict, workflow, top_workflow=None) -> None:
         """As `BpmnWorkflowConverter.subprocesses_from_dict`: parents before their children."""
