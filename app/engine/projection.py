@@ -104,11 +104,15 @@ def cancel_called_work(session: Session, episode: Episode) -> None:
         .values(status="cancelled"))
 
 
-def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow, stage: str) -> list[HumanTask]:
-    """Bring the human_task rows in line with the workflow's ready user tasks."""
+def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow, stage: str,
+                     ready_rows: list[HumanTask] | None = None) -> list[HumanTask]:
+    """Bring the human_task rows in line with the workflow's ready user tasks. `ready_rows`: the
+    episode's ready rows as read earlier in this transaction (the timer loop reads a batch's at once)."""
     ready = {str(t.id): t for t in ready_user_tasks(workflow)}
-    rows = {row.task_id: row for row in session.scalars(
-        select(HumanTask).where(HumanTask.episode_id == episode.id, HumanTask.status == "ready"))}
+    if ready_rows is None:
+        ready_rows = session.scalars(select(HumanTask).where(HumanTask.episode_id == episode.id,
+                                                             HumanTask.status == "ready"))
+    rows = {row.task_id: row for row in ready_rows if row.status == "ready"}
     for task_id, row in rows.items():
         if task_id not in ready:
             row.status = "cancelled"  # taken away by an event (deadline, withdrawal, deletion)

@@ -188,15 +188,17 @@ class Engine:
             self._after_commit(result)
         return result
 
-    def wake_claimed(self, session: Session, episode: Episode) -> StepResult | None:
+    def wake_claimed(self, session: Session, episode: Episode,
+                     ready_rows: list[HumanTask] | None = None) -> StepResult | None:
         """Fire the due timers of an episode the caller has locked in `session`, inside the caller's
         transaction (the timer loop wakes a claimed batch in one transaction, each episode in a
         savepoint: app/jobs/timers.py). Returns None when nothing is due. The caller commits, then
-        hands the result to `after_wake`."""
+        hands the result to `after_wake`. `ready_rows`: the episode's ready task rows, when the caller
+        read them (for its whole batch at once) in this transaction."""
         if (episode.status not in ("open", "error") or episode.next_timer_at is None
                 or episode.next_timer_at > now()):
             return None
-        return self._advance_and_save(session, episode, self._load(episode), None, lambda *_: None)
+        return self._advance_and_save(session, episode, self._load(episode), None, lambda *_: None, ready_rows)
 
     def after_wake(self, result: StepResult) -> None:
         """After the commit of a wake done by `wake_claimed`: its messages go for delivery."""
@@ -240,7 +242,8 @@ class Engine:
         """One step: its transaction run again after transient database errors, measured and logged."""
         return step_retries.observed(kind, run, episode_id=episode_id, pauses=self.retry_pauses)
 
-    def _advance_and_save(self, session, episode, workflow, actor_id, action) -> StepResult:
+    def _advance_and_save(self, session, episode, workflow, actor_id, action,
+                          ready_rows: list[HumanTask] | None = None) -> StepResult:
         ctx = StepContext(session=session, episode=episode, config=self.config, actor_id=actor_id)
         token = enter_step(ctx)
         try:
@@ -248,7 +251,7 @@ class Engine:
             error = self._run_engine(workflow)
         finally:
             leave_step(token)
-        synced = self._save(session, episode, workflow, ctx, error)
+        synced = self._save(session, episode, workflow, ctx, error, ready_rows)
         session.flush()
         if synced is None:  # the episode was purged: whatever rows are left say what is ready
             synced = session.scalars(select(HumanTask).where(HumanTask.episode_id == episode.id,
@@ -270,7 +273,7 @@ class Engine:
         return None
 
     def _save(self, session: Session, episode: Episode, workflow: BpmnWorkflow, ctx: StepContext,
-              error: WorkflowException | None) -> list[HumanTask] | None:
+              error: WorkflowException | None, ready_rows: list[HumanTask] | None = None) -> list[HumanTask] | None:
         """Store the workflow and what it projects; returns the episode's ready task rows (None when
         a handler purged the episode)."""
         episode.updated_at = now()
@@ -296,7 +299,7 @@ class Engine:
         elif episode.status == "error":
             episode.status, episode.last_error, episode.error_task = "open", None, None
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
-        ready = sync_human_tasks(session, episode, workflow, episode.stage)
+        ready = sync_human_tasks(session, episode, workflow, episode.stage, ready_rows)
         cancel_called_work(session, episode)
         return ready
 

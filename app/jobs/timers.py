@@ -35,7 +35,7 @@ from app.clock import now
 from app.engine.errors import StepInterrupted
 from app.engine.runner import StepResult
 from app.engine.step_retries import CONNECTION_KINDS, transient_kind, with_retries
-from app.models import Episode
+from app.models import Episode, HumanTask
 
 from .failing_deadlines import FailingDeadlines
 from .runtime import Runtime
@@ -82,13 +82,16 @@ def _due(until: datetime, after: tuple[datetime, int] | None):
     return query.order_by(Episode.next_timer_at, Episode.id)
 
 
-def _wake_one(runtime: Runtime, session, episode: Episode) -> _Wake:
+def _wake_one(runtime: Runtime, session, episode: Episode, ready_rows: list[HumanTask]) -> _Wake:
     """Fire one claimed episode in a savepoint; a passing database error is tried again a few times."""
     wake = _Wake(episode.id, episode.next_timer_at)
+    tries = []
 
     def fire() -> StepResult | None:
+        tries.append(1)
         with session.begin_nested():
-            return runtime.engine.wake_claimed(session, episode)
+            # A try after a rolled-back one reads its rows afresh: what the first wrote is gone.
+            return runtime.engine.wake_claimed(session, episode, ready_rows if len(tries) == 1 else None)
 
     started = time.monotonic()
     try:
@@ -113,6 +116,7 @@ def _wake_batch(runtime: Runtime, batch: _Batch, until: datetime, limit: int, st
             query = query.with_for_update(skip_locked=True)
         claimed = session.scalars(query).all()
         batch.complete = len(claimed) < limit
+        ready_rows = _ready_rows(session, [episode.id for episode in claimed])
         started = time.monotonic()
         for episode in claimed:
             if (stop is not None and stop.is_set()) or time.monotonic() - started > budget:
@@ -121,7 +125,17 @@ def _wake_batch(runtime: Runtime, batch: _Batch, until: datetime, limit: int, st
             batch.last = (episode.next_timer_at, episode.id)
             if failing.waiting(episode.id, episode.next_timer_at):
                 continue
-            batch.wakes.append(_wake_one(runtime, session, episode))
+            batch.wakes.append(_wake_one(runtime, session, episode, ready_rows.get(episode.id, [])))
+
+
+def _ready_rows(session, episode_ids: list[int]) -> dict[int, list[HumanTask]]:
+    """The ready task rows of a claimed batch, in one read rather than one per episode."""
+    found: dict[int, list[HumanTask]] = {}
+    if episode_ids:
+        for row in session.scalars(select(HumanTask).where(HumanTask.episode_id.in_(episode_ids),
+                                                           HumanTask.status == "ready")):
+            found.setdefault(row.episode_id, []).append(row)
+    return found
 
 
 def _wake_alone(runtime: Runtime, batch: _Batch) -> None:
