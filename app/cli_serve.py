@@ -255,8 +255,11 @@ class WebServer(BaseApplication):
         # Each process builds its own app, database engine and Redis client, after the fork.
         from app.web import health
 
+        from app import heap
+
         self.flask_app = create_app(self.config)
         health.warm()
+        heap.settle()
         return self.flask_app
 
     def post_fork(self, server, worker) -> None:

@@ -16,8 +16,9 @@ from app.config import Config
 @click.option("--burst", is_flag=True, help="Do what is due now (timers, queued and due messages, the sweep), "
                                             "then stop.")
 def worker(burst: bool) -> None:
+    from app import heap
     from app.cli import _keys_ready
-    from app.jobs.runtime import Runtime, set_runtime
+    from app.jobs.runtime import set_runtime
     from app.jobs.worker import WorkerProcess
 
     config = Config.from_env()
@@ -28,6 +29,7 @@ def worker(burst: bool) -> None:
     runtime = _runtime_or_exit(config)
     process = WorkerProcess(runtime)  # also the engine's dispatcher here
     set_runtime(runtime)  # rq's jobs run in this process: they use this runtime
+    heap.settle()
     sys.exit(process.run(burst=burst))
 
 

@@ -49,9 +49,19 @@ def test_text_beyond_ascii_and_long_lines_are_encoded_and_read_back_whole():
 
 
 @pytest.mark.parametrize("field", ["recipient", "subject"])
-def test_a_line_break_in_a_header_is_refused(field):
+@pytest.mark.parametrize("breaker", ["\r\n", "\n", "\x0b", "\x0c", "\x1c", "\x85", "\u2028", "\x00"])
+def test_a_line_break_or_control_character_in_a_header_is_refused(field, breaker):
     with pytest.raises(ValueError):
-        smtp.as_email(CONFIG, message(**{field: "x@example.test\r\nBcc: evil@example.test"}))
+        smtp.as_email(CONFIG, message(**{field: f"x@example.test{breaker}Bcc: evil@example.test"}))
+
+
+def test_a_sender_named_beyond_ascii_is_encoded_and_a_long_subject_folded():
+    config = Config(mail_from="Cyngor Sir Ynys Môn <ecaf@ynysmon.example>")
+    subject = "x" * 1200
+    data = smtp.as_email(config, message(subject=subject))
+    assert data.isascii() and all(len(line) <= 998 for line in data.split(b"\r\n"))
+    parsed = read_back(data)
+    assert parsed["From"] == config.mail_from and parsed["Subject"] == subject
 
 
 def test_the_envelope_takes_the_address_out_of_a_named_sender():

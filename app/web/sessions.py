@@ -14,6 +14,7 @@ from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import CallbackDict
+from werkzeug.exceptions import HTTPException
 
 from app.clock import as_utc, now
 from app.models import Organisation, User, WebSession
@@ -112,6 +113,23 @@ class ServerSession(CallbackDict, SessionMixin):
         self.flashes_changed = True  # what is flashed after this is for the sign-in page
 
 
+FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _body_read(request: Request) -> bool:
+    """Read a form's body now, before the request's transaction begins; False when the request has a
+    body this cannot read (not a form), so the transaction must not stay open for the view."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return True
+    if request.mimetype not in FORMS:
+        return False
+    try:
+        request.form  # parsed once and kept: the view and the CSRF check read it from here
+    except HTTPException:
+        return False  # too large or malformed: the CSRF check meets the same error and answers it
+    return True
+
+
 class ServerSessionInterface(SessionInterface):
     def __init__(self, runtime):
         self.runtime = runtime
@@ -141,7 +159,9 @@ class ServerSessionInterface(SessionInterface):
         token = request.cookies.get(self.cookie_name(app))
         if not token or len(token) > 100:
             return ServerSession()
-        # The request's transaction begins here and stays open for the view (request_db.py).
+        # The request's transaction begins here and stays open for the view (request_db.py). A body is
+        # read first: a slow or large upload must not hold the transaction (on SQLite, the write lock).
+        shared = _body_read(request)
         db = request_db.session()
         # The row and its user (with what every page shows of them) in one statement: the request's
         # user loader (app/web/access.py) takes the user from here instead of reading it again.
@@ -161,6 +181,8 @@ class ServerSessionInterface(SessionInterface):
             db.execute(update(WebSession).where(WebSession.id == row.id, WebSession.revoked_at.is_(None))
                        .values(last_seen_at=moment), execution_options={"synchronize_session": False})
             seen = moment
+        if not shared:
+            db.commit()  # a body the view has yet to read: the view begins its own transaction
         db.expunge_all()
         opened = ServerSession(row.data, token=token, row=row)
         opened.user, opened.last_seen_at = user, seen

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import quopri
+import re
 import smtplib
 import socket
 from email.header import Header
-from email.utils import parseaddr
+from email.utils import formataddr, parseaddr
 from functools import lru_cache
 
 from app.config import Config
@@ -59,11 +60,11 @@ def as_email(config: Config, message: OutboxMessage) -> bytes:
     when a deadline sweep sends thousands. A line break in a header is refused (header injection)."""
     subject = message.subject or ""
     for name, value in (("From", config.mail_from), ("To", message.recipient), ("Subject", subject)):
-        if "\r" in value or "\n" in value:
-            raise ValueError(f"the {name} header holds a line break")
+        if _BREAKS_A_HEADER.search(value):
+            raise ValueError(f"the {name} header holds a line break or a control character")
     # The receiver can drop a repeat after a crash between sending and recording it. The key names the
     # recipient (an address, with its own "@"), so the id is a digest of it: one "@", eCAF's own domain.
-    headers = [f"From: {config.mail_from}", f"To: {message.recipient}",
+    headers = [f"From: {_sender_header(config.mail_from)}", f"To: {message.recipient}",
                f"Subject: {_header_text(subject)}", f"Message-ID: {message_id_for(message.idempotency_key)}"]
     request_id = request_id_of(message)
     if request_id:
@@ -81,10 +82,24 @@ def as_email(config: Config, message: OutboxMessage) -> bytes:
 
 
 def _header_text(text: str) -> str:
-    """A header's text as it travels: ASCII as it is (folded when long), anything else RFC 2047-encoded."""
+    """A header's text as it travels: short ASCII as it is, anything else RFC 2047-encoded (which folds
+    into lines of 78, however long the text and whether or not it has spaces)."""
     if text.isascii() and len(text) <= 900:
         return text
-    return Header(text, "utf-8" if not text.isascii() else "us-ascii").encode(linesep="\r\n")
+    return Header(text, "utf-8").encode(linesep="\r\n")
+
+
+# Any character that ends a line for some reader (CR, LF, VT, FF, FS-RS, NEL, U+2028/9) or is a control.
+_BREAKS_A_HEADER = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+@lru_cache(maxsize=8)
+def _sender_header(mail_from: str) -> str:
+    """The From header: a display name beyond ASCII RFC 2047-encoded, as a relay without SMTPUTF8 expects."""
+    name, address = parseaddr(mail_from)
+    if not name or name.isascii():
+        return mail_from
+    return formataddr((name, address), charset="utf-8")
 
 
 @lru_cache(maxsize=8)
