@@ -105,14 +105,31 @@ def swapped(born: date) -> date | None:
     return date(born.year, born.day, born.month)
 
 
+@lru_cache(maxsize=8192)
+def _letter_counts(name: str) -> tuple[tuple[str, int], ...]:
+    return tuple((letter, name.count(letter)) for letter in dict.fromkeys(name))
+
+
+def may_be_alike(a: str, b: str) -> bool:
+    """False when difflib's cheap upper bounds of the ratio of two folded names (its real_quick_ratio
+    from their lengths, then its quick_ratio from the letters they share, each at least the ratio) are
+    below NAME_SIMILARITY: the same figures, worked out without building its matcher (which indexes
+    every letter of the second name first)."""
+    length = len(a) + len(b)
+    if not length:
+        return True  # two empty names: difflib's ratio is 1.0
+    if 2.0 * min(len(a), len(b)) / length < NAME_SIMILARITY:
+        return False
+    shared = sum(min(count, b.count(letter)) for letter, count in _letter_counts(a))
+    return 2.0 * shared / length >= NAME_SIMILARITY
+
+
 def name_ratio(a: str, b: str, *, only_if_alike: bool = False) -> float:
     """difflib's ratio of two folded names. `only_if_alike`: 0.0 as soon as difflib's cheap upper
-    bounds (each at least the ratio) show it is below NAME_SIMILARITY, for a caller that needs only
-    a close name."""
-    matcher = difflib.SequenceMatcher(None, a, b)
-    if only_if_alike and (matcher.real_quick_ratio() < NAME_SIMILARITY or matcher.quick_ratio() < NAME_SIMILARITY):
+    bounds show it is below NAME_SIMILARITY, for a caller that needs only a close name."""
+    if only_if_alike and not may_be_alike(a, b):
         return 0.0
-    return matcher.ratio()
+    return difflib.SequenceMatcher(None, a, b).ratio()
 
 
 def _compare_name(searched: str | None, indexed: str, *, needed: bool = False) -> tuple[str | None, float]:
