@@ -52,13 +52,21 @@ def _of_authority(admin: User):
 
 
 def queue(session: Session, admin: User) -> Queue:
-    """Waiting requests of the administrator's authority, oldest first; then the latest answered."""
-    waiting = session.scalars(_of_authority(admin).where(SearchRequest.status == "submitted")
-                              .order_by(SearchRequest.created_at, SearchRequest.id)).all()
-    answered = session.scalars(_of_authority(admin).where(SearchRequest.status == "answered")
-                               .order_by(SearchRequest.answered_at.desc(), SearchRequest.id.desc())
-                               .limit(MAX_ANSWERED_LISTED)).all()
-    return Queue(list(waiting), list(answered))
+    """Waiting requests of the administrator's authority, oldest first; then the latest answered.
+
+    One statement reads both (and one more each their children and requesters): the answered ones
+    are chosen by a subquery and the two lists put in their orders here."""
+    latest_answered = (select(SearchRequest.id)
+                       .where(policy.authority_clause(admin, SearchRequest.authority_id),
+                              SearchRequest.status == "answered")
+                       .order_by(SearchRequest.answered_at.desc(), SearchRequest.id.desc())
+                       .limit(MAX_ANSWERED_LISTED))
+    found = session.scalars(_of_authority(admin).where(or_(
+        SearchRequest.status == "submitted", SearchRequest.id.in_(latest_answered.scalar_subquery())))).all()
+    waiting = sorted((r for r in found if r.status == "submitted"), key=lambda r: (r.created_at, r.id))
+    # Newest answer first (answer() sets the time with the status, so every answered request has one).
+    answered = sorted((r for r in found if r.status == "answered"), key=lambda r: (r.answered_at, r.id), reverse=True)
+    return Queue(waiting, answered)
 
 
 def request_for(session: Session, admin: User, request_id: int, *, lock: bool = False) -> SearchRequest | None:
@@ -121,14 +129,13 @@ def candidates(session: Session, admin: User, keys: Keys) -> list[Candidate]:
         .where(policy.authority_clause(admin, Episode.authority_id), Episode.status != "deleted", _narrowing(keys))
         .order_by(Episode.started_at.desc()).limit(500))
     best = [(row.child_id, row.episode_id, how) for row, how in request_matching.best(keys, rows, MAX_CANDIDATES)]
-    children = {c.id: c for c in session.scalars(select(Child).where(Child.id.in_([b[0] for b in best])))}
     episodes = {e.id: e for e in session.scalars(
         select(Episode).where(Episode.id.in_([b[1] for b in best])).options(
-            defer(Episode.state), joinedload(Episode.authority),
+            defer(Episode.state), joinedload(Episode.child), joinedload(Episode.authority),
             joinedload(Episode.lead_professional).joinedload(User.organisation),
             joinedload(Episode.originator).joinedload(User.organisation)))}
-    return [Candidate(children[child_id], episodes[episode_id], **how) for child_id, episode_id, how in best
-            if child_id in children and episode_id in episodes]
+    return [Candidate(episodes[episode_id].child, episodes[episode_id], **how) for child_id, episode_id, how in best
+            if episode_id in episodes and episodes[episode_id].child_id == child_id]
 
 
 @dataclass
