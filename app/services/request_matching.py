@@ -56,9 +56,10 @@ class AskedName:
         b = folded_name(held)
         if self.folded == b:
             return "close"
-        # A first name alone ("Casey" for "Casey Jo") is close, however the whole names compare.
+        # A first name alone ("Casey" for "Casey Jo") is close, however the whole names compare (one word
+        # alone folds as the whole name did).
         words = held.split()
-        if self.folded and words and self.folded == folded_name(words[0]):
+        if len(words) > 1 and self.folded and self.folded == folded_name(words[0]):
             return "close"
         return UNDECIDED if may_be_alike(self.folded, b) else None
 
@@ -122,12 +123,16 @@ class Matcher:
         return self.labelled(self.decided(self.cheaply(record), record))
 
 
-def _rank(how: dict, record, position: int) -> tuple:
+def _rank(how: dict, record, position: int) -> tuple | None:
     """Best first: more keys matching, more exactly, open CAFs, newer; then the order the records came in.
-    An UNDECIDED name counts as close, so for a record not yet decided this is the best it can rank."""
-    matching = sum(value is not None for value in how.values())
-    exact = sum(value == "exact" for value in how.values())
-    return (-matching, -exact, record.status != "open", -record.started_at.timestamp(), position)
+    An UNDECIDED name counts as close, so for a record not yet decided this is the best it can rank.
+    None when fewer than two keys match."""
+    values = how.values()
+    matching = 4 - list(values).count(None)
+    if matching < 2:
+        return None
+    return (-matching, -list(values).count("exact"), record.status != "open", -record.started_at.timestamp(),
+            position)
 
 
 def best(keys: Keys, records, limit: int) -> list[tuple]:
@@ -139,8 +144,9 @@ def best(keys: Keys, records, limit: int) -> list[tuple]:
     hopes = []
     for position, record in enumerate(records):
         how = matcher.cheaply(record)
-        if sum(value is not None for value in how.values()) >= 2:
-            hopes.append((_rank(how, record, position), how, record))
+        hoped = _rank(how, record, position)
+        if hoped is not None:
+            hopes.append((hoped, how, record))
     hopes.sort(key=lambda hope: hope[0])
     found: list[tuple] = []  # (rank, labels, record), kept sorted and at most `limit` long
     for hoped, how, record in hopes:
