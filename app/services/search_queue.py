@@ -54,15 +54,18 @@ def _of_authority(admin: User):
 def queue(session: Session, admin: User) -> Queue:
     """Waiting requests of the administrator's authority, oldest first; then the latest answered.
 
-    One statement reads both (and one more each their children and requesters): the answered ones
+    One statement reads both with their requesters (and one more their children): the answered ones
     are chosen by a subquery and the two lists put in their orders here."""
     latest_answered = (select(SearchRequest.id)
                        .where(policy.authority_clause(admin, SearchRequest.authority_id),
                               SearchRequest.status == "answered")
                        .order_by(SearchRequest.answered_at.desc(), SearchRequest.id.desc())
                        .limit(MAX_ANSWERED_LISTED))
-    found = session.scalars(_of_authority(admin).where(or_(
-        SearchRequest.status == "submitted", SearchRequest.id.in_(latest_answered.scalar_subquery())))).all()
+    found = session.scalars(
+        select(SearchRequest)
+        .where(policy.authority_clause(admin, SearchRequest.authority_id),
+               or_(SearchRequest.status == "submitted", SearchRequest.id.in_(latest_answered.scalar_subquery())))
+        .options(selectinload(SearchRequest.children), joinedload(SearchRequest.requester, innerjoin=True))).all()
     waiting = sorted((r for r in found if r.status == "submitted"), key=lambda r: (r.created_at, r.id))
     # Newest answer first (answer() sets the time with the status, so every answered request has one).
     answered = sorted((r for r in found if r.status == "answered"), key=lambda r: (r.answered_at, r.id), reverse=True)
