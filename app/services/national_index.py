@@ -215,8 +215,11 @@ def _hope(keys: Keys, entry) -> tuple | None:
             if others == 1 and similarity < NAME_SIMILARITY:
                 return None  # not alike (so not close), and the other key alone is one of the two needed
             name = "close"
+    matching = others + (name is not None)
+    if matching < 2:
+        return None
     exact = (birth == "exact") + (postcode == "exact") + (name == "exact")
-    return (exact != keys.given, -(others + (name is not None)), -exact, -similarity)
+    return (exact != keys.given, -matching, -exact, -similarity)
 
 
 def _best(keys: Keys, entries, limit: int) -> list[tuple]:
