@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, Text
+from sqlalchemy import Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, JSONType, UTCDateTime
@@ -17,7 +17,9 @@ class EpisodeMember(Base):
     """One person's part in one episode. Removal ends it; the row stays as history."""
 
     __tablename__ = "episode_member"
-    __table_args__ = (Index("ix_episode_member_user", "user_id", "episode_id"),)
+    # Current memberships only: what "my episodes" asks, answered from the index (migration 0016).
+    __table_args__ = (Index("ix_episode_member_user", "user_id", "episode_id",
+                            sqlite_where=text("removed_at IS NULL"), postgresql_where=text("removed_at IS NULL")),)
     id: Mapped[int] = mapped_column(primary_key=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episode.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))

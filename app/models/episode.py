@@ -41,8 +41,9 @@ class Episode(Base):
         # (on PostgreSQL with what the at-risk test reads, so that count never visits the table).
         Index("ix_episode_authority_status_timer", "authority_id", "status", "next_timer_at",
               postgresql_include=["stage", "submitted_at", "child_protection", "id"]),
-        # A child's episodes, closed ones too (the one-open-per-child index holds only open ones).
-        Index("ix_episode_child", "child_id"),
+        # A child's episodes, closed ones too (the one-open-per-child index holds only open ones); on
+        # PostgreSQL with what a search request's candidates are chosen by (migration 0016).
+        Index("ix_episode_child", "child_id", postgresql_include=["authority_id", "status", "started_at", "id"]),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))

@@ -11,6 +11,7 @@ search but do not narrow it.
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import re
 import unicodedata
@@ -105,14 +106,36 @@ def swapped(born: date) -> date | None:
     return date(born.year, born.day, born.month)
 
 
+@lru_cache(maxsize=8192)
+def _letter_counts(name: str) -> tuple[tuple[str, int], ...]:
+    return tuple((letter, name.count(letter)) for letter in dict.fromkeys(name))
+
+
+def ratio_bound(a: str, b: str) -> float:
+    """difflib's quick_ratio of two folded names, an upper bound of its ratio from the letters they
+    share, worked out without building its matcher (which indexes every letter of the second name first)."""
+    length = len(a) + len(b)
+    if not length:
+        return 1.0  # two empty names: difflib's ratio is 1.0
+    shared = sum(min(count, b.count(letter)) for letter, count in _letter_counts(a))
+    return 2.0 * shared / length
+
+
+def may_be_alike(a: str, b: str) -> bool:
+    """False when difflib's cheap upper bounds of the ratio of two folded names (its real_quick_ratio
+    from their lengths, then its quick_ratio) are below NAME_SIMILARITY."""
+    length = len(a) + len(b)
+    if length and 2.0 * min(len(a), len(b)) / length < NAME_SIMILARITY:
+        return False
+    return ratio_bound(a, b) >= NAME_SIMILARITY
+
+
 def name_ratio(a: str, b: str, *, only_if_alike: bool = False) -> float:
     """difflib's ratio of two folded names. `only_if_alike`: 0.0 as soon as difflib's cheap upper
-    bounds (each at least the ratio) show it is below NAME_SIMILARITY, for a caller that needs only
-    a close name."""
-    matcher = difflib.SequenceMatcher(None, a, b)
-    if only_if_alike and (matcher.real_quick_ratio() < NAME_SIMILARITY or matcher.quick_ratio() < NAME_SIMILARITY):
+    bounds show it is below NAME_SIMILARITY, for a caller that needs only a close name."""
+    if only_if_alike and not may_be_alike(a, b):
         return 0.0
-    return matcher.ratio()
+    return difflib.SequenceMatcher(None, a, b).ratio()
 
 
 def _compare_name(searched: str | None, indexed: str, *, needed: bool = False) -> tuple[str | None, float]:
@@ -170,6 +193,55 @@ def _score(keys: Keys, entry, compare_name=_compare_name) -> tuple[str, tuple[st
                                                        ("date_of_birth", "date of birth"), ("postcode", "postcode"))
                  if found[key] is None and getattr(keys, key) is not None)
     return kind, why, (kind != "exact", -len(matching), -exact, -similarity)
+
+
+def _hope(keys: Keys, entry) -> tuple | None:
+    """The best sort key `_score` can give the entry, worked out without difflib's full comparison (a
+    name spelt differently counts as close, as alike as difflib's upper bound allows); None when it
+    cannot match. Never after the entry's real key, so entries decided in this order, until none left
+    could rank above the last one kept, give the same best few as scoring every entry."""
+    birth = _compare_birth(keys.date_of_birth, entry.date_of_birth)
+    postcode = _compare_postcode(keys.postcode, entry.postcode)
+    others = (birth is not None) + (postcode is not None)
+    if others == 0:
+        return None
+    name, similarity = None, 0.0
+    if keys.family_name is not None:
+        if exact_name(keys.family_name) == exact_name(entry.family_name):
+            name, similarity = "exact", 1.0
+        else:
+            a, b = folded_name(keys.family_name), folded_name(entry.family_name)
+            similarity = 1.0 if a == b else ratio_bound(a, b)
+            if others == 1 and similarity < NAME_SIMILARITY:
+                return None  # not alike (so not close), and the other key alone is one of the two needed
+            name = "close"
+    matching = others + (name is not None)
+    if matching < 2:
+        return None
+    exact = (birth == "exact") + (postcode == "exact") + (name == "exact")
+    return (exact != keys.given, -matching, -exact, -similarity)
+
+
+def _best(keys: Keys, entries, limit: int) -> list[tuple]:
+    """The best `limit` matches, best first, as (match, entry): by `_score`'s key, then the latest
+    updated, then the order the entries came in."""
+    # Family names repeat among candidates (a district's Smiths): each is compared with the one searched once.
+    compare_name = lru_cache(maxsize=None)(_compare_name)
+    hopes = []
+    for position, entry in enumerate(entries):
+        hope = _hope(keys, entry)
+        if hope is not None:
+            hopes.append(((hope, -entry.updated_at.timestamp(), position), entry))
+    hopes.sort(key=lambda item: item[0])
+    found: list[tuple] = []  # (key, match, entry), kept sorted and at most `limit` long
+    for (hope, newest, position), entry in hopes:
+        if len(found) >= limit and (not found or found[-1][0] < (hope, newest, position)):
+            break  # no entry left can rank above the last one kept
+        match = _score(keys, entry, compare_name)
+        if match is not None:
+            bisect.insort(found, ((match[2], newest, position), match, entry), key=lambda item: item[0])
+            del found[limit:]
+    return [(match, entry) for _, match, entry in found]
 
 
 # ---------------------------------------------------------------- the search
@@ -230,23 +302,16 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
     here, on those few hundred candidates, with the same rule as ever. A name index would only help a
     search on the name alone, which the rule forbids."""
     plan_for_values(session)
-    scored = []
-    # Family names repeat among candidates (a district's Smiths): each is compared with the one searched once.
-    compare_name = lru_cache(maxsize=None)(_compare_name)
-    for candidate in session.execute(_query(user, keys, **narrowing)):
-        match = _score(keys, candidate, compare_name)
-        if match is not None:
-            scored.append((match[2], -candidate.updated_at.timestamp(), candidate.id, match))
-    scored.sort(key=lambda row: row[:2])
-    best = scored[:MAX_RESULTS]
+    best = [(match, candidate.id) for match, candidate in _best(keys, session.execute(_query(user, keys, **narrowing)),
+                                                                  MAX_RESULTS)]
     if not best:
         return []
     details = {entry.id: (entry, authority, bool(shielded), home) for entry, authority, shielded, home in
                session.execute(select(IndexEntry, Authority.name, Child.shielded, Child.home_authority_id)
                                .join(Authority, Authority.id == IndexEntry.authority_id)
                                .outerjoin(Child, Child.id == IndexEntry.child_id)
-                               .where(IndexEntry.id.in_([row[2] for row in best])))}
-    return [(match, *details[entry_id]) for _, _, entry_id, match in best if entry_id in details]
+                               .where(IndexEntry.id.in_([entry_id for _, entry_id in best])))}
+    return [(match, *details[entry_id]) for match, entry_id in best if entry_id in details]
 
 
 def search(session: Session, user: User, *, given_names: str | None, family_name: str | None,

@@ -9,7 +9,6 @@ the practitioner asks exactly when the details they hold may differ from the rec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, defer, joinedload, selectinload
@@ -19,7 +18,8 @@ from app.audit_lists import episodes_shown
 from app.clock import now
 from app.models import Child, Episode, SearchRequest, SearchRequestChild, User
 from app.services.children import normalise_postcode
-from app.services.national_index import NAME_SIMILARITY, district, exact_name, folded_name, name_ratio, swapped
+from app.services import request_matching
+from app.services.national_index import district, swapped
 from app.services.query_plans import plan_for_values
 
 MAX_CANDIDATES = 20
@@ -52,13 +52,24 @@ def _of_authority(admin: User):
 
 
 def queue(session: Session, admin: User) -> Queue:
-    """Waiting requests of the administrator's authority, oldest first; then the latest answered."""
-    waiting = session.scalars(_of_authority(admin).where(SearchRequest.status == "submitted")
-                              .order_by(SearchRequest.created_at, SearchRequest.id)).all()
-    answered = session.scalars(_of_authority(admin).where(SearchRequest.status == "answered")
-                               .order_by(SearchRequest.answered_at.desc(), SearchRequest.id.desc())
-                               .limit(MAX_ANSWERED_LISTED)).all()
-    return Queue(list(waiting), list(answered))
+    """Waiting requests of the administrator's authority, oldest first; then the latest answered.
+
+    One statement reads both with their requesters (and one more their children): the answered ones
+    are chosen by a subquery and the two lists put in their orders here."""
+    latest_answered = (select(SearchRequest.id)
+                       .where(policy.authority_clause(admin, SearchRequest.authority_id),
+                              SearchRequest.status == "answered")
+                       .order_by(SearchRequest.answered_at.desc(), SearchRequest.id.desc())
+                       .limit(MAX_ANSWERED_LISTED))
+    found = session.scalars(
+        select(SearchRequest)
+        .where(policy.authority_clause(admin, SearchRequest.authority_id),
+               or_(SearchRequest.status == "submitted", SearchRequest.id.in_(latest_answered.scalar_subquery())))
+        .options(selectinload(SearchRequest.children), joinedload(SearchRequest.requester, innerjoin=True))).all()
+    waiting = sorted((r for r in found if r.status == "submitted"), key=lambda r: (r.created_at, r.id))
+    # Newest answer first (answer() sets the time with the status, so every answered request has one).
+    answered = sorted((r for r in found if r.status == "answered"), key=lambda r: (r.answered_at, r.id), reverse=True)
+    return Queue(waiting, answered)
 
 
 def request_for(session: Session, admin: User, request_id: int, *, lock: bool = False) -> SearchRequest | None:
@@ -69,13 +80,7 @@ def request_for(session: Session, admin: User, request_id: int, *, lock: bool = 
 
 # ---------------------------------------------------------------- searching
 
-@dataclass(frozen=True)
-class Keys:
-    given_names: str
-    family_name: str
-    date_of_birth: date | None
-    postcode: str | None
-
+class Keys(request_matching.Keys):
     @classmethod
     def of(cls, child: SearchRequestChild) -> "Keys":
         return cls(child.given_names or "", child.family_name or "", child.date_of_birth,
@@ -101,48 +106,6 @@ class Candidate:
         return episode_contact(self.episode)
 
 
-LABELS = {"family_name": "family name", "given_names": "given names", "date_of_birth": "date of birth",
-          "postcode": "postcode"}
-
-
-def _names_compare(asked: str, held: str) -> str | None:
-    if not asked.strip():
-        return None
-    if exact_name(asked) == exact_name(held):
-        return "exact"
-    a, b = folded_name(asked), folded_name(held)
-    if a == b or name_ratio(a, b, only_if_alike=True) >= NAME_SIMILARITY:
-        return "close"
-    # A first name alone ("Casey" for "Casey Jo") is close.
-    first = folded_name(held.split()[0]) if held.split() else ""
-    return "close" if a and a == first else None
-
-
-def _birth_compare(asked: date | None, held: date | None) -> str | None:
-    if asked is None or held is None:
-        return None
-    if asked == held:
-        return "exact"
-    return "close" if swapped(asked) == held else None
-
-
-def _postcode_compare(asked: str | None, held: str | None) -> str | None:
-    held = normalise_postcode(held)
-    if asked is None or held is None:
-        return None
-    if asked == held:
-        return "exact"
-    return "close" if district(asked) == district(held) else None
-
-
-def _compare(keys: Keys, child: Child) -> dict[str, str | None]:
-    """For each key: "exact", "close" or None (no match, or not asked)."""
-    return {"family_name": _names_compare(keys.family_name, child.family_name),
-            "given_names": _names_compare(keys.given_names, child.given_names),
-            "date_of_birth": _birth_compare(keys.date_of_birth, child.date_of_birth),
-            "postcode": _postcode_compare(keys.postcode, child.postcode)}
-
-
 def _narrowing(keys: Keys):
     """Rows worth comparing, narrowed in SQL: of the two keys that must match, one is nearly always
     an exactly spelt name, the date of birth (or its swap) or the postcode district."""
@@ -156,23 +119,11 @@ def _narrowing(keys: Keys):
     return or_(*near)
 
 
-def _compared(keys: Keys, child) -> dict | None:
-    """For a candidate (anything with the child's key attributes): {"exact": [...], "close": [...],
-    "differs": [...]} by label, or None when fewer than two keys match."""
-    how = _compare(keys, child)
-    if sum(value is not None for value in how.values()) < 2:
-        return None
-    asked = {"family_name": keys.family_name, "given_names": keys.given_names,
-             "date_of_birth": keys.date_of_birth, "postcode": keys.postcode}
-    return {"exact": [LABELS[k] for k, v in how.items() if v == "exact"],
-            "close": [LABELS[k] for k, v in how.items() if v == "close"],
-            "differs": [LABELS[k] for k, v in how.items() if v is None and asked[k]]}
-
-
 def candidates(session: Session, admin: User, keys: Keys) -> list[Candidate]:
     """The administrator's authority's CAFs (not deleted) of children matching at least two keys, best first.
 
-    Up to 500 rows are compared from their keys alone; only the best MAX_CANDIDATES are loaded whole."""
+    Up to 500 rows are compared from their keys alone (request_matching.best compares names in full only
+    for rows that could still be among the best); only the best MAX_CANDIDATES are loaded whole."""
     plan_for_values(session)
     rows = session.execute(
         select(Child.id.label("child_id"), Child.given_names, Child.family_name, Child.date_of_birth, Child.postcode,
@@ -180,23 +131,14 @@ def candidates(session: Session, admin: User, keys: Keys) -> list[Candidate]:
         .join(Episode, Episode.child_id == Child.id)
         .where(policy.authority_clause(admin, Episode.authority_id), Episode.status != "deleted", _narrowing(keys))
         .order_by(Episode.started_at.desc()).limit(500))
-    found = []
-    for row in rows:
-        how = _compared(keys, row)
-        if how is not None:
-            strength = (-len(how["exact"]) - len(how["close"]), -len(how["exact"]), row.status != "open",
-                        -row.started_at.timestamp())
-            found.append((strength, row.child_id, row.episode_id, how))
-    found.sort(key=lambda item: item[0])
-    best = found[:MAX_CANDIDATES]
-    children = {c.id: c for c in session.scalars(select(Child).where(Child.id.in_([b[1] for b in best])))}
+    best = [(row.child_id, row.episode_id, how) for row, how in request_matching.best(keys, rows, MAX_CANDIDATES)]
     episodes = {e.id: e for e in session.scalars(
-        select(Episode).where(Episode.id.in_([b[2] for b in best])).options(
-            defer(Episode.state), joinedload(Episode.authority),
+        select(Episode).where(Episode.id.in_([b[1] for b in best])).options(
+            defer(Episode.state), joinedload(Episode.child), joinedload(Episode.authority),
             joinedload(Episode.lead_professional).joinedload(User.organisation),
             joinedload(Episode.originator).joinedload(User.organisation)))}
-    return [Candidate(children[child_id], episodes[episode_id], **how) for _, child_id, episode_id, how in best
-            if child_id in children and episode_id in episodes]
+    return [Candidate(episodes[episode_id].child, episodes[episode_id], **how) for child_id, episode_id, how in best
+            if episode_id in episodes and episodes[episode_id].child_id == child_id]
 
 
 @dataclass
