@@ -38,23 +38,24 @@ def _submitted(runtime, task_id: int) -> dict:
 def test_concern_details_are_on_the_page_and_kept_only_when_the_concern_is_ticked(web):
     runtime, people = web["runtime"], web["people"]
     olive = _signed_in(web)
-    unticked, ticked = start(runtime, people), start(runtime, people)
-    first = ready_task(runtime, unticked, "pre_assessment_checklist")
-    page = olive.get(f"/tasks/{first.id}").get_data(as_text=True)
+    task = ready_task(runtime, start(runtime, people), "pre_assessment_checklist")
+    page = olive.get(f"/tasks/{task.id}").get_data(as_text=True)
     assert 'data-aria-controls="conditional-child_protection_concern"' in page
     assert 'name="child_protection_details"' in page, "without JavaScript the follow-up is on show"
 
     details = "Bruise on the arm, seen Monday"
-    done = olive.post(f"/tasks/{first.id}", {"action": "submit", "decision": "full_caf",
+    saved = olive.post(f"/tasks/{task.id}", {"action": "save", "decision": "full_caf",
                                              "child_protection_details": details})
-    assert done.status_code == 302
-    assert "child_protection_details" not in _submitted(runtime, first.id), "ignored when the box is not ticked"
+    assert saved.status_code == 302
+    with runtime.db.session() as session:
+        draft = session.get(HumanTask, task.id).draft
+    assert "child_protection_details" not in draft["data"] and "child_protection_details" not in draft["raw"], \
+        "ignored when the box is not ticked: not even kept in the draft"
 
-    second = ready_task(runtime, ticked, "pre_assessment_checklist")
-    done = olive.post(f"/tasks/{second.id}", {"action": "submit", "decision": "full_caf",
-                                              "child_protection_concern": "true", "child_protection_details": details})
+    done = olive.post(f"/tasks/{task.id}", {"action": "submit", "decision": "full_caf",
+                                            "child_protection_concern": "true", "child_protection_details": details})
     assert done.status_code == 302
-    assert _submitted(runtime, second.id)["child_protection_details"] == details
+    assert _submitted(runtime, task.id)["child_protection_details"] == details
 
 
 def test_a_refusal_reason_is_dropped_when_consent_is_given(web):
@@ -209,7 +210,8 @@ def test_only_the_requester_may_attach_through_the_request_form(runtime, people,
         assert session.scalar(select(Attachment)) is None
 
 
-def test_a_file_too_large_for_the_request_form_leads_back_to_it(runtime, people, teams, tmp_path):
+def test_a_file_over_the_limit_is_refused_in_the_request_form_keeping_what_was_typed(runtime, people, teams,
+                                                                                    tmp_path):
     runtime.config = dataclasses.replace(runtime.config, attachments_dir=tmp_path / "evidence",
                                          attachment_max_bytes=1024)
     olive = browser(make_app(runtime))
@@ -218,7 +220,9 @@ def test_a_file_too_large_for_the_request_form_leads_back_to_it(runtime, people,
     start_request(runtime, episode_id, user(runtime, people["originator"]), teams["psych"])
     task = ready_task(runtime, episode_id, "request_form")
     answer = olive.post(f"/episodes/{episode_id}/requests/{task.id}/evidence",
-                        {"needs": "Reading", "evidence_file": (io.BytesIO(PDF + b" " * 200_000), "big.pdf")},
+                        {"needs": "Help with reading", "evidence_file": (io.BytesIO(PDF + bytes(2048)), "big.pdf")},
                         content_type="multipart/form-data", token_from=f"/tasks/{task.id}")
-    assert answer.status_code == 413
-    assert f'href="/tasks/{task.id}"' in answer.get_data(as_text=True) and "Go back to the request" in text_of(answer)
+    assert answer.status_code == 400
+    assert "big.pdf is larger than 1 KB" in text_of(answer) and "Help with reading" in text_of(answer)
+    with runtime.db.session() as session:
+        assert session.scalar(select(Attachment)) is None
