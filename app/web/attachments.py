@@ -218,5 +218,5 @@ def attach_in_form(episode_id: int, task_id: int):
             opened = task_forms.open_task(session, current_user(), task_id)
             form = schema_form.build_form(opened.schema, opened.ui, data, None, raw)
             return _render(session, opened, form, 400, attach_error=refused)
-    flash(f"{filename} is attached. What you typed in the request is saved as a draft.", "success")
+    flash(f"{filename} is attached to the request.", "success")
     return redirect(url_for("tasks.form", task_id=task_id, _anchor="attach-evidence"), 303)

@@ -27,7 +27,9 @@ def _shoot(page, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
-def _episode(live_server, family_name: str) -> int:
+def _episode(live_server, family_name: str, originator: str = "priya.shah") -> int:
+    """A new child's episode started by `originator` (each test signs in as someone else: an
+    authenticator code is accepted once)."""
     from sqlalchemy import select
 
     from app.models import Child, Organisation, User
@@ -35,13 +37,13 @@ def _episode(live_server, family_name: str) -> int:
     runtime = live_server.runtime
     with runtime.db.session() as session:
         school = session.scalar(select(Organisation).where(Organisation.kind == "school"))
-        priya = session.scalar(select(User).where(User.username == "priya.shah"))
+        starter = session.scalar(select(User).where(User.username == originator))
         child = Child(given_names="Robin", family_name=family_name, date_of_birth=date(2016, 5, 5),
                       postcode="W9 1AA", home_authority_id=school.authority_id, created_at=now())
         session.add(child)
         session.flush()
-        child_id, priya_id = child.id, priya.id
-    return runtime.engine.start_episode(child_id=child_id, originator_id=priya_id).episode_id
+        child_id, starter_id = child.id, starter.id
+    return runtime.engine.start_episode(child_id=child_id, originator_id=starter_id).episode_id
 
 
 def _task_id(live_server, episode_id: int, name: str) -> int:
@@ -92,14 +94,14 @@ def test_the_lead_professional_is_picked_from_the_people_at_the_meeting(page, ax
     from tests.journeys import CHECKLIST, CONSENT, assessment, today
 
     runtime = live_server.runtime
-    episode_id = _episode(live_server, "Chooser")
+    episode_id = _episode(live_server, "Chooser", "sam.reid")
     complete(runtime, episode_id, "pre_assessment_checklist", CHECKLIST)
     complete(runtime, episode_id, "obtain_consent", CONSENT)
     complete(runtime, episode_id, "complete_assessment", assessment())
     complete(runtime, episode_id, "tac_meeting", {"meeting_date": today().isoformat(), "attendees": [
         {"name": "Pat Parent", "role": "Mother", "is_family_member": True},
         {"name": "Tom Okafor", "role": "Health visitor", "email": "tom.okafor@westminster.example"}]})
-    sign_in(page, axe_check, live_server, "priya.shah")
+    sign_in(page, axe_check, live_server, "sam.reid")
     page.goto(f"{live_server.url}/tasks/{_task_id(live_server, episode_id, 'appoint_lead_professional')}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Appoint the lead professional")
     other = page.get_by_label("Email address they sign in to eCAF with")
@@ -127,16 +129,16 @@ def test_evidence_is_attached_without_leaving_the_request_form(page, axe_check, 
     from tests.journeys import CHECKLIST, CONSENT
 
     runtime = live_server.runtime
-    episode_id = _episode(live_server, "Evidence")
+    episode_id = _episode(live_server, "Evidence", "tom.okafor")
     complete(runtime, episode_id, "pre_assessment_checklist", CHECKLIST)
     complete(runtime, episode_id, "obtain_consent", CONSENT)
     with runtime.db.session() as session:
-        priya = session.scalar(select(User).where(User.username == "priya.shah"))
-        priya.organisation  # what the policy reads, loaded before the session closes
-        session.expunge(priya)
+        tom = session.scalar(select(User).where(User.username == "tom.okafor"))
+        tom.organisation  # what the policy reads, loaded before the session closes
+        session.expunge(tom)
         service_id = session.scalar(select(Service.id).where(Service.name == "Educational Psychology"))
-    start_request(runtime, episode_id, priya, service_id)
-    sign_in(page, axe_check, live_server, "priya.shah")
+    start_request(runtime, episode_id, tom, service_id)
+    sign_in(page, axe_check, live_server, "tom.okafor")
     page.goto(f"{live_server.url}/tasks/{_task_id(live_server, episode_id, 'request_form')}")
     page.get_by_label("What does the child need from this service?").fill("An assessment of Robin's reading")
     expect(page.get_by_test_id("no-request-evidence")).to_be_visible()
