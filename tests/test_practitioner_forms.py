@@ -183,6 +183,7 @@ def test_evidence_is_attached_inside_the_request_form_keeping_what_was_typed(run
     assert attached.status_code == 303 and attached.location.endswith(f"/tasks/{task.id}#attach-evidence")
     back = olive.get(f"/tasks/{task.id}")
     assert "sen-plan.pdf is attached" in text_of(back) and "Draft saved on" in text_of(back)
+    assert "sen-plan.pdf (download) (PDF, " in text_of(back), "listed in the form with its type and size"
     assert "Assessment of learning needs" in back.get_data(as_text=True), "the request was saved as a draft"
     with runtime.db.session() as session:
         kept = session.scalar(select(Attachment).where(Attachment.attached_to == f"service_request:{request_id}"))

@@ -165,6 +165,12 @@ class RequestEvidence:
     accepted: str = attachments.ACCEPTED
     field: str = EVIDENCE_FIELD
 
+    @staticmethod
+    def about(file: Attachment) -> str:
+        """"PDF, 12 KB": what a file is, beside its name."""
+        kind = attachments.kind_of(file.content_type)
+        return f"{kind.short if kind else 'Unknown type'}, {attachments.size_label(file.size)}"
+
 
 def request_evidence(session, task: HumanTask) -> RequestEvidence | None:
     """For the requester's form of a service request whose episode the user may attach files to."""
