@@ -10,7 +10,7 @@ import handlers
 from app.clock import as_utc, now
 from app.engine import repair
 from app.models import AuditEvent, Episode, OutboxMessage
-from app.web.layout import from_uk_time, menu
+from app.web.layout import from_uk_time, menu, text_or_time
 
 from .conftest import complete
 from .journeys import CHECKLIST, CONSENT, assessment, prepare
@@ -45,6 +45,8 @@ def test_each_part_of_the_operations_page_is_its_own_page(runtime, people):
     assert "govuk-summary-list" in data and "The raw data" in data
     assert "Lead professional email" in data, "keys read as words"
     assert "<details" in data, "raw JSON only inside a collapsed details element"
+    assert "Caf due at" in data and " at " in text_of(client.get(f"{base}/data")).split("Caf due at", 1)[1][:40], \
+        "a time in the data reads as a UK date and time"
 
     history = text_of(_page(client, f"{base}/history"))
     assert "Episode operations viewed" in history and "Part: data" in history
@@ -172,6 +174,11 @@ def test_a_message_is_discarded_from_its_own_page_with_a_reason(runtime, people)
 
 
 # ---------------------------------------------------------------- UK time
+
+def test_times_in_task_data_read_in_uk_time():
+    assert text_or_time("2027-07-01T08:00:00+00:00") == "1 July 2027 at 09:00"
+    assert text_or_time("2027-01-15") == "2027-01-15" and text_or_time("Not a time at all") == "Not a time at all"
+
 
 def test_uk_time_is_british_summer_time_in_summer_and_gmt_in_winter():
     assert from_uk_time(date(2027, 7, 1), time(9, 0)) == datetime(2027, 7, 1, 8, 0, tzinfo=timezone.utc)

@@ -46,6 +46,16 @@ def date_time(value) -> str:
     return f"{local.day} {local:%B %Y} at {local:%H:%M}"
 
 
+def text_or_time(value: str) -> str:
+    """Text as it is, unless it is an ISO date and time (as task data keeps them): then in UK time."""
+    if len(value) < 16 or value[10:11] != "T":
+        return value
+    try:
+        return date_time(datetime.fromisoformat(value))
+    except ValueError:
+        return value
+
+
 def from_uk_time(day: date, at: time) -> datetime:
     """A date and time of day as people in the UK read them (GMT or BST) as aware UTC. A time the
     clocks skip in spring counts as the hour after; one they repeat in autumn as the first of the two."""
@@ -115,6 +125,7 @@ def menu(user, endpoint: str | None) -> tuple[list[dict], list[dict]]:
 def install(app: Flask) -> None:
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["date_time"] = date_time
+    app.jinja_env.filters["text_or_time"] = text_or_time
     app.jinja_env.filters["organisation_kind"] = lambda kind: ORGANISATION_KINDS.get(kind, kind)
     app.jinja_env.filters["section_title"] = lambda name, titles: titles.get(name, name)
     app.jinja_env.globals["service_name"] = "eCAF"
