@@ -106,16 +106,22 @@ def _heading(entries: list, endpoint: str, blueprint: str):
             or next((e for e in entries if blueprint in e[2]), None))
 
 
+def _offered(user, roles: tuple[str, ...] | None) -> bool:
+    """Whether the menu names an entry to the user: each role sees the pages its routes admit (the
+    routes' own role gates decide access, not the menu)."""
+    return roles is None or user.role in roles
+
+
 def menu(user, endpoint: str | None) -> tuple[list[dict], list[dict]]:
     """The menu entries for the user's role and, for an administrator inside a group, the group's
     pages; each says whether it is the page (or heads the page) being shown."""
     endpoint = endpoint or ""
     blueprint = endpoint.split(".")[0]
-    mine = [entry for entry in MENU if entry[3] is None or user.role in entry[3]]
+    mine = [entry for entry in MENU if _offered(user, entry[3])]
     active = _heading(mine, endpoint, blueprint)
     entries = [{"endpoint": e[0], "label": e[1], "active": e is active} for e in mine]
     pages = []
-    if active is not None and user.role == "administrator" and active[0] in GROUP_PAGES:
+    if active is not None and active[0] in GROUP_PAGES:  # groups are the administrators' entries
         group = GROUP_PAGES[active[0]]
         shown = _heading(group, endpoint, blueprint)
         pages = [{"endpoint": e[0], "label": e[1], "active": e is shown} for e in group]

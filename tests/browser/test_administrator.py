@@ -74,3 +74,6 @@ def test_an_administrator_retries_an_errored_episode_with_corrected_data(page, a
     axe_check(page)
     page.get_by_role("link", name="Cancel").click()
     expect(page.get_by_test_id("status")).to_contain_text("Open")
+    page.get_by_role("link", name="Delete the episode").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Are you sure you want to delete this episode?")
+    axe_check(page)
