@@ -1,12 +1,16 @@
-"""Demo data: an authority, its organisations and users, and children with episodes at every stage.
+"""Demo data: an authority, its organisations and users, and children with episodes at every stage,
+plus one episode for each list an administrator watches (errored, overdue, stuck, at risk).
 
-Every episode is driven through the real engine, so the demo is what the process produces.
+Every episode is driven through the real engine, so the demo is what the process produces; the
+episodes that need time to have passed are begun earlier (their clock is moved back) and woken.
 """
 from __future__ import annotations
 
 from datetime import date, timedelta
 
 from sqlalchemy import select
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
 
 from app.accounts import passwords, totp
 from app.clock import now
@@ -30,6 +34,7 @@ USERS = [  # username, name, title, role, organisation index
     ("owen.owner", "Owen Marsh", "CAF process owner", "process_owner", 4),
     ("pat.owner", "Pat Quinn", "CAF process owner", "process_owner", 4),  # a second pair of eyes for deploys
     ("nina.new", "Nina Patel", "School nurse", "practitioner", 2),
+    ("jo.hughes", "Jo Hughes", "Police schools officer", "practitioner", 3),
 ]
 # Every demo account signs in with this password. All but NEW_USER have an authenticator set up
 # already (`ecaf users totp NAME` prints its current code); NEW_USER sets one up at first sign-in.
@@ -41,11 +46,22 @@ CHILDREN = [  # given, family, date of birth, postcode, how far its episode goes
     ("Maya", "Nowak", date(2019, 1, 22), "W2 5RS", "delivery"),
     ("Jordan", "Ellis", date(2011, 6, 30), "SW1P 4DR", "closed"),
 ]
+# Episodes that need an administrator, started by Sam Reid: what happened and how long ago.
+PROBLEMS = [  # given, family, date of birth, postcode, problem
+    ("Noah", "Williams", date(2013, 11, 2), "W10 4XY", "errored"),     # the lead named is excluded by consent
+    ("Grace", "Adeyemi", date(2017, 3, 15), "NW1 6AB", "overdue"),     # child protection, 48 hours passed
+    ("Ethan", "Brooks", date(2012, 8, 19), "W11 3CD", "stuck"),        # nothing done for 20 days
+    ("Lily", "Chen", date(2018, 5, 7), "SW1V 2EF", "at_risk"),         # 5 days left of the 35
+]
+BEGUN_EARLIER = {"overdue": timedelta(hours=50), "stuck": timedelta(days=20), "at_risk": timedelta(days=30)}
 
 
 def _checklist(concern: bool = False) -> dict:
-    return {"decision": "full_caf", "child_protection_concern": concern,
-            "healthy": {"answer": "not_sure", "notes": "Frequent absences for illness."}}
+    checklist = {"decision": "full_caf", "child_protection_concern": concern,
+                 "healthy": {"answer": "not_sure", "notes": "Frequent absences for illness."}}
+    if concern:
+        checklist["child_protection_details"] = "Bruising seen on both arms; the child said not to tell anyone."
+    return checklist
 
 
 def _consent(today: date) -> dict:
@@ -145,11 +161,13 @@ def load_demo(db, engine: Engine) -> bool:
         session.flush()
         _load_services(session, authority, orgs[4], engine.config)
         children = [Child(given_names=g, family_name=f, date_of_birth=d, postcode=p, address=f"1 Demo Street, {p}",
-                          home_authority_id=authority.id, created_at=now()) for g, f, d, p, _ in CHILDREN]
+                          home_authority_id=authority.id, created_at=now()) for g, f, d, p, _ in CHILDREN + PROBLEMS]
         session.add_all(children)
         session.flush()
         originator, lead = users[0].id, users[1]
         plan = [(c.id, stage) for c, (*_, stage) in zip(children, CHILDREN)]
+        problems = [(c.id, problem) for c, (*_, problem) in zip(children[len(CHILDREN):], PROBLEMS)]
+        worker, officer = users[2].id, users[-1].email
     today = now().date()
     for child_id, stage in plan:
         episode_id = engine.start_episode(child_id=child_id, originator_id=originator).episode_id
@@ -174,7 +192,58 @@ def load_demo(db, engine: Engine) -> bool:
             engine.complete_task(episode_id, task.id, data, task.assigned_user_id)
         if stage == "delivery":
             _send_request(db, engine, episode_id, originator, "Day Care")
+    for child_id, problem in problems:
+        _problem_episode(db, engine, child_id, worker, problem, officer, today)
     return True
+
+
+def _complete(db, engine: Engine, episode_id: int, name: str, data: dict):
+    with db.session() as session:
+        task = _ready(session, episode_id, name)
+    return engine.complete_task(episode_id, task.id, data, task.assigned_user_id)
+
+
+def _problem_episode(db, engine: Engine, child_id: int, originator: int, problem: str, officer: str,
+                     today: date) -> None:
+    """An episode on one of the administrator's lists, reached through the process itself."""
+    episode_id = engine.start_episode(child_id=child_id, originator_id=originator).episode_id
+    _complete(db, engine, episode_id, "pre_assessment_checklist", _checklist(concern=problem == "overdue"))
+    consent = _consent(today)
+    if problem == "errored":
+        consent["excluded_services"] = ["police"]
+    _complete(db, engine, episode_id, "obtain_consent", consent)
+    if problem == "errored":
+        with db.session() as session:
+            child = session.get(Episode, episode_id).child
+        _complete(db, engine, episode_id, "complete_assessment", _assessment(child, today))
+        _complete(db, engine, episode_id, "tac_meeting", {"meeting_date": today.isoformat()})
+        # The team names the police officer, whom the family's consent keeps out: the step that
+        # records the lead professional fails and waits for an administrator.
+        _complete(db, engine, episode_id, "appoint_lead_professional",
+                  {"lead_professional_email": officer, "lead_professional_name": "Jo Hughes"})
+    if problem in BEGUN_EARLIER:
+        _begin_earlier(db, engine, episode_id, BEGUN_EARLIER[problem])
+
+
+def _begin_earlier(db, engine: Engine, episode_id: int, earlier: timedelta) -> None:
+    """As if the episode had begun `earlier` ago: its waiting timers, its tasks and its last step move
+    back; a time limit now past fires in the same step, as the timer loop would have fired it."""
+    def move_back(session, episode, workflow, ctx):
+        for task in workflow.get_tasks(state=TaskState.WAITING):
+            value = task.internal_data.get("event_value")
+            if isinstance(getattr(task.task_spec, "event_definition", None), TimerEventDefinition) \
+                    and isinstance(value, str):
+                task.internal_data["event_value"] = (TimerEventDefinition.get_datetime(value) - earlier).isoformat()
+        for row in session.scalars(select(HumanTask).where(HumanTask.episode_id == episode.id)):
+            row.created_at -= earlier
+            row.due_at = row.due_at - earlier if row.due_at else None
+            row.completed_at = row.completed_at - earlier if row.completed_at else None
+
+    engine._step(episode_id, None, move_back, allow_statuses=("open",))
+    with db.session() as session:
+        episode = session.get(Episode, episode_id)
+        episode.started_at -= earlier
+        episode.updated_at = now() - earlier
 
 
 def _send_request(db, engine: Engine, episode_id: int, requester_id: int, service_name: str) -> None:

@@ -38,6 +38,8 @@ def cases(world: dict, ids: dict, rules) -> dict:
                                          by_role(readers, ok=page))],
         # An empty form: the owner is told what is missing; nobody else may migrate at all.
         "process_migrations.run": [Case("POST", "/processes/caf_episode/migrate", by_role({"owner"}, ok=400), {})],
+        "process_migrations.check": [Case("POST", "/processes/caf_episode/migrate/check", by_role({"owner"}, ok=400),
+                                          {})],
         "process_migrations.batch": [Case("GET", f"/processes/migrations/{MISSING_BATCH}",
                                           by_role(readers, ok=404))],
     }

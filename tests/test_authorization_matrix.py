@@ -153,10 +153,18 @@ def _cases(world, ids) -> dict[str, list[Case]]:
     cases["admin.dashboard"] = [Case("GET", "/admin/", by_role(ADMINS))]
     cases["admin.episodes"] = [Case("GET", "/admin/episodes?show=errored", by_role(ADMINS))]
     cases["admin.bulk"] = [Case("GET", "/admin/episodes/bulk?show=errored", by_role(ADMINS))]
-    cases["admin.message"] = [Case("POST", "/admin/messages/999999",
-                                   lambda actor: 302 if actor == ANONYMOUS else 404 if actor in ADMINS else 403, {})]
+    # No errored episode in the world: the confirmation sends an administrator back to the preview.
+    cases["admin.bulk_confirm"] = [Case("GET", "/admin/episodes/bulk/confirm?show=errored&action=retry",
+                                        lambda actor: 302 if actor == ANONYMOUS or actor in ADMINS else 403)]
+    missing_message = lambda actor: 302 if actor == ANONYMOUS else 404 if actor in ADMINS else 403  # noqa: E731
+    cases["admin.message"] = [Case("POST", "/admin/messages/999999", missing_message, {}),
+                              Case("GET", "/admin/messages/999999", missing_message)]
     for state, episode_id in world["episodes"].items():
         cases.setdefault("admin.episode", []).append(Case("GET", f"/admin/episodes/{episode_id}", child_rule))
+        cases.setdefault("admin.episode_tab", []).append(Case("GET", f"/admin/episodes/{episode_id}/history",
+                                                              child_rule))
+        cases.setdefault("admin.repair_page", []).append(
+            Case("GET", f"/admin/episodes/{episode_id}/repair/suspend", child_rule))
         cases.setdefault("admin.repair_episode", []).append(
             Case("POST", f"/admin/episodes/{episode_id}/repair",
                  lambda actor: 400 if actor == "admin" else child_rule(actor), {}))

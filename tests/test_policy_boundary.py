@@ -41,6 +41,8 @@ ALLOWED = {
         "asking for an episode the authority already holds is a mistake the form names",
     ("app/accounts/passkeys.py", "PasskeyRequirement.authority_id == authority_id"):
         "reads and writes the authority's own passkey settings (the settings page scopes the authority)",
+    ("app/web/layout.py", "user.role in roles"):
+        "which menu entries a role is shown: each page's own role gate decides who may open it",
     ("app/accounts/passkeys.py", "user.role in required_roles(db, policy.authority_id_of(user))"):
         "how a user proves who they are at sign-in (a passkey instead of a code), not what they may see; "
         "still to move beside the sign-in rules in policy/accounts.py",

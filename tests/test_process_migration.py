@@ -267,6 +267,47 @@ def test_the_owner_checks_the_episodes_then_moves_the_chosen_ones(web, tmp_path)
     assert episode(runtime, delivering).process_version.version == 1
 
 
+def test_nothing_is_chosen_for_the_owner_and_the_answers_are_checked_before_the_move(web, tmp_path):
+    from .web import text_of
+
+    runtime, people = web["runtime"], web["people"]
+    owner_id = owner(runtime, people)
+    assessing = in_assessment(runtime, people, people["child"])
+    deploy_signoff(runtime, tmp_path, owner_id)
+    client = signed_in(web, owner_id, "owen")
+    plan_path = "/processes/caf_episode/migrate?from=1&to=2"
+
+    page = client.get(plan_path).get_data(as_text=True)
+    assert 'value="all" checked' not in page and 'value="chosen" checked' not in page
+    assert "Move the episodes to v2" not in page, "the plan page only continues to the check"
+
+    no_scope = post_form(client, "/processes/caf_episode/migrate/check",
+                         [("from", "1"), ("to", "2"), ("note", "Sign-off")], plan_path)
+    assert no_scope.status_code == 400 and "Choose which episodes to move" in text_of(no_scope)
+    assert "Sign-off</textarea>" in no_scope.get_data(as_text=True), "the note typed is kept"
+    no_scope_run = post_form(client, "/processes/caf_episode/migrate",
+                             [("from", "1"), ("to", "2"), ("note", "Sign-off")], plan_path)
+    assert no_scope_run.status_code == 400 and episode(runtime, assessing).process_version.version == 1
+
+    check = post_form(client, "/processes/caf_episode/migrate/check",
+                      [("from", "1"), ("to", "2"), ("scope", "all"), ("note", "Sign-off before submission")],
+                      plan_path)
+    html = check.get_data(as_text=True)
+    assert check.status_code == 200 and "Check before you move 1 episode to v2" in text_of(check)
+    assert f'data-episode="{assessing}"' in html and "All that can move" in text_of(check)
+    assert "Sign-off before submission" in text_of(check) and "Move the episodes to v2" in html
+    assert "scope=all" in html and "Change" in text_of(check), "each answer can be changed"
+    assert episode(runtime, assessing).process_version.version == 1, "checking moves nothing"
+
+    changing = client.get(f"{plan_path}&scope=all&note=Sign-off+before+submission").get_data(as_text=True)
+    assert 'value="all" checked' in changing and "Sign-off before submission</textarea>" in changing
+
+    done = post_form(client, "/processes/caf_episode/migrate",
+                     [("from", "1"), ("to", "2"), ("scope", "all"), ("note", "Sign-off before submission")],
+                     plan_path)
+    assert done.status_code == 302 and episode(runtime, assessing).process_version.version == 2
+
+
 def test_administrators_read_the_report_but_cannot_migrate(web, tmp_path):
     from .web import browser
 

@@ -90,14 +90,22 @@ def _plan_page(process_id: str, values, errors: dict | None = None, typed: dict 
             audit.record(session, "process_migration_dry_run", actor_id=current_user().id, process=process_id,
                          source=plan.source.label, target=plan.target.label, stage=stage,
                          episodes=len(plan.episodes), migratable=len(plan.migratable))
-    typed = typed or {}
+    typed = typed if typed is not None else _typed(values)
     page = render_template(
         "process_migrations/plan.html", process_id=process_id, versions=versions, plan=plan, stage=stage,
         stages=migrations.STAGES, shown=SHOWN_EPISODES, errors=errors, error_title=bool(errors),
         typed={"from": values.get("from", ""), "to": values.get("to", ""), "note": typed.get("note", ""),
-               "scope": typed.get("scope", "all"), "episodes": set(typed.get("episodes", []))},
+               "scope": typed.get("scope", ""), "episodes": set(typed.get("episodes", []))},
         may_migrate=library_policy.may_change_library(current_user()))
     return page, 400 if errors else status
+
+
+def _typed(values) -> dict:
+    """The owner's answers as sent (a form, or a change link back from checking them): nothing is
+    chosen for them."""
+    chosen = [int(v) for v in values.getlist("episode") if v.isdigit() and len(v) < 12]
+    return {"note": (values.get("note") or "")[:migrations.MAX_NOTE + 100], "scope": values.get("scope", ""),
+            "episodes": [str(v) for v in chosen]}
 
 
 @bp.get("/processes/<process_id>/migrate")
@@ -106,20 +114,57 @@ def plan(process_id: str):
     return _plan_page(process_id, request.args)
 
 
+def _answer_problems(typed: dict) -> dict:
+    errors = {}
+    if typed["scope"] not in ("all", "chosen"):
+        errors["scope"] = "Choose which episodes to move"
+    elif typed["scope"] == "chosen" and not typed["episodes"]:
+        errors["episodes"] = "Tick the episodes to move, or choose all that can move"
+    note = typed["note"].strip()
+    if not note:
+        errors["note"] = "Enter a change note: it is kept with each episode's result and in the audit trail"
+    elif len(note) > migrations.MAX_NOTE:
+        errors["note"] = f"The change note must be {migrations.MAX_NOTE} characters or fewer"
+    return errors
+
+
+@bp.post("/processes/<process_id>/migrate/check")
+@roles(*library_policy.LIBRARY_OWNERS)
+def check(process_id: str):
+    """Check your answers: the versions, the note and every episode that will move, before the Move button."""
+    form = request.form
+    typed = _typed(form)
+    errors = _answer_problems(typed)
+    source, target, stage = _number(form, "from"), _number(form, "to"), _stage(form)
+    if errors or source is None or target is None:
+        return _plan_page(process_id, form, errors, typed)
+    try:
+        found = migrations.dry_run(runtime(), process_id, source, target, stage=stage)
+    except migrations.MigrationRefused as refused:
+        return _plan_page(process_id, form, {"from": "; ".join(refused.problems)}, typed)
+    chosen = {int(v) for v in typed["episodes"]}
+    moving = [e for e in found.migratable if typed["scope"] == "all" or e.episode_id in chosen]
+    if not moving:
+        return _plan_page(process_id, form, {"episodes": "None of the episodes chosen can move"}, typed)
+    change = {"from": source, "to": target, "stage": stage or "", "scope": typed["scope"], "note": typed["note"],
+              "episode": typed["episodes"] if typed["scope"] == "chosen" else []}
+    return render_template("process_migrations/check.html", process_id=process_id, plan=found, moving=moving,
+                           stage=stage, typed=typed, shown=SHOWN_EPISODES,
+                           change_args={k: v for k, v in change.items() if v not in ("", [])})
+
+
 @bp.post("/processes/<process_id>/migrate")
 @roles(*library_policy.LIBRARY_OWNERS)
 def run(process_id: str):
     form = request.form
-    scope = form.get("scope", "all")
-    chosen = [int(v) for v in form.getlist("episode") if v.isdigit() and len(v) < 12]
-    typed = {"note": (form.get("note") or "")[:migrations.MAX_NOTE + 100], "scope": scope,
-             "episodes": [str(v) for v in chosen]}
+    typed = _typed(form)
+    scope = typed["scope"]
     if scope not in ("all", "chosen"):
-        return _plan_page(process_id, form, {"scope": "Choose which episodes to migrate"}, typed)
+        return _plan_page(process_id, form, {"scope": "Choose which episodes to move"}, typed)
     try:
         result = migrations.run(runtime(), process_id, _number(form, "from"), _number(form, "to"),
-                                episode_ids=None if scope == "all" else chosen, stage=_stage(form),
-                                note=form.get("note"), by_user_id=current_user().id)
+                                episode_ids=None if scope == "all" else [int(v) for v in typed["episodes"]],
+                                stage=_stage(form), note=form.get("note"), by_user_id=current_user().id)
     except migrations.MigrationRefused as refused:
         errors = {}
         for problem in refused.problems:

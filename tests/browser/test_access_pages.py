@@ -62,7 +62,8 @@ def test_the_originator_adds_a_team_member_and_searches_the_index(page, axe_chec
 
 def test_the_administrator_reads_the_audit_trail_and_records_vetting(page, axe_check, live_server):
     sign_in(page, axe_check, live_server, "ada.admin")
-    page.get_by_role("link", name="Audit trail").click()
+    page.get_by_role("link", name="Reports", exact=True).click()
+    page.get_by_role("navigation", name="Reports pages").get_by_role("link", name="Audit trail").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Audit trail")
     axe_check(page)
     page.get_by_role("link", name="Episodes", exact=True).click()
