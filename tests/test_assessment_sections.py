@@ -1,4 +1,4 @@
-"""The assessment as a task list of sections: statuses, a page per section saved to the draft, Check your answers, Submit."""
+"""The assessment as a task list: statuses, a page per section saved to the draft, Check your answers, Submit."""
 from __future__ import annotations
 
 import json
@@ -48,7 +48,11 @@ def test_the_shipped_assessment_is_sectioned_and_other_forms_keep_their_single_p
     schema = json.loads((FORMS / "assessment.schema.json").read_text())
     ui = json.loads((FORMS / "assessment.uischema.json").read_text())
     assert sections.is_sectioned(schema, ui)
-    assert [s.name for s in sections.sections(schema, ui)] == list(schema["properties"])
+    names = [s.name for s in sections.sections(schema, ui)]
+    assert list(dict.fromkeys(n.split(".")[0] for n in names)) == list(schema["properties"])
+    # H asks for its own parts to be sections: H1, H2 and H3 each get a page.
+    parts = ("h1_development", "h2_parents_carers", "h3_family_environment")
+    assert [n for n in names if n.startswith("section_h")] == [f"section_h_strengths_needs.{p}" for p in parts]
     assert not sections.is_sectioned(schema, {k: v for k, v in ui.items() if k != "ui:sections"})
     checklist = json.loads((FORMS / "pre_assessment_checklist.schema.json").read_text())
     assert not sections.is_sectioned(checklist, {"ui:sections": True}), "only forms made of sections"
@@ -64,8 +68,8 @@ def test_the_task_list_shows_each_section_and_its_status(web):
     assert page.status_code == 200 and "govuk-task-list" in html
     statuses = _statuses(html)
     assert list(statuses)[:2] == ["A. Administration", "B. Identifying details of the child"]
-    assert len(statuses) == 12 and set(statuses.values()) == {"Not started"}
-    assert "1. A." not in text_of(page) and "You have completed 0 of 12 sections." in text_of(page)
+    assert len(statuses) == 14 and set(statuses.values()) == {"Not started"}
+    assert "1. A." not in text_of(page) and "You have completed 0 of 14 sections." in text_of(page)
     assert f'href="/tasks/{task.id}/sections/{CHILD}"' in html and f'href="/tasks/{task.id}/check"' in html
 
     # One section saved and checked, another kept for later.
@@ -87,14 +91,16 @@ def test_a_section_with_errors_keeps_what_was_typed_and_saves_nothing(web):
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'value="Casey"' in html, "filled in from the child's record"
     assert "<h1 class=\"govuk-heading-l\">B. Identifying details of the child</h1>" in html
-    assert 'name="section_b_child.ethnicity"' in html and "<select" in html.split('name="section_b_child.ethnicity"')[0][-300:]
+    before = html.split('name="section_b_child.ethnicity"')[0]
+    assert "<select" in before[-300:], "ethnicity is a select with its own label, not 19 radios"
     answer = olive.post(f"/tasks/{task.id}/sections/{CHILD}", {
         "action": "continue", f"{CHILD}.given_names": "Casey", f"{CHILD}.family_name": "",
         f"{CHILD}.date_of_birth.day": "31", f"{CHILD}.date_of_birth.month": "2", f"{CHILD}.date_of_birth.year": "2015",
         f"{CHILD}.religion": "Quaker"})
     html = answer.get_data(as_text=True)
     assert answer.status_code == 400 and "govuk-error-summary" in html
-    assert "Enter family name" in text_of(answer) and "Date of birth or expected date of delivery must be a real date" in text_of(answer)
+    assert "Enter family name" in text_of(answer)
+    assert "Date of birth or expected date of delivery must be a real date" in text_of(answer)
     assert 'href="#section_b_child-family_name"' in html
     assert 'value="Quaker"' in html and 'value="31"' in html, "what was typed is kept"
     assert text_of(answer).startswith("Error:") or "<title>Error:" in html
@@ -196,3 +202,30 @@ def test_rows_are_added_within_a_section_without_saving(web):
     assert _draft(runtime, task.id) == {}
     unknown = olive.post(path, {"action": "continue", "section_b_child.family_name": "Sneaky"})
     assert unknown.status_code == 400 and "fields it does not have" in text_of(unknown)
+
+
+def test_a_part_of_a_section_is_a_page_of_its_own(web):
+    runtime = web["runtime"]
+    episode_id, task = _start(web)
+    olive = _signed_in(web)
+    part = "section_h_strengths_needs.h2_parents_carers"
+    page = olive.get(f"/tasks/{task.id}/sections/{part}")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "H2. Parents and carers" in text_of(page)
+    assert "section_h_strengths_needs.h1_development." not in html, "only this part's questions"
+    name = f"{part}.basic_care_safety_protection.needs"
+    assert f'name="{name}"' in html
+    assert olive.post(f"/tasks/{task.id}/sections/{part}", {"action": "continue", name: "Meals"}).status_code == 302
+    olive.post(f"/tasks/{task.id}/sections/section_h_strengths_needs.h1_development", {"action": "later"})
+    draft = _draft(runtime, task.id)
+    meals = {"basic_care_safety_protection": {"needs": "Meals"}}
+    assert draft["data"]["section_h_strengths_needs"] == {"h2_parents_carers": meals}, "H1 saved empty: nothing"
+    statuses = _statuses(olive.get(f"/tasks/{task.id}").get_data(as_text=True))
+    assert statuses["H2. Parents and carers"] == "Completed"
+    assert statuses["H1. Development of the unborn baby, infant, child or young person"] == "In progress"
+    assert "Meals" in text_of(olive.get(f"/tasks/{task.id}/check"))
+    assert olive.post(f"/tasks/{task.id}/check", {}).status_code == 302
+    with runtime.db.session() as session:
+        stored = session.scalar(select(Artefact).where(Artefact.episode_id == episode_id,
+                                                       Artefact.kind == "assessment"))
+    assert stored.data["section_h_strengths_needs"]["h2_parents_carers"] == meals

@@ -65,7 +65,7 @@ def _returning() -> bool:
 
 def _render_section(session, opened, section: parts.Section, form: schema_form.Form, status: int = 200):
     recorded = _recorded(session, opened.episode, section.shows)
-    form = parts.page_form(form)
+    form = parts.page_form(form, len(section.path))
     return render_template(
         "tasks/sections/section.html", **_common(opened), section=section, form=form, recorded=recorded,
         returning=_returning(), error_title=bool(form.error_list)), status
@@ -111,7 +111,8 @@ def section(task_id: int, name: str):
             data, raw = parts.saved_answers(draft, name)
             data = schema_form.carry_read_only(section.schema, section.ui, known, data)
         else:
-            data, raw = ({name: known[name]} if name in known else {}), None
+            filled = parts.at(known, section.path)
+            data, raw = (parts.shaped(section.path, filled) if filled is not None else {}), None
         audit.record(session, "task_opened", actor_id=current_user().id, episode_id=opened.episode.id,
                      task=opened.task.name, section=name)
         return _render_section(session, opened, section, schema_form.build_form(section.schema, section.ui, data,
@@ -174,10 +175,7 @@ def save_section(task_id: int, name: str):
 def _answers(session, opened) -> dict:
     """The whole form as it stands: each section as saved, or as eCAF fills it in when it never was."""
     known, draft = _known(session, opened), opened.task.draft
-    data = parts.whole_data(draft)
-    for s in parts.sections(opened.schema, opened.ui):
-        if not parts.has_saved(draft, s.name) and s.name in known:
-            data[s.name] = known[s.name]
+    data = parts.with_known(parts.whole_data(draft), draft, known, parts.sections(opened.schema, opened.ui))
     return schema_form.carry_read_only(opened.schema, opened.ui, known, data)
 
 
@@ -186,16 +184,21 @@ def _render_check(session, opened, errors: list[dict] | None = None, status: int
     data = _answers(session, opened)
     cards = []
     for s in parts.sections(opened.schema, opened.ui):
-        rows = schema_form.summary(s.schema, s.ui, {s.name: data[s.name]} if s.name in data else {})
-        cards.append((s, rows[0].children if rows else [], parts.status(draft, s.name)))
+        answers = parts.at(data, s.path)
+        rows = schema_form.summary(s.schema, s.ui, parts.shaped(s.path, answers) if answers is not None else {})
+        for _ in s.path:  # down to the section's own answers
+            rows = rows[0].children if rows and rows[0].children is not None else []
+        cards.append((s, rows, parts.status(draft, s.name)))
     error_list = [{"text": _message(opened, e), "href": _error_href(opened, e)} for e in errors or []]
     return render_template("tasks/sections/check.html", **_common(opened), cards=cards, error_list=error_list,
                            status_text=parts.STATUS_TEXT, error_title=bool(error_list)), status
 
 
 def _section_of(opened, error: dict) -> parts.Section | None:
-    top = str(error.get("field") or "").split(".", 1)[0]
-    return parts.find(opened.schema, opened.ui, top) if top else None
+    field = str(error.get("field") or "")
+    holding = [s for s in parts.sections(opened.schema, opened.ui)
+               if field == s.name or field.startswith(s.name + ".")]
+    return max(holding, key=lambda s: len(s.path), default=None)
 
 
 def _message(opened, error: dict) -> str:

@@ -65,7 +65,7 @@ def test_walk_the_sections_change_an_answer_and_submit(page, axe_check, live_ser
     sign_in(page, axe_check, live_server, WALKER)
     page.goto(f"/tasks/{task_id}")
     expect(page.get_by_role("heading", level=1)).to_have_text("Complete and submit the assessment")
-    expect(page.get_by_test_id("sections-done")).to_have_text("You have completed 0 of 12 sections.")
+    expect(page.get_by_test_id("sections-done")).to_have_text("You have completed 0 of 14 sections.")
     expect(status_of(page, "A. Administration")).to_have_text("Not started")
     axe_check(page)
 
@@ -164,7 +164,7 @@ def test_at_phone_width_nothing_scrolls_sideways(page, axe_check, live_server):
     sign_in(page, axe_check, live_server, PHONE_USER)
     page.set_viewport_size({"width": 375, "height": 800})
     for path in ("", "/sections/section_b_child", "/sections/section_d_parents_carers",
-                 "/sections/section_h_strengths_needs", "/check"):
+                 "/sections/section_h_strengths_needs.h1_development", "/check"):
         page.goto(f"/tasks/{task_id}{path}")
         expect(page.locator("h1")).to_be_visible()
         wide = page.evaluate("document.documentElement.scrollWidth")
