@@ -60,6 +60,8 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
                    services_directory, attachments, contributions, service_requests, authority_settings,
                    process_library, process_guide, process_migrations, transfer_requests, passkeys, passkey_settings):
         app.register_blueprint(module.bp)
+    from app.web import assessment_sections  # a sectioned form's pages (the assessment)
+    app.register_blueprint(assessment_sections.bp)
     from app.web import metrics, system
     for module in (metrics, system):
         app.register_blueprint(module.bp)

@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from app.models import Artefact, EpisodeMember, HumanTask
 
-from . import (access_world, matrix_accounts, matrix_admin_queue, matrix_attachments, matrix_contributions,
-               matrix_process_library, matrix_process_migrations, matrix_service_requests, matrix_services,
-               matrix_transfers)
+from . import (access_world, matrix_accounts, matrix_admin_queue, matrix_assessment_sections, matrix_attachments,
+               matrix_contributions, matrix_process_library, matrix_process_migrations, matrix_service_requests,
+               matrix_services, matrix_transfers)
 from .web import browser, csrf_token, make_app
 
 ANONYMOUS = "anonymous"
@@ -172,7 +172,8 @@ def _cases(world, ids) -> dict[str, list[Case]]:
                             PRACTITIONERS=PRACTITIONERS, SIGNED_IN=SIGNED_IN, VIEW=VIEW, MANAGE=MANAGE,
                             child_rule=child_rule, admin_record_rule=admin_record_rule)
     for area in (matrix_accounts, matrix_admin_queue, matrix_services, matrix_attachments, matrix_contributions,
-                 matrix_process_library, matrix_process_migrations, matrix_service_requests, matrix_transfers):
+                 matrix_process_library, matrix_process_migrations, matrix_service_requests, matrix_transfers,
+                 matrix_assessment_sections):
         cases.update(area.cases(world, ids, rules))
     # Ending sessions comes last for each actor.
     cases["auth.sign_out_everywhere"] = [Case("POST", "/account/sign-out-everywhere", lambda actor: 302, {})]
@@ -200,6 +201,7 @@ def test_every_route_answers_every_actor_exactly_as_the_rules_say(runtime, peopl
     world["child"], world["authority"] = people["child"], people["authority"]
     matrix_admin_queue.seed(runtime, world)
     matrix_services.seed(runtime, world)
+    matrix_assessment_sections.seed(runtime, world)
     matrix_service_requests.seed(runtime, world)
     matrix_process_library.seed(runtime, world)
     matrix_process_migrations.seed(runtime, world)

@@ -12,7 +12,7 @@ from app.engine.runner import user_exists
 from app.models import HumanTask
 from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
-from app.web import draft_saved, request_db, runtime, schema_form
+from app.web import assessment_sections, draft_saved, request_db, runtime, schema_form
 from app.web.attachments import request_evidence
 from app.web.access import current_user, deny, signed_in
 from app.web.layout import support_contacts
@@ -88,6 +88,8 @@ def form(task_id: int):
         if opened is None:
             session.commit()
             abort(404)
+        if assessment_sections.is_sectioned(opened.schema, opened.ui):
+            return assessment_sections.task_list(session, opened)  # long forms: a page per section
         draft = opened.task.draft or {}
         known = {**task_forms.prefill(session, opened.schema, opened.episode, current_user()),
                  **called_tasks.prefill(session, opened.task)}
@@ -156,6 +158,11 @@ def submit(task_id: int):
     if action == "save":
         flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
         return redirect(url_for("tasks.form", task_id=task_id))
+    return after_completion(result, title, concern, phone, episode_id)
+
+
+def after_completion(result, title: str, concern: bool, phone: str | None, episode_id: int):
+    """What a completed task says, and where it leads (the single page and a sectioned form's Submit)."""
     if concern:
         support = phone or support_contacts()["safeguarding_phone"]
         flash(f"You recorded a child-protection concern. Follow your safeguarding procedures now: call the "

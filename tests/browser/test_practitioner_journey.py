@@ -127,18 +127,22 @@ def test_new_practitioner_enrols_starts_a_caf_completes_the_assessment_and_print
     fill_date(page, "given_on", "3", "3", "2025")
     submit_task(page)
 
-    # The assessment: the child's details are filled in from the record.
+    # The assessment: a task list of its sections, each a page of its own.
     expect(page.get_by_role("heading", level=1)).to_have_text("Complete and submit the assessment")
+    expect(page.get_by_test_id("sections")).to_contain_text("Not started")
+    axe_check(page)
+
+    # The child's details are filled in from the record.
+    page.get_by_role("link", name="B. Identifying details of the child", exact=True).click()
     expect(page.locator("#section_b_child-given_names")).to_have_value(CHILD["given_names"])
     expect(page.locator("#section_b_child-family_name")).to_have_value(CHILD["family_name"])
     expect(page.locator("#section_b_child-date_of_birth-year")).to_have_value(CHILD["year"])
     axe_check(page)
 
-    # A mistake on the way: the family name cleared and an impossible completion date.
+    # A mistake on the way: the family name cleared and an impossible date of birth.
     page.locator("#section_b_child-family_name").fill("")
-    fill_date(page, "section_a_administration-date_completed", "31", "2", "2025")
-    page.locator("#section_i_conclusions-key_needs").fill("Support with sleep and school attendance.")
-    submit_task(page)
+    fill_date(page, "section_b_child-date_of_birth", "31", "2", CHILD["year"])
+    page.get_by_role("button", name="Save and continue").click()
 
     summary = page.locator(".govuk-error-summary")
     expect(summary).to_be_visible()
@@ -146,22 +150,32 @@ def test_new_practitioner_enrols_starts_a_caf_completes_the_assessment_and_print
     expect(page).to_have_title(re.compile("^Error: "))
     family_link = summary.get_by_role("link", name=re.compile("family name", re.I))
     expect(family_link).to_have_attribute("href", "#section_b_child-family_name")
-    date_link = summary.locator('a[href="#section_a_administration-date_completed-day"]')
-    expect(date_link).to_have_text("Date assessment completed must be a real date")
+    date_link = summary.locator('a[href="#section_b_child-date_of_birth-day"]')
+    expect(date_link).to_have_text("Date of birth or expected date of delivery must be a real date")
     expect(page.locator("#section_b_child-family_name-error")).to_be_visible()
     # What was typed is kept, the impossible date included.
-    expect(page.locator("#section_i_conclusions-key_needs")).to_have_value("Support with sleep and school attendance.")
     expect(page.locator("#section_b_child-given_names")).to_have_value(CHILD["given_names"])
-    expect(page.locator("#section_a_administration-date_completed-day")).to_have_value("31")
-    expect(page.locator("#section_a_administration-date_completed-month")).to_have_value("2")
+    expect(page.locator("#section_b_child-date_of_birth-day")).to_have_value("31")
+    expect(page.locator("#section_b_child-date_of_birth-month")).to_have_value("2")
     axe_check(page)
     family_link.click()
     expect(page.locator("#section_b_child-family_name")).to_be_focused()
 
     page.locator("#section_b_child-family_name").fill(CHILD["family_name"])
-    fill_date(page, "section_a_administration-date_completed", "28", "2", "2025")
-    submit_task(page)
+    fill_date(page, "section_b_child-date_of_birth", CHILD["day"], CHILD["month"], CHILD["year"])
+    page.get_by_role("button", name="Save and continue").click()
     expect(page.locator(".govuk-error-summary")).to_have_count(0)
+
+    page.get_by_role("link", name="I. Conclusions, solutions and actions", exact=True).click()
+    page.locator("#section_i_conclusions-key_needs").fill("Support with sleep and school attendance.")
+    page.get_by_role("button", name="Save and continue").click()
+
+    # Check the answers, then submit.
+    page.get_by_role("link", name="Check your answers").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your answers")
+    expect(page.locator("main")).to_contain_text("Support with sleep and school attendance.")
+    axe_check(page)
+    submit_task(page)
 
     # The assessment is submitted: on to the practitioner's next task, the TAC meeting.
     expect(page.get_by_text("“Complete and submit the assessment” is complete.")).to_be_visible()
