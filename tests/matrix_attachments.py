@@ -37,7 +37,8 @@ def cases(world: dict, ids: dict, rules) -> dict:
     SIGNED_IN, VIEW, MANAGE and child_rule (an administrator's page about one record of their authority)."""
     Case, episode_rule, VIEW = rules.Case, rules.episode_rule, rules.VIEW
     seeded = world.get("attachments") or {}
-    found: dict = {"attachments.index": [], "attachments.upload": [], "attachments.download": []}
+    found: dict = {"attachments.index": [], "attachments.upload": [], "attachments.download": [],
+                   "attachments.attach_in_form": []}
     for state, episode_id in world["episodes"].items():
         # Whoever may open the episode (as a member, or an administrator of its authority) may attach.
         may = VIEW[state]
@@ -45,6 +46,10 @@ def cases(world: dict, ids: dict, rules) -> dict:
         found["attachments.index"].append(Case("GET", base, episode_rule(may)))
         # Posted without a file, an allowed user is asked for one (400) and nothing is stored.
         found["attachments.upload"].append(Case("POST", base, episode_rule(may, 400), {}))
+        # Evidence from a request form: only its requester, on a request form of this episode (the world
+        # has none waiting, so nobody; tests/test_practitioner_forms.py has the requester's own case).
+        found["attachments.attach_in_form"].append(
+            Case("POST", f"/episodes/{episode_id}/requests/{MISSING}/evidence", episode_rule(set()), {}))
         attachment_id = seeded.get(state, MISSING)
         found["attachments.download"].append(
             Case("GET", f"{base}/{attachment_id}", episode_rule(may if state in seeded else set())))
