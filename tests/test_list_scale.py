@@ -14,6 +14,7 @@ from app.db import normalise_url
 from app.engine.library import current_version
 from app.models import Base, Child, Episode, EpisodeMember, HumanTask, User
 from app.services import admin_episodes as lists
+from app.services import task_list
 from app.services.task_list import ready_tasks
 
 from .conftest import other_authority
@@ -139,3 +140,22 @@ def test_the_task_list_orders_names_and_scopes_tasks_as_before(runtime, people):
     assert [row.has_draft for row in rows] == [False, False, False, True, False, False]
     assert rows[2].child_protection and all(row.assigned_to_me and not row.claimable for row in rows)
     assert hidden not in {row.episode_id for row in rows}
+    assert not rows.more
+
+
+def test_a_long_task_list_shows_the_most_urgent_and_says_there_are_more(runtime, people, monkeypatch):
+    monkeypatch.setattr(task_list, "SHOWN", 3)
+    ids = _episodes(runtime, people, 4, people["authority"], people["originator"])
+    moment = now()
+    with runtime.db.session() as session:
+        for n, episode_id in enumerate(ids):
+            session.add(EpisodeMember(episode_id=episode_id, user_id=people["originator"], role="originator",
+                                      added_at=moment))
+            session.add(HumanTask(episode_id=episode_id, task_id=f"t{n}", name="action_plan", title=f"Task {n}",
+                                  stage="delivery", lane="Practitioner", assigned_user_id=people["originator"],
+                                  status="ready", created_at=moment, due_at=moment + timedelta(days=n)))
+        user = session.get(User, people["originator"])
+        rows = ready_tasks(session, user, set())
+        narrowed = ready_tasks(session, user, {"soon"})  # the first is due now, so not "soon": three left
+    assert [row.title for row in rows] == ["Task 0", "Task 1", "Task 2"] and rows.more
+    assert [row.title for row in narrowed] == ["Task 1", "Task 2", "Task 3"] and not narrowed.more

@@ -79,7 +79,8 @@ def _probe_for(runtime, session_row_id_of):
     return probe
 
 
-@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "application/json"])
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                                          "application/json"])
 def test_no_transaction_is_held_while_a_request_body_is_read(web, content_type):
     from app.web.sessions import _digest
     app, runtime = web["app"], web["runtime"]

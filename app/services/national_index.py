@@ -152,7 +152,7 @@ def _compare_name(searched: str | None, indexed: str, *, needed: bool = False) -
     return ("close" if ratio >= NAME_SIMILARITY else None), ratio
 
 
-def _compare_birth(searched: date | None, indexed: date | None) -> str | None:
+def compare_birth(searched: date | None, indexed: date | None) -> str | None:
     if searched is None or indexed is None:
         return None
     if searched == indexed:
@@ -160,7 +160,7 @@ def _compare_birth(searched: date | None, indexed: date | None) -> str | None:
     return "close" if swapped(searched) == indexed else None
 
 
-def _compare_postcode(searched: str | None, indexed: str | None) -> str | None:
+def compare_postcode(searched: str | None, indexed: str | None) -> str | None:
     indexed = normalise_postcode(indexed)
     if searched is None or indexed is None:
         return None
@@ -176,8 +176,8 @@ NEAR_REASONS = {"family_name": "family name spelled differently", "date_of_birth
 def _score(keys: Keys, entry, compare_name=_compare_name) -> tuple[str, tuple[str, ...], tuple] | None:
     """("exact" | "near", why near, sort key) when the entry (anything with the three key attributes)
     matches, else None. `compare_name` may be a cached `_compare_name`."""
-    birth = _compare_birth(keys.date_of_birth, entry.date_of_birth)
-    postcode = _compare_postcode(keys.postcode, entry.postcode)
+    birth = compare_birth(keys.date_of_birth, entry.date_of_birth)
+    postcode = compare_postcode(keys.postcode, entry.postcode)
     others = (birth is not None) + (postcode is not None)
     if others == 0:
         return None  # the name alone is one key of the two needed
@@ -200,8 +200,8 @@ def _hope(keys: Keys, entry) -> tuple | None:
     name spelt differently counts as close, as alike as difflib's upper bound allows); None when it
     cannot match. Never after the entry's real key, so entries decided in this order, until none left
     could rank above the last one kept, give the same best few as scoring every entry."""
-    birth = _compare_birth(keys.date_of_birth, entry.date_of_birth)
-    postcode = _compare_postcode(keys.postcode, entry.postcode)
+    birth = compare_birth(keys.date_of_birth, entry.date_of_birth)
+    postcode = compare_postcode(keys.postcode, entry.postcode)
     others = (birth is not None) + (postcode is not None)
     if others == 0:
         return None

@@ -14,9 +14,8 @@ import bisect
 from dataclasses import dataclass
 from datetime import date
 
-from app.services.children import normalise_postcode
-from app.services.national_index import NAME_SIMILARITY, district, exact_name, folded_name, may_be_alike, \
-    name_ratio, swapped
+from app.services.national_index import NAME_SIMILARITY, compare_birth, compare_postcode, exact_name, folded_name, \
+    may_be_alike, name_ratio
 
 LABELS = {"family_name": "family name", "given_names": "given names", "date_of_birth": "date of birth",
           "postcode": "postcode"}
@@ -71,23 +70,6 @@ class AskedName:
         if held not in self._full:
             self._full[held] = "close" if name_ratio(self.folded, folded_name(held)) >= NAME_SIMILARITY else None
         return self._full[held]
-
-
-def compare_birth(asked: date | None, held: date | None) -> str | None:
-    if asked is None or held is None:
-        return None
-    if asked == held:
-        return "exact"
-    return "close" if swapped(asked) == held else None
-
-
-def compare_postcode(asked: str | None, held: str | None) -> str | None:
-    held = normalise_postcode(held)
-    if asked is None or held is None:
-        return None
-    if asked == held:
-        return "exact"
-    return "close" if district(asked) == district(held) else None
 
 
 class Matcher:

@@ -18,6 +18,15 @@ FILTERS = ("mine", "role", "overdue", "soon")
 SOON = timedelta(days=7)
 # Until the assessment is in, a child-protection case's own steps are due by its 48-hour limit.
 BEFORE_ASSESSMENT = ("preparation", "assessment")
+# The most urgent tasks a list shows; beyond them the practitioner narrows it with the filters (a
+# list of hundreds is read by nobody, and each row shown costs its child's and authority's names).
+SHOWN = 100
+
+
+class TaskRows(list):
+    """The rows shown, most urgent first; `more` when there are others beyond them."""
+
+    more: bool = False
 
 
 @dataclass
@@ -38,7 +47,7 @@ class TaskRow:
     assessment_urgent: bool = False  # the due date is the child-protection assessment's: shown as a red tag
 
 
-def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow]:
+def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
     plan_for_values(session)
     moment = now()
     overdue_first = case((HumanTask.due_at < moment, 0), else_=1).label("overdue_first")
@@ -63,20 +72,25 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> list[TaskRow
     if "soon" in filters:
         query = query.where(HumanTask.due_at >= moment, HumanTask.due_at < moment + SOON)
     tasks = query.order_by(overdue_first, protection_first, no_date_last, HumanTask.due_at,
-                           HumanTask.id).limit(500).subquery()
-    # Names and references for the rows shown only, not for every task considered: joined to the 500
-    # chosen, in the same statement (not looked up after by a list of 500 ids).
+                           HumanTask.id).limit(SHOWN + 1).subquery()
+    # Names for the rows shown only, not for every task considered: joined to those chosen, in the
+    # same statement (not looked up after by a list of ids).
     found = session.execute(
         select(tasks.c.id, tasks.c.episode_id, tasks.c.stage, tasks.c.title, tasks.c.due_at,
                tasks.c.assigned_user_id, tasks.c.draft, tasks.c.episode_stage, tasks.c.own_step,
-               tasks.c.child_protection, tasks.c.status, Authority.code, Child.given_names, Child.family_name)
-        .outerjoin(Authority, Authority.id == tasks.c.authority_id)
+               tasks.c.child_protection, tasks.c.status, tasks.c.authority_id, Child.given_names, Child.family_name)
         .outerjoin(Child, Child.id == tasks.c.child_id)
         .order_by(tasks.c.overdue_first, tasks.c.protection_first, tasks.c.no_date_last, tasks.c.due_at,
                   tasks.c.id)).all()
-    rows = []
+    # The authorities' codes (for references) by their few ids: joined above, the planner, expecting a
+    # handful of rows, compared each row with every authority.
+    codes = dict(session.execute(select(Authority.id, Authority.code).where(
+        Authority.id.in_({row.authority_id for row in found}))).all()) if found else {}
+    rows = TaskRows()
+    rows.more = len(found) > SHOWN
     for (task_id, episode_id, task_stage, title, due_at, assignee, draft, episode_stage, own_step, protection, status,
-         code, given, family) in found:
+         authority_id, given, family) in found[:SHOWN]:
+        code = codes.get(authority_id)
         stage = task_stage or episode_stage
         rows.append(TaskRow(
             task_id=task_id, episode_id=episode_id, reference=episode_reference(code, episode_id),

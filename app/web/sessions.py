@@ -113,20 +113,23 @@ class ServerSession(CallbackDict, SessionMixin):
         self.flashes_changed = True  # what is flashed after this is for the sign-in page
 
 
-FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+# A form of fields (no files) of up to this size is read before the request's transaction begins.
+SHORT_FORM_BYTES = 256 * 1024
 
 
 def _body_read(request: Request) -> bool:
-    """Read a form's body now, before the request's transaction begins; False when the request has a
-    body this cannot read (not a form), so the transaction must not stay open for the view."""
+    """Read a short form's body now, before the request's transaction begins; False when the request
+    has a body this leaves to the view (an upload, which the view may refuse unread by its size, or
+    anything else), so the transaction must not stay open while the view reads it."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return True
-    if request.mimetype not in FORMS:
+    length = request.content_length
+    if request.mimetype != "application/x-www-form-urlencoded" or length is None or length > SHORT_FORM_BYTES:
         return False
     try:
         request.form  # parsed once and kept: the view and the CSRF check read it from here
     except HTTPException:
-        return False  # too large or malformed: the CSRF check meets the same error and answers it
+        return False  # malformed: the CSRF check meets the same error and answers it
     return True
 
 
