@@ -152,7 +152,7 @@ def test_the_episode_page_shows_its_stages_and_opens_the_diagram_on_the_current_
     active = _attribute(html, "data-active").split()
     assert "request_wait" in active and "tac_meeting" in active
     assert _attribute(html, "data-current") == "tac_meeting"
-    assert _attribute(html, "data-last") == ""
+    assert _attribute(html, "data-last") == "complete_assessment"  # shown beside it when both fit
 
 
 # ---------------------------------------------------------------- outcomes read as outcomes

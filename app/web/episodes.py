@@ -28,7 +28,7 @@ def show(episode_id: int):
         audit.record(session, "episode_viewed", actor_id=current_user().id, episode_id=episode.id)
         tasks = record.ready_tasks(session, episode)
         positions = runtime().engine.positions(episode)
-        last = None if episode.is_open else record.last_step(session, episode)
+        last = record.last_step(session, episode)
         page = render_template(
             "episodes/show.html", episode=episode, child=episode.child, people=record.people(session, episode),
             deadlines=record.deadlines(session, episode, tasks), timeline=record.timeline(session, episode),

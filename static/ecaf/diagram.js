@@ -7,7 +7,7 @@
  *        data-current="obtain_consent" data-last=""
  *        data-failure-message="The process diagram could not be shown."></div>
  * data-current names the user tasks waiting for someone (the view opens on them, never on an event
- * that only listens); a closed episode names in data-last the last step a person completed.
+ * that only listens); data-last names the last step a person completed (a closed episode opens there).
  * A comparison of two versions marks data-added and data-changed instead.
  *
  * Needs the global BpmnJS (bpmn-navigated-viewer.production.min.js) loaded first.
@@ -24,6 +24,7 @@
     ["added", "ecaf-added"],
     ["changed", "ecaf-changed"]
   ];
+  var STAGE_MARKED = { done: true, active: true, errored: true };  // where an episode is, not a comparison
   var DEFAULT_FAILURE = "The process diagram could not be shown.";
 
   function ids(value) {
@@ -64,6 +65,11 @@
     return found;
   }
 
+  // An expanded subprocess holds steps: marked by its outline only, so the step inside stands out.
+  function isStage(element) {
+    return element.type === "bpmn:SubProcess" && !element.collapsed;
+  }
+
   function applyMarkers(viewer, container) {
     var canvas = viewer.get("canvas");
     var registry = viewer.get("elementRegistry");
@@ -75,7 +81,7 @@
           missing.push(id);
           return;
         }
-        canvas.addMarker(element, pair[1]);
+        canvas.addMarker(element, isStage(element) && STAGE_MARKED[pair[0]] ? pair[1] + "-stage" : pair[1]);
         collapsedAncestors(registry, element).forEach(function (shape) {
           canvas.addMarker(shape, pair[1]);
         });
@@ -140,14 +146,16 @@
     return { x: left, y: top, width: right - left, height: bottom - top };
   }
 
-  // What the view opens on: the current user tasks (data-current), else a closed episode's last step
-  // (data-last, followed along the done path), else active tasks, failures, or what a comparison marks.
+  // What the view opens on: the current user tasks (data-current, with the last step done, data-last),
+  // else a closed episode's last step followed along the done path, else active tasks, failures, or
+  // what a comparison marks.
   function focusElements(registry, container) {
     var current = elementsOf(registry, container.getAttribute("data-current"));
-    if (current.length) {
-      return current;
-    }
     var last = elementsOf(registry, container.getAttribute("data-last"))[0];
+    if (current.length) {
+      // With the step done before it when both fit readably: where the episode came from.
+      return last && current.indexOf(last) < 0 ? [last].concat(current) : current;
+    }
     if (last) {
       var done = {};
       ids(container.getAttribute("data-done")).forEach(function (id) { done[id] = true; });

@@ -57,7 +57,7 @@ def test_an_urgent_case_is_tagged_and_its_diagram_opens_on_the_current_task(page
     expect(row.get_by_test_id("due")).to_contain_text(re.compile(r"\w+day \d+ \w+ at (\d|midday|midnight)"))
     axe_check(page)
 
-    row.get_by_role("link", name="Urgent Progress").click()
+    row.get_by_role("link", name="Urgent Progress", exact=True).click()
     expect(page).to_have_url(re.compile(rf"/episodes/{episode_id}$"))
     expect(page.get_by_test_id("assessment-due")).to_be_visible()
     expect(page.locator('[aria-current="step"]')).to_contain_text("Preparation")
@@ -76,7 +76,7 @@ def test_a_concern_focuses_the_safeguarding_banner_and_a_refusal_reads_as_an_out
     page.goto(f"/episodes/{episode_id}")
     page.get_by_role("link", name="Complete the pre-assessment checklist", exact=True).click()
     page.get_by_label("Start a full common assessment (CAF)").check()
-    page.get_by_role("group", name="I have a child protection concern").get_by_label("Yes").check()
+    page.get_by_label("I have a child protection concern").check()
     page.get_by_role("button", name="Submit", exact=True).click()
 
     # The safeguarding number is what takes focus, not the green success banner.
