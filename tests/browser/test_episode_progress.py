@@ -65,7 +65,8 @@ def test_an_urgent_case_is_tagged_and_its_diagram_opens_on_the_current_task(page
     diagram = page.locator("[data-bpmn-diagram]")
     # The "Service requested" and "Contribution invited" listeners are active too; the view opens on the task.
     assert "request_wait" in diagram.get_attribute("data-active").split()
-    expect(diagram).to_have_attribute("data-focused", "obtain_consent")
+    # The view opens on the task, with the step done before it.
+    expect(diagram).to_have_attribute("data-focused", "pre_assessment_checklist obtain_consent")
     assert_in_view(page, "obtain_consent")
     axe_check(page)
 
@@ -93,7 +94,7 @@ def test_a_concern_focuses_the_safeguarding_banner_and_a_refusal_reads_as_an_out
     expect(page.get_by_role("heading", level=1)).to_have_text("Consent was refused, so this CAF is closed")
     expect(page.get_by_text("is complete")).to_have_count(0)
     expect(page.get_by_role("heading", name="Nothing was shared")).to_be_visible()
-    expect(page.get_by_test_id("kept")).to_contain_text("The family would rather manage on their own.")
+    expect(page.get_by_test_id("kept")).to_contain_text("The family would rather manage on their own")
     expect(page.get_by_test_id("safeguarding")).to_contain_text("call the safeguarding team now")
     axe_check(page)
 
