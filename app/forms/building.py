@@ -26,6 +26,12 @@ def _raw_value(schema: dict, ui: dict, value: Any) -> Any:
         return [_raw_value(items, items_ui, v) for v in value] if isinstance(value, list) else []
     if widget == "checkboxes":
         return [read.as_text(v) for v in value] if isinstance(value, list) else []
+    if widget == "person":
+        email = read.as_text(value) if isinstance(value, str) else ""
+        listed = next((p["value"] for p in read.people(ui) if p["value"].lower() == email.lower()), None)
+        if listed or not email:
+            return {"choice": listed or "", "other": ""}
+        return {"choice": read.OTHER_PERSON, "other": email}
     if widget == "date":
         match = re.fullmatch(r"([0-9]{4})-([0-9]{2})-([0-9]{2})", value or "") if isinstance(value, str) else None
         if not match:
@@ -60,9 +66,13 @@ def _object_fields(schema: dict, ui: dict, shown: Any, data: Any, prefix: str, d
     shown = shown if isinstance(shown, dict) else {}
     data = data if isinstance(data, dict) else {}
     required = set(schema.get("required") or [])
-    return [_field(sub, sub_ui, read.label(sub, name), read.join(prefix, name), shown.get(name), data.get(name),
-                   name in required, depth)
-            for name, sub, sub_ui in read.properties(schema, ui)]
+    made = {name: _field(sub, sub_ui, read.label(sub, name), read.join(prefix, name), shown.get(name),
+                         data.get(name), name in required, depth)
+            for name, sub, sub_ui in read.properties(schema, ui)}
+    follow_ups = read.follow_ups(schema, ui)
+    for name, (question, answer) in follow_ups.items():  # shown under their answer, not on their own
+        made[question].reveals.setdefault(answer, []).append(made[name])
+    return [f for name, f in made.items() if name not in follow_ups]
 
 
 def _field(schema: dict, ui: dict, label: str, name: str, shown: Any, data: Any, required: bool,
@@ -72,7 +82,8 @@ def _field(schema: dict, ui: dict, label: str, name: str, shown: Any, data: Any,
                    hint=ui.get("ui:help") or schema.get("description"), required=required,
                    max_length=schema.get("maxLength"), depth=depth, kind=read.json_type(schema),
                    read_only=read.read_only(schema, ui))
-    result.options = [{"value": read.as_text(v), "text": t} for v, t in read.options(schema, widget)]
+    result.options = read.people(ui) if widget == "person" else \
+        [{"value": read.as_text(v), "text": t} for v, t in read.options(schema, widget)]
     if result.read_only:  # never posted, so only saved data can fill it
         result.value = _raw_value(schema, ui, data)
         result.display = display(schema, widget, data) or ""
@@ -85,6 +96,8 @@ def _field(schema: dict, ui: dict, label: str, name: str, shown: Any, data: Any,
     elif widget == "date":
         shown = shown if isinstance(shown, dict) else {}
         result.value = {part: str(shown.get(part) or "") for part in DATE_PARTS}
+    elif widget == "person":
+        result.value = shown if isinstance(shown, dict) else {}
     else:
         result.value = shown if isinstance(shown, str) else ""
     return result

@@ -32,10 +32,11 @@ def attach_errors(form: Form, errors: list[dict]) -> list[str]:
 def _blank_required(group: Field) -> list[Field]:
     found = []
     for child in group.children:
-        if child.widget == "group" and child.required:
-            found += _blank_required(child)
-        elif child.required and read.blank(child.value):
-            found.append(child)
+        for asked in [child] + child.revealed():
+            if asked.widget == "group" and asked.required:
+                found += _blank_required(asked)
+            elif asked.required and read.blank(asked.value):
+                found.append(asked)
     return found
 
 
@@ -45,6 +46,10 @@ def _humanise(f: Field, message: str) -> str:
     if message == REQUIRED_MESSAGE:
         if f.widget == "rows":
             return f"Add at least one {read.lower_first(f.item_title)}"
+        if f.widget == "person":
+            if f.person["choice"] == read.OTHER_PERSON:
+                return "Enter the email address they sign in to eCAF with"
+            return f"Select the {lower}"
         if f.widget == "group":
             return f"Complete ‘{label}’"
         if f.label.endswith("?"):

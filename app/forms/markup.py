@@ -27,7 +27,9 @@ def fields_markup(form: Form, default_action: str | None = "save", pieces: Drawn
 
 def _field(f: Field, pieces: Drawn, out: list, indent: str) -> None:
     out.append(indent + "\n  ")
-    if f.read_only or f.widget not in ("group", "rows"):
+    if f.reveals and not f.read_only:
+        pieces.control(f, out, _revealed(f, pieces))
+    elif f.read_only or f.widget not in ("group", "rows"):
         pieces.control(f, out)
     else:
         body: list = []
@@ -39,6 +41,17 @@ def _field(f: Field, pieces: Drawn, out: list, indent: str) -> None:
         body.append("\n")
         pieces.section(f, "".join(body), out)
     out.append("\n")
+
+
+def _revealed(f: Field, pieces: Drawn) -> dict[str, Markup]:
+    """Each answer's follow-up questions as HTML, to go inside that answer's conditional reveal."""
+    shown = {}
+    for answer, follow_ups in f.reveals.items():
+        body: list = []
+        for child in follow_ups:
+            _field(child, pieces, body, "\n  ")
+        shown[answer] = Markup("".join(body))
+    return shown
 
 
 def _rows(f: Field, pieces: Drawn, out: list) -> None:

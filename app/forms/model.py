@@ -36,9 +36,10 @@ class Field:
     id: str
     path: str  # dotted data path, the same as `name`: errors are matched on it
     label: str
-    widget: str  # text textarea number email date radios checkboxes checkbox select rows group
+    widget: str  # text textarea number email date radios checkboxes checkbox select person rows group
     hint: str | None = None
-    value: Any = ""  # as typed: a string, a list for checkboxes, {day, month, year} for a date
+    # as typed: a string, a list for checkboxes, {day, month, year} for a date, {choice, other} for a person
+    value: Any = ""
     options: list[dict] = _default(default_factory=list)  # [{"value", "text"}] for choices
     error: str | None = None
     required: bool = False
@@ -54,11 +55,21 @@ class Field:
     scalar_items: bool = False  # a list of plain values: one input per row, no inner fieldset
     autofocus: bool = False
     add_autofocus: bool = False
+    # follow-up questions shown under one answer (`ui:reveal`): answer as posted -> its fields
+    reveals: dict[str, list[Field]] = _default(default_factory=dict)
 
     @property
     def focus_id(self) -> str:
         """The element an error summary link or autofocus should land on."""
+        if self.widget == "person" and self.person["choice"] == read.OTHER_PERSON:
+            return self.id + "-other"
         return self.id + "-day" if self.widget == "date" else self.id
+
+    @property
+    def person(self) -> dict:
+        """A person answer as typed: the choice (an email, or "other") and the email typed for "other"."""
+        value = self.value if isinstance(self.value, dict) else {}
+        return {"choice": str(value.get("choice") or ""), "other": str(value.get("other") or "")}
 
     @property
     def parts(self) -> dict:
@@ -89,8 +100,15 @@ class Field:
         """Radios cannot be unticked without JavaScript, so optional ones get a "Not answered" choice."""
         return self.widget == "radios" and not self.required
 
+    def revealed(self) -> list[Field]:
+        """The follow-up questions the current answer shows."""
+        return [f for answer, fields in self.reveals.items() if read.chosen(self.value, answer) for f in fields]
+
     def walk(self) -> Iterator[Field]:
         yield self
+        for fields in self.reveals.values():
+            for child in fields:
+                yield from child.walk()
         for child in self.children:
             yield from child.walk()
         for row in self.rows:

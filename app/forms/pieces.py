@@ -47,6 +47,15 @@ _ENV = Environment(loader=ChoiceLoader([
 ]), autoescape=True, auto_reload=False)
 
 
+def _with_reveals(items: list, revealed: dict) -> list:
+    """Choices, each answer with follow-up questions carrying them as its conditional reveal."""
+    return [dict(item, conditional={"html": revealed[item["value"]]}) if item.get("value") in revealed else item
+            for item in items]
+
+
+_ENV.filters["with_reveals"] = _with_reveals
+
+
 def _macros():
     return _ENV.get_template("components/form_fields.html").module
 
@@ -169,7 +178,7 @@ def _holes(text: str, markers: list[str]) -> list:
 # ---------------------------------------------------------------- one field's answer: control(f)
 
 
-_PER_REQUEST = {"value", "error", "display", "autofocus", "add_autofocus", "children", "rows", "options"}
+_PER_REQUEST = {"value", "error", "display", "autofocus", "add_autofocus", "children", "rows", "options", "reveals"}
 _STATIC = tuple(f.name for f in dataclasses.fields(Field) if f.name not in _PER_REQUEST)
 _static_of = attrgetter(*_STATIC)
 
@@ -257,8 +266,9 @@ def _enter_key_button(action: str) -> str:
 class Drawn:
     """Every piece drawn by its macro, every time: the reference the compiled pieces must match."""
 
-    def control(self, f: Field, out: list) -> None:
-        out.append(_macros().control(f))
+    def control(self, f: Field, out: list, revealed: dict | None = None) -> None:
+        """`revealed`: answer -> the markup of the follow-up questions it reveals."""
+        out.append(_macros().control(f, revealed or {}))
 
     def section(self, f: Field, body: str, out: list) -> None:
         out.append(_macros().section(f, Markup(body)))
@@ -288,10 +298,11 @@ def compiled(f: Field) -> tuple | None:
 class Compiled(Drawn):
     """Pieces compiled once per field (see the module's docstring); a piece that cannot be is drawn."""
 
-    def control(self, f: Field, out: list) -> None:
-        parts = compiled(f)
+    def control(self, f: Field, out: list, revealed: dict | None = None) -> None:
+        # a question that reveals others is drawn each time (a few per form): its answers' bodies vary
+        parts = None if revealed or f.widget == "person" else compiled(f)
         if parts is None:
-            super().control(f, out)
+            super().control(f, out, revealed)
         else:
             fill(parts, f, out)
 

@@ -10,7 +10,9 @@ from app.forms import schema_reading as read
 from app.forms.schema_reading import DATE_PARTS, MONTH_NAMES
 
 MAX_NUMBER_LENGTH = 100  # characters of a typed number, once commas and spaces are taken out
-IGNORED_NAMES = frozenset({"csrf_token", "action"})
+# The request form's evidence file: sent with the form, kept by the attachments (app/web/attachments.py).
+EVIDENCE_FIELD = "evidence_file"
+IGNORED_NAMES = frozenset({"csrf_token", "action", EVIDENCE_FIELD})
 _MISSING = object()
 _MONTHS = {name.lower(): n for n, name in enumerate(MONTH_NAMES, 1)} | {
     name[:3].lower(): n for n, name in enumerate(MONTH_NAMES, 1)}
@@ -48,7 +50,21 @@ class _Reader:
             raw[prop] = typed
             if value is not _MISSING:
                 data[prop] = value
+        if not self.keep_blank_rows:  # an "Add another" keeps everything typed, whatever is chosen
+            self.drop_unchosen(schema, ui, path, data, raw)
         return data, raw
+
+    def drop_unchosen(self, schema: dict, ui: dict, path: str, data: dict, raw: dict) -> None:
+        """Follow-up questions whose answer was not chosen are ignored: not stored, not checked.
+        Without JavaScript they were on show, and may have been typed in before the answer changed."""
+        for prop, (question, answer) in read.follow_ups(schema, ui).items():
+            if read.chosen(raw.get(question), answer):
+                continue
+            data.pop(prop, None)
+            raw.pop(prop, None)
+            where = read.join(path, prop)
+            self.problems = [p for p in self.problems
+                             if p["field"] != where and not p["field"].startswith(where + ".")]
 
     def value(self, schema: dict, ui: dict, label: str, name: str, path: str) -> tuple[Any, Any]:
         widget = read.widget(schema, ui)
@@ -61,6 +77,8 @@ class _Reader:
             return self.checkboxes(schema, label, name, path)
         if widget == "date":
             return self.date(label, name, path)
+        if widget == "person":
+            return self.person(ui, label, name, path)
         typed = self.first(name)
         if typed is None:
             return _MISSING, ""
@@ -120,6 +138,19 @@ class _Reader:
         except ValueError:
             self.problem(path, f"{label} must be a real date")
             return _MISSING, typed
+
+    def person(self, ui: dict, label: str, name: str, path: str) -> tuple[Any, dict]:
+        """Someone offered (their email is the answer), or "Someone else" with the email typed."""
+        typed = {"choice": self.first(name) or "", "other": self.first(name + ".other") or ""}
+        choice = typed["choice"].strip()
+        if choice == read.OTHER_PERSON:
+            return (typed["other"].strip() or _MISSING), typed
+        if not choice:
+            return _MISSING, typed
+        if choice not in {p["value"] for p in read.people(ui)}:
+            self.problem(path, f"Select {read.lower_first(label)} from the list")
+            return _MISSING, typed
+        return choice, typed
 
     def checkboxes(self, schema: dict, label: str, name: str, path: str) -> tuple[Any, list]:
         self.seen.add(name)

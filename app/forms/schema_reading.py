@@ -7,6 +7,8 @@ from typing import Any, Iterator
 from app.engine.forms import USER_EMAIL_FORMAT
 
 MAX_RADIOS = 10  # longer lists of options become a select unless the UI schema asks for radios
+OTHER_PERSON = "other"  # a `person` answer's "Someone else", whose email is typed in <name>.other
+REVEALING = ("radios", "checkboxes", "checkbox")  # widgets whose answers can reveal follow-up questions
 DATE_PARTS = ("day", "month", "year")
 YES_NO = [(True, "Yes"), (False, "No")]
 # English month names whatever the server's locale: dates are shown as "3 March 2026", and a month
@@ -59,6 +61,8 @@ def widget(schema: dict, ui: dict) -> str:
         return "group"
     if kind == "array":
         return "checkboxes" if choices(schema.get("items") or {}) is not None else "rows"
+    if asked == "person" and kind == "string":
+        return "person"
     listed = choices(schema)
     if listed is not None:
         if asked in ("radios", "select"):
@@ -79,6 +83,15 @@ def widget(schema: dict, ui: dict) -> str:
     return "textarea" if (schema.get("maxLength") or 0) > 1000 else "text"
 
 
+def people(ui: dict) -> list[dict]:
+    """The people a `person` answer offers, put in its UI schema when the form is opened
+    (`ui:people`: [{"value": email, "text": name, "hint": role and organisation}])."""
+    listed = ui.get("ui:people") if isinstance(ui.get("ui:people"), list) else []
+    return [{"value": p["value"], "text": p["text"], **({"hint": {"text": p["hint"]}} if p.get("hint") else {})}
+            for p in listed if isinstance(p, dict) and isinstance(p.get("value"), str)
+            and isinstance(p.get("text"), str) and p["value"] and p["value"] != OTHER_PERSON]
+
+
 def ordered(schema: dict, ui: dict) -> list[str]:
     """Property names in `ui:order` order; unlisted ones go after (or where "*" stands)."""
     names = list(schema.get("properties") or {})
@@ -89,11 +102,45 @@ def ordered(schema: dict, ui: dict) -> list[str]:
     return head + [n for n in names if n not in head and n not in tail] + tail
 
 
-def properties(schema: dict, ui: dict) -> Iterator[tuple[str, dict, dict]]:
+def properties(schema: dict, ui: dict, *, hidden: bool = False) -> Iterator[tuple[str, dict, dict]]:
+    """The answers in order. `ui:hidden` ones (kept in the schema for data recorded before, no
+    longer asked) are left out unless `hidden`."""
     props = schema.get("properties") or {}
     for name in ordered(schema, ui):
-        if isinstance(props[name], dict):
+        if isinstance(props[name], dict) and (hidden or not ui_at(ui, name).get("ui:hidden")):
             yield name, props[name], ui_at(ui, name)
+
+
+def follow_ups(schema: dict, ui: dict) -> dict[str, tuple[str, str]]:
+    """Questions that only apply to one answer of another, from its `ui:reveal`
+    (`{"refused": ["refusal_reason"]}`): follow-up name -> (question's name, answer as posted).
+
+    A follow-up is a sibling answer, revealed by one answer of one question: a name listed a second
+    time, a question that is itself a follow-up, or an answer the question does not offer is ignored,
+    so a mistaken UI schema shows the question as an ordinary one rather than hiding it."""
+    found: dict[str, tuple[str, str]] = {}
+    props = dict((name, sub) for name, sub, _ in properties(schema, ui))
+    for name, sub, sub_ui in properties(schema, ui):
+        reveal = sub_ui.get("ui:reveal")
+        kind = widget(sub, sub_ui)
+        if not isinstance(reveal, dict) or kind not in REVEALING or name in found or read_only(sub, sub_ui):
+            continue
+        offered = {"true"} if kind == "checkbox" else {as_text(v) for v, _ in options(sub, kind)}
+        for answer, names in reveal.items():
+            if answer not in offered or not isinstance(names, list):
+                continue
+            for other in names:
+                if isinstance(other, str) and other in props and other != name and other not in found \
+                        and not isinstance(ui_at(ui, other).get("ui:reveal"), dict):
+                    found[other] = (name, answer)
+    return {name: found[name] for name in props if name in found}  # in page order
+
+
+def chosen(typed: Any, answer: str) -> bool:
+    """Whether a question's posted answer (text, or a list for checkboxes) is `answer`."""
+    if isinstance(typed, list):
+        return answer in typed
+    return isinstance(typed, str) and typed.strip() == answer
 
 
 def label(schema: dict, name: str) -> str:

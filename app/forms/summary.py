@@ -38,7 +38,7 @@ def summary(schema: dict, ui: dict | None, data: dict | None) -> list[SummaryRow
 
 def _summary_object(schema: dict, ui: dict, data: dict, prefix: str) -> list[SummaryRow]:
     rows = []
-    for name, sub, sub_ui in read.properties(schema, ui):
+    for name, sub, sub_ui in read.properties(schema, ui, hidden=True):  # what was recorded before is still shown
         row = _summary_row(sub, sub_ui, read.label(sub, name), data.get(name), read.join(prefix, name))
         if row is not None:
             rows.append(row)

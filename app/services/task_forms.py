@@ -10,7 +10,7 @@ from app import audit, policy
 from app.engine import forms as form_tools
 from app.engine.runner import Engine, StepResult
 from app.models import Artefact, Episode, HumanTask, User
-from app.services import called_tasks
+from app.services import called_tasks, person_choices
 from app.services.episode_record import form_pair
 
 
@@ -40,6 +40,7 @@ def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
     if schema is None:
         return None
     schema, ui = called_tasks.form_for(session, episode, task, schema, ui)
+    ui = person_choices.offer(session, episode, schema, ui)
     return OpenTask(task, episode, schema, ui)
 
 

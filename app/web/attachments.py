@@ -1,7 +1,12 @@
-"""Evidence files on an episode: the list, the upload form, and downloads that are never shown inline."""
+"""Evidence files on an episode: the list, the upload form, and downloads that are never shown inline.
+
+A service request's evidence is attached inside the request form itself (`attach_in_form`): the
+form's "Attach the file" button posts the whole form here, so what was typed is saved as a draft and
+the form comes back with the file listed under it."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -11,9 +16,12 @@ from sqlalchemy import select
 
 from app import attachments, policy
 from app.audit_lists import episodes_shown
-from app.models import Episode, HumanTask, ServiceRequest
+from app.engine.errors import EpisodeNotOpen, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
+from app.forms.posted import EVIDENCE_FIELD
+from app.models import Attachment, Episode, HumanTask, ServiceRequest
 from app.service_requests import attachment_key
-from app.web import runtime
+from app.services import task_forms
+from app.web import draft_saved, request_db, runtime, schema_form
 from app.web.access import current_user, episode_or_404, signed_in
 
 bp = Blueprint("attachments", __name__, url_prefix="/episodes")
@@ -26,7 +34,7 @@ FORM_ALLOWANCE = 64 * 1024
 @bp.url_value_preprocessor
 def larger_upload_for_attachments(endpoint, values):
     # Runs before CSRF protection reads the form, so the larger limit applies to that read too.
-    if endpoint == "attachments.upload":
+    if endpoint in ("attachments.upload", "attachments.attach_in_form"):
         request.max_content_length = runtime().config.attachment_max_bytes + FORM_ALLOWANCE
 
 
@@ -34,6 +42,13 @@ def larger_upload_for_attachments(endpoint, values):
 def too_large(error):
     """Raised while the form is read, before anyone is known: say only what the limit is."""
     limit = attachments.limit_label(runtime().config)
+    if request.endpoint == "attachments.attach_in_form":  # the request form, whose answers came with the file
+        return render_template(
+            "errors/too_large.html", error_title=True, anchor="#" + EVIDENCE_FIELD,
+            back=url_for("tasks.form", task_id=(request.view_args or {}).get("task_id")),
+            message=f"The selected file must be {limit} or smaller", back_label="Go back to the request",
+            advice=f"Nothing was attached, and what you typed since you last saved the request was not saved. "
+                   f"Choose a file of {limit} or smaller, or split it into parts, and attach it again."), 413
     return render_template(
         "errors/too_large.html", error_title=True, back=request.path, anchor="#file",
         message=f"The selected file must be {limit} or smaller", back_label="Go back to the attachments",
@@ -137,3 +152,77 @@ def download_response(found: attachments.Download) -> Response:
         # A file opened in the browser anyway can run nothing.
         "Content-Security-Policy": "sandbox; default-src 'none'"})
     return response
+
+
+# ---------------------------------------------------------------- evidence inside the request form
+
+
+@dataclass
+class RequestEvidence:
+    """What the request form shows of its evidence: the files so far and what may be attached."""
+    files: list[Attachment]
+    limit: str
+    accepted: str = attachments.ACCEPTED
+    field: str = EVIDENCE_FIELD
+
+    @staticmethod
+    def about(file: Attachment) -> str:
+        """"PDF, 12 KB": what a file is, beside its name."""
+        kind = attachments.kind_of(file.content_type)
+        return f"{kind.short if kind else 'Unknown type'}, {attachments.size_label(file.size)}"
+
+
+def request_evidence(session, task: HumanTask) -> RequestEvidence | None:
+    """For the requester's form of a service request whose episode the user may attach files to."""
+    if task.service_request_id is None or task.name != "request_form" \
+            or not policy.may_attach(session, current_user(), task.episode):
+        return None
+    key = attachment_key(task.service_request_id)
+    files = [a for a in attachments.for_episode(session, task.episode) if a.attached_to == key]
+    return RequestEvidence(files=files, limit=attachments.limit_label(runtime().config))
+
+
+@bp.post("/<int:episode_id>/requests/<int:task_id>/evidence")
+@signed_in
+def attach_in_form(episode_id: int, task_id: int):
+    """Attach a file from the request form, keeping what was typed in it as a draft."""
+    config = runtime().config
+    with request_db.transaction() as session:
+        opened = task_forms.open_task(session, current_user(), task_id)
+        evidence = request_evidence(session, opened.task) if opened is not None else None
+        if opened is None or opened.episode.id != episode_id or evidence is None:
+            session.commit()
+            abort(404)
+        schema, ui = opened.schema, opened.ui
+        data, raw, _ = schema_form.parse_form(schema, ui, request.form)
+        if schema_form.unexpected_names(schema, ui, request.form):
+            abort(400)
+        data = schema_form.carry_read_only(schema, ui, task_forms.prefill(session, schema, opened.episode,
+                                                                        current_user()), data)
+        chosen = request.files.get(EVIDENCE_FIELD)
+        refused, filename = None, None
+        try:
+            stored = attachments.store(session, config, episode=opened.episode, user=current_user(),
+                                       filename=chosen.filename if chosen else None,
+                                       stream=chosen.stream if chosen else None,
+                                       attached_to=attachment_key(opened.task.service_request_id))
+            filename = stored.filename
+        except attachments.AttachmentRefused as refusal:
+            refused = refusal.message
+    try:  # a step of its own, once the file is kept: what was typed is never lost to a refused file
+        task_forms.save_draft(runtime().engine, current_user(), episode_id, task_id,
+                              draft_saved.stamped({"data": data, "raw": raw}))
+    except NotPermitted:
+        abort(404)
+    except (TaskAlreadyDone, TaskNotReady, TaskNotFound, EpisodeNotOpen) as exc:
+        flash(f"Your answers were not saved: {exc}.", "important")
+        return redirect(url_for("episodes.show", episode_id=episode_id))
+    if refused is not None:
+        from app.web.tasks import _render  # the form page itself, with the file's problem on it
+
+        with request_db.transaction() as session:
+            opened = task_forms.open_task(session, current_user(), task_id)
+            form = schema_form.build_form(opened.schema, opened.ui, data, None, raw)
+            return _render(session, opened, form, 400, attach_error=refused)
+    flash(f"{filename} is attached to the request.", "success")
+    return redirect(url_for("tasks.form", task_id=task_id, _anchor="attach-evidence"), 303)

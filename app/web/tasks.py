@@ -12,7 +12,8 @@ from app.engine.runner import user_exists
 from app.models import HumanTask
 from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
-from app.web import request_db, runtime, schema_form
+from app.web import draft_saved, request_db, runtime, schema_form
+from app.web.attachments import request_evidence
 from app.web.access import current_user, deny, signed_in
 from app.web.layout import support_contacts
 
@@ -58,7 +59,8 @@ def release(task_id: int):
     return redirect(url_for("tasks.home"))
 
 
-def _render(session, opened: task_forms.OpenTask, form: schema_form.Form, status: int = 200):
+def _render(session, opened: task_forms.OpenTask, form: schema_form.Form, status: int = 200, **extra):
+    """The task's form page; `extra` goes to the template (a file refused while attaching evidence)."""
     episode = opened.episode
     panel = called_tasks.panel(session, opened.task)
     if panel is not None and panel.contribution is not None and opened.task.name == "review_contribution":
@@ -68,7 +70,9 @@ def _render(session, opened: task_forms.OpenTask, form: schema_form.Form, status
         "tasks/form.html", task=opened.task, episode=episode, child=episode.child, form=form, panel=panel,
         releasable=policy.may_release(current_user(), opened.task),
         asks_about_protection=form.field("child_protection_concern") is not None,
-        error_title=bool(form.error_list)), status
+        draft_saved=draft_saved.saved_on(opened.task.draft), has_draft=bool(opened.task.draft),
+        evidence=request_evidence(session, opened.task) if panel is not None else None,
+        error_title=bool(form.error_list) or bool(extra.get("attach_error")), **extra), status
 
 
 def _writing_task(session, contribution_id: int) -> HumanTask:
@@ -134,7 +138,8 @@ def submit(task_id: int):
                 return _render(session, opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
     try:
         if action == "save":
-            task_forms.save_draft(engine, current_user(), episode_id, task_id, {"data": data, "raw": raw})
+            task_forms.save_draft(engine, current_user(), episode_id, task_id,
+                                  draft_saved.stamped({"data": data, "raw": raw}))
         else:
             result = task_forms.complete(engine, current_user(), episode_id, task_id, data)
     except NotPermitted:

@@ -33,17 +33,17 @@ def test_a_practitioner_sends_a_request_with_evidence_and_the_team_accepts_it(pa
     expect(page.get_by_label("What does the child need from this service?")).to_have_value(
         "An assessment of Leo's reading")
     axe_check(page)
-    page.get_by_role("button", name="Save as draft").click()
 
-    page.get_by_role("link", name="Attach documents to this request").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Evidence for the request to Educational Psychology")
+    # The evidence is attached inside the request form, and what was typed stays.
     plan = tmp_path / "sen-support-plan.pdf"
     plan.write_bytes(PDF)
-    page.get_by_label("Upload a file").set_input_files(str(plan))
+    page.locator("input[type=file][name=evidence_file]").set_input_files(str(plan))
     page.get_by_role("button", name="Attach the file").click()
-    expect(page.get_by_test_id("attachments")).to_contain_text("sen-support-plan.pdf")
+    expect(page.get_by_test_id("request-evidence")).to_contain_text("sen-support-plan.pdf")
+    expect(page.get_by_test_id("draft-saved")).to_contain_text("Draft saved on")
+    expect(page.get_by_label("What does the child need from this service?")).to_have_value(
+        "An assessment of Leo's reading")
     axe_check(page)
-    page.get_by_role("link", name="Back to the request").click()
 
     evidence = page.get_by_label("The evidence, or where it is attached")
     evidence.nth(0).fill("Section 4 of the assessment: reading age two years behind")
