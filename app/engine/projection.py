@@ -15,6 +15,7 @@ from app.clock import now
 from app.models import Contribution, Episode, HumanTask, ServiceRequest
 
 from .forms import form_files
+from .process_dates import iso_after
 from .lanes import PERSON_LANES, assignee_for
 
 TIMER_TYPES = ("DurationTimerEventDefinition", "TimeDateEventDefinition", "CycleTimerEventDefinition")
@@ -46,8 +47,26 @@ def _timer_due(task) -> datetime | None:
     return None
 
 
+def _protection_due(task) -> datetime | None:
+    """The 48-hour limit of a child-protection case runs from the moment the concern is recorded, but
+    its timer waits on the assessment, which starts only once consent is given: until then (obtaining
+    consent) the steps before the assessment are due by that same limit, worked out as the timer will be."""
+    data = task.data
+    record, limit = data.get("child_protection_record"), data.get("child_protection_time_limit")
+    if data.get("proceed_to_assessment") or not isinstance(record, dict) or not isinstance(limit, str):
+        return None
+    recorded_at = record.get("recorded_at")
+    if not isinstance(recorded_at, str):
+        return None
+    try:
+        return datetime.fromisoformat(iso_after(recorded_at, limit))
+    except (TypeError, ValueError):  # a process whose limit is not an ISO duration: no date rather than a failure
+        return None
+
+
 def due_at(task) -> datetime | None:
-    """A user task is due when the first boundary timer on it, or on a subprocess around it, fires."""
+    """A user task is due when the first boundary timer on it, or on a subprocess around it, fires;
+    before the assessment of a child-protection case, by the case's 48-hour limit."""
     dues = []
     current = task
     while current is not None:
@@ -58,6 +77,8 @@ def due_at(task) -> datetime | None:
         workflow = current.workflow
         parent_task_id = getattr(workflow, "parent_task_id", None)
         current = workflow.top_workflow.get_task_from_id(parent_task_id) if parent_task_id else None
+    if not dues and (protection := _protection_due(task)) is not None:
+        dues.append(protection)
     return min(dues) if dues else None
 
 

@@ -5,7 +5,7 @@ Read from our own tables; the workflow is loaded only to mark the diagram.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -15,9 +15,11 @@ from app.clock import as_utc, now
 from app.engine import forms as form_tools
 from app.engine.library import forms_of
 from app.models import Artefact, AuditEvent, Episode, HumanTask, User
+from app.services.reports import CLOSURE_REASONS
 
 ASSESSMENT_DAYS = 35
 PROTECTION_HOURS = 48
+BEFORE_ASSESSMENT = ("preparation", "assessment")
 
 ARTEFACT_TITLES = {
     "assessment": "Assessment",
@@ -123,20 +125,114 @@ def _person(user: User, role: str) -> Person:
                   phone=user.phone, email=user.email)
 
 
-def deadlines(session: Session, episode: Episode) -> list[Deadline]:
+def deadlines(session: Session, episode: Episode, tasks: list[HumanTask] | None = None) -> list[Deadline]:
     moment = now()
+    tasks = ready_tasks(session, episode) if tasks is None else tasks
     result = []
-    if episode.is_open and episode.submitted_at is None and episode.stage in ("preparation", "assessment"):
+    if episode.is_open and episode.submitted_at is None and episode.stage in BEFORE_ASSESSMENT:
         limit = as_utc(episode.started_at) + timedelta(days=ASSESSMENT_DAYS)
         result.append(Deadline("Complete the assessment (35 days from the start)", limit, limit < moment))
-        if episode.child_protection:
-            urgent = as_utc(episode.started_at) + timedelta(hours=PROTECTION_HOURS)
+        urgent = protection_due(session, episode, tasks)
+        if urgent is not None:
             result.append(Deadline("Child-protection concern: complete the assessment within 48 hours",
                                    urgent, urgent < moment))
-    for task in ready_tasks(session, episode):
-        if task.due_at:
+    listed = {d.due for d in result}
+    for task in tasks:  # a step due by one of the limits above is not listed twice
+        if task.due_at and as_utc(task.due_at) not in listed:
             result.append(Deadline(task.title, as_utc(task.due_at), as_utc(task.due_at) < moment))
     return sorted(result, key=lambda d: d.due)
+
+
+def protection_due(session: Session, episode: Episode, tasks: list[HumanTask]) -> datetime | None:
+    """When a child-protection case's assessment is due, until it is submitted: the date its own steps are
+    due by (the 48-hour timer's), else 48 hours from when the concern was recorded."""
+    if not (episode.child_protection and episode.is_open and episode.submitted_at is None
+            and episode.stage in BEFORE_ASSESSMENT):
+        return None
+    own = [as_utc(t.due_at) for t in tasks if t.due_at and t.service_request_id is None and t.contribution_id is None]
+    if own:
+        return min(own)
+    recorded = session.scalar(select(AuditEvent.at).where(AuditEvent.episode_id == episode.id,
+                                                          AuditEvent.action == "child_protection_concern_recorded")
+                              .order_by(AuditEvent.at).limit(1))
+    return as_utc(recorded or episode.started_at) + timedelta(hours=PROTECTION_HOURS)
+
+
+# ---------------------------------------------------------------- where the episode is
+
+STAGES = (("preparation", "Preparation"), ("assessment", "Assessment"), ("delivery", "Delivery"),
+          ("closure", "Closure"))
+STAGE_STATES = {"done": "Done", "current": "You are here", "to_come": "To come", "ended": "CAF closed here",
+                "not_reached": "Not reached"}
+
+
+@dataclass
+class Stage:
+    name: str
+    title: str
+    state: str  # a key of STAGE_STATES
+
+    @property
+    def status(self) -> str:
+        return STAGE_STATES[self.state]
+
+
+def stages(episode: Episode, positions: dict[str, list[str]]) -> list[Stage]:
+    """The four stages, each done, current or to come; a closed CAF's stages after the one it ended in
+    were not reached. The stage subprocesses' BPMN ids are the stage names."""
+    names = [name for name, _ in STAGES]
+    if episode.is_open:
+        at = names.index(episode.stage) if episode.stage in names else 0
+        states = ["done"] * at + ["current"] + ["to_come"] * (len(names) - at - 1)
+    else:
+        reached = {bpmn_id for ids in positions.values() for bpmn_id in ids}
+        last = max((i for i, name in enumerate(names) if name in reached), default=0)
+        ended = "done" if last == len(names) - 1 else "ended"
+        states = ["done"] * last + [ended] + ["not_reached"] * (len(names) - last - 1)
+    return [Stage(name, title, state) for (name, title), state in zip(STAGES, states)]
+
+
+def own_steps(tasks: list[HumanTask]) -> list[HumanTask]:
+    """The ready tasks of the episode's own process (a service request's or contribution's run in theirs)."""
+    return [t for t in tasks if t.service_request_id is None and t.contribution_id is None]
+
+
+def last_step(session: Session, episode: Episode) -> HumanTask | None:
+    """The last step of the episode's own process that a person completed."""
+    return session.scalar(select(HumanTask).where(
+        HumanTask.episode_id == episode.id, HumanTask.status == "completed", HumanTask.service_request_id.is_(None),
+        HumanTask.contribution_id.is_(None)).order_by(HumanTask.completed_at.desc(), HumanTask.id.desc()).limit(1))
+
+
+OUTCOMES = {
+    "single_service": "No CAF needed: support from the practitioner's own service",
+    "no_further_action": "No CAF needed: no further action",
+    "existing_caf": "A CAF is already open for this child elsewhere",
+    "moved_to_another_authority": "Moved to another local authority",
+    "deleted": "Deleted",
+}
+
+
+KEPT_UNTIL_AGE = 25  # early help records: usually until the child's 25th birthday (CAF.md 8.5)
+
+
+def kept_until(episode: Episode) -> date | None:
+    """Until when an early help record is usually kept: the child's 25th birthday."""
+    born = episode.child.date_of_birth if episode.child else None
+    if born is None:
+        return None
+    try:
+        return born.replace(year=born.year + KEPT_UNTIL_AGE)
+    except ValueError:  # born on 29 February
+        return date(born.year + KEPT_UNTIL_AGE, 3, 1)
+
+
+def outcome_text(episode: Episode) -> str | None:
+    """Why a closed CAF ended, in words ("Consent refused")."""
+    if not episode.outcome:
+        return None
+    return OUTCOMES.get(episode.outcome) or CLOSURE_REASONS.get(episode.outcome) \
+        or episode.outcome.replace("_", " ").capitalize()
 
 
 def ready_tasks(session: Session, episode: Episode) -> list[HumanTask]:

@@ -16,6 +16,8 @@ from app.services.query_plans import plan_for_values
 
 FILTERS = ("mine", "role", "overdue", "soon")
 SOON = timedelta(days=7)
+# Until the assessment is in, a child-protection case's own steps are due by its 48-hour limit.
+BEFORE_ASSESSMENT = ("preparation", "assessment")
 # The most urgent tasks a list shows; beyond them the practitioner narrows it with the filters (a
 # list of hundreds is read by nobody, and each row shown costs its child's and authority's names).
 SHOWN = 100
@@ -42,6 +44,7 @@ class TaskRow:
     claimable: bool
     has_draft: bool
     status: str
+    assessment_urgent: bool = False  # the due date is the child-protection assessment's: shown as a red tag
 
 
 def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
@@ -54,6 +57,7 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
     # (and reading each task's submitted data) that the page never shows.
     query = (select(HumanTask.id, HumanTask.episode_id, HumanTask.stage, HumanTask.title, HumanTask.due_at,
                     HumanTask.assigned_user_id, HumanTask.draft, Episode.stage.label("episode_stage"),
+                    (HumanTask.service_request_id.is_(None) & HumanTask.contribution_id.is_(None)).label("own_step"),
                     Episode.child_protection, Episode.status, Episode.authority_id, Episode.child_id,
                     overdue_first, protection_first, no_date_last)
              .join(Episode, Episode.id == HumanTask.episode_id)
@@ -73,8 +77,8 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
     # same statement (not looked up after by a list of ids).
     found = session.execute(
         select(tasks.c.id, tasks.c.episode_id, tasks.c.stage, tasks.c.title, tasks.c.due_at,
-               tasks.c.assigned_user_id, tasks.c.draft, tasks.c.episode_stage, tasks.c.child_protection,
-               tasks.c.status, tasks.c.authority_id, Child.given_names, Child.family_name)
+               tasks.c.assigned_user_id, tasks.c.draft, tasks.c.episode_stage, tasks.c.own_step,
+               tasks.c.child_protection, tasks.c.status, tasks.c.authority_id, Child.given_names, Child.family_name)
         .outerjoin(Child, Child.id == tasks.c.child_id)
         .order_by(tasks.c.overdue_first, tasks.c.protection_first, tasks.c.no_date_last, tasks.c.due_at,
                   tasks.c.id)).all()
@@ -84,16 +88,18 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
         Authority.id.in_({row.authority_id for row in found}))).all()) if found else {}
     rows = TaskRows()
     rows.more = len(found) > SHOWN
-    for (task_id, episode_id, task_stage, title, due_at, assignee, draft, episode_stage, protection, status,
+    for (task_id, episode_id, task_stage, title, due_at, assignee, draft, episode_stage, own_step, protection, status,
          authority_id, given, family) in found[:SHOWN]:
         code = codes.get(authority_id)
+        stage = task_stage or episode_stage
         rows.append(TaskRow(
             task_id=task_id, episode_id=episode_id, reference=episode_reference(code, episode_id),
             child_name=f"{given} {family}" if given is not None else "(record removed)",
-            stage=task_stage or episode_stage, title=title,
+            stage=stage, title=title,
             due_at=due_at, overdue=due_at is not None and as_utc(due_at) < moment,
             child_protection=protection, assigned_to_me=assignee == user.id,
-            claimable=assignee is None, has_draft=bool(draft), status=status))
+            claimable=assignee is None, has_draft=bool(draft), status=status,
+            assessment_urgent=bool(protection and own_step and due_at is not None and stage in BEFORE_ASSESSMENT)))
     return rows
 
 

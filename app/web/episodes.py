@@ -1,19 +1,19 @@
 """The episode page: the child, the people, deadlines, the timeline, the records, the diagram; print and PDF."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, render_template, request
+from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app import audit, policy
 from app.clock import now
-from app.models import Artefact, Episode, ProcessVersion
+from app.models import Artefact, Contribution, Episode, ProcessVersion, ServiceRequest
 from app.services import episode_record as record
-from app.web import printing, request_db, runtime
+from app.web import deadlines, printing, request_db, runtime
 from app.web.access import current_user, episode_or_404, signed_in
 from app.web.schema_form import summary
 
 bp = Blueprint("episodes", __name__, url_prefix="/episodes")
-
+bp.record_once(lambda state: deadlines.install(state.app))  # deadlines read the same on every page
 
 
 def _episode_or_404(session, episode_id: int) -> Episode:
@@ -27,15 +27,42 @@ def show(episode_id: int):
         episode = _episode_or_404(session, episode_id)
         audit.record(session, "episode_viewed", actor_id=current_user().id, episode_id=episode.id)
         tasks = record.ready_tasks(session, episode)
+        positions = runtime().engine.positions(episode)
+        last = record.last_step(session, episode)
         page = render_template(
             "episodes/show.html", episode=episode, child=episode.child, people=record.people(session, episode),
-            deadlines=record.deadlines(session, episode), timeline=record.timeline(session, episode),
+            deadlines=record.deadlines(session, episode, tasks), timeline=record.timeline(session, episode),
             artefacts=record.artefacts(session, episode, summary), tasks=tasks,
             my_tasks={t.id for t in tasks if policy.may_complete(current_user(), t)},
-            siblings=_siblings(session, episode), positions=runtime().engine.positions(episode),
+            siblings=_siblings(session, episode), positions=positions,
+            stages=record.stages(episode, positions), current_steps=record.own_steps(tasks), last_step=last,
+            protection_due=record.protection_due(session, episode, tasks), outcome=record.outcome_text(episode),
+            requests_made=episode.is_open or _has(session, ServiceRequest, episode),
+            contributions_made=episode.is_open or _has(session, Contribution, episode),
             printable=record.PRINTABLE,
             may=policy.permissions(session, current_user(), episode))
     return page
+
+
+@bp.get("/<int:episode_id>/outcome")
+@signed_in
+def outcome(episode_id: int):
+    """How a CAF ended, said as an outcome: what it means, what was kept, what to do now."""
+    with runtime().db.session() as session:
+        episode = _episode_or_404(session, episode_id)
+        if episode.is_open:
+            return redirect(url_for("episodes.show", episode_id=episode.id))
+        refusal = session.scalar(select(Artefact).where(Artefact.episode_id == episode.id,
+                                                        Artefact.kind == "consent_refusal")
+                                 .order_by(Artefact.version.desc()).limit(1))
+        template = "episodes/refused.html" if episode.outcome == "consent_refused" else "episodes/closed.html"
+        return render_template(template, episode=episode, child=episode.child, refusal=refusal,
+                               outcome=record.outcome_text(episode), kept_until=record.kept_until(episode))
+
+
+def _has(session, model, episode: Episode) -> bool:
+    """Whether a closed episode has any of these (requests, contributions) to look back at."""
+    return session.scalar(select(model.id).where(model.episode_id == episode.id).limit(1)) is not None
 
 
 def _siblings(session, episode: Episode) -> list[Episode]:

@@ -167,6 +167,9 @@ def after_completion(result, title: str, concern: bool, phone: str | None, episo
         support = phone or support_contacts()["safeguarding_phone"]
         flash(f"You recorded a child-protection concern. Follow your safeguarding procedures now: call the "
               f"safeguarding team on {support}. The assessment is now due within 48 hours.", "important")
+    if result.status == "closed":
+        # The step ended the CAF (consent refused, no CAF needed): say how it ended, not that a form is complete.
+        return redirect(url_for("episodes.outcome", episode_id=episode_id))
     flash(f"“{title}” is complete.", "success")
     # Straight on to the user's next task in this episode, if the step gave them one.
     following = result.next_task_for(current_user().id)
