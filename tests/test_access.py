@@ -210,6 +210,22 @@ def test_the_lead_professional_adds_and_removes_members_with_reasons(runtime, pe
                        token_from=f"/episodes/{episode_id}/people").status_code == 404
 
 
+def test_nobody_is_added_to_a_closed_caf_even_by_a_forged_request(runtime, people):
+    world = access_world.build(runtime, people)
+    episode_id = world["episodes"]["given"]
+    with runtime.db.session() as session:
+        session.get(Episode, episode_id).status = "closed"
+    lead = _signed_in(make_app(runtime), world, "lead")
+    refused = lead.post(f"/episodes/{episode_id}/people", {"email": "nora@ecaf.test", "role": "tac_member",
+                                                           "reason": "School nurse joins the team"},
+                        token_from=f"/episodes/{episode_id}/people")
+    assert refused.status_code == 400 and "the CAF is closed" in text_of(refused)
+    with runtime.db.session() as session:
+        assert session.scalar(select(EpisodeMember).where(EpisodeMember.episode_id == episode_id,
+                                                          EpisodeMember.user_id == world["users"]["non_member"])) is None
+    assert _audit_count(runtime, action="access_denied", episode_id=episode_id, actor_id=world["users"]["lead"]) == 1
+
+
 def test_contributors_are_off_unless_the_authority_turns_them_on(runtime, people):
     world = access_world.build(runtime, people)
     from app.models import Authority

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app import consent, membership, policy
+from app import audit, consent, membership, policy
 from app.clock import now
 from app.contributions import sections_of
 from app.engine.errors import EpisodeNotOpen, NotWaitingForMessage
@@ -39,7 +39,12 @@ def add_member(session: Session, episode: Episode, actor: User, form: dict) -> C
     errors = change.errors
     user = session.scalar(select(User).where(func.lower(User.email) == typed["email"].lower())) \
         if typed["email"] else None
-    if not typed["email"]:
+    if not episode.is_open:
+        # A closed CAF's page offers no way to add anyone: a forged request is refused and recorded.
+        errors["email"] = f"Nobody can be added to {episode.reference}: the CAF is {episode.status}"
+        audit.record(session, "access_denied", actor_id=actor.id, episode_id=episode.id,
+                     asked_for="add a person to a CAF that is not open")
+    elif not typed["email"]:
         errors["email"] = "Enter the work email address of the person to add"
     elif (refusal := policy.join_refusal(session, user, episode)) == "not_a_practitioner":
         errors["email"] = "There is no practitioner with this email address in eCAF"
