@@ -104,7 +104,7 @@ RUNS = (
     Run("web.py", ("--runs", "1"),
         (*(rf"^{re.escape(label)} +{TIMED}" for label in (
             "(a) argon2id password check", "(a) sign-in, password and code (4 requests)", "(b) task list",
-            "(b) episode page (delivery)", "(b) assessment form, sections A-L",
+            "(b) episode page (delivery)", "(b) assessment: its task list of sections",
             "(b) checklist submitted with an error (400)", "(c) PDF of the CAF in delivery")),
          rf"^    its size +{NUMBER} KB$")),
     Run("forms.py", ("--runs", "2", "--profile"), (rf"^assessment, errors: warm, CPU +{TIMED}", r"top ten by own time:$")),

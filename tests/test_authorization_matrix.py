@@ -12,7 +12,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from app.models import Artefact, EpisodeMember, HumanTask
+from app.models import Artefact, Episode, EpisodeMember, HumanTask
 
 from . import (access_world, matrix_accounts, matrix_admin_queue, matrix_assessment_sections, matrix_attachments,
                matrix_contributions, matrix_process_library, matrix_process_migrations, matrix_service_requests,
@@ -131,6 +131,9 @@ def _cases(world, ids) -> dict[str, list[Case]]:
         withdrawable = state == "given"
         add = cases.setdefault
         add("episodes.show", []).append(Case("GET", base, episode_rule(view)))
+        # How a CAF ended: an open one's viewers are sent to its page instead.
+        add("episodes.outcome", []).append(Case("GET", f"{base}/outcome",
+                                                episode_rule(view, 302 if ids[state]["open"] else 200)))
         add("episodes.diagram", []).append(Case("GET", f"{base}/diagram.bpmn", episode_rule(view)))
         add("episodes.artefact", []).append(Case("GET", f"{base}/records/{base_artefact}",
                                                  episode_rule(view if artefact_id else set())))
@@ -192,7 +195,8 @@ def _ids(runtime, world) -> dict:
                 EpisodeMember.episode_id == episode_id, EpisodeMember.user_id == world["users"]["member"]))
             task = session.scalar(select(HumanTask.id).where(HumanTask.episode_id == episode_id)
                                   .order_by(HumanTask.status != "ready", HumanTask.id.desc()).limit(1))
-            found[state] = {"artefact": artefact, "member": member, "task": task}
+            is_open = session.get(Episode, episode_id).is_open
+            found[state] = {"artefact": artefact, "member": member, "task": task, "open": is_open}
     return found
 
 
