@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, defer, joinedload
 
 from app import audit, policy
 from app.engine import forms as form_tools
-from app.engine.runner import Engine, StepResult
+from app.engine.runner import Engine, StepResult, user_exists
 from app.models import Artefact, Episode, HumanTask, User
 from app.services import called_tasks, person_choices
 from app.services.episode_record import form_pair
@@ -129,6 +129,13 @@ def prefill(session: Session, schema: dict, episode: Episode, user: User) -> dic
         if value and _has(schema, path):
             _put(data, path, value)
     return data
+
+
+def submission_problems(session: Session, opened, data: dict, parse_problems: list[dict]) -> list[dict]:
+    """What stops a task's form being submitted: its conversion and schema problems, then what the
+    process it was called by asks of it (app/services/called_tasks.py)."""
+    errors = all_problems(opened.schema, data, parse_problems, lambda email: user_exists(session, email))
+    return errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))
 
 
 def all_problems(schema: dict, data: dict, parse_problems: list[dict], user_exists) -> list[dict]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from app import audit, consent, policy
-from app.engine import forms as form_tools
 from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
 from app.engine.runner import user_exists
 from app.forms import sections as parts
@@ -240,9 +239,7 @@ def submit(task_id: int):
         opened = _opened(session, task_id)
         draft = opened.task.draft
         data = _answers(session, opened)
-        errors = task_forms.all_problems(opened.schema, data, parts.saved_problems(draft),
-                                         lambda email: user_exists(session, email))
-        errors = errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))
+        errors = task_forms.submission_problems(session, opened, data, parts.saved_problems(draft))
         if errors:
             return _render_check(session, opened, errors, 400)
         episode_id, title = opened.episode.id, opened.task.title

@@ -6,9 +6,7 @@ from sqlalchemy import select
 
 from app import audit, policy
 from app.audit_lists import episodes_shown
-from app.engine import forms as form_tools
 from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
-from app.engine.runner import user_exists
 from app.models import HumanTask
 from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, open_alerts, ready_tasks
@@ -134,8 +132,7 @@ def submit(task_id: int):
         elif action != "submit":
             abort(400)
         else:
-            errors = task_forms.all_problems(schema, data, problems, lambda email: user_exists(session, email))
-            errors = errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))
+            errors = task_forms.submission_problems(session, opened, data, problems)
             if errors:
                 return _render(session, opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
     try:
