@@ -9,6 +9,7 @@ from sqlalchemy import select
 from app.config import PROJECT_ROOT
 from app.forms import sections
 from app.models import Artefact, HumanTask
+from app.web import deadlines
 from tests.conftest import ready_task
 from tests.journeys import prepare, today
 from tests.web import browser, text_of
@@ -71,6 +72,10 @@ def test_the_task_list_shows_each_section_and_its_status(web):
     assert len(statuses) == 14 and set(statuses.values()) == {"Not started"}
     assert "1. A." not in text_of(page) and "You have completed 0 of 14 sections." in text_of(page)
     assert f'href="/tasks/{task.id}/sections/{CHILD}"' in html and f'href="/tasks/{task.id}/check"' in html
+    # The deadline reads as on the task list: how long is left, then when in UK time.
+    assert f"{deadlines.deadline(task.due_at, capital=True)}." in text_of(page)
+    assert len(re.findall(r"Due in 3[45] days, on \w+day \d+ \w+( \d{4})? at ", text_of(page))) == 1
+    assert "Due by" not in text_of(page)
 
     # One section saved and checked, another kept for later.
     done = olive.post(f"/tasks/{task.id}/sections/{VOICE}", {"action": "continue", f"{VOICE}.child_comments": "Hi"})
