@@ -226,8 +226,9 @@ def test_the_practitioners_pages_label_every_cell_with_its_column(runtime, peopl
     _labelled(eve.get("/team/requests"), "Child", "Service", "Status", "Answer due")
 
 
-def test_the_reports_label_each_number_with_its_column(web):
+def test_tables_built_from_data_or_markdown_label_each_cell_with_its_column(web):
     add_episode(web["runtime"], web["people"], now() - timedelta(days=3), submitted=now() - timedelta(days=1))
     admin = browser(web["app"])
     admin.sign_in("adam", web["secrets"]["admin"])
     _labelled(admin.get("/reports"), "Assessments submitted", "Median days")
+    _labelled(admin.get("/processes/expressions"), "Where", "Example from the shipped models", "Helper")
