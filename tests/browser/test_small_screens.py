@@ -89,6 +89,10 @@ def test_the_administrators_lists_and_operations_fit_a_phone(page, axe_check, li
     _both_widths(page, axe_check, "admin-episodes")
     first = page.get_by_test_id("episodes").get_by_role("link", name=re.compile(r"^WST-")).first
     _one_line(page, first)
+    page.goto("/status")
+    _both_widths(page, axe_check, "service-status")
+    assert _card_labels(page, page.locator("table.govuk-table")) == [
+        '"Episode"', '"Stage"', '"Status"', '"Tasks waiting"', '"Next deadline (UTC)"']
 
     page.goto("/admin/episodes?show=errored")
     page.get_by_role("link", name=re.compile(r"^WST-")).first.click()
