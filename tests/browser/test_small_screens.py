@@ -92,7 +92,7 @@ def test_the_administrators_lists_and_operations_fit_a_phone(page, axe_check, li
     page.goto("/status")
     _both_widths(page, axe_check, "service-status")
     assert _card_labels(page, page.locator("table.govuk-table")) == [
-        '"Episode"', '"Stage"', '"Status"', '"Tasks waiting"', '"Next deadline (UTC)"']
+        '"Episode"', '"Stage"', '"Status"', '"Tasks waiting"', '"Next deadline"']
 
     page.goto("/admin/episodes?show=errored")
     page.get_by_role("link", name=re.compile(r"^WST-")).first.click()
