@@ -2,6 +2,8 @@
 fixing its case and leaving an audit row with its reason."""
 from __future__ import annotations
 
+import re
+
 import json
 from datetime import date, timedelta
 
@@ -211,9 +213,10 @@ def test_delete_now_and_terminate(runtime, people):
     assert (gone.status, gone.child_id) == ("deleted", None)
     assert _audited(runtime, "repair_delete", doomed)[0].detail["reason"] == "Created without consent"
 
-    no_outcome = _repair(client, closing, action="terminate", reason="Family moved")
+    no_outcome = _repair(client, closing, action="terminate", confirm="yes", reason="Family moved")
     assert no_outcome.status_code == 400 and "Choose the closure reason" in text_of(no_outcome)
-    assert _repair(client, closing, action="terminate", outcome="moved_away", reason="Family moved").status_code == 302
+    assert _repair(client, closing, action="terminate", outcome="moved_away", confirm="yes",
+                   reason="Family moved").status_code == 302
     ended = _episode(runtime, closing)
     assert (ended.status, ended.outcome) == ("closed", "moved_away")
     with runtime.db.session() as session:
@@ -282,10 +285,13 @@ def test_bulk_retry_previews_then_fixes_a_hundred_errored_episodes(runtime, peop
     preview = client.get("/admin/episodes/bulk?show=errored&action=retry")
     assert preview.status_code == 200 and "100 episodes will change" in text_of(preview)
     assert _counts(runtime, people)["errored"] == 100, "a preview changes nothing"
-    no_reason = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes"})
+    shown = listed(client, "show=errored&action=retry")
+    assert len(shown) == 100
+    no_reason = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes",
+                                                     "listed": shown})
     assert no_reason.status_code == 400 and _counts(runtime, people)["errored"] == 100
     done = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes",
-                                                "reason": "The index endpoint is back"})
+                                                "reason": "The index endpoint is back", "listed": shown})
     assert done.status_code == 302
     assert _counts(runtime, people)["errored"] == 0
     with runtime.db.session() as session:
@@ -307,9 +313,17 @@ def test_bulk_reassign_moves_only_what_can_move(runtime, people):
     preview = client.post("/admin/episodes/bulk", {**form, "confirm": "no"})
     page = text_of(preview)
     assert "1 episodes will change" in page and "is not a member of this episode" in page
-    assert client.post("/admin/episodes/bulk", {**form, "confirm": "yes", "reason": "Olive has left"}).status_code == 302
+    shown = listed(client, "&".join(f"{k}={v}" for k, v in form.items()))
+    assert client.post("/admin/episodes/bulk", {**form, "confirm": "yes", "reason": "Olive has left",
+                                                "listed": shown}).status_code == 302
     assert ready_task(runtime, first, "complete_assessment").assigned_user_id == people["lead"]
     assert ready_task(runtime, second, "complete_assessment").assigned_user_id == people["originator"]
+
+
+def listed(client, query: str) -> list[str]:
+    """What the bulk action's "Are you sure?" page lists and posts back (the action is held to it)."""
+    page = client.get(f"/admin/episodes/bulk/confirm?{query}").get_data(as_text=True)
+    return re.findall(r'name="listed" value="([^"]+)"', page)
 
 
 def prepare_for(runtime, people, child_id: int) -> int:

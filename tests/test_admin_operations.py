@@ -15,7 +15,7 @@ from app.web.layout import menu, text_or_time
 
 from .conftest import complete
 from .journeys import CHECKLIST, CONSENT, assessment, prepare
-from .test_admin_episodes import _admin_client, _audited, _episode, _errored, _second_child
+from .test_admin_episodes import _admin_client, _audited, _episode, _errored, _second_child, listed
 from .web import text_of
 
 
@@ -63,10 +63,20 @@ def test_closing_asks_are_you_sure_with_a_reason_then_closes(runtime, people):
     client = _admin_client(runtime, people)
     page = _page(client, f"/admin/episodes/{episode_id}/repair/terminate").get_data(as_text=True)
     assert "Are you sure you want to close this episode?" in page
+    with runtime.db.session() as session:
+        parts = [row.detail["part"] for row in session.scalars(select(AuditEvent).where(
+            AuditEvent.action == "episode_operations_viewed", AuditEvent.episode_id == episode_id))]
+    assert parts == ["repair:terminate"], "a repair's page names the child: a view, audited"
     assert "govuk-warning-text" in page and "govuk-button--warning" in page and ">Cancel</a>" in page
     assert "its waiting tasks and time limits are cancelled" in page
 
-    form = {"action": "terminate", "outcome": "moved_away", "reason": ""}
+    forged = client.post(f"/admin/episodes/{episode_id}/repair",
+                         {"action": "terminate", "outcome": "moved_away", "reason": "Forged"},
+                         token_from=f"/admin/episodes/{episode_id}")
+    assert forged.status_code == 400 and "Confirm on the “Are you sure?” page" in text_of(forged)
+    assert _episode(runtime, episode_id).status == "open", "only the Are you sure? page closes an episode"
+
+    form = {"action": "terminate", "outcome": "moved_away", "reason": "", "confirm": "yes"}
     refused = client.post(f"/admin/episodes/{episode_id}/repair", form,
                           token_from=f"/admin/episodes/{episode_id}/repair/terminate")
     html = refused.get_data(as_text=True)
@@ -131,20 +141,47 @@ def test_a_bulk_retry_asks_are_you_sure_with_a_reason(runtime, people, monkeypat
     assert "Are you sure you want to retry 3 episodes?" in confirm
     assert "govuk-warning-text" in confirm and "govuk-button--warning" in confirm and ">Cancel</a>" in confirm
 
+    shown = listed(client, "show=errored&action=retry")
+    assert sorted(shown) == sorted(f"{e}:" for e in failed), "the page lists exactly what will change"
     refused = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes",
-                                                   "reason": ""}, token_from="/admin/episodes/bulk?show=errored")
+                                                   "reason": "", "listed": shown},
+                          token_from="/admin/episodes/bulk?show=errored")
     assert refused.status_code == 400 and "Enter the reason for this bulk action" in text_of(refused)
     assert "Are you sure you want to retry 3 episodes?" in refused.get_data(as_text=True)
     assert {_episode(runtime, e).status for e in failed} == {"error"}
 
+    # Another episode errors after the page was read: nothing is done, the page shows the new list.
+    monkeypatch.setitem(handlers.OPERATORS, "index/notify",
+                        lambda ctx, **params: (_ for _ in ()).throw(ConnectionError("index unavailable")))
+    later = runtime.engine.start_episode(child_id=_second_child(runtime, people, "Later"),
+                                         originator_id=people["originator"]).episode_id
+    for name, data in (("pre_assessment_checklist", CHECKLIST), ("obtain_consent", CONSENT),
+                       ("complete_assessment", assessment())):
+        complete(runtime, later, name, data)
+    monkeypatch.setitem(handlers.OPERATORS, "index/notify", real)
+    changed = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes",
+                                                   "reason": "The index is back", "listed": shown},
+                          token_from="/admin/episodes/bulk?show=errored")
+    assert changed.status_code == 409 and "not the ones you were shown" in text_of(changed)
+    assert "Are you sure you want to retry 4 episodes?" in text_of(changed)
+    assert {_episode(runtime, e).status for e in failed + [later]} == {"error"}, "nothing was retried"
+    forged = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes",
+                                                  "reason": "No page seen"}, token_from="/admin/episodes/bulk?show=errored")
+    assert forged.status_code == 409 and {_episode(runtime, e).status for e in failed + [later]} == {"error"}
+
     done = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes",
-                                                "reason": "The index is back"},
+                                                "reason": "The index is back", "listed": shown},
+                       token_from="/admin/episodes/bulk?show=errored")
+    assert done.status_code == 409, "the old list still leaves out the later one"
+    done = client.post("/admin/episodes/bulk", {"show": "errored", "action": "retry", "confirm": "yes",
+                                                "reason": "The index is back",
+                                                "listed": listed(client, "show=errored&action=retry")},
                        token_from="/admin/episodes/bulk?show=errored")
     assert done.status_code == 302
-    assert {_episode(runtime, e).status for e in failed} == {"open"}
+    assert {_episode(runtime, e).status for e in failed + [later]} == {"open"}
     with runtime.db.session() as session:
         (row,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "bulk_retry")).all()
-        assert row.detail["reason"] == "The index is back" and row.detail["done"] == 3
+        assert row.detail["reason"] == "The index is back" and row.detail["done"] == 4
 
 
 def test_a_message_is_discarded_from_its_own_page_with_a_reason(runtime, people):
@@ -162,6 +199,11 @@ def test_a_message_is_discarded_from_its_own_page_with_a_reason(runtime, people)
     assert f"/admin/messages/{message_id}" in listing and 'name="reason"' not in listing
     page = _page(client, f"/admin/messages/{message_id}").get_data(as_text=True)
     assert "A discarded message is never sent" in page and "mailbox full" in page
+    with runtime.db.session() as session:
+        (viewed,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "episode_operations_viewed",
+                                                             AuditEvent.episode_id == episode_id,
+                                                             AuditEvent.detail["part"].as_string() == "message")).all()
+        assert viewed.detail["message"] == message_id, "the message page shows a recipient: a view, audited"
 
     refused = client.post(f"/admin/messages/{message_id}", {"action": "discard", "reason": ""},
                           token_from=f"/admin/messages/{message_id}")

@@ -80,7 +80,7 @@ def test_a_child_protection_case_is_due_within_48_hours_from_the_concern_on_its_
         assert tag and tag.group(1) == "Assessment due in 37 hours"
         assert 'govuk-tag govuk-tag--red ecaf-flag" data-testid="assessment-due"' in html
         assert "No deadline" not in text_of(client.get("/"))
-        due_cell = re.search(r'data-testid="due">(.*?)</td>', html, flags=re.S).group(1)
+        due_cell = re.search(r'data-testid="due"[^>]*>(.*?)</td>', html, flags=re.S).group(1)
         assert text_of_html(due_cell).strip() == f"Assessment due in 37 hours {deadlines.uk_time(consent.due_at)}"
 
         page = client.get(f"/episodes/{episode_id}").get_data(as_text=True)
@@ -179,6 +179,10 @@ def test_consent_refused_leads_to_a_page_that_says_the_caf_is_closed(web):
         assert expected in page, expected
     with runtime.db.session() as session:
         assert session.get(Episode, episode_id).status == "closed"
+        # It shows the child's name, the refusal's reason and the date of birth: a view, audited.
+        viewed = session.scalars(select(AuditEvent).where(AuditEvent.action == "episode_viewed",
+                                                          AuditEvent.episode_id == episode_id)).all()
+        assert [row.detail.get("page") for row in viewed] == ["outcome"]
 
 
 def test_a_closed_episode_offers_no_actions_that_need_an_open_one(web):

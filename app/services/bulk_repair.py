@@ -28,6 +28,11 @@ class Item:
     task_id: int | None = None
     possible: bool = True
 
+    @property
+    def key(self) -> str:
+        """What the "Are you sure?" page lists and posts back: the episode, and the task for a reassign."""
+        return f"{self.episode_id}:{self.task_id or ''}"
+
 
 @dataclass
 class Plan:
@@ -36,6 +41,7 @@ class Plan:
     problems: list[str] = field(default_factory=list)
     to_user: int | None = None
     from_user: int | None = None
+    changed: bool = False  # something now matches that the "Are you sure?" page did not list
 
     @property
     def possible(self) -> list[Item]:
@@ -103,6 +109,19 @@ def _preview_reassign(session: Session, admin: User, plan: Plan, ids: list[int],
         plan.problems.append("No matching task can be moved: the filter matches none, or the person taking "
                              "them is not a member of those episodes")
     return plan
+
+
+def hold_to_listed(plan: Plan, listed: set[str]) -> bool:
+    """Keep to what the "Are you sure?" page listed, worked out again now: what has stopped matching
+    (retried by someone else meanwhile) is left out; if anything matches that it did not list, nothing
+    is done and the plan is marked changed, to be shown again."""
+    if any(item.key not in listed for item in plan.possible):
+        plan.changed = True
+        plan.problems.append("The episodes this would change are not the ones you were shown: check the list "
+                             "again, then confirm")
+        return False
+    plan.items = [item for item in plan.items if item.key in listed]
+    return True
 
 
 def carry_out(runtime, plan: Plan, actor_id: int, reason: str) -> Outcome:

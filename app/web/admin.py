@@ -68,6 +68,9 @@ def bulk():
     form = request.form if request.method == "POST" else request.args
     filters, action, plan, choices = _bulk_plan(form)
     if request.method == "POST" and form.get("confirm") == "yes" and not plan.problems:
+        if not bulk_repair.hold_to_listed(plan, set(form.getlist("listed"))):
+            return render_template("admin/bulk_confirm.html", plan=plan, filters=filters, action=action,
+                                   lists=lists.LISTS, choices=choices, typed=form, error_title=True), 409
         result = bulk_repair.carry_out(runtime(), plan, current_user().id, text(form, "reason", 2000))
         if not result.problems:
             flash(f"{result.done} of {len(plan.items)} episodes were {'retried' if action == 'retry' else 'reassigned'}"

@@ -133,6 +133,9 @@ def _repair_page(episode_id: int, action: str, problem: str | None = None, typed
     engine = runtime().engine
     with runtime().db.session() as session:
         episode = _episode_or_404(session, episode_id)
+        # The page shows the child's name and, for some repairs, task data and members: a view, audited.
+        audit.record(session, "episode_operations_viewed", actor_id=current_user().id, episode_id=episode.id,
+                     part=f"repair:{action}")
         context = {"episode": episode, "child": episode.child, "action": action, "typed": typed or {},
                    "errors": {_problem_field(action, problem): problem} if problem else {}}
         if action == "retry":
@@ -208,11 +211,13 @@ def _carry_out(action: str, form, episode_id: int, actor: int, reason: str) -> N
         repair.resume(engine, episode_id, actor, reason)
     elif action in ("hold", "lift_hold"):
         repair.set_legal_hold(engine, episode_id, action == "hold", actor, reason)
+    elif action in DESTRUCTIVE and form.get("confirm") != "yes":
+        # Only the "Are you sure?" page sends this: closing or deleting from anywhere else is refused.
+        raise repair.RepairRefused("Confirm on the “Are you sure?” page that the episode is to be closed"
+                                   if action == "terminate" else
+                                   "Confirm on the “Are you sure?” page that the episode's content and the "
+                                   "child's details are to be deleted for good")
     elif action == "delete":
-        # Only the "Are you sure?" page sends this: a delete from anywhere else is refused.
-        if form.get("confirm") != "yes":
-            raise repair.RepairRefused("Confirm on the “Are you sure?” page that the episode's content and the "
-                                       "child's details are to be deleted for good")
         repair.delete_now(engine, episode_id, actor, reason)
     elif action == "terminate":
         repair.terminate(engine, episode_id, form.get("outcome", ""), actor, reason)
@@ -248,6 +253,8 @@ def _message_or_404(session, message_id: int) -> OutboxMessage:
 def _message_page(message_id: int, problem: str | None = None, typed=None, status: int = 200):
     with runtime().db.session() as session:
         row = _message_or_404(session, message_id)
+        audit.record(session, "episode_operations_viewed", actor_id=current_user().id, episode_id=row.episode_id,
+                     part="message", message=row.id)
         page = render_template("admin/message.html", message=row, episode=session.get(Episode, row.episode_id), typed=typed or {},
                                errors={"reason": problem} if problem else {}, error_title=bool(problem))
     return page, status

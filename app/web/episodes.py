@@ -48,10 +48,12 @@ def show(episode_id: int):
 @signed_in
 def outcome(episode_id: int):
     """How a CAF ended, said as an outcome: what it means, what was kept, what to do now."""
-    with runtime().db.session() as session:
+    with request_db.transaction() as session:
         episode = _episode_or_404(session, episode_id)
         if episode.is_open:
             return redirect(url_for("episodes.show", episode_id=episode.id))
+        # The child's name, the refusal's reason and how long the record is kept: a view of the CAF.
+        audit.record(session, "episode_viewed", actor_id=current_user().id, episode_id=episode.id, page="outcome")
         refusal = session.scalar(select(Artefact).where(Artefact.episode_id == episode.id,
                                                         Artefact.kind == "consent_refusal")
                                  .order_by(Artefact.version.desc()).limit(1))
