@@ -19,6 +19,15 @@ branch_labels = None
 depends_on = None
 
 
+def _restore_expression_indexes() -> None:
+    """SQLite adds a constraint by rebuilding the table, copying the indexes it can reflect: those on
+    expressions (migration 0014) it cannot, so they are made again."""
+    if op.get_bind().dialect.name == "sqlite":
+        for name, column in (("ix_child_family_name_folded", "family_name"),
+                             ("ix_child_given_names_folded", "given_names")):
+            op.execute(f"CREATE INDEX IF NOT EXISTS {name} ON child (lower(trim({column})))")
+
+
 def upgrade() -> None:
     with op.batch_alter_table("child") as batch:
         batch.add_column(sa.Column("nhs_number", sa.String(10), nullable=True))
@@ -26,6 +35,7 @@ def upgrade() -> None:
         batch.create_unique_constraint("uq_child_nhs_number", ["nhs_number"])
         batch.create_check_constraint("ck_child_nhs_number_or_reason",
                                       "nhs_number IS NULL OR nhs_number_missing IS NULL")
+    _restore_expression_indexes()
     with op.batch_alter_table("index_entry") as batch:
         batch.add_column(sa.Column("nhs_number", sa.String(10), nullable=True))
         batch.create_index("ix_index_entry_nhs_number", ["nhs_number"])
@@ -44,3 +54,4 @@ def downgrade() -> None:
         batch.drop_constraint("uq_child_nhs_number", type_="unique")
         batch.drop_column("nhs_number_missing")
         batch.drop_column("nhs_number")
+    _restore_expression_indexes()
