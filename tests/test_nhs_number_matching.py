@@ -109,6 +109,9 @@ def test_the_index_entry_carries_the_number_and_a_match_on_it_is_exact_and_first
     [renamed] = find(runtime, people["lead"], family_name="Newname", date_of_birth=date(2001, 1, 1),
                      nhs_number=NUMBER)
     assert (renamed.episode_id, renamed.match, renamed.near_because) == (casey_episode, "exact", ())
+    assert (renamed.family_name, renamed.date_of_birth, renamed.postcode_district) == ("", None, None), \
+        "found by the number, the child's other details are not the searcher's to learn"
+    assert (hits[1].family_name, hits[1].date_of_birth) == ("Child", BORN), "a near match shows them, as ever"
     # Without a number the details decide, as before.
     assert {h.match for h in find(runtime, people["lead"], family_name="Child", date_of_birth=BORN)} == {"exact"}
     criteria = [row.detail["criteria"] for row in audited(runtime, "index_searched")]
@@ -134,6 +137,7 @@ def test_an_index_result_never_shows_the_number(web):
     shown = html[html.index('id="results"'):]
     assert "A CAF exists" in shown and "The NHS number you entered" in shown and "Olive Origin" in shown
     assert NUMBER not in shown and "943 476 5919" not in shown and "Casey" not in shown
+    assert "TE1" not in shown and "2015" not in shown, "nor the child's birthday or district"
     bad = client.post("/index", {"nhs_number": "943 476 5918", "family_name": "Child", "reason": REASON})
     assert bad.status_code == 400 and "Enter a real NHS number" in text_of(bad)
     assert 'value="943 476 5918"' in bad.get_data(as_text=True), "what was typed is kept"

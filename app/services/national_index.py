@@ -373,13 +373,16 @@ def _result(user: User, match, entry: IndexEntry, authority: str, shielded: bool
             home_authority_id: int | None) -> IndexResult:
     kind, why, rank = match
     manages = entry.child_id is not None and policy.is_administrator_of(user, home_authority_id)
+    # Found by the number alone, the child's other details are not the searcher's to learn.
+    by_number = rank == BY_NHS_NUMBER
     return IndexResult(
-        match=kind, near_because=why if kind == "near" else (), family_name=entry.family_name,
-        date_of_birth=entry.date_of_birth, postcode_district=district(normalise_postcode(entry.postcode)),
+        match=kind, near_because=why if kind == "near" else (), family_name="" if by_number else entry.family_name,
+        date_of_birth=None if by_number else entry.date_of_birth,
+        postcode_district=None if by_number else district(normalise_postcode(entry.postcode)),
         home_authority=authority, status="open" if entry.status == "open" else "closed",
         last_updated=entry.updated_at, contact={k: (entry.contact or {}).get(k) for k in CONTACT_FIELDS},
         shielded=shielded, shielding_child_id=entry.child_id if manages else None, episode_id=entry.episode_id,
-        by_nhs_number=rank == BY_NHS_NUMBER)
+        by_nhs_number=by_number)
 
 
 def _criteria(given_names: str | None, keys: Keys) -> dict:
