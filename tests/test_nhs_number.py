@@ -245,8 +245,11 @@ def test_the_number_is_shown_only_to_those_with_access(web):
     runtime, people = web["runtime"], web["people"]
     give_number(runtime, people["child"])
     episode_id = start(runtime, people)
-    assert "943 476 5919" in text_of(signed_in(web).get(f"/episodes/{episode_id}"))
+    olive = signed_in(web)
+    assert "943 476 5919" in text_of(olive.get(f"/episodes/{episode_id}"))
+    assert "NHS number 943 476 5919" in text_of(olive.get(f"/episodes/{episode_id}/print"))
     stranger = signed_in(web, "lead", "leah")
-    page = stranger.get(f"/episodes/{episode_id}")
-    assert page.status_code in (403, 404)
-    assert "943 476 5919" not in page.get_data(as_text=True) and NUMBER not in page.get_data(as_text=True)
+    for path in (f"/episodes/{episode_id}", f"/episodes/{episode_id}/print"):
+        page = stranger.get(path)
+        assert page.status_code in (403, 404)
+        assert "943 476 5919" not in page.get_data(as_text=True) and NUMBER not in page.get_data(as_text=True)
