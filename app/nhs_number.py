@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import or_, true
+
 # The Act's exceptions (s.16LC(3)): the only reasons a child's record may go without the number.
 MISSING_REASONS = {
     "not_known": "Not known, and finding it would cause unreasonable delay",
@@ -54,3 +56,18 @@ def formatted(number: str | None) -> str:
     if not number or len(number) != 10:
         return number or ""
     return f"{number[:3]} {number[3:6]} {number[6:]}"
+
+
+# ---------------------------------------------------------------- matching (one rule for every search)
+
+def compare(asked: str | None, held: str | None) -> str | None:
+    """"same" (the child asked about, whatever the other details), "differs" (another child), or None when
+    either side has no number and the other details decide."""
+    if not asked or not held:
+        return None
+    return "same" if held == asked else "differs"
+
+
+def not_another(column, asked: str | None):
+    """SQL: a record that does not hold another number than the one asked about (true when none is asked)."""
+    return or_(column.is_(None), column == asked) if asked else true()

@@ -1,9 +1,9 @@
 """The episode itself: existing CAFs, child-protection concerns, lead professional, closure, deletion."""
 from __future__ import annotations
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, select
 
-from app import attachments, audit, membership, policy
+from app import attachments, audit, membership, nhs_number, policy
 from app.clock import now
 from app.engine.context import StepContext
 from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
@@ -30,8 +30,7 @@ def check_existing(ctx: StepContext) -> dict:
     entry = None
     if child.nhs_number:
         entry = ctx.session.scalar(others.where(IndexEntry.nhs_number == child.nhs_number))
-        same_details = and_(same_details, or_(IndexEntry.nhs_number.is_(None),
-                                              IndexEntry.nhs_number == child.nhs_number))
+        same_details = and_(same_details, nhs_number.not_another(IndexEntry.nhs_number, child.nhs_number))
     entry = entry or ctx.session.scalar(others.where(same_details))
     if entry is None:
         return {"found": False}

@@ -168,6 +168,7 @@ def test_a_number_already_held_finds_that_child_for_someone_with_access(web):
                                                    "postcode": "W9 2AB"}))
     assert "Casey Child" in found and "Same NHS number" in found, "the number outranks the details typed"
     assert "Record the child and start a CAF" not in found
+    assert "A child listed above already holds this NHS number" in found
     refused = client.post("/children/new", record_form(web, **{"child-0-nhs_number": NUMBER}),
                           token_from="/children/find")
     assert refused.status_code == 400

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from app import audit, policy
 from app.audit_lists import episodes_shown
 from app.clock import now
-from app.nhs_number import formatted
+from app import nhs_number
 from app.models import Authority, Child, Episode, OPEN_STATUSES, User
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$")
@@ -83,7 +83,8 @@ def _index_look_up(session: Session, user: User, criteria: Criteria, *, episode_
     from app.services import national_index  # it imports this module's postcode rules
     return national_index.search(session, user, given_names=criteria.given_names, family_name=criteria.family_name,
                                  date_of_birth=criteria.date_of_birth, postcode=criteria.postcode,
-                                 nhs_number=criteria.nhs_number, reason=INDEX_REASON, open_only=True, episode_id=episode_id, page="start_a_caf")
+                                 nhs_number=criteria.nhs_number, reason=INDEX_REASON, open_only=True,
+                                 episode_id=episode_id, page="start_a_caf")
 
 
 def _by_details(criteria: Criteria):
@@ -95,8 +96,7 @@ def _by_details(criteria: Criteria):
         found.append(Child.postcode == criteria.postcode)
     if criteria.given_names.strip():
         found.append(_same_name(Child.given_names, criteria.given_names))
-    if criteria.nhs_number:
-        found.append(or_(Child.nhs_number.is_(None), Child.nhs_number == criteria.nhs_number))
+    found.append(nhs_number.not_another(Child.nhs_number, criteria.nhs_number))
     return found
 
 
@@ -167,23 +167,22 @@ def already_open(session: Session, child: NewChild) -> Episode | None:
         return None
     same = [_same_name(Child.family_name, child.family_name), _same_name(Child.given_names, child.given_names),
             Child.date_of_birth == child.date_of_birth]
-    if child.nhs_number:
-        same.append(or_(Child.nhs_number.is_(None), Child.nhs_number == child.nhs_number))
+    same.append(nhs_number.not_another(Child.nhs_number, child.nhs_number))
     return session.scalar(
         select(Episode).join(Child, Child.id == Episode.child_id)
         .where(*same, Episode.status.in_(OPEN_STATUSES)).limit(1))
 
 
-def holder_of(session: Session, nhs_number: str) -> Child | None:
+def holder_of(session: Session, number: str) -> Child | None:
     """The child recorded with this NHS number, if any."""
-    return session.scalar(select(Child).where(Child.nhs_number == nhs_number))
+    return session.scalar(select(Child).where(Child.nhs_number == number))
 
 
 def number_refusal(session: Session, user: User, holder: Child, child: NewChild) -> str:
     """Why a child cannot be recorded with an NHS number already held, naming only what this user may
     know: the child and their CAF when the user may open it; otherwise whom the index names (asked about
     an open CAF of the holder, and audited); otherwise nobody."""
-    number = formatted(holder.nhs_number)
+    number = nhs_number.formatted(holder.nhs_number)
     episode = session.scalar(select(Episode).where(Episode.child_id == holder.id, Episode.status != "deleted")
                              .order_by(Episode.started_at.desc()).limit(1))
     if episode is not None and policy.visible_episode(session, user, episode.id) is not None:

@@ -26,7 +26,7 @@ from functools import lru_cache
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import policy
+from app import nhs_number, policy
 from app.audit_lists import episodes_shown
 from app.models import Authority, Child, Episode, IndexEntry, User
 from app.services import shielding
@@ -188,11 +188,7 @@ BY_NHS_NUMBER = (False, -99, -99, -1.0)
 
 
 def compare_nhs_number(keys: Keys, entry) -> str | None:
-    """"same", "differs", or None when either has no number to compare."""
-    held = getattr(entry, "nhs_number", None)
-    if keys.nhs_number is None or held is None:
-        return None
-    return "same" if held == keys.nhs_number else "differs"
+    return nhs_number.compare(keys.nhs_number, getattr(entry, "nhs_number", None))
 
 
 def _score(keys: Keys, entry, compare_name=_compare_name) -> tuple[str, tuple[str, ...], tuple] | None:

@@ -18,6 +18,7 @@ import bisect
 from dataclasses import dataclass
 from datetime import date
 
+from app import nhs_number
 from app.services.national_index import NAME_SIMILARITY, compare_birth, compare_postcode, exact_name, folded_name, \
     may_be_alike, name_ratio
 
@@ -94,11 +95,7 @@ class Matcher:
                 "postcode": compare_postcode(self.keys.postcode, record.postcode)}
 
     def nhs_number(self, record) -> str | None:
-        """"same", "differs", or None when the search or the record has no number."""
-        held = getattr(record, "nhs_number", None)
-        if not self.keys.nhs_number or not held:
-            return None
-        return "same" if held == self.keys.nhs_number else "differs"
+        return nhs_number.compare(self.keys.nhs_number, getattr(record, "nhs_number", None))
 
     def decided(self, how: dict, record) -> dict[str, str | None]:
         return {key: self.names[key].compared(getattr(record, key)) if value == UNDECIDED else value
