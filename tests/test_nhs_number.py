@@ -3,6 +3,8 @@ reason for its absence given, one record per number (the database refuses a seco
 those with access and to nobody else."""
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
@@ -229,6 +231,28 @@ def test_recording_that_loses_the_race_is_refused_whole(runtime, people):
     with pytest.raises(service.NhsNumberTaken):
         service.start_for(runtime, olive, siblings, people["authority"])
     assert count(runtime, Child) == 1 and count(runtime, Episode) == 0
+
+
+def test_two_practitioners_recording_the_same_number_at_once_make_one_record(runtime, people):
+    """start_for itself does not look for the number first: only the database stands between the two."""
+    with runtime.db.session() as session:
+        users = [session.get(User, people["originator"]), session.get(User, people["lead"])]
+    together = threading.Barrier(2)
+
+    def record(user):
+        together.wait()
+        try:
+            return service.start_for(runtime, user, [service.NewChild("Ada", "Race", date(2017, 2, 1), "W2 5RS",
+                                                                      "3 Pair Road", NUMBER)], people["authority"])
+        except service.NhsNumberTaken:
+            return "refused"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = list(pool.map(record, users))
+    assert sorted(map(str, outcomes)).count("refused") == 1, outcomes
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.count()).select_from(Child).where(Child.nhs_number == NUMBER)) == 1
+    assert count(runtime, Episode) == 1
 
 
 def test_the_page_says_so_when_the_race_is_lost(web, monkeypatch):
