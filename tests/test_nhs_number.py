@@ -179,6 +179,24 @@ def test_a_number_already_held_finds_that_child_for_someone_with_access(web):
     assert count(runtime, Child) == 1 and count(runtime, Episode) == 1
 
 
+def test_a_number_held_by_a_child_whose_caf_is_closed_is_not_recorded_again(web):
+    runtime, people = web["runtime"], web["people"]
+    episode_id = start(runtime, people)
+    give_number(runtime, people["child"])
+    with runtime.db.session() as session:
+        episode = session.get(Episode, episode_id)
+        episode.status, episode.closed_at, reference = "closed", now(), episode.reference
+    client = signed_in(web)
+    found = text_of(client.post("/children/find", {"nhs_number": NUMBER, "family_name": "New", "postcode": "W9 2AB"}))
+    assert "A child listed above already holds this NHS number" in found
+    assert "Record the child and start a CAF" not in found
+    refused = client.post("/children/new", record_form(web, **{"child-0-nhs_number": NUMBER}),
+                          token_from="/children/find")
+    assert refused.status_code == 400 and (f"Casey Child is already recorded with NHS number 943 476 5919; their CAF "
+                                           f"{reference} is closed: contact the eCAF administrator" in text_of(refused))
+    assert count(runtime, Child) == 1 and count(runtime, Episode) == 1
+
+
 def test_a_number_already_held_names_nobody_to_someone_without_access(web):
     runtime, people = web["runtime"], web["people"]
     start(runtime, people)  # no index entry yet

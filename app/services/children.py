@@ -186,6 +186,9 @@ def number_refusal(session: Session, user: User, holder: Child, child: NewChild)
     episode = session.scalar(select(Episode).where(Episode.child_id == holder.id, Episode.status != "deleted")
                              .order_by(Episode.started_at.desc()).limit(1))
     if episode is not None and policy.visible_episode(session, user, episode.id) is not None:
+        if not episode.is_open:  # a second record would split the child's history: the administrator decides
+            return (f"{holder.display_name} is already recorded with NHS number {number}; their CAF "
+                    f"{episode.reference} is closed: contact the eCAF administrator to start another")
         return (f"{holder.display_name} is already recorded with NHS number {number} ({episode.reference}): "
                 "open their CAF instead of recording them again")
     if episode is not None and episode.is_open:
