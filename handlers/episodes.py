@@ -1,9 +1,9 @@
 """The episode itself: existing CAFs, child-protection concerns, lead professional, closure, deletion."""
 from __future__ import annotations
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, select
 
-from app import attachments, audit, membership, policy
+from app import attachments, audit, membership, nhs_number, policy
 from app.clock import now
 from app.engine.context import StepContext
 from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
@@ -20,14 +20,18 @@ def record_child_protection_concern(ctx: StepContext) -> dict:
 
 @operator("episodes/check_existing")
 def check_existing(ctx: StepContext) -> dict:
-    """Is there an open CAF for this child under another record or in another authority?"""
+    """Is there an open CAF for this child under another record or in another authority? An entry holding
+    the child's NHS number is this child's first; one holding another number is another child's."""
     child = ctx.episode.child
-    entry = ctx.session.scalar(
-        select(IndexEntry).where(
-            func.lower(IndexEntry.family_name) == child.family_name.lower(),
-            IndexEntry.date_of_birth == child.date_of_birth, IndexEntry.status == "open",
-            IndexEntry.episode_id != ctx.episode.id)
-        .order_by(IndexEntry.updated_at.desc()).limit(1))
+    others = select(IndexEntry).where(IndexEntry.status == "open", IndexEntry.episode_id != ctx.episode.id) \
+        .order_by(IndexEntry.updated_at.desc()).limit(1)
+    same_details = and_(func.lower(IndexEntry.family_name) == child.family_name.lower(),
+                        IndexEntry.date_of_birth == child.date_of_birth)
+    entry = None
+    if child.nhs_number:
+        entry = ctx.session.scalar(others.where(IndexEntry.nhs_number == child.nhs_number))
+        same_details = and_(same_details, nhs_number.not_another(IndexEntry.nhs_number, child.nhs_number))
+    entry = entry or ctx.session.scalar(others.where(same_details))
     if entry is None:
         return {"found": False}
     ref = ctx.episode.reference

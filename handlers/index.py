@@ -30,7 +30,7 @@ def _send_notice(ctx: StepContext, entry: IndexEntry, event: str) -> None:
     notice = {"event": event, "status": entry.status, "episode_reference": episode.reference,
               "child": {"family_name": child.family_name, "given_names": child.given_names,
                         "date_of_birth": child.date_of_birth.isoformat() if child.date_of_birth else None,
-                        "postcode": child.postcode},
+                        "postcode": child.postcode, "nhs_number": child.nhs_number},
               "home_authority": episode.authority.name, "contact": entry.contact}
     ctx.notify("index_notice", ctx.config.index_endpoint_url, f"CAF {entry.status}: {episode.reference}",
                "A CAF exists for this child; contact the practitioner named.", channel="index", payload=notice)
@@ -48,6 +48,7 @@ def notify(ctx: StepContext, reason: str) -> dict:
         ctx.session.add(entry)
     entry.child_id, entry.family_name = child.id, child.family_name
     entry.date_of_birth, entry.postcode = child.date_of_birth, child.postcode
+    entry.nhs_number = child.nhs_number
     entry.authority_id, entry.contact = episode.authority_id, contact
     entry.status, entry.updated_at = "open", ctx.now
     ctx.session.flush()

@@ -295,7 +295,8 @@ def test_recording_a_shielded_child_again_names_nobody(runtime, people):
     answer = nora.post("/children/new", {
         "children": "1", "child-0-given_names": "Casey", "child-0-family_name": "Child",
         "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "5", "child-0-date_of_birth-year": "2015",
-        "postcode": "TE1 1ST", "address": "1 Test Road", "authority": str(people["authority"])},
+        "child-0-nhs_number_missing": "not_known", "postcode": "TE1 1ST", "address": "1 Test Road",
+        "authority": str(people["authority"])},
         token_from="/children/find")
     page = text_of(answer)
     assert answer.status_code == 400 and "contact the eCAF administrator" in page

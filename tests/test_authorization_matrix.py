@@ -35,8 +35,8 @@ CASEY_SEARCH = {"family_name": "Child", "date_of_birth-day": "1", "date_of_birth
                 "date_of_birth-year": "2015"}
 CASEY_RECORD = {"count": "1", "child-0-given_names": "Casey", "child-0-family_name": "Child",
                 "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "5",
-                "child-0-date_of_birth-year": "2015", "address": "1 Test Road", "postcode": "TE1 1ST",
-                "action": "start"}
+                "child-0-date_of_birth-year": "2015", "child-0-nhs_number_missing": "not_known",
+                "address": "1 Test Road", "postcode": "TE1 1ST", "action": "start"}
 # Whose task is ready in each episode.
 TASK_HOLDER = {"none": {"originator"}, "given": {"lead"}, "withdrawn": set()}
 

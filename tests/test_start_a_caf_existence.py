@@ -22,7 +22,8 @@ HOLDER = ("Olive Origin", "olive@testshire.test", "0100 000 111")
 def _record_form(people) -> dict:
     return {"count": "1", "child-0-given_names": "Casey", "child-0-family_name": "Child",
             "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "5", "child-0-date_of_birth-year": "2015",
-            "address": "1 Test Road", "postcode": "TE1 1ST", "authority": str(people["authority"]), "action": "start"}
+            "child-0-nhs_number_missing": "not_known", "address": "1 Test Road", "postcode": "TE1 1ST",
+            "authority": str(people["authority"]), "action": "start"}
 
 
 def _stranger(web):

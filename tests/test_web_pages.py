@@ -100,7 +100,8 @@ def test_search_then_record_and_start_a_caf(web):
     assert "No CAF was found" in text_of(found) and "Record the child and start a CAF" in text_of(found)
     form = {"count": "1", "child-0-given_names": "Sky", "child-0-family_name": "New",
             "child-0-date_of_birth-day": "3", "child-0-date_of_birth-month": "4",
-            "child-0-date_of_birth-year": "2018", "address": "", "postcode": "W9 2AB",
+            "child-0-date_of_birth-year": "2018", "child-0-nhs_number_missing": "not_known", "address": "",
+            "postcode": "W9 2AB",
             "authority": str(web["people"]["authority"]), "action": "start"}
     bad = client.post("/children/new", form, token_from="/children/find")
     assert bad.status_code == 400 and "Enter the child's home address" in text_of(bad)
@@ -127,7 +128,8 @@ def test_an_open_caf_shows_its_contact_instead_of_starting_another(web):
     again = stranger.post("/children/new", {
         "count": "1", "child-0-given_names": "Casey", "child-0-family_name": "Child",
         "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "5", "child-0-date_of_birth-year": "2015",
-        "address": "1 Test Road", "postcode": "TE1 1ST", "authority": str(people["authority"]), "action": "start"},
+        "child-0-nhs_number_missing": "not_known", "address": "1 Test Road", "postcode": "TE1 1ST",
+        "authority": str(people["authority"]), "action": "start"},
         token_from="/children/find")
     assert again.status_code == 400 and "already open" in text_of(again)
     assert _count(runtime, Episode) == 1
@@ -138,7 +140,8 @@ def test_siblings_start_linked_episodes(web):
     client = signed_in(web)
     base = {"child-0-given_names": "Ada", "child-0-family_name": "Twin", "child-0-date_of_birth-day": "1",
             "child-0-date_of_birth-month": "2", "child-0-date_of_birth-year": "2017", "address": "3 Pair Road",
-            "postcode": "W2 5RS", "authority": str(people["authority"])}
+            "postcode": "W2 5RS", "authority": str(people["authority"]), "child-0-nhs_number_missing": "not_known",
+            "child-1-nhs_number_missing": "detrimental"}
     added = client.post("/children/new", {**base, "count": "1", "action": "add"}, token_from="/children/find")
     html = added.get_data(as_text=True)
     assert 'name="child-1-given_names"' in html and 'value="Ada"' in html

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Index, String, func, text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime
@@ -19,6 +19,9 @@ class Child(Base):
         Index("ix_child_given_names_folded", func.lower(func.trim(text("given_names")))),
         Index("ix_child_date_of_birth", "date_of_birth"),
         Index("ix_child_postcode", "postcode", postgresql_ops={"postcode": "varchar_pattern_ops"}),
+        # One record per NHS number: the database refuses a second, however close together they come.
+        UniqueConstraint("nhs_number", name="uq_child_nhs_number"),
+        CheckConstraint("nhs_number IS NULL OR nhs_number_missing IS NULL", name="ck_child_nhs_number_or_reason"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     given_names: Mapped[str] = mapped_column(String(200))
@@ -26,6 +29,10 @@ class Child(Base):
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     address: Mapped[str | None] = mapped_column(String(500))
     postcode: Mapped[str | None] = mapped_column(String(10))
+    # The consistent identifier (Children Act 2004 s.16LC): ten digits, checked; or why it is missing
+    # (a key of app.nhs_number.MISSING_REASONS). Children recorded before 2026 may have neither.
+    nhs_number: Mapped[str | None] = mapped_column(String(10))
+    nhs_number_missing: Mapped[str | None] = mapped_column(String(20))
     home_authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
     home_authority: Mapped[Authority] = relationship()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -20,6 +20,8 @@ class IndexEntry(Base):
     family_name: Mapped[str] = mapped_column(String(200), index=True)
     date_of_birth: Mapped[date | None] = mapped_column(Date, index=True)
     postcode: Mapped[str | None] = mapped_column(String(10))
+    # Searched for exactly, never shown in a result.
+    nhs_number: Mapped[str | None] = mapped_column(String(10), index=True)
     authority_id: Mapped[int] = mapped_column(ForeignKey("authority.id"))
     contact: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(20), default="open")

@@ -43,6 +43,7 @@ class SearchRequestChild(Base):
     family_name: Mapped[str] = mapped_column(String(200))
     date_of_birth: Mapped[date | None] = mapped_column(Date)
     postcode: Mapped[str | None] = mapped_column(String(10))
+    nhs_number: Mapped[str | None] = mapped_column(String(10))
     notes: Mapped[str | None] = mapped_column(Text)
     # Filled in by the administrator who answers the request.
     matched_child_id: Mapped[int | None] = mapped_column(ForeignKey("child.id", ondelete="SET NULL"))

@@ -5,6 +5,10 @@ index, asked exactly as *Is there a CAF?* would be (same matching, same visibili
 reason "starting a CAF"). Whether anyone else holds a CAF, and who, is learnt only through the
 index: a CAF the index does not show to this user (no entry yet, consent withdrawn, a shielded
 child) is reported as "may already exist", naming nobody, which is also what stops a second one.
+
+The NHS number comes first: a child holding the number searched for is the child, whatever the
+name, birthday or postcode; a child holding another number is another child. A number is recorded
+once (the database's unique constraint refuses a second record, however close together they come).
 """
 from __future__ import annotations
 
@@ -13,12 +17,14 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.audit_lists import episodes_shown
 from app.clock import now
+from app import nhs_number
 from app.models import Authority, Child, Episode, OPEN_STATUSES, User
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$")
@@ -44,12 +50,14 @@ class Criteria:
     family_name: str = ""
     date_of_birth: date | None = None
     postcode: str | None = None
+    nhs_number: str | None = None
 
 
 @dataclass
 class VisibleMatch:
     child: Child
     episode: Episode | None
+    by_nhs_number: bool = False  # the child holds the NHS number searched for
 
 
 @dataclass
@@ -57,12 +65,14 @@ class SearchResult:
     visible: list[VisibleMatch] = field(default_factory=list)
     index: list = field(default_factory=list)  # national_index.IndexResult, open CAFs only
     may_exist: bool = False  # an open CAF matches that the index does not show this user
+    number_held: bool = False  # a child the user may see holds the NHS number searched for
 
     @property
     def blocking(self) -> bool:
-        """An open episode exists for a matching child: another must not be started."""
+        """An open episode exists for a matching child, or the NHS number is recorded already: another
+        child must not be recorded."""
         return (any(m.episode is not None and m.episode.is_open for m in self.visible) or self.may_exist
-                or any(r.match == "exact" for r in self.index))
+                or self.number_held or any(r.match == "exact" for r in self.index))
 
 
 def _same_name(column, value: str):
@@ -73,19 +83,31 @@ def _index_look_up(session: Session, user: User, criteria: Criteria, *, episode_
     from app.services import national_index  # it imports this module's postcode rules
     return national_index.search(session, user, given_names=criteria.given_names, family_name=criteria.family_name,
                                  date_of_birth=criteria.date_of_birth, postcode=criteria.postcode,
-                                 reason=INDEX_REASON, open_only=True, episode_id=episode_id, page="start_a_caf")
+                                 nhs_number=criteria.nhs_number, reason=INDEX_REASON, open_only=True,
+                                 episode_id=episode_id, page="start_a_caf")
+
+
+def _by_details(criteria: Criteria):
+    """Children with these details; when a number is searched for, not those holding another one."""
+    found = [_same_name(Child.family_name, criteria.family_name)]
+    if criteria.date_of_birth:
+        found.append(Child.date_of_birth == criteria.date_of_birth)
+    if criteria.postcode:
+        found.append(Child.postcode == criteria.postcode)
+    if criteria.given_names.strip():
+        found.append(_same_name(Child.given_names, criteria.given_names))
+    found.append(nhs_number.not_another(Child.nhs_number, criteria.nhs_number))
+    return found
 
 
 def search(session: Session, user: User, criteria: Criteria) -> SearchResult:
     result = SearchResult()
-    query = select(Child).where(_same_name(Child.family_name, criteria.family_name))
-    if criteria.date_of_birth:
-        query = query.where(Child.date_of_birth == criteria.date_of_birth)
-    if criteria.postcode:
-        query = query.where(Child.postcode == criteria.postcode)
-    if criteria.given_names.strip():
-        query = query.where(_same_name(Child.given_names, criteria.given_names))
-    matches = session.scalars(query.limit(50)).all()
+    wanted = _by_details(criteria)
+    if criteria.nhs_number:
+        wanted = [or_(Child.nhs_number == criteria.nhs_number, and_(*wanted))]
+    matches = session.scalars(select(Child).where(*wanted).limit(50)).all()
+    # The child holding the number outranks any matching on name, birthday or postcode.
+    matches = sorted(matches, key=lambda c: not (criteria.nhs_number and c.nhs_number == criteria.nhs_number))
     visible_ids = set(session.scalars(select(Child.id).where(Child.id.in_([c.id for c in matches]),
                                                              policy.child_filter(user))))
     result.index = _index_look_up(session, user, criteria)
@@ -93,13 +115,17 @@ def search(session: Session, user: User, criteria: Criteria) -> SearchResult:
     for child in matches:
         episode = session.scalar(select(Episode).where(Episode.child_id == child.id, Episode.status != "deleted")
                                  .order_by(Episode.started_at.desc()).limit(1))
+        holds_number = bool(criteria.nhs_number) and child.nhs_number == criteria.nhs_number
         if child.id in visible_ids:
-            result.visible.append(VisibleMatch(child, episode))
+            result.visible.append(VisibleMatch(child, episode, by_nhs_number=holds_number))
         elif episode is not None and episode.is_open and episode.id not in in_index:
             result.may_exist = True
+        elif holds_number and (episode is None or episode.id not in in_index):
+            result.may_exist = True  # recorded already, out of this user's sight: the number cannot be used again
+    result.number_held = any(m.by_nhs_number for m in result.visible)
     episodes_shown(session, user.id, "start_a_caf", [m.episode.id for m in result.visible if m.episode],
                    action="child_search", matches=len(matches), visible=len(result.visible),
-                   index=len(result.index), may_exist=result.may_exist)
+                   index=len(result.index), may_exist=result.may_exist, by_nhs_number=bool(criteria.nhs_number))
     return result
 
 
@@ -127,16 +153,53 @@ class NewChild:
     date_of_birth: date | None
     postcode: str | None
     address: str | None
+    nhs_number: str | None = None
+    nhs_number_missing: str | None = None  # a key of app.nhs_number.MISSING_REASONS
+
+
+class NhsNumberTaken(ValueError):
+    """Another record took the NHS number between the check and the insert: the database refused."""
 
 
 def already_open(session: Session, child: NewChild) -> Episode | None:
-    """An open episode for a child with the same name and date of birth, if any."""
+    """An open episode for a child with the same name and date of birth (and no other NHS number), if any."""
     if child.date_of_birth is None:
         return None
+    same = [_same_name(Child.family_name, child.family_name), _same_name(Child.given_names, child.given_names),
+            Child.date_of_birth == child.date_of_birth]
+    same.append(nhs_number.not_another(Child.nhs_number, child.nhs_number))
     return session.scalar(
         select(Episode).join(Child, Child.id == Episode.child_id)
-        .where(_same_name(Child.family_name, child.family_name), _same_name(Child.given_names, child.given_names),
-               Child.date_of_birth == child.date_of_birth, Episode.status.in_(OPEN_STATUSES)).limit(1))
+        .where(*same, Episode.status.in_(OPEN_STATUSES)).limit(1))
+
+
+def holder_of(session: Session, number: str) -> Child | None:
+    """The child recorded with this NHS number, if any."""
+    return session.scalar(select(Child).where(Child.nhs_number == number))
+
+
+def number_refusal(session: Session, user: User, holder: Child, child: NewChild) -> str:
+    """Why a child cannot be recorded with an NHS number already held, naming only what this user may
+    know: the child and their CAF when the user may open it; otherwise whom the index names (asked about
+    an open CAF of the holder, and audited); otherwise nobody."""
+    number = nhs_number.formatted(holder.nhs_number)
+    episode = session.scalar(select(Episode).where(Episode.child_id == holder.id, Episode.status != "deleted")
+                             .order_by(Episode.started_at.desc()).limit(1))
+    if episode is not None and policy.visible_episode(session, user, episode.id) is not None:
+        if not episode.is_open:  # a second record would split the child's history: the administrator decides
+            return (f"{holder.display_name} is already recorded with NHS number {number}; their CAF "
+                    f"{episode.reference} is closed: contact the eCAF administrator to start another")
+        return (f"{holder.display_name} is already recorded with NHS number {number} ({episode.reference}): "
+                "open their CAF instead of recording them again")
+    if episode is not None and episode.is_open:
+        asked = Criteria(child.given_names, child.family_name, child.date_of_birth, child.postcode, holder.nhs_number)
+        found = _index_look_up(session, user, asked, episode_id=episode.id)
+        if found:
+            contact = found[0].contact
+            return (f"A CAF is already open for the child with NHS number {number}: contact {contact['name']} "
+                    f"({contact['organisation'] or contact['role'] or 'eCAF'}) on "
+                    f"{contact['phone'] or contact['email']} instead of recording them again")
+    return f"A child with NHS number {number} is already recorded: contact the eCAF administrator"
 
 
 def start_for(runtime, user: User, children: list[NewChild], authority_id: int) -> list[int]:
@@ -149,10 +212,17 @@ def start_for(runtime, user: User, children: list[NewChild], authority_id: int) 
         for new in children:
             record = Child(given_names=new.given_names.strip(), family_name=new.family_name.strip(),
                            date_of_birth=new.date_of_birth, postcode=new.postcode, address=new.address,
+                           nhs_number=new.nhs_number, nhs_number_missing=new.nhs_number_missing,
                            home_authority_id=authority_id, created_at=now())
             session.add(record)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError as exc:  # the whole recording is rolled back: no sibling is left half-made
+                if new.nhs_number and "nhs_number" in str(exc.orig):
+                    raise NhsNumberTaken(new.nhs_number) from exc
+                raise
             child_ids.append(record.id)
-            audit.record(session, "child_recorded", actor_id=user.id, child_id=record.id, sibling_group=group)
+            audit.record(session, "child_recorded", actor_id=user.id, child_id=record.id, sibling_group=group,
+                         nhs_number_missing=new.nhs_number_missing)
     return [runtime.engine.start_episode(child_id=child_id, originator_id=user.id, sibling_group=group).episode_id
             for child_id in child_ids]

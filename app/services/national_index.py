@@ -8,6 +8,10 @@ Matching works on three keys: family name, date of birth and postcode. Each key 
 closely or not at all; a result needs at least two keys matching closely, and is exact when every
 key searched on matches exactly. The index holds no given names, so they are recorded with the
 search but do not narrow it.
+
+The NHS number, when searched for, outranks them all: an entry holding it is an exact result
+whatever its other keys, and comes first; an entry holding another number is another child, at
+best a near result. It is one of the two keys a search needs, and never shown in a result.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ from functools import lru_cache
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app import policy
+from app import nhs_number, policy
 from app.audit_lists import episodes_shown
 from app.models import Authority, Child, Episode, IndexEntry, User
 from app.services import shielding
@@ -52,10 +56,16 @@ class Keys:
     family_name: str | None
     date_of_birth: date | None
     postcode: str | None
+    nhs_number: str | None = None
+
+    @property
+    def details(self) -> int:
+        """How many of the three compared keys were given."""
+        return sum(value is not None for value in (self.family_name, self.date_of_birth, self.postcode))
 
     @property
     def given(self) -> int:
-        return sum(value is not None for value in (self.family_name, self.date_of_birth, self.postcode))
+        return self.details + (self.nhs_number is not None)
 
 
 @dataclass(frozen=True)
@@ -75,6 +85,7 @@ class IndexResult:
     shielding_child_id: int | None = None
     # For the audit row only: pages never show it (the index gives no way into the CAF).
     episode_id: int | None = None
+    by_nhs_number: bool = False  # the entry holds the NHS number searched for
 
 
 # ---------------------------------------------------------------- comparing keys
@@ -171,11 +182,21 @@ def compare_postcode(searched: str | None, indexed: str | None) -> str | None:
 
 NEAR_REASONS = {"family_name": "family name spelled differently", "date_of_birth": "day and month swapped",
                 "postcode": "same postcode district"}
+NHS_NUMBER_DIFFERS = "NHS number differs"
+# The sort key of an entry holding the NHS number searched for: before any other.
+BY_NHS_NUMBER = (False, -99, -99, -1.0)
+
+
+def compare_nhs_number(keys: Keys, entry) -> str | None:
+    return nhs_number.compare(keys.nhs_number, getattr(entry, "nhs_number", None))
 
 
 def _score(keys: Keys, entry, compare_name=_compare_name) -> tuple[str, tuple[str, ...], tuple] | None:
     """("exact" | "near", why near, sort key) when the entry (anything with the three key attributes)
     matches, else None. `compare_name` may be a cached `_compare_name`."""
+    nhs = compare_nhs_number(keys, entry)
+    if nhs == "same":
+        return "exact", (), BY_NHS_NUMBER
     birth = compare_birth(keys.date_of_birth, entry.date_of_birth)
     postcode = compare_postcode(keys.postcode, entry.postcode)
     others = (birth is not None) + (postcode is not None)
@@ -187,8 +208,9 @@ def _score(keys: Keys, entry, compare_name=_compare_name) -> tuple[str, tuple[st
     if len(matching) < 2:
         return None
     exact = sum(how == "exact" for how in found.values())
-    kind = "exact" if exact == keys.given else "near"
-    why = tuple(NEAR_REASONS[key] for key, how in found.items() if how == "close")
+    kind = "exact" if exact == keys.details and nhs is None else "near"
+    why = (NHS_NUMBER_DIFFERS,) if nhs == "differs" else ()
+    why += tuple(NEAR_REASONS[key] for key, how in found.items() if how == "close")
     why += tuple(f"{label} differs" for key, label in (("family_name", "family name"),
                                                        ("date_of_birth", "date of birth"), ("postcode", "postcode"))
                  if found[key] is None and getattr(keys, key) is not None)
@@ -200,6 +222,9 @@ def _hope(keys: Keys, entry) -> tuple | None:
     name spelt differently counts as close, as alike as difflib's upper bound allows); None when it
     cannot match. Never after the entry's real key, so entries decided in this order, until none left
     could rank above the last one kept, give the same best few as scoring every entry."""
+    nhs = compare_nhs_number(keys, entry)
+    if nhs == "same":
+        return BY_NHS_NUMBER
     birth = compare_birth(keys.date_of_birth, entry.date_of_birth)
     postcode = compare_postcode(keys.postcode, entry.postcode)
     others = (birth is not None) + (postcode is not None)
@@ -219,7 +244,7 @@ def _hope(keys: Keys, entry) -> tuple | None:
     if matching < 2:
         return None
     exact = (birth == "exact") + (postcode == "exact") + (name == "exact")
-    return (exact != keys.given, -matching, -exact, -similarity)
+    return (exact != keys.details or nhs is not None, -matching, -exact, -similarity)
 
 
 def _best(keys: Keys, entries, limit: int) -> list[tuple]:
@@ -246,9 +271,11 @@ def _best(keys: Keys, entries, limit: int) -> list[tuple]:
 
 # ---------------------------------------------------------------- the search
 
-def normalised_keys(family_name: str | None, date_of_birth: date | None, postcode: str | None) -> Keys:
+def normalised_keys(family_name: str | None, date_of_birth: date | None, postcode: str | None,
+                    nhs_number: str | None = None) -> Keys:
+    """`nhs_number` already checked (app.nhs_number): ten digits or None."""
     return Keys(family_name=(family_name or "").strip() or None, date_of_birth=date_of_birth,
-                postcode=normalise_postcode(postcode))
+                postcode=normalise_postcode(postcode), nhs_number=nhs_number or None)
 
 
 def problems(keys: Keys, reason: str | None) -> dict[str, str]:
@@ -258,14 +285,15 @@ def problems(keys: Keys, reason: str | None) -> dict[str, str]:
     if why:
         found["reason"] = why
     if keys.given < 2:
-        found["keys"] = "Enter at least two of: family name, date of birth, postcode"
+        found["keys"] = "Enter at least two of: NHS number, family name, date of birth, postcode"
     return found
 
 
 def _candidates(keys: Keys):
-    """Entries worth scoring. Every result matches the date of birth or the postcode district
-    closely (two of three keys must match), so these two columns narrow the search in SQL."""
-    near = []
+    """Entries worth scoring. Every result holds the NHS number searched for or matches the date of
+    birth or the postcode district closely (two of three keys must match), so these columns narrow the
+    search in SQL."""
+    near = [IndexEntry.nhs_number == keys.nhs_number] if keys.nhs_number is not None else []
     if keys.date_of_birth is not None:
         births = [keys.date_of_birth] + [d for d in [swapped(keys.date_of_birth)] if d]
         near.append(IndexEntry.date_of_birth.in_(births))
@@ -279,7 +307,7 @@ def _query(user: User, keys: Keys, *, open_only: bool = False, episode_id: int |
     """The candidates' keys only: a national search compares hundreds of entries to show a few."""
     query = (
         select(IndexEntry.id, IndexEntry.family_name, IndexEntry.date_of_birth, IndexEntry.postcode,
-               IndexEntry.updated_at)
+               IndexEntry.nhs_number, IndexEntry.updated_at)
         .join(Episode, Episode.id == IndexEntry.episode_id)
         .outerjoin(Child, Child.id == IndexEntry.child_id)
         # Withdrawn consent stops sharing: the index no longer points to that CAF.
@@ -316,14 +344,15 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
 
 def search(session: Session, user: User, *, given_names: str | None, family_name: str | None,
            date_of_birth: date | None, postcode: str | None, reason: str | None, open_only: bool = False,
-           episode_id: int | None = None, page: str = "index_search") -> list[IndexResult]:
+           episode_id: int | None = None, page: str = "index_search",
+           nhs_number: str | None = None) -> list[IndexResult]:
     """Index entries matching the keys, exact ones first. Audited in the caller's transaction.
 
     `open_only` leaves out closed CAFs and `episode_id` looks for one episode's entry only (Start a CAF
     asks about the CAF that stops it); what matches and who sees it is the same as any search."""
     if not policy.may_search_index(user):
         raise IndexSearchRefused(f"user {user.id if user else None} may not search the index")
-    keys = normalised_keys(family_name, date_of_birth, postcode)
+    keys = normalised_keys(family_name, date_of_birth, postcode, nhs_number)
     found = problems(keys, reason)
     if found:
         raise SearchInvalid(found)
@@ -331,25 +360,29 @@ def search(session: Session, user: User, *, given_names: str | None, family_name
                                                           episode_id=episode_id)]
     episodes_shown(session, user.id, page, [r.episode_id for r in results], action="index_searched",
                    reason=reason.strip(), criteria=_criteria(given_names, keys), results=len(results),
-                   exact=sum(r.match == "exact" for r in results),
+                   exact=sum(r.match == "exact" for r in results), by_nhs_number=sum(r.by_nhs_number for r in results),
                    shielded_shown=sum(r.shielded for r in results))
     return results
 
 
 def _result(user: User, match, entry: IndexEntry, authority: str, shielded: bool,
             home_authority_id: int | None) -> IndexResult:
-    kind, why, _ = match
+    kind, why, rank = match
     manages = entry.child_id is not None and policy.is_administrator_of(user, home_authority_id)
+    # Found by the number alone, the child's other details are not the searcher's to learn.
+    by_number = rank == BY_NHS_NUMBER
     return IndexResult(
-        match=kind, near_because=why if kind == "near" else (), family_name=entry.family_name,
-        date_of_birth=entry.date_of_birth, postcode_district=district(normalise_postcode(entry.postcode)),
+        match=kind, near_because=why if kind == "near" else (), family_name="" if by_number else entry.family_name,
+        date_of_birth=None if by_number else entry.date_of_birth,
+        postcode_district=None if by_number else district(normalise_postcode(entry.postcode)),
         home_authority=authority, status="open" if entry.status == "open" else "closed",
         last_updated=entry.updated_at, contact={k: (entry.contact or {}).get(k) for k in CONTACT_FIELDS},
-        shielded=shielded, shielding_child_id=entry.child_id if manages else None, episode_id=entry.episode_id)
+        shielded=shielded, shielding_child_id=entry.child_id if manages else None, episode_id=entry.episode_id,
+        by_nhs_number=by_number)
 
 
 def _criteria(given_names: str | None, keys: Keys) -> dict:
     criteria = {"given_names": (given_names or "").strip() or None, "family_name": keys.family_name,
                 "date_of_birth": keys.date_of_birth.isoformat() if keys.date_of_birth else None,
-                "postcode": keys.postcode}
+                "postcode": keys.postcode, "nhs_number": keys.nhs_number}
     return {key: value for key, value in criteria.items() if value}

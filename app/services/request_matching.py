@@ -7,6 +7,10 @@ on hundreds of records a district or a birthday brings in), so a record's names 
 only while it could still be among the best: everything but a close spelling is decided cheaply, a
 close spelling can only add a "close" key, so assuming it gives an upper bound on the record's rank.
 The result is the same as comparing every record in full.
+
+An NHS number asked about comes first: a record holding it is a candidate whatever its other keys
+and ranks above every other; a record holding another number is another child, ranked after those
+that hold none.
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import bisect
 from dataclasses import dataclass
 from datetime import date
 
+from app import nhs_number
 from app.services.national_index import NAME_SIMILARITY, compare_birth, compare_postcode, exact_name, folded_name, \
     may_be_alike, name_ratio
 
@@ -28,6 +33,7 @@ class Keys:
     family_name: str
     date_of_birth: date | None
     postcode: str | None
+    nhs_number: str | None = None
 
 
 class AskedName:
@@ -88,33 +94,41 @@ class Matcher:
                 "date_of_birth": compare_birth(self.keys.date_of_birth, record.date_of_birth),
                 "postcode": compare_postcode(self.keys.postcode, record.postcode)}
 
+    def nhs_number(self, record) -> str | None:
+        return nhs_number.compare(self.keys.nhs_number, getattr(record, "nhs_number", None))
+
     def decided(self, how: dict, record) -> dict[str, str | None]:
         return {key: self.names[key].compared(getattr(record, key)) if value == UNDECIDED else value
                 for key, value in how.items()}
 
-    def labelled(self, how: dict) -> dict | None:
-        """{"exact": [...], "close": [...], "differs": [...]} by label, or None when fewer than two keys match."""
-        if sum(value is not None for value in how.values()) < 2:
+    def labelled(self, how: dict, nhs: str | None = None) -> dict | None:
+        """{"exact": [...], "close": [...], "differs": [...]} by label, or None when fewer than two keys match
+        (and the record does not hold the NHS number asked about)."""
+        if sum(value is not None for value in how.values()) < 2 and nhs != "same":
             return None
-        return {"exact": [LABELS[k] for k, v in how.items() if v == "exact"],
+        return {"exact": ["NHS number"] * (nhs == "same") + [LABELS[k] for k, v in how.items() if v == "exact"],
                 "close": [LABELS[k] for k, v in how.items() if v == "close"],
-                "differs": [LABELS[k] for k, v in how.items() if v is None and self.asked[k]]}
+                "differs": ["NHS number"] * (nhs == "differs")
+                + [LABELS[k] for k, v in how.items() if v is None and self.asked[k]]}
 
     def compared(self, record) -> dict | None:
         """Every key compared in full: the labels, or None when fewer than two keys match."""
-        return self.labelled(self.decided(self.cheaply(record), record))
+        return self.labelled(self.decided(self.cheaply(record), record), self.nhs_number(record))
 
 
-def _rank(how: dict, record, position: int) -> tuple | None:
-    """Best first: more keys matching, more exactly, open CAFs, newer; then the order the records came in.
-    An UNDECIDED name counts as close, so for a record not yet decided this is the best it can rank.
-    None when fewer than two keys match."""
+TIERS = {"same": 0, None: 1, "differs": 2}  # by the NHS number: holding the one asked, none, another
+
+
+def _rank(how: dict, record, position: int, nhs: str | None = None) -> tuple | None:
+    """Best first: the NHS number asked about, then more keys matching, more exactly, open CAFs, newer; then
+    the order the records came in. An UNDECIDED name counts as close, so for a record not yet decided this
+    is the best it can rank. None when fewer than two keys match (and the record does not hold the number)."""
     values = how.values()
     matching = 4 - list(values).count(None)
-    if matching < 2:
+    if matching < 2 and nhs != "same":
         return None
-    return (-matching, -list(values).count("exact"), record.status != "open", -record.started_at.timestamp(),
-            position)
+    return (TIERS[nhs], -matching, -list(values).count("exact"), record.status != "open",
+            -record.started_at.timestamp(), position)
 
 
 def best(keys: Keys, records, limit: int) -> list[tuple]:
@@ -125,19 +139,19 @@ def best(keys: Keys, records, limit: int) -> list[tuple]:
     matcher = Matcher(keys)
     hopes = []
     for position, record in enumerate(records):
-        how = matcher.cheaply(record)
-        hoped = _rank(how, record, position)
+        how, nhs = matcher.cheaply(record), matcher.nhs_number(record)
+        hoped = _rank(how, record, position, nhs)
         if hoped is not None:
-            hopes.append((hoped, how, record))
+            hopes.append((hoped, how, nhs, record))
     hopes.sort(key=lambda hope: hope[0])
     found: list[tuple] = []  # (rank, labels, record), kept sorted and at most `limit` long
-    for hoped, how, record in hopes:
+    for hoped, how, nhs, record in hopes:
         if len(found) == limit and found[-1][0] < hoped:
             break  # no record left can rank above the last one kept
         if UNDECIDED in how.values():
             how = matcher.decided(how, record)
-        labels = matcher.labelled(how)
+        labels = matcher.labelled(how, nhs)
         if labels is not None:
-            bisect.insort(found, (_rank(how, record, hoped[-1]), labels, record), key=lambda item: item[0])
+            bisect.insort(found, (_rank(how, record, hoped[-1], nhs), labels, record), key=lambda item: item[0])
             del found[limit:]
     return [(record, labels) for _, labels, record in found]

@@ -84,7 +84,7 @@ class Keys(request_matching.Keys):
     @classmethod
     def of(cls, child: SearchRequestChild) -> "Keys":
         return cls(child.given_names or "", child.family_name or "", child.date_of_birth,
-                   normalise_postcode(child.postcode))
+                   normalise_postcode(child.postcode), child.nhs_number or None)
 
 
 @dataclass
@@ -116,6 +116,8 @@ def _narrowing(keys: Keys):
     if keys.postcode is not None:
         near.append(or_(Child.postcode == keys.postcode,
                         Child.postcode.startswith(f"{district(keys.postcode)} ", autoescape=True)))
+    if keys.nhs_number is not None:
+        near.append(Child.nhs_number == keys.nhs_number)
     return or_(*near)
 
 
@@ -127,7 +129,7 @@ def candidates(session: Session, admin: User, keys: Keys) -> list[Candidate]:
     plan_for_values(session)
     rows = session.execute(
         select(Child.id.label("child_id"), Child.given_names, Child.family_name, Child.date_of_birth, Child.postcode,
-               Episode.id.label("episode_id"), Episode.status, Episode.started_at)
+               Child.nhs_number, Episode.id.label("episode_id"), Episode.status, Episode.started_at)
         .join(Episode, Episode.child_id == Child.id)
         .where(policy.authority_clause(admin, Episode.authority_id), Episode.status != "deleted", _narrowing(keys))
         .order_by(Episode.started_at.desc()).limit(500))

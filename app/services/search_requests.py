@@ -27,7 +27,7 @@ def submit(session: Session, user: User, reason: str, children: list[dict]) -> S
         request.children.append(SearchRequestChild(
             given_names=child["given_names"], family_name=child["family_name"],
             date_of_birth=date.fromisoformat(child["date_of_birth"]) if child.get("date_of_birth") else None,
-            postcode=child.get("postcode"), notes=child.get("notes")))
+            postcode=child.get("postcode"), nhs_number=child.get("nhs_number"), notes=child.get("notes")))
     session.add(request)
     session.flush()
     audit.record(session, "search_request_submitted", actor_id=user.id, request_id=request.id,

@@ -5,7 +5,9 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.engine.errors import NoProcessDeployed, OpenEpisodeExists
+from app.forms import child_identity
 from app.models import Authority
+from app.nhs_number import MISSING_REASONS
 from app.services import children as service
 from app.web import runtime
 from app.web.access import current_user, roles
@@ -25,8 +27,10 @@ def _criteria(form):
     postcode = service.normalise_postcode(text(form, "postcode", 10))
     if not service.valid_postcode(postcode):
         errors["postcode"] = "Enter a real postcode, like W9 2AB"
+    identity, problems = child_identity.read(child_identity.typed(form))
+    errors.update(problems)
     criteria = service.Criteria(given_names=text(form, "given_names"), family_name=text(form, "family_name"),
-                                date_of_birth=born, postcode=postcode)
+                                date_of_birth=born, postcode=postcode, nhs_number=identity.number)
     if not criteria.family_name:
         errors["family-name"] = "Enter the child's family name"
     elif not (born or postcode) and "date-of-birth-day" not in errors and "postcode" not in errors:
@@ -62,7 +66,8 @@ def _read_children(form) -> tuple[list[dict], int]:
     for i in range(count):
         rows.append({"given_names": text(form, f"child-{i}-given_names"),
                      "family_name": text(form, f"child-{i}-family_name"),
-                     "dob": date_parts(form, f"child-{i}-date_of_birth")})
+                     "dob": date_parts(form, f"child-{i}-date_of_birth"),
+                     "identity": child_identity.typed(form, f"child-{i}-")})
     return rows, count
 
 
@@ -74,7 +79,7 @@ def record():
     rows, count = _read_children(form)
     action = form.get("action", "")
     if action == "add" and count < MAX_SIBLINGS:
-        rows.append({"given_names": "", "family_name": rows[-1]["family_name"], "dob": {}})
+        rows.append({"given_names": "", "family_name": rows[-1]["family_name"], "dob": {}, "identity": {}})
         return _record_page(form, rows, {}, focus=len(rows) - 1)
     if action.startswith("remove-") and count > 1:
         index = int(action.removeprefix("remove-")) if action.removeprefix("remove-").isdigit() else -1
@@ -93,7 +98,12 @@ def record():
         born, problem = parse_date(row["dob"], f"the date of birth of {who}", required=True, past=True)
         if problem:
             errors[f"child-{i}-date-of-birth-day"] = problem
-        children.append(service.NewChild(row["given_names"], row["family_name"], born, None, None))
+        identity, problems = child_identity.read(row["identity"], f"child-{i}-", who=who, choice_required=True)
+        errors.update(problems)
+        if identity.number and identity.number in [c.nhs_number for c in children]:
+            errors[f"child-{i}-nhs-number"] = f"The NHS number of {who} is the same as another child's: check both"
+        children.append(service.NewChild(row["given_names"], row["family_name"], born, None, None,
+                                         identity.number, identity.missing))
     postcode = service.normalise_postcode(text(form, "postcode", 10))
     if not postcode:
         errors["postcode"] = "Enter the postcode of the child's home address"
@@ -107,6 +117,10 @@ def record():
         if authority_id is None or session.get(Authority, authority_id) is None:
             errors["authority"] = "Choose the local authority where the child lives"
         for i, child in enumerate(children):
+            holder = service.holder_of(session, child.nhs_number) if child.nhs_number and not errors else None
+            if holder is not None:
+                errors[f"child-{i}-nhs-number"] = service.number_refusal(session, current_user(), holder, child)
+                continue
             existing = service.already_open(session, child) if not errors else None
             if existing is not None:
                 asked = service.Criteria(child.given_names, child.family_name, child.date_of_birth, postcode)
@@ -120,6 +134,10 @@ def record():
     except OpenEpisodeExists:
         return _record_page(form, rows, {"child-0-given-names": "A CAF was opened for this child a moment ago "
                                                                 "by someone else: search again"})
+    except service.NhsNumberTaken as taken:
+        i = next(i for i, child in enumerate(children) if child.nhs_number == str(taken))
+        return _record_page(form, rows, {f"child-{i}-nhs-number": "A child with this NHS number was recorded a moment "
+                                                                  "ago by someone else: search again"})
     except NoProcessDeployed:
         return _record_page(form, rows, {"child-0-given-names": "eCAF has no CAF process deployed yet: contact "
                                                                 "the eCAF administrator"})
@@ -136,5 +154,6 @@ def _record_page(form, rows, errors, focus=None):
         default = current_user().authority.id if current_user().authority else None
         page = render_template("children/record.html", form=form, rows=rows, errors=errors,
                                authorities=authorities, chosen=form.get("authority") or str(default or ""),
-                               max_siblings=MAX_SIBLINGS, error_title=bool(errors))
+                               max_siblings=MAX_SIBLINGS, error_title=bool(errors),
+                               missing_reasons=list(MISSING_REASONS.items()))
     return page, 400 if errors else 200

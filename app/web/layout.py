@@ -6,6 +6,7 @@ from datetime import datetime
 from flask import Flask
 from flask_login import current_user
 
+from app import nhs_number
 from app.models import ORGANISATION_KINDS
 from app.uk_time import date_time, long_date
 from app.web import runtime
@@ -101,6 +102,8 @@ def menu(user, endpoint: str | None) -> tuple[list[dict], list[dict]]:
 def install(app: Flask) -> None:
     app.jinja_env.filters["long_date"] = long_date
     app.jinja_env.filters["date_time"] = date_time
+    app.jinja_env.filters["nhs_number"] = nhs_number.formatted
+    app.jinja_env.filters["nhs_number_missing"] = lambda reason: nhs_number.MISSING_REASONS.get(reason, reason)
     app.jinja_env.filters["text_or_time"] = text_or_time
     app.jinja_env.filters["organisation_kind"] = lambda kind: ORGANISATION_KINDS.get(kind, kind)
     app.jinja_env.filters["section_title"] = lambda name, titles: titles.get(name, name)

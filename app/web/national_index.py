@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app import policy
 from app.audit_lists import episodes_shown
+from app.forms import child_identity
 from app.models import Child, Episode
 from app.services import national_index as service
 from app.services import shielding as shielding_service
@@ -18,7 +19,7 @@ from app.web.access import current_user, deny, roles, signed_in
 from app.web.form_input import date_parts, parse_date, text
 
 bp = Blueprint("national_index", __name__)
-FORM_ORDER = ["family-name", "date-of-birth-day", "postcode", "reason"]
+FORM_ORDER = ["nhs-number", "family-name", "date-of-birth-day", "postcode", "reason"]
 
 
 def _read_search(form) -> tuple[dict, dict]:
@@ -30,9 +31,12 @@ def _read_search(form) -> tuple[dict, dict]:
     postcode = normalise_postcode(text(form, "postcode", 10))
     if not valid_postcode(postcode):
         errors["postcode"] = "Enter a real postcode, like W9 2AB"
+    identity, problems = child_identity.read(child_identity.typed(form))
+    errors.update(problems)
     search = {"given_names": text(form, "given_names"), "family_name": text(form, "family_name"),
-              "date_of_birth": born, "postcode": postcode, "reason": text(form, "reason", 1000)}
-    keys = service.normalised_keys(search["family_name"], born, postcode)
+              "date_of_birth": born, "postcode": postcode, "nhs_number": identity.number,
+              "reason": text(form, "reason", 1000)}
+    keys = service.normalised_keys(search["family_name"], born, postcode, identity.number)
     found = service.problems(keys, search["reason"])
     if "keys" in found and not errors:
         errors["family-name"] = found["keys"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
 
 from app.audit_lists import episodes_shown
+from app.forms import child_identity
 from app.services import search_requests as service
 from app.services.children import normalise_postcode, valid_postcode
 from app.web import runtime
@@ -53,7 +54,7 @@ def new():
         action = form.get("action", "")
         typed = {"given_names": text(form, "given_names"), "family_name": text(form, "family_name"),
                  "dob": date_parts(form, "date_of_birth"), "postcode": text(form, "postcode", 10),
-                 "notes": text(form, "notes", 1000)}
+                 "notes": text(form, "notes", 1000), **child_identity.typed(form)}
         if action == "add":
             child, errors = _child_from(typed)
             if len(draft["children"]) >= MAX_CHILDREN:
@@ -96,7 +97,9 @@ def _child_from(typed: dict) -> tuple[dict, dict]:
     postcode = normalise_postcode(typed["postcode"])
     if not valid_postcode(postcode):
         errors["postcode"] = "Enter a real postcode, like W9 2AB"
+    identity, problems = child_identity.read({"nhs_number": typed.get("nhs_number", "")})
+    errors.update(problems)
     child = {"given_names": typed["given_names"], "family_name": typed["family_name"],
              "date_of_birth": born.isoformat() if born else None, "postcode": postcode,
-             "notes": typed["notes"] or None}
+             "nhs_number": identity.number, "notes": typed["notes"] or None}
     return child, errors

@@ -13,7 +13,7 @@ from app.demo import DEMO_PASSWORD, NEW_USER
 pytestmark = pytest.mark.browser
 
 CHILD = {"given_names": "Robin", "family_name": "Ashdown", "day": "14", "month": "2", "year": "2017",
-         "postcode": "W9 3XY", "address": "12 Elgin Avenue\nLondon"}
+         "postcode": "W9 3XY", "address": "12 Elgin Avenue\nLondon", "nhs_number": "943-476-5919"}
 
 
 def sign_in_with_password(page, axe_check, username: str) -> None:
@@ -73,6 +73,7 @@ def test_new_practitioner_enrols_starts_a_caf_completes_the_assessment_and_print
     page.get_by_role("navigation", name="Menu").get_by_role("link", name="Start a CAF").click()
     expect(page).to_have_url(re.compile(r"/children/find$"))
     axe_check(page)
+    page.get_by_label("NHS number (optional)").fill(CHILD["nhs_number"])
     page.get_by_label("Given names (optional)").fill(CHILD["given_names"])
     page.get_by_label("Family name").fill(CHILD["family_name"])
     fill_date(page, "date-of-birth", CHILD["day"], CHILD["month"], CHILD["year"])
@@ -88,6 +89,7 @@ def test_new_practitioner_enrols_starts_a_caf_completes_the_assessment_and_print
     expect(page.get_by_label("Given names")).to_have_value(CHILD["given_names"])
     expect(page.get_by_label("Family name")).to_have_value(CHILD["family_name"])
     expect(page.locator("#child-0-date-of-birth-year")).to_have_value(CHILD["year"])
+    expect(page.get_by_label("NHS number", exact=True)).to_have_value(CHILD["nhs_number"])
     expect(page.get_by_label("Postcode")).to_have_value(CHILD["postcode"])
     expect(page.get_by_label("Local authority where the child lives")).to_have_value(re.compile(r"^\d+$"))
     axe_check(page)
@@ -98,6 +100,7 @@ def test_new_practitioner_enrols_starts_a_caf_completes_the_assessment_and_print
     expect(page).to_have_url(re.compile(r"/episodes/\d+$"))
     episode_url = page.url
     expect(page.get_by_text("The CAF has started.")).to_be_visible()
+    expect(page.get_by_test_id("nhs-number")).to_have_text("943 476 5919")
     expect(page.get_by_role("heading", level=1)).to_have_text(f"{CHILD['given_names']} {CHILD['family_name']}")
     expect(page.get_by_test_id("stage")).to_have_text("Preparation")
     wait_for_diagram(page)

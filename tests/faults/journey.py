@@ -73,7 +73,8 @@ class Practitioner:
         """Record the child and start a CAF; returns the new episode's id."""
         form = {"count": "1", "child-0-given_names": child.given_names, "child-0-family_name": child.family_name,
                 "child-0-date_of_birth-day": str(child.born.day), "child-0-date_of_birth-month": str(child.born.month),
-                "child-0-date_of_birth-year": str(child.born.year), "address": child.address,
+                "child-0-date_of_birth-year": str(child.born.year), "child-0-nhs_number_missing": "not_known",
+                "address": child.address,
                 "postcode": child.postcode, "authority": str(authority_id), "action": "start"}
         location = self._expect_redirect(self.post("/children/new", form, token_from="/children/find"),
                                          "Start a CAF")

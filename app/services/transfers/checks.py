@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from app import policy
+from app import nhs_number, policy
 from app.clock import now
 from app.engine import transfer as engine_transfer
 from app.models import (OPEN_STATUSES, ORGANISATION_KINDS, Authority, Child, Episode, Organisation, ProcessVersion,
@@ -76,10 +76,14 @@ def _source_episode(session: Session, document: dict, lock: bool) -> Episode:
 
 
 def _other_open_episode(session: Session, source: Episode, child: Child) -> Episode | None:
-    """An open episode for this child, or for another record of the same child, other than the source."""
+    """An open episode for this child, or for another record of the same child, other than the source.
+    A record holding another NHS number is another child."""
     same_person = and_(func.lower(Child.given_names) == child.given_names.lower(),
                        func.lower(Child.family_name) == child.family_name.lower(),
                        Child.date_of_birth == child.date_of_birth) if child.date_of_birth else Child.id == child.id
+    if child.nhs_number:
+        same_person = or_(Child.nhs_number == child.nhs_number,
+                          and_(same_person, nhs_number.not_another(Child.nhs_number, child.nhs_number)))
     return session.scalar(select(Episode).join(Child, Episode.child_id == Child.id).where(
         Episode.status.in_(OPEN_STATUSES), Episode.id != source.id,
         or_(Episode.child_id == child.id, same_person)).order_by(Episode.id).limit(1))

@@ -94,7 +94,7 @@ def child_part(child: Child | None) -> dict | None:
     return {
         "id": child.id, "given_names": child.given_names, "family_name": child.family_name,
         "date_of_birth": iso(child.date_of_birth), "address": child.address, "postcode": child.postcode,
-        "shielded": child.shielded, "created_at": iso(child.created_at),
+        "nhs_number": child.nhs_number, "nhs_number_missing": child.nhs_number_missing, "shielded": child.shielded, "created_at": iso(child.created_at),
         "home_authority": authority_part(child.home_authority),
     }
 
@@ -158,6 +158,6 @@ def index_entry_part(entry: IndexEntry | None) -> dict | None:
     if entry is None:
         return None
     return {"family_name": entry.family_name, "date_of_birth": iso(entry.date_of_birth),
-            "postcode": entry.postcode, "authority_id": entry.authority_id, "contact": entry.contact,
+            "postcode": entry.postcode, "nhs_number": entry.nhs_number, "authority_id": entry.authority_id, "contact": entry.contact,
             "status": entry.status, "updated_at": iso(entry.updated_at)}
 

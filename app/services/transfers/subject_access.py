@@ -55,7 +55,8 @@ def _search_request_matches(session: Session, child: Child) -> list[dict]:
              "requested_at": iso(r.request.created_at), "reason": r.request.reason, "status": r.request.status,
              "answer": r.request.answer, "answered_at": iso(r.request.answered_at),
              "as_asked": {"given_names": r.given_names, "family_name": r.family_name,
-                          "date_of_birth": iso(r.date_of_birth), "postcode": r.postcode, "notes": r.notes}}
+                          "date_of_birth": iso(r.date_of_birth), "postcode": r.postcode, "nhs_number": r.nhs_number,
+                          "notes": r.notes}}
             for r in rows]
 
 
