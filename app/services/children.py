@@ -20,6 +20,7 @@ from app import audit, policy
 from app.audit_lists import episodes_shown
 from app.clock import now
 from app.models import Authority, Child, Episode, OPEN_STATUSES, User
+from app.services import family_changes
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$")
 INDEX_REASON = "starting a CAF"
@@ -139,10 +140,13 @@ def already_open(session: Session, child: NewChild) -> Episode | None:
                Child.date_of_birth == child.date_of_birth, Episode.status.in_(OPEN_STATUSES)).limit(1))
 
 
-def start_for(runtime, user: User, children: list[NewChild], authority_id: int) -> list[int]:
-    """Record the children and start one episode each, linked as siblings when there are several."""
+def start_for(runtime, user: User, children: list[NewChild], authority_id: int,
+              family: family_changes.FamilyJoin | None = None) -> list[int]:
+    """Record the children and start one episode each, linked as siblings when there are several. The
+    children form a family, or join `family` (PermissionError, nothing recorded, when it is not the
+    user's to add to)."""
     group = uuid.uuid4().hex if len(children) > 1 else None
-    child_ids = []
+    records = []
     with runtime.db.session() as session:
         if session.get(Authority, authority_id) is None:
             raise ValueError("choose the local authority where the child lives")
@@ -152,7 +156,9 @@ def start_for(runtime, user: User, children: list[NewChild], authority_id: int) 
                            home_authority_id=authority_id, created_at=now())
             session.add(record)
             session.flush()
-            child_ids.append(record.id)
+            records.append(record)
             audit.record(session, "child_recorded", actor_id=user.id, child_id=record.id, sibling_group=group)
+        family_changes.place_new_children(session, user, records, family)
+        child_ids = [record.id for record in records]
     return [runtime.engine.start_episode(child_id=child_id, originator_id=user.id, sibling_group=group).episode_id
             for child_id in child_ids]

@@ -7,7 +7,7 @@ from sqlalchemy import select
 from app.engine.errors import NoProcessDeployed, OpenEpisodeExists
 from app.models import Authority
 from app.services import children as service
-from app.web import runtime
+from app.web import family_prefill, runtime
 from app.web.access import current_user, roles
 from app.web.form_input import date_parts, parse_date, text
 
@@ -73,6 +73,15 @@ def record():
     form = request.form
     rows, count = _read_children(form)
     action = form.get("action", "")
+    join = family_prefill.source(form)  # a CAF for another child in a family: its details are offered
+    if join is not None:
+        with runtime().db.session() as session:
+            offer = family_prefill.offered(session, join)
+        if offer is None:
+            return _record_page(form.to_dict() | {"family": "", "sibling_of": ""}, rows,
+                                {"family": family_prefill.REFUSED})
+        if action == "prefill":
+            return _record_page(family_prefill.fill(form, rows, offer), rows, {})
     if action == "add" and count < MAX_SIBLINGS:
         rows.append({"given_names": "", "family_name": rows[-1]["family_name"], "dob": {}})
         return _record_page(form, rows, {}, focus=len(rows) - 1)
@@ -116,7 +125,10 @@ def record():
     for child in children:
         child.postcode, child.address = postcode, address
     try:
-        episode_ids = service.start_for(runtime(), current_user(), children, authority_id)
+        episode_ids = service.start_for(runtime(), current_user(), children, authority_id,
+                                        family_prefill.join_for(form, offer, join) if join else None)
+    except PermissionError:  # the user lost their part in the family since the form was shown
+        return _record_page(form, rows, {"family": family_prefill.REFUSED})
     except OpenEpisodeExists:
         return _record_page(form, rows, {"child-0-given-names": "A CAF was opened for this child a moment ago "
                                                                 "by someone else: search again"})
@@ -134,7 +146,9 @@ def _record_page(form, rows, errors, focus=None):
     with runtime().db.session() as session:
         authorities = _authorities(session)
         default = current_user().authority.id if current_user().authority else None
+        offer = family_prefill.offered(session, family_prefill.source(form)) if not errors.get("family") else None
         page = render_template("children/record.html", form=form, rows=rows, errors=errors,
                                authorities=authorities, chosen=form.get("authority") or str(default or ""),
-                               max_siblings=MAX_SIBLINGS, error_title=bool(errors))
+                               max_siblings=MAX_SIBLINGS, error_title=bool(errors), family=offer,
+                               family_adults=family_prefill.adults_as_typed(form, offer) if offer else [])
     return page, 400 if errors else 200
