@@ -37,7 +37,7 @@ def test_children_recorded_together_form_one_family_with_their_address(web):
 
 
 def test_the_family_page_shows_each_user_only_the_children_they_may_open(web):
-    runtime, people = web["runtime"], web["people"]
+    runtime = web["runtime"]
     twins = record_twins(web)
     path = f"/families/{twins['family']}"
     olive = text_of(signed_in(web).get(path))
