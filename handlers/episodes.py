@@ -113,7 +113,7 @@ def purge_episode(ctx: StepContext, reason: str) -> None:
         others = session.scalar(select(func.count()).select_from(Episode).where(Episode.child_id == child_id))
         if not others:
             session.execute(delete(IndexEntry).where(IndexEntry.child_id == child_id))
-            family_changes.forget_child(session, child_id)  # their place in the family, and adults left unrelated
+            family_changes.forget_child(session, child_id)  # their family place; adults left unrelated
             session.execute(delete(Child).where(Child.id == child_id))
     ctx.deleted = True
     for email in {episode.originator.email, ctx.administrator_email()}:

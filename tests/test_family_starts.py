@@ -118,7 +118,8 @@ def test_the_task_list_groups_brothers_and_sisters_keeping_its_order_and_filters
     assert 'data-testid="task-group"' not in flat.get_data(as_text=True)
     grouped = olive.get("/?group=family")
     html = grouped.get_data(as_text=True)
-    assert html.count('data-testid="task-group"') == 2 and 'id="group-family" name="group" type="checkbox" value="family" checked' in html
+    assert html.count('data-testid="task-group"') == 2
+    assert 'id="group-family" name="group" type="checkbox" value="family" checked' in html
     page = text_of(grouped)
     assert "Family of " in page and "Bo Twin" in page and "Casey Child" in page
     # Ada's and Bo's tasks are in one table; Casey's in another.
