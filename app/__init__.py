@@ -57,8 +57,9 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
 
     for module in (health, auth, support, status, tasks, children, episodes, episode_people, families,
                    national_index, audit_trail, transfers, vetting, search_requests, admin, alerts, search_queue,
-                   reports, accounts, services_directory, attachments, contributions, service_requests, authority_settings,
-                   process_library, process_guide, process_migrations, transfer_requests, passkeys, passkey_settings):
+                   reports, accounts, services_directory, attachments, contributions, service_requests,
+                   authority_settings, process_library, process_guide, process_migrations, transfer_requests, passkeys,
+                   passkey_settings):
         app.register_blueprint(module.bp)
     from app.web import assessment_sections  # a sectioned form's pages (the assessment)
     app.register_blueprint(assessment_sections.bp)
