@@ -54,7 +54,9 @@ def test_the_family_page_shows_each_user_only_the_children_they_may_open(web):
     assert viewed[-1]["episodes"] == [twins["ada"].id]
 
     # The authority's administrator sees both; another authority's sees nothing, and the asking is kept.
-    assert "Bo Twin" in text_of(signed_in(web, "admin", "adam").get(path))
+    admin = text_of(signed_in(web, "admin", "adam").get(path))
+    assert "Bo Twin" in admin and "Add a parent or carer" in admin
+    assert "Start a CAF for another child" not in admin, "Start a CAF is a practitioner's page"
     elsewhere = other_authority(runtime)
     otto = browser(web["app"])
     otto.sign_in("otto", give_credentials(runtime, elsewhere["otto"]))

@@ -57,7 +57,7 @@ __all__ += ["consent_excludes", "contribution_refusal", "has_team_inbox", "invit
 
 # Families: seen through their children's episodes (their module reads the names above at call time).
 from .families import (FAMILY_PARTS, may_change_family, may_change_through, may_place_child,  # noqa: E402
-                       may_see_family, visible_family_episodes)
+                       may_see_family, may_start_sibling_caf, visible_family_episodes)
 
 __all__ += ["FAMILY_PARTS", "may_change_family", "may_change_through", "may_place_child", "may_see_family",
-            "visible_family_episodes"]
+            "may_start_sibling_caf", "visible_family_episodes"]

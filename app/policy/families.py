@@ -67,3 +67,14 @@ def may_place_child(session: Session, user: User | None, child_id: int) -> bool:
 def may_change_through(session: Session, user: User | None, episode_id: int) -> bool:
     """May `user` change the family of this episode's child, through this episode?"""
     return bool(session.scalar(select(exists().where(Episode.id == episode_id, _may_change_clause(user)))))
+
+
+def may_start_sibling_caf(session: Session, user: User | None, *, family_id: int | None = None,
+                          episode_id: int | None = None) -> bool:
+    """Whether to offer "Start a CAF for another child in this family": Start a CAF is a practitioner's
+    page, and the family must be theirs to add a child to."""
+    if not is_usable(user) or user.role != "practitioner":
+        return False
+    if episode_id is not None:
+        return may_change_through(session, user, episode_id)
+    return family_id is not None and may_change_family(session, user, family_id)

@@ -60,6 +60,7 @@ class FamilyView:
     adults: list[AdultView]
     team: list[TeamMember]
     may_change: bool
+    may_start_caf: bool = False  # "Start a CAF for another child in this family"
 
     @property
     def episode_ids(self) -> list[int]:
@@ -117,7 +118,8 @@ def family_page(session: Session, user: User, family_id: int) -> FamilyView | No
     children = _children(session, user, family_id)
     view = FamilyView(family=family, children=children,
                       adults=adults(session, family_id, {c.child.id: c.child.display_name for c in children}),
-                      team=_team(session, children), may_change=policy.may_change_family(session, user, family_id))
+                      team=_team(session, children), may_change=policy.may_change_family(session, user, family_id),
+                      may_start_caf=policy.may_start_sibling_caf(session, user, family_id=family_id))
     episodes_shown(session, user.id, "family", view.episode_ids, action="family_viewed", family_id=family_id)
     return view
 

@@ -79,6 +79,8 @@ def save_adult(session: Session, user: User, family_id: int, form: AdultForm, ad
         session.flush()
     else:
         adult = session.get(FamilyAdult, adult_id)
+        if adult is None or adult.family_id != family_id:
+            raise PermissionError("this adult is not of this family")
         adult.name, adult.phone, adult.updated_at = form.name, form.phone or None, moment
     existing = {link.child_id: link for link in session.scalars(select(AdultRelationship).where(
         AdultRelationship.adult_id == adult.id, AdultRelationship.child_id.in_(children)))}

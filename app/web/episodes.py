@@ -37,7 +37,7 @@ def show(episode_id: int):
             my_tasks={t.id for t in tasks if policy.may_complete(current_user(), t)},
             siblings=_siblings(session, episode), positions=positions,
             family_id=families.family_of_child(session, episode.child_id),
-            may_add_sibling=policy.may_change_through(session, current_user(), episode.id),
+            may_add_sibling=policy.may_start_sibling_caf(session, current_user(), episode_id=episode.id),
             stages=record.stages(episode, positions), current_steps=record.own_steps(tasks), last_step=last,
             protection_due=record.protection_due(session, episode, tasks), outcome=record.outcome_text(episode),
             requests_made=episode.is_open or _has(session, ServiceRequest, episode),
