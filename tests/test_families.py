@@ -199,3 +199,40 @@ def test_forgetting_a_deleted_child_forgets_adults_left_unrelated_and_an_empty_f
     with runtime.db.session() as session:
         family_changes.forget_child(session, ada)
     assert _count(runtime, Family) == 0 and _count(runtime, FamilyAdult) == 0
+
+
+def test_subject_access_holds_the_childs_family_and_its_adults_as_related_to_that_child(web):
+    from app.models import Child, User
+    from app.services import episode_transfer as transfer
+
+    runtime, people = web["runtime"], web["people"]
+    twins = record_twins(web)
+    ada, bo, family = twins["ada"].child_id, twins["bo"].child_id, twins["family"]
+    olive = signed_in(web)
+    olive.post(f"/families/{family}/adults/new", {"name": "Pat Twin", f"relationship-{ada}": "Mother",
+                                                  f"responsible-{ada}": "yes"})
+    olive.post(f"/families/{family}/adults/new", {"name": "Sam Stepdad", f"relationship-{bo}": "Stepfather"})
+    with runtime.db.session() as session:
+        held = transfer.subject_access(session, session.get(Child, ada), session.get(User, people["admin"]))
+    assert held["family"]["address"] == "3 Pair Road"
+    assert held["family"]["adults"] == [{"name": "Pat Twin", "phone": None, "relationship": "Mother",
+                                         "parental_responsibility": True}]
+
+
+def test_deleting_a_childs_caf_takes_their_place_in_the_family_and_adults_only_related_to_them(web):
+    from app.engine import repair
+
+    runtime, people = web["runtime"], web["people"]
+    twins = record_twins(web)
+    ada, bo, family = twins["ada"].child_id, twins["bo"].child_id, twins["family"]
+    olive = signed_in(web)
+    olive.post(f"/families/{family}/adults/new", {"name": "Pat Twin", f"relationship-{ada}": "Mother",
+                                                  f"relationship-{bo}": "Mother"})
+    olive.post(f"/families/{family}/adults/new", {"name": "Sam Stepdad", f"relationship-{bo}": "Stepfather"})
+    repair.delete_now(runtime.engine, twins["bo"].id, people["admin"], "Created by mistake")
+    with runtime.db.session() as session:
+        assert session.scalars(select(FamilyChild.child_id)).all() == [ada]
+        assert session.scalars(select(FamilyAdult.name)).all() == ["Pat Twin"]
+        assert session.scalar(select(func.count()).select_from(AdultRelationship)) == 1
+    page = text_of(olive.get(f"/families/{family}"))
+    assert "Ada Twin" in page and "Bo Twin" not in page

@@ -124,6 +124,22 @@ def family_page(session: Session, user: User, family_id: int) -> FamilyView | No
     return view
 
 
+def family_held(session: Session, child_id: int) -> dict | None:
+    """What a subject-access export holds of the child's family: its details and the adults as
+    related to this child (not the brothers and sisters: their data is theirs)."""
+    family_id = family_of_child(session, child_id)
+    if family_id is None:
+        return None
+    family = session.get(Family, family_id)
+    rows = session.execute(select(FamilyAdult, AdultRelationship)
+                           .join(AdultRelationship, AdultRelationship.adult_id == FamilyAdult.id)
+                           .where(AdultRelationship.child_id == child_id).order_by(FamilyAdult.id)).all()
+    return {"id": family.id, "family_name": family.family_name, "address": family.address,
+            "postcode": family.postcode,
+            "adults": [{"name": adult.name, "phone": adult.phone, "relationship": link.relationship_to_child,
+                        "parental_responsibility": link.parental_responsibility} for adult, link in rows]}
+
+
 # ---------------------------------------------------------------- a brother's or sister's new CAF
 
 @dataclass
