@@ -60,6 +60,10 @@ def cases(world: dict, ids: dict, rules) -> dict:
         "families.edit_adult": [Case("GET", f"{base}/adults/{adult}", rule(changers, seen=seers)),
                                 Case("POST", f"{base}/adults/{adult}", rule(changers, 400, seers), {}),
                                 Case("GET", f"{base}/adults/{MISSING}", rule(set(), seen=seers - changers))],
+        # A missing adult: nothing to remove (the seeded one stays for the other actors' cases).
+        "families.remove_adult": [Case("POST", f"{base}/adults/{MISSING}/remove", rule(set(), seen=seers - changers),
+                                       {}),
+                                  Case("POST", f"/families/{MISSING}/adults/{adult}/remove", rule(set()), {})],
         "families.add_child": [Case("GET", f"{base}/children/new", rule(changers, seen=seers)),
                                Case("POST", f"{base}/children/new", rule(changers, 400, seers), {})],
     }

@@ -119,6 +119,19 @@ def test_adults_need_a_name_and_a_relationship_and_are_shown_only_as_related_to_
     assert blank.status_code == 400 and "Enter the adult's full name" in text_of(blank)
     assert "Enter how the adult is related" in text_of(blank)
 
+    # Removing Pat from Leah's side ends Pat's tie to Ada only; Bo's mother stays recorded.
+    assert leah.post(f"/families/{family}/adults/{sam}/remove", {}, token_from="/").status_code == 404
+    assert leah.post(f"/families/{family}/adults/{pat}/remove", {}, token_from="/").status_code == 302
+    with runtime.db.session() as session:
+        links = dict(session.execute(select(AdultRelationship.child_id, AdultRelationship.relationship_to_child)
+                                     .where(AdultRelationship.adult_id == pat)).all())
+    assert links == {bo: "Mother"}
+    assert 'data-testid="family-adult"' not in leah.get(f"/families/{family}").get_data(as_text=True)
+    assert _audited(runtime, "family_adult_removed", adult_id=pat)
+    # Olive, who sees both children, removes Sam altogether.
+    assert olive.post(f"/families/{family}/adults/{sam}/remove", {}, token_from="/").status_code == 302
+    assert _count(runtime, FamilyAdult, FamilyAdult.id == sam) == 0
+
 
 def test_only_those_working_with_the_family_may_change_it(web):
     runtime, people = web["runtime"], web["people"]

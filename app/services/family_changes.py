@@ -100,6 +100,22 @@ def save_adult(session: Session, user: User, family_id: int, form: AdultForm, ad
     return outcome
 
 
+def remove_adult(session: Session, user: User, family_id: int, adult: FamilyAdult) -> None:
+    """Take the adult away from the children the user may see (recorded in error, or no longer
+    caring for them); their ties to children the user cannot see are not the user's to end."""
+    if not policy.may_change_family(session, user, family_id) or adult.family_id != family_id:
+        raise PermissionError("this family is not the user's to change")
+    children = _visible_children(session, user, family_id)
+    session.execute(delete(AdultRelationship).where(AdultRelationship.adult_id == adult.id,
+                                                    AdultRelationship.child_id.in_(children)))
+    left = session.scalar(select(func.count()).select_from(AdultRelationship)
+                          .where(AdultRelationship.adult_id == adult.id))
+    if not left:
+        session.delete(adult)
+    audit.record(session, "family_adult_removed", actor_id=user.id, family_id=family_id, adult_id=adult.id,
+                 children=sorted(children), forgotten=not left)
+
+
 def adult_of(session: Session, user: User, family_id: int, adult_id: int) -> FamilyAdult | None:
     """The adult, if they belong to the family and are related to a child the user may see."""
     adult = session.get(FamilyAdult, adult_id)

@@ -88,6 +88,20 @@ def edit_adult(family_id: int, adult_id: int):
     return redirect(url_for("families.show", family_id=family_id))
 
 
+@bp.post("/<int:family_id>/adults/<int:adult_id>/remove")
+@roles("practitioner", "administrator")
+def remove_adult(family_id: int, adult_id: int):
+    with request_db.transaction() as session:
+        _changeable_or_refused(session, family_id, f"remove adult {adult_id}")
+        adult = changes.adult_of(session, current_user(), family_id, adult_id)
+        if adult is None:
+            deny(session, f"adult {adult_id} of family {family_id}")
+        name = adult.name
+        changes.remove_adult(session, current_user(), family_id, adult)
+    flash(f"{name} is no longer recorded as a parent or carer of these children.", "success")
+    return redirect(url_for("families.show", family_id=family_id))
+
+
 @bp.route("/<int:family_id>/children/new", methods=["GET", "POST"])
 @roles("practitioner", "administrator")
 def add_child(family_id: int):
