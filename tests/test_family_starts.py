@@ -40,6 +40,9 @@ def test_a_sibling_caf_is_offered_the_family_details_and_adults_but_never_the_co
     assert offered.status_code == 200 and 'value="Twin"' in html and "3 Pair Road" in html and 'value="W2 5RS"' in html
     assert f'name="adult-{pat}-relationship"' in html and 'value="Mother"' in html
     assert f'name="family" value="{family}"' in html and "Consent is asked for again" in text_of(offered)
+    with runtime.db.session() as session:
+        shown = session.scalars(select(AuditEvent.detail).where(AuditEvent.action == "family_details_offered")).all()
+    assert shown and shown[-1]["family_id"] == family and shown[-1]["adults"] == [pat]
 
     # A mistake on the form keeps the family and the adults as typed.
     wrong = olive.post("/children/new", {**NEW_CHILD, "child-0-family_name": "Twin", "family": str(family),

@@ -33,6 +33,9 @@ def offered(session, join: FamilyJoin | None) -> families.SiblingPrefill | None:
     if offer is None:
         audit.record(session, "access_denied", actor_id=current_user().id, asked_for="start a CAF in a family",
                      family_id=join.family_id, episode_id_given=join.episode_id)
+    else:  # the family's address and adults are shown on the form
+        audit.record(session, "family_details_offered", actor_id=current_user().id, family_id=offer.family_id,
+                     episode_id=offer.episode_id, adults=[adult.id for adult in offer.adults])
     return offer
 
 

@@ -57,6 +57,11 @@ def test_the_family_pages_and_the_grouped_task_list_fit_every_screen(page, axe_c
     page.get_by_label("Has parental responsibility for Leo Carter").check()
     page.get_by_role("button", name="Add to the family").click()
     expect(page.get_by_test_id("family-adult")).to_have_count(2)
+    page.get_by_role("link", name="Change Tom Carter").click()
+    expect(page.get_by_label("Relationship to Leo Carter")).to_have_value("Father")
+    _fits(page, axe_check)
+    page.set_viewport_size(DESKTOP)
+    page.get_by_role("link", name="Back to the family").click()
 
     page.get_by_role("button", name="Start a CAF for another child in this family").click()
     expect(page.get_by_test_id("family-prefill")).to_be_visible()
