@@ -135,3 +135,17 @@ def test_the_task_list_groups_brothers_and_sisters_keeping_its_order_and_filters
     # Leah is on Ada's team only: her list never names Bo.
     assert "Bo Twin" not in text_of(signed_in(web, "lead", "leah").get("/?group=family"))
     assert twins
+
+
+def test_grouping_keeps_the_most_urgent_family_first_and_each_familys_own_order():
+    from app.services.task_list import TaskRow, TaskRows, group_by_family
+
+    def row(task_id, episode_id, name, family_id):
+        return TaskRow(task_id, episode_id, f"TST-{episode_id:06d}", name, "assessment", "Task", None, False, False,
+                       True, False, False, "open", family_id=family_id)
+
+    rows = TaskRows([row(1, 10, "Ada Twin", 7), row(2, 30, "Casey Child", None), row(3, 20, "Bo Twin", 7),
+                     row(4, 10, "Ada Twin", 7)])
+    groups = group_by_family(rows)
+    assert [g.children for g in groups] == [["Ada Twin", "Bo Twin"], ["Casey Child"]]
+    assert [r.task_id for r in groups[0].rows] == [1, 3, 4]

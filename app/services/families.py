@@ -73,7 +73,8 @@ def family_of_child(session: Session, child_id: int | None) -> int | None:
     return session.scalar(select(FamilyChild.family_id).where(FamilyChild.child_id == child_id))
 
 
-def _children(session: Session, user: User, family_id: int) -> list[FamilyChildView]:
+def visible_children(session: Session, user: User, family_id: int) -> list[FamilyChildView]:
+    """The family's children with the episodes `user` may open, eldest first; the others not at all."""
     by_child: dict[int, FamilyChildView] = {}
     for episode in policy.visible_family_episodes(session, user, family_id):
         view = by_child.setdefault(episode.child_id, FamilyChildView(episode.child, []))
@@ -115,7 +116,7 @@ def family_page(session: Session, user: User, family_id: int) -> FamilyView | No
     family = session.get(Family, family_id)
     if family is None or not policy.may_see_family(session, user, family_id):
         return None
-    children = _children(session, user, family_id)
+    children = visible_children(session, user, family_id)
     view = FamilyView(family=family, children=children,
                       adults=adults(session, family_id, {c.child.id: c.child.display_name for c in children}),
                       team=_team(session, children), may_change=policy.may_change_family(session, user, family_id),
@@ -178,7 +179,7 @@ def sibling_prefill(session: Session, user: User, *, family_id: int | None = Non
     if family_id is None or not policy.may_change_family(session, user, family_id):
         return None
     family = session.get(Family, family_id)
-    children = {c.child.id: c.child.display_name for c in _children(session, user, family_id)}
+    children = {c.child.id: c.child.display_name for c in visible_children(session, user, family_id)}
     offered = [PrefillAdult(a.adult.id, a.adult.name, a.relationships[0].relationship,
                             any(r.parental_responsibility for r in a.relationships))
                for a in adults(session, family_id, children)]

@@ -58,7 +58,7 @@ def _problems(form: AdultForm, children: dict[int, str]) -> dict:
 
 
 def _visible_children(session: Session, user: User, family_id: int) -> dict[int, str]:
-    return {view.child.id: view.child.display_name for view in families._children(session, user, family_id)}
+    return {view.child.id: view.child.display_name for view in families.visible_children(session, user, family_id)}
 
 
 def save_adult(session: Session, user: User, family_id: int, form: AdultForm, adult_id: int | None = None) -> Outcome:
