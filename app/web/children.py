@@ -1,7 +1,7 @@
 """Start a CAF: find the child first, then record the child (or several siblings) and start."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.engine.errors import NoProcessDeployed, OpenEpisodeExists
@@ -76,7 +76,7 @@ def record():
     join = family_prefill.source(form)  # a CAF for another child in a family: its details are offered
     if join is not None:
         with runtime().db.session() as session:
-            offer = family_prefill.offered(session, join)
+            offer = g.family_offer = family_prefill.offered(session, join)  # asked (and audited) once
         if offer is None:
             return _record_page(form.to_dict() | {"family": "", "sibling_of": ""}, rows,
                                 {"family": family_prefill.REFUSED})
@@ -146,7 +146,7 @@ def _record_page(form, rows, errors, focus=None):
     with runtime().db.session() as session:
         authorities = _authorities(session)
         default = current_user().authority.id if current_user().authority else None
-        offer = family_prefill.offered(session, family_prefill.source(form)) if not errors.get("family") else None
+        offer = None if errors.get("family") else g.get("family_offer")
         page = render_template("children/record.html", form=form, rows=rows, errors=errors,
                                authorities=authorities, chosen=form.get("authority") or str(default or ""),
                                max_siblings=MAX_SIBLINGS, error_title=bool(errors), family=offer,
