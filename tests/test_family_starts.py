@@ -129,6 +129,7 @@ def test_the_task_list_groups_brothers_and_sisters_keeping_its_order_and_filters
     tables = html.split('data-testid="task-group"')[1:]
     twins_table = next(t for t in tables if "Ada Twin" in t)
     assert "Bo Twin" in twins_table and "Casey Child" not in twins_table
+    assert f'href="/families/{twins["family"]}"' in twins_table
     # The filters still apply: only the tasks assigned to olive, still grouped.
     mine = olive.get("/?show=mine&group=family").get_data(as_text=True)
     assert 'value="mine" checked' in mine and mine.count('data-testid="task-group"') == 2

@@ -54,6 +54,7 @@ class TaskGroup:
 
     children: list[str]
     rows: list[TaskRow]
+    family_id: int | None = None
 
 
 def group_by_family(rows: TaskRows) -> list[TaskGroup]:
@@ -62,7 +63,7 @@ def group_by_family(rows: TaskRows) -> list[TaskGroup]:
     groups: dict[tuple, TaskGroup] = {}
     for row in rows:
         key = ("family", row.family_id) if row.family_id is not None else ("episode", row.episode_id)
-        group = groups.setdefault(key, TaskGroup([], []))
+        group = groups.setdefault(key, TaskGroup([], [], row.family_id))
         group.rows.append(row)
         if row.child_name not in group.children:
             group.children.append(row.child_name)
