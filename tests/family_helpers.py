@@ -1,11 +1,11 @@
 """Shared steps of the family tests: brothers and sisters recorded together, consent on one of them."""
 from __future__ import annotations
 
-from datetime import datetime
 from types import SimpleNamespace
 
 from sqlalchemy import select
 
+from app.clock import now
 from app.models import Child, Episode, EpisodeMember, FamilyChild
 from tests.conftest import complete
 from tests.journeys import CHECKLIST, CONSENT
@@ -51,5 +51,5 @@ def record_twins(web) -> dict:
     complete(runtime, ada.id, "obtain_consent", CONSENT)
     with runtime.db.session() as session:
         session.add(EpisodeMember(episode_id=ada.id, user_id=people["lead"], role="tac_member",
-                                  added_at=datetime.now(), added_by_id=people["originator"]))
+                                  added_at=now(), added_by_id=people["originator"]))
     return {"ada": ada, "bo": bo, "family": family_of(runtime, ada.child_id)}

@@ -135,7 +135,6 @@ def test_the_task_list_groups_brothers_and_sisters_keeping_its_order_and_filters
     assert 'value="mine" checked' in mine and mine.count('data-testid="task-group"') == 2
     # Leah is on Ada's team only: her list never names Bo.
     assert "Bo Twin" not in text_of(signed_in(web, "lead", "leah").get("/?group=family"))
-    assert twins
 
 
 def test_grouping_keeps_the_most_urgent_family_first_and_each_familys_own_order():
