@@ -50,15 +50,16 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     errors.install(app)
 
     from app.web import (accounts, admin, alerts, attachments, audit_trail, auth, authority_settings, children,
-                         contributions, episode_people, episodes, health, national_index, passkey_settings, passkeys,
-                         process_guide, process_library,
+                         contributions, episode_people, episodes, families, health, national_index, passkey_settings,
+                         passkeys, process_guide, process_library,
                          process_migrations, reports, search_queue, search_requests, service_requests,
                          services_directory, status, support, tasks, transfer_requests, transfers, vetting)
 
-    for module in (health, auth, support, status, tasks, children, episodes, episode_people, national_index,
-                   audit_trail, transfers, vetting, search_requests, admin, alerts, search_queue, reports, accounts,
-                   services_directory, attachments, contributions, service_requests, authority_settings,
-                   process_library, process_guide, process_migrations, transfer_requests, passkeys, passkey_settings):
+    for module in (health, auth, support, status, tasks, children, episodes, episode_people, families,
+                   national_index, audit_trail, transfers, vetting, search_requests, admin, alerts, search_queue,
+                   reports, accounts, services_directory, attachments, contributions, service_requests,
+                   authority_settings, process_library, process_guide, process_migrations, transfer_requests, passkeys,
+                   passkey_settings):
         app.register_blueprint(module.bp)
     from app.web import assessment_sections  # a sectioned form's pages (the assessment)
     app.register_blueprint(assessment_sections.bp)

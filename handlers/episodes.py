@@ -7,6 +7,7 @@ from app import attachments, audit, membership, nhs_number, policy
 from app.clock import now
 from app.engine.context import StepContext
 from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
+from app.services import family_changes
 
 from . import index, operator
 
@@ -116,6 +117,7 @@ def purge_episode(ctx: StepContext, reason: str) -> None:
         others = session.scalar(select(func.count()).select_from(Episode).where(Episode.child_id == child_id))
         if not others:
             session.execute(delete(IndexEntry).where(IndexEntry.child_id == child_id))
+            family_changes.forget_child(session, child_id)  # their family place; adults left unrelated
             session.execute(delete(Child).where(Child.id == child_id))
     ctx.deleted = True
     for email in {episode.originator.email, ctx.administrator_email()}:

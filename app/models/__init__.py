@@ -6,6 +6,7 @@ from .auth import RecoveryCode, SignInThrottle, WebSession
 from .base import Base
 from .child import Child
 from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
+from .family import AdultRelationship, Family, FamilyAdult, FamilyChild
 from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
 from .passkeys import Passkey, PasskeyChallenge, PasskeyRequirement
@@ -25,4 +26,5 @@ __all__ = [
     "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
     "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement",
+    "AdultRelationship", "Family", "FamilyAdult", "FamilyChild",
 ]

@@ -54,3 +54,10 @@ __all__ += ["consent_excludes", "contribution_refusal", "has_team_inbox", "invit
             "may_request", "offered_services", "redirect_target", "request_refusal", "service_refusal",
             "shown_to_team", "team_filter", "team_recipients", "team_task", "visible_to_team",
             "why_not_invitable", "why_not_requestable"]
+
+# Families: seen through their children's episodes (their module reads the names above at call time).
+from .families import (FAMILY_PARTS, may_change_family, may_change_through, may_place_child,  # noqa: E402
+                       may_see_family, may_start_sibling_caf, visible_family_episodes)
+
+__all__ += ["FAMILY_PARTS", "may_change_family", "may_change_through", "may_place_child", "may_see_family",
+            "may_start_sibling_caf", "visible_family_episodes"]

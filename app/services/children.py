@@ -21,11 +21,11 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app import audit, policy
+from app import audit, nhs_number, policy
 from app.audit_lists import episodes_shown
 from app.clock import now
-from app import nhs_number
 from app.models import Authority, Child, Episode, OPEN_STATUSES, User
+from app.services import family_changes
 
 POSTCODE = re.compile(r"^[A-Z]{1,2}[0-9][0-9A-Z]? ?[0-9][A-Z]{2}$")
 INDEX_REASON = "starting a CAF"
@@ -202,10 +202,13 @@ def number_refusal(session: Session, user: User, holder: Child, child: NewChild)
     return f"A child with NHS number {number} is already recorded: contact the eCAF administrator"
 
 
-def start_for(runtime, user: User, children: list[NewChild], authority_id: int) -> list[int]:
-    """Record the children and start one episode each, linked as siblings when there are several."""
+def start_for(runtime, user: User, children: list[NewChild], authority_id: int,
+              family: family_changes.FamilyJoin | None = None) -> list[int]:
+    """Record the children and start one episode each, linked as siblings when there are several. The
+    children form a family, or join `family` (PermissionError, nothing recorded, when it is not the
+    user's to add to)."""
     group = uuid.uuid4().hex if len(children) > 1 else None
-    child_ids = []
+    records = []
     with runtime.db.session() as session:
         if session.get(Authority, authority_id) is None:
             raise ValueError("choose the local authority where the child lives")
@@ -221,8 +224,10 @@ def start_for(runtime, user: User, children: list[NewChild], authority_id: int) 
                 if new.nhs_number and "nhs_number" in str(exc.orig):
                     raise NhsNumberTaken(new.nhs_number) from exc
                 raise
-            child_ids.append(record.id)
+            records.append(record)
             audit.record(session, "child_recorded", actor_id=user.id, child_id=record.id, sibling_group=group,
                          nhs_number_missing=new.nhs_number_missing)
+        family_changes.place_new_children(session, user, records, family)
+        child_ids = [record.id for record in records]
     return [runtime.engine.start_episode(child_id=child_id, originator_id=user.id, sibling_group=group).episode_id
             for child_id in child_ids]

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased, defer
 
 from app import audit, policy
 from app.clock import as_utc, now
-from app.models import AdminAlert, Authority, Child, Episode, HumanTask, Organisation, User
+from app.models import AdminAlert, Authority, Child, Episode, FamilyChild, HumanTask, Organisation, User
 from app.models.episode import episode_reference
 from app.services.query_plans import plan_for_values
 
@@ -45,9 +45,32 @@ class TaskRow:
     has_draft: bool
     status: str
     assessment_urgent: bool = False  # the due date is the child-protection assessment's: shown as a red tag
+    family_id: int | None = None  # read only when the list is grouped by family
 
 
-def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
+@dataclass
+class TaskGroup:
+    """The rows of one family (or of one child not in a family), in the list's order."""
+
+    children: list[str]
+    rows: list[TaskRow]
+    family_id: int | None = None
+
+
+def group_by_family(rows: TaskRows) -> list[TaskGroup]:
+    """Brothers' and sisters' tasks together, the family of the most urgent task first; within a
+    family the list's own order. Only the children whose tasks are listed are named."""
+    groups: dict[tuple, TaskGroup] = {}
+    for row in rows:
+        key = ("family", row.family_id) if row.family_id is not None else ("episode", row.episode_id)
+        group = groups.setdefault(key, TaskGroup([], [], row.family_id))
+        group.rows.append(row)
+        if row.child_name not in group.children:
+            group.children.append(row.child_name)
+    return list(groups.values())
+
+
+def ready_tasks(session: Session, user: User, filters: set[str], *, by_family: bool = False) -> TaskRows:
     plan_for_values(session)
     moment = now()
     overdue_first = case((HumanTask.due_at < moment, 0), else_=1).label("overdue_first")
@@ -75,12 +98,16 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
                            HumanTask.id).limit(SHOWN + 1).subquery()
     # Names for the rows shown only, not for every task considered: joined to those chosen, in the
     # same statement (not looked up after by a list of ids).
+    named = (select(tasks.c.id, tasks.c.episode_id, tasks.c.stage, tasks.c.title, tasks.c.due_at,
+                    tasks.c.assigned_user_id, tasks.c.draft, tasks.c.episode_stage, tasks.c.own_step,
+                    tasks.c.child_protection, tasks.c.status, tasks.c.authority_id, Child.given_names,
+                    Child.family_name)
+             .outerjoin(Child, Child.id == tasks.c.child_id))
+    if by_family:  # the family of each row shown (one indexed look-up per row, for the rows shown only)
+        named = named.add_columns(FamilyChild.family_id).outerjoin(FamilyChild,
+                                                                    FamilyChild.child_id == tasks.c.child_id)
     found = session.execute(
-        select(tasks.c.id, tasks.c.episode_id, tasks.c.stage, tasks.c.title, tasks.c.due_at,
-               tasks.c.assigned_user_id, tasks.c.draft, tasks.c.episode_stage, tasks.c.own_step,
-               tasks.c.child_protection, tasks.c.status, tasks.c.authority_id, Child.given_names, Child.family_name)
-        .outerjoin(Child, Child.id == tasks.c.child_id)
-        .order_by(tasks.c.overdue_first, tasks.c.protection_first, tasks.c.no_date_last, tasks.c.due_at,
+        named.order_by(tasks.c.overdue_first, tasks.c.protection_first, tasks.c.no_date_last, tasks.c.due_at,
                   tasks.c.id)).all()
     # The authorities' codes (for references) by their few ids: joined above, the planner, expecting a
     # handful of rows, compared each row with every authority.
@@ -89,7 +116,7 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
     rows = TaskRows()
     rows.more = len(found) > SHOWN
     for (task_id, episode_id, task_stage, title, due_at, assignee, draft, episode_stage, own_step, protection, status,
-         authority_id, given, family) in found[:SHOWN]:
+         authority_id, given, family, *family_id) in found[:SHOWN]:
         code = codes.get(authority_id)
         stage = task_stage or episode_stage
         rows.append(TaskRow(
@@ -99,7 +126,8 @@ def ready_tasks(session: Session, user: User, filters: set[str]) -> TaskRows:
             due_at=due_at, overdue=due_at is not None and as_utc(due_at) < moment,
             child_protection=protection, assigned_to_me=assignee == user.id,
             claimable=assignee is None, has_draft=bool(draft), status=status,
-            assessment_urgent=bool(protection and own_step and due_at is not None and stage in BEFORE_ASSESSMENT)))
+            assessment_urgent=bool(protection and own_step and due_at is not None and stage in BEFORE_ASSESSMENT),
+            family_id=family_id[0] if family_id else None))
     return rows
 
 

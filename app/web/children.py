@@ -1,7 +1,7 @@
 """Start a CAF: find the child first, then record the child (or several siblings) and start."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from app.engine.errors import NoProcessDeployed, OpenEpisodeExists
@@ -9,7 +9,7 @@ from app.forms import child_identity
 from app.models import Authority
 from app.nhs_number import MISSING_REASONS
 from app.services import children as service
-from app.web import runtime
+from app.web import family_prefill, runtime
 from app.web.access import current_user, roles
 from app.web.form_input import date_parts, parse_date, text
 
@@ -78,6 +78,15 @@ def record():
     form = request.form
     rows, count = _read_children(form)
     action = form.get("action", "")
+    join = family_prefill.source(form)  # a CAF for another child in a family: its details are offered
+    if join is not None:
+        with runtime().db.session() as session:
+            offer = g.family_offer = family_prefill.offered(session, join)  # asked (and audited) once
+        if offer is None:
+            return _record_page(form.to_dict() | {"family": "", "sibling_of": ""}, rows,
+                                {"family": family_prefill.REFUSED})
+        if action == "prefill":
+            return _record_page(family_prefill.fill(form, rows, offer), rows, {})
     if action == "add" and count < MAX_SIBLINGS:
         rows.append({"given_names": "", "family_name": rows[-1]["family_name"], "dob": {}, "identity": {}})
         return _record_page(form, rows, {}, focus=len(rows) - 1)
@@ -130,7 +139,10 @@ def record():
     for child in children:
         child.postcode, child.address = postcode, address
     try:
-        episode_ids = service.start_for(runtime(), current_user(), children, authority_id)
+        episode_ids = service.start_for(runtime(), current_user(), children, authority_id,
+                                        family_prefill.join_for(form, offer, join) if join else None)
+    except PermissionError:  # the user lost their part in the family since the form was shown
+        return _record_page(form, rows, {"family": family_prefill.REFUSED})
     except OpenEpisodeExists:
         return _record_page(form, rows, {"child-0-given-names": "A CAF was opened for this child a moment ago "
                                                                 "by someone else: search again"})
@@ -152,8 +164,10 @@ def _record_page(form, rows, errors, focus=None):
     with runtime().db.session() as session:
         authorities = _authorities(session)
         default = current_user().authority.id if current_user().authority else None
+        offer = None if errors.get("family") else g.get("family_offer")
         page = render_template("children/record.html", form=form, rows=rows, errors=errors,
                                authorities=authorities, chosen=form.get("authority") or str(default or ""),
-                               max_siblings=MAX_SIBLINGS, error_title=bool(errors),
+                               max_siblings=MAX_SIBLINGS, error_title=bool(errors), family=offer,
+                               family_adults=family_prefill.adults_as_typed(form, offer) if offer else [],
                                missing_reasons=list(MISSING_REASONS.items()))
     return page, 400 if errors else 200

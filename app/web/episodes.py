@@ -8,6 +8,7 @@ from app import audit, policy
 from app.clock import now
 from app.models import Artefact, Contribution, Episode, ProcessVersion, ServiceRequest
 from app.services import episode_record as record
+from app.services import families
 from app.web import deadlines, printing, request_db, runtime
 from app.web.access import current_user, episode_or_404, signed_in
 from app.web.schema_form import summary
@@ -35,6 +36,8 @@ def show(episode_id: int):
             artefacts=record.artefacts(session, episode, summary), tasks=tasks,
             my_tasks={t.id for t in tasks if policy.may_complete(current_user(), t)},
             siblings=_siblings(session, episode), positions=positions,
+            family_id=families.family_of_child(session, episode.child_id),
+            may_add_sibling=policy.may_start_sibling_caf(session, current_user(), episode_id=episode.id),
             stages=record.stages(episode, positions), current_steps=record.own_steps(tasks), last_step=last,
             protection_due=record.protection_due(session, episode, tasks), outcome=record.outcome_text(episode),
             requests_made=episode.is_open or _has(session, ServiceRequest, episode),

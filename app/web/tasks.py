@@ -9,7 +9,7 @@ from app.audit_lists import episodes_shown
 from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
 from app.models import HumanTask
 from app.services import called_tasks, service_requests, task_forms
-from app.services.task_list import FILTERS, open_alerts, ready_tasks
+from app.services.task_list import FILTERS, group_by_family, open_alerts, ready_tasks
 from app.web import assessment_sections, draft_saved, request_db, runtime, schema_form
 from app.web.attachments import request_evidence
 from app.web.access import current_user, deny, signed_in
@@ -23,14 +23,15 @@ bp = Blueprint("tasks", __name__)
 @signed_in
 def home():
     filters = {f for f in request.args.getlist("show") if f in FILTERS}
+    by_family = request.args.get("group") == "family"
     with request_db.transaction() as session:
-        rows = ready_tasks(session, current_user(), filters)
+        rows = ready_tasks(session, current_user(), filters, by_family=by_family)
         episodes_shown(session, current_user().id, "task_list", [row.episode_id for row in rows])
         alerts = open_alerts(session, current_user())
         team_waiting = (sum(row.waiting for row in service_requests.inbox(session, current_user()))
                         if policy.has_team_inbox(current_user()) else None)
     return render_template("tasks/home.html", rows=rows, filters=filters, alerts=alerts, errors={}, typed={},
-                           team_waiting=team_waiting)
+                           team_waiting=team_waiting, groups=group_by_family(rows) if by_family else None)
 
 
 @bp.post("/tasks/<int:task_id>/claim")

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.clock import now
+from app.services import families
 from app.models import AuditEvent, Child, Episode, IndexEntry, SearchRequestChild, User
 
 from .common import authority_part, email_of, iso
@@ -30,6 +31,7 @@ def subject_access(session: Session, child: Child, user: User) -> dict:
             select(IndexEntry).where(or_(IndexEntry.child_id == child.id, IndexEntry.episode_id.in_(episode_ids)))
             .order_by(IndexEntry.id))],
         "search_requests": _search_request_matches(session, child),
+        "family": families.family_held(session, child.id),
         "audit": _audit_rows(session, child, episode_ids),
     }
     for episode_id in episode_ids or [None]:
