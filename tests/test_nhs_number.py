@@ -179,22 +179,64 @@ def test_a_number_already_held_finds_that_child_for_someone_with_access(web):
     assert count(runtime, Child) == 1 and count(runtime, Episode) == 1
 
 
-def test_a_number_held_by_a_child_whose_caf_is_closed_is_not_recorded_again(web):
-    runtime, people = web["runtime"], web["people"]
-    episode_id = start(runtime, people)
+def _closed_caf_with_number(runtime, people) -> tuple[int, str]:
+    episode_id = start(runtime, people)  # Olive's CAF for Casey Child, born 1 May 2015
     give_number(runtime, people["child"])
     with runtime.db.session() as session:
         episode = session.get(Episode, episode_id)
-        episode.status, episode.closed_at, reference = "closed", now(), episode.reference
+        episode.status, episode.closed_at = "closed", now()
+        return episode_id, episode.reference
+
+
+CASEY = {"child-0-nhs_number": NUMBER, "child-0-given_names": "Casey", "child-0-family_name": "Child",
+         "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "5", "child-0-date_of_birth-year": "2015"}
+
+
+def test_a_child_whose_caf_is_closed_starts_a_new_one_on_their_own_record(web):
+    runtime, people = web["runtime"], web["people"]
+    closed, reference = _closed_caf_with_number(runtime, people)
     client = signed_in(web)
-    found = text_of(client.post("/children/find", {"nhs_number": NUMBER, "family_name": "New", "postcode": "W9 2AB"}))
-    assert "A child listed above already holds this NHS number" in found
-    assert "Record the child and start a CAF" not in found
-    refused = client.post("/children/new", record_form(web, **{"child-0-nhs_number": NUMBER}),
+    found = client.post("/children/find", {"nhs_number": NUMBER, "family_name": "Child", "postcode": "W9 2AB"})
+    assert "Casey Child" in text_of(found) and "Record the child and start a CAF" in text_of(found)
+    assert "has no open CAF" in text_of(found)
+    started = client.post("/children/new", record_form(web, **CASEY, address="9 Moved Road"),
                           token_from="/children/find")
-    assert refused.status_code == 400 and (f"Casey Child is already recorded with NHS number 943 476 5919; their CAF "
-                                           f"{reference} is closed: contact the eCAF administrator" in text_of(refused))
+    assert started.status_code == 302
+    with runtime.db.session() as session:
+        episodes = session.scalars(select(Episode).where(Episode.child_id == people["child"])
+                                   .order_by(Episode.id)).all()
+        assert [e.status for e in episodes] == ["closed", "open"], "one child, one record, both CAFs"
+        child = session.get(Child, people["child"])
+        assert (child.nhs_number, child.address, child.postcode) == (NUMBER, "9 Moved Road", "W9 2AB")
+        (returned,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "child_returned")).all()
+        assert returned.detail["child_id"] == people["child"] and returned.actor_id == people["originator"]
+    assert count(runtime, Child) == 1
+
+
+@pytest.mark.parametrize("who", [("originator", "olive"), ("lead", "leah")])
+def test_a_closed_caf_number_with_another_name_or_birthday_records_nothing(web, who):
+    runtime, people = web["runtime"], web["people"]
+    closed, reference = _closed_caf_with_number(runtime, people)
+    client = signed_in(web, *who)
+    refused = client.post("/children/new", record_form(web, **{**CASEY, "child-0-family_name": "Other"}),
+                          token_from="/children/find")
+    assert refused.status_code == 400
+    if who[1] == "olive":  # she may open the closed CAF: it is named
+        assert (f"Casey Child is already recorded with NHS number 943 476 5919 ({reference}, closed): check the "
+                "family name and date of birth" in text_of(refused))
+    else:  # a stranger learns nothing of the child
+        assert "is already recorded: contact the eCAF administrator" in text_of(refused)
+        assert "Casey Child is" not in text_of(refused) and reference not in text_of(refused)
     assert count(runtime, Child) == 1 and count(runtime, Episode) == 1
+
+
+def test_a_shielded_childs_closed_caf_is_not_restarted_from_a_number(web):
+    runtime, people = web["runtime"], web["people"]
+    _closed_caf_with_number(runtime, people)
+    with runtime.db.session() as session:
+        session.get(Child, people["child"]).shielded = True
+    refused = signed_in(web).post("/children/new", record_form(web, **CASEY), token_from="/children/find")
+    assert refused.status_code == 400 and count(runtime, Episode) == 1
 
 
 def test_a_number_already_held_names_nobody_to_someone_without_access(web):

@@ -120,9 +120,9 @@ def search(session: Session, user: User, criteria: Criteria) -> SearchResult:
             result.visible.append(VisibleMatch(child, episode, by_nhs_number=holds_number))
         elif episode is not None and episode.is_open and episode.id not in in_index:
             result.may_exist = True
-        elif holds_number and (episode is None or episode.id not in in_index):
-            result.may_exist = True  # recorded already, out of this user's sight: the number cannot be used again
-    result.number_held = any(m.by_nhs_number for m in result.visible)
+        # A child holding the number whose CAFs are closed may have a new one: recording them again with
+        # the number, their family name and date of birth starts it on their record (returning()).
+    result.number_held = any(m.by_nhs_number and m.episode is not None and m.episode.is_open for m in result.visible)
     episodes_shown(session, user.id, "start_a_caf", [m.episode.id for m in result.visible if m.episode],
                    action="child_search", matches=len(matches), visible=len(result.visible),
                    index=len(result.index), may_exist=result.may_exist, by_nhs_number=bool(criteria.nhs_number))
@@ -178,6 +178,22 @@ def holder_of(session: Session, number: str) -> Child | None:
     return session.scalar(select(Child).where(Child.nhs_number == number))
 
 
+def returning(session: Session, holder: Child, child: NewChild) -> bool:
+    """Whether the child recorded with this NHS number comes back for a new CAF: none of their CAFs is
+    open, and the family name and date of birth typed are theirs (the number and both of those known:
+    the same child, who keeps one record and one history; the details shown are only what was typed)."""
+    if holder.shielded:  # whose record may change, and who may see it, is the administrator's to decide
+        return False
+    if holder.date_of_birth != child.date_of_birth or _folded(holder.family_name) != _folded(child.family_name):
+        return False
+    return session.scalar(select(Episode.id).where(Episode.child_id == holder.id,
+                                                   Episode.status.in_(OPEN_STATUSES)).limit(1)) is None
+
+
+def _folded(name: str | None) -> str:
+    return " ".join((name or "").split()).casefold()
+
+
 def number_refusal(session: Session, user: User, holder: Child, child: NewChild) -> str:
     """Why a child cannot be recorded with an NHS number already held, naming only what this user may
     know: the child and their CAF when the user may open it; otherwise whom the index names (asked about
@@ -186,9 +202,9 @@ def number_refusal(session: Session, user: User, holder: Child, child: NewChild)
     episode = session.scalar(select(Episode).where(Episode.child_id == holder.id, Episode.status != "deleted")
                              .order_by(Episode.started_at.desc()).limit(1))
     if episode is not None and policy.visible_episode(session, user, episode.id) is not None:
-        if not episode.is_open:  # a second record would split the child's history: the administrator decides
-            return (f"{holder.display_name} is already recorded with NHS number {number}; their CAF "
-                    f"{episode.reference} is closed: contact the eCAF administrator to start another")
+        if not episode.is_open:  # the number is theirs, but the name or date of birth typed is not
+            return (f"{holder.display_name} is already recorded with NHS number {number} ({episode.reference}, "
+                    "closed): check the family name and date of birth, which must be theirs to start a new CAF")
         return (f"{holder.display_name} is already recorded with NHS number {number} ({episode.reference}): "
                 "open their CAF instead of recording them again")
     if episode is not None and episode.is_open:
@@ -202,17 +218,32 @@ def number_refusal(session: Session, user: User, holder: Child, child: NewChild)
     return f"A child with NHS number {number} is already recorded: contact the eCAF administrator"
 
 
+def _holder_locked(session: Session, number: str | None) -> Child | None:
+    """The child holding `number`, locked against a CAF being started for them at the same moment."""
+    if not number:
+        return None
+    return session.scalar(select(Child).where(Child.nhs_number == number).with_for_update())
+
+
 def start_for(runtime, user: User, children: list[NewChild], authority_id: int,
               family: family_changes.FamilyJoin | None = None) -> list[int]:
     """Record the children and start one episode each, linked as siblings when there are several. The
     children form a family, or join `family` (PermissionError, nothing recorded, when it is not the
     user's to add to)."""
     group = uuid.uuid4().hex if len(children) > 1 else None
-    records = []
+    records, returned = [], []
     with runtime.db.session() as session:
         if session.get(Authority, authority_id) is None:
             raise ValueError("choose the local authority where the child lives")
         for new in children:
+            holder = _holder_locked(session, new.nhs_number)
+            if holder is not None and returning(session, holder, new):
+                # A new CAF for a child whose CAFs are all closed: their one record, brought up to date.
+                holder.given_names, holder.family_name = new.given_names.strip(), new.family_name.strip()
+                holder.address, holder.postcode, holder.home_authority_id = new.address, new.postcode, authority_id
+                returned.append(holder)
+                audit.record(session, "child_returned", actor_id=user.id, child_id=holder.id, sibling_group=group)
+                continue
             record = Child(given_names=new.given_names.strip(), family_name=new.family_name.strip(),
                            date_of_birth=new.date_of_birth, postcode=new.postcode, address=new.address,
                            nhs_number=new.nhs_number, nhs_number_missing=new.nhs_number_missing,
@@ -227,7 +258,9 @@ def start_for(runtime, user: User, children: list[NewChild], authority_id: int,
             records.append(record)
             audit.record(session, "child_recorded", actor_id=user.id, child_id=record.id, sibling_group=group,
                          nhs_number_missing=new.nhs_number_missing)
-        family_changes.place_new_children(session, user, records, family)
-        child_ids = [record.id for record in records]
+        unplaced = records + [c for c in returned if not family_changes.in_a_family(session, c.id)]
+        if unplaced:
+            family_changes.place_new_children(session, user, unplaced, family)
+        child_ids = [c.id for c in records + returned]
     return [runtime.engine.start_episode(child_id=child_id, originator_id=user.id, sibling_group=group).episode_id
             for child_id in child_ids]

@@ -165,6 +165,10 @@ class FamilyJoin:
     adults: dict[int, tuple[str, bool]] = field(default_factory=dict)
 
 
+def in_a_family(session: Session, child_id: int) -> bool:
+    return session.scalar(select(FamilyChild.id).where(FamilyChild.child_id == child_id)) is not None
+
+
 def place_new_children(session: Session, user: User, children: list[Child], join: FamilyJoin | None) -> int:
     """The family the newly recorded `children` form or join; returns its id. Consent is not touched:
     each child's episode asks for its own."""
