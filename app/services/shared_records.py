@@ -146,8 +146,11 @@ def expire_due(runtime) -> int:
     """Wake every approved share whose expiry has come: its process ends the access and records it."""
     woken = 0
     with runtime.db.session() as session:
-        due = session.scalars(select(ShareDecision).where(ShareDecision.next_timer_at <= now())
-                              .order_by(ShareDecision.next_timer_at).limit(200)).all()
+        query = select(ShareDecision).where(ShareDecision.next_timer_at <= now()) \
+            .order_by(ShareDecision.next_timer_at).limit(200)
+        if runtime.db.is_postgresql:
+            query = query.with_for_update(skip_locked=True)
+        due = session.scalars(query).all()
         processes = OwnProcesses(runtime.config)
         for row in due:
             with session.begin_nested():
