@@ -36,10 +36,11 @@ def ask(ctx: StepContext, decision: int) -> dict:
 
 
 def _tell_family(ctx: StepContext, row: ShareDecision) -> None:
+    # Like every message, it names the episode by its reference only: no record's content leaves here.
     ref, until = ctx.episode.reference, f"{as_utc(row.expires_at):%d %B %Y at %H:%M} UTC"
     body = (f"We have shared information from your child's Common Assessment (reference {ref}) with "
             f"{row.recipient_name} without your consent, because the law requires us to share information "
-            f"needed to keep a child safe. Purpose: {row.purpose}\nThey can read it until {until}. "
+            f"needed to keep a child safe.\nThey can read it until {until}. "
             "You can ask the lead professional or the local authority about this decision.")
     if row.family_email:
         ctx.notify("share_family_notice", row.family_email, "Information about your child has been shared", body)

@@ -173,6 +173,10 @@ def test_the_requester_and_another_authority_cannot_approve(runtime, people):
     actions = _actions(runtime, episode_id)
     assert "share_approval_refused" in actions and "access_denied" in actions
 
+    with time_machine.travel(as_utc(row.expires_at) + timedelta(minutes=1), tick=False):
+        late = _approve(_client(world, "second_admin"), row.id)
+        assert late.status_code == 400 and "The date this access was to end has passed" in text_of(late)
+    assert _decisions(runtime, episode_id)[0].status == "awaiting_approval"
     assert "Decisions to share waiting for approval" in text_of(second.get("/share-decisions"))
     rejected = _approve(second, row.id, "reject", "Not needed: the family is working with us")
     assert rejected.status_code == 302

@@ -70,7 +70,8 @@ class OwnProcesses:
 
         def run() -> None:
             task.set_data(**{name: form_tools.task_data_from(schema, submitted)})
-            audit.record(session, "task_completed", actor_id=user_id, episode_id=episode.id, task=name)
+            audit.record(session, "task_completed", actor_id=user_id, episode_id=episode.id,
+                         task=task.task_spec.bpmn_name or name)
             task.run()
 
         return self._advance(session, row, episode, workflow, user_id, run)

@@ -252,6 +252,10 @@ def decide(runtime, decision_id: int, user: User, form: dict) -> Outcome:
             audit.record(session, "share_approval_refused", actor_id=user.id, episode_id=row.episode_id,
                          decision=row.id, reason=refusal)
             return outcome
+        if outcome.typed["decision"] == "approve" and as_utc(row.expires_at) <= now():
+            outcome.errors["decision"] = ("The date this access was to end has passed: reject it, and record a new "
+                                          "decision if sharing is still needed")
+            return outcome
         submitted = {k: v for k, v in outcome.typed.items() if v}
         processes = OwnProcesses(runtime.config)
         try:
