@@ -1,11 +1,10 @@
 """The duty to share: asking for approval, granting read-only access, rejecting, and the expiry."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
+from app import policy
 from app.clock import as_utc
 from app.engine.context import StepContext
-from app.models import Organisation, ShareDecision, User
+from app.models import ShareDecision
 
 from . import operator
 
@@ -17,20 +16,13 @@ def _decision(ctx: StepContext, decision_id) -> ShareDecision:
     return row
 
 
-def _administrators(ctx: StepContext) -> list[str]:
-    return sorted(ctx.session.scalars(select(User.email).join(Organisation, User.organisation_id == Organisation.id)
-                                      .where(Organisation.authority_id == ctx.episode.authority_id,
-                                             User.role == "administrator", User.active)))
-
-
 @operator("share/ask")
 def ask(ctx: StepContext, decision: int) -> dict:
     row, ref = _decision(ctx, decision), ctx.episode.reference
-    for email in _administrators(ctx):
-        if email != row.asked_by.email:  # the one who asked never approves their own decision
-            ctx.notify("share_approval_needed", email, f"eCAF {ref}: a decision to share information needs approval",
-                       f"A decision to share information from episode {ref} without the family's consent is "
-                       "waiting for an administrator's approval. Sign in to eCAF to approve or reject it.")
+    for email in sorted(user.email for user in policy.approvers(ctx.session, row)):
+        ctx.notify("share_approval_needed", email, f"eCAF {ref}: a decision to share information needs approval",
+                   f"A decision to share information from episode {ref} without the family's consent is "
+                   "waiting for an administrator's approval. Sign in to eCAF to approve or reject it.")
     ctx.audit("share_requested", decision=row.id, recipient=row.recipient_name, records=row.records)
     return {}
 

@@ -211,7 +211,8 @@ def test_an_organisation_shares_with_its_practitioners_and_the_family_may_not_be
     lead, second = _client(world, "lead"), _client(world, "second_admin")
     with runtime.db.session() as session:
         charity = session.get(User, world["users"]["contributor"]).organisation_id
-    asked = _ask(lead, episode_id, recipient_kind="organisation", recipient_email="", recipient_organisation=str(charity),
+    asked = _ask(lead, episode_id, recipient_kind="organisation", recipient_email="",
+                 recipient_organisation=str(charity),
                  records=["artefact:assessment", "artefact:consent_statement"], tell_family="no",
                  not_telling_reason="Telling the father would put the child at risk")
     assert asked.status_code == 302, text_of(asked)
@@ -225,3 +226,22 @@ def test_an_organisation_shares_with_its_practitioners_and_the_family_may_not_be
         kinds = set(session.scalars(select(OutboxMessage.kind).where(OutboxMessage.episode_id == episode_id)))
     assert "share_family_notice" not in kinds and "share_family_letter" not in kinds
     assert "share_family_not_told" in _actions(runtime, episode_id)
+
+
+def test_without_an_address_the_family_is_told_by_a_letter_and_every_other_administrator_is_asked(runtime, people):
+    world = _world(runtime, people)
+    episode_id = world["episodes"]["given"]
+    admin = _client(world, "admin")
+    assert _ask(admin, episode_id, family_email="").status_code == 302
+    [row] = _decisions(runtime, episode_id)
+    with runtime.db.session() as session:
+        asked = set(session.scalars(select(OutboxMessage.recipient)
+                                    .where(OutboxMessage.kind == "share_approval_needed")))
+    assert asked == {"ada@testshire.test"}, "the one who asked is never asked to approve"
+    assert _approve(_client(world, "second_admin"), row.id).status_code == 302
+    with runtime.db.session() as session:
+        letters = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "share_family_letter")).all()
+    assert [m.recipient for m in letters] == ["adam@testshire.test"]
+    assert "Please send this letter" in letters[0].body and "The risk of harm" not in letters[0].body
+    timeline = text_of(_client(world, "lead").get(f"/episodes/{episode_id}"))
+    assert "Information shared without consent with Nora Nobody" in timeline

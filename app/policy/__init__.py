@@ -56,9 +56,9 @@ __all__ += ["consent_excludes", "contribution_refusal", "has_team_inbox", "invit
             "may_request", "offered_services", "redirect_target", "request_refusal", "service_refusal",
             "shown_to_team", "team_filter", "team_recipients", "team_task", "visible_to_team",
             "why_not_invitable", "why_not_requestable"]
-from .duty_to_share import (approval_refusal, is_live, is_recipient, may_read_shared_record,  # noqa: E402
+from .duty_to_share import (approval_refusal, approvers, is_live, is_recipient, may_read_shared_record,  # noqa: E402
                             may_record_share_decision, recipient_refusal, shared_access_refusal,
                             shared_with_filter)
 
-__all__ += ["approval_refusal", "is_live", "is_recipient", "may_read_shared_record", "may_record_share_decision",
+__all__ += ["approval_refusal", "approvers", "is_live", "is_recipient", "may_read_shared_record", "may_record_share_decision",
             "recipient_refusal", "shared_access_refusal", "shared_with_filter"]

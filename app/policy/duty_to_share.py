@@ -9,12 +9,12 @@
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, false, or_
+from sqlalchemy import false, or_, select
 from sqlalchemy.orm import Session
 
 from app import membership
 from app.clock import as_utc, now
-from app.models import Episode, ShareDecision, User
+from app.models import Episode, Organisation, ShareDecision, User
 
 from .accounts import is_usable
 from .episodes import is_administrator_of, permissions
@@ -34,6 +34,15 @@ def approval_refusal(user: User | None, decision: ShareDecision) -> str | None:
     if decision.status != "awaiting_approval":
         return "This decision to share has already been approved or rejected"
     return None
+
+
+def approvers(session: Session, decision: ShareDecision) -> list[User]:
+    """Who may approve or reject `decision`: the usable administrators of its episode's authority
+    but the one who recorded it."""
+    candidates = session.scalars(select(User).join(Organisation, User.organisation_id == Organisation.id).where(
+        Organisation.authority_id == decision.episode.authority_id, User.role == "administrator",
+        User.active, User.id != decision.asked_by_id).order_by(User.id)).all()
+    return [user for user in candidates if is_usable(user)]
 
 
 def recipient_refusal(session: Session, episode: Episode, user: User | None) -> str | None:
@@ -84,10 +93,10 @@ def shared_with_filter(user: User | None):
     """SQL over ShareDecision: the decisions that share something with `user` (live or not)."""
     if not is_usable(user) or user.role != "practitioner":
         return false()
-    by_organisation = (and_(ShareDecision.recipient_organisation_id == user.organisation_id)
+    by_organisation = (ShareDecision.recipient_organisation_id == user.organisation_id
                        if user.organisation_id else false())
     return or_(ShareDecision.recipient_user_id == user.id, by_organisation)
 
 
-__all__ = ["approval_refusal", "is_live", "is_recipient", "may_read_shared_record", "may_record_share_decision",
+__all__ = ["approval_refusal", "approvers", "is_live", "is_recipient", "may_read_shared_record", "may_record_share_decision",
            "recipient_refusal", "shared_access_refusal", "shared_with_filter"]

@@ -16,7 +16,6 @@ from app import attachments, audit, policy
 from app.clock import as_utc, now
 from app.engine.errors import FormInvalid
 from app.engine.library import MAIN_PROCESS, Bundle, current_version, deploy
-from app.engine.own_processes import OwnProcesses
 from app.models import Artefact, Contribution, Episode, Organisation, ShareDecision, User
 from app.services.episode_record import ARTEFACT_TITLES, PRINTABLE
 
@@ -169,7 +168,7 @@ def record(runtime, episode_id: int, user: User, form: dict, errors: dict | None
         session.flush()
         session.refresh(row)
         if sharing:
-            outcome.outbox = OwnProcesses(runtime.config).start(session, row, episode, _version(session), user.id,
+            outcome.outbox = runtime.engine.own_processes.start(session, row, episode, _version(session), user.id,
                                                                 share={"id": row.id})
         else:
             audit.record(session, "share_not_shared", actor_id=user.id, episode_id=episode.id, decision=row.id,
@@ -257,7 +256,7 @@ def decide(runtime, decision_id: int, user: User, form: dict) -> Outcome:
                                           "decision if sharing is still needed")
             return outcome
         submitted = {k: v for k, v in outcome.typed.items() if v}
-        processes = OwnProcesses(runtime.config)
+        processes = runtime.engine.own_processes
         try:
             processes.form(row, APPROVAL_TASK)
             with session.begin_nested():

@@ -7,6 +7,7 @@ woken here when its date comes.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -14,9 +15,10 @@ from sqlalchemy.orm import Session, joinedload
 
 from app import attachments, audit, policy
 from app.clock import now
-from app.engine.own_processes import OwnProcesses
 from app.models import Artefact, Contribution, Episode, ShareDecision, User
 from app.services.share_decisions import NotFound, shareable_records
+
+log = logging.getLogger(__name__)
 
 
 class ShareEnded(Exception):
@@ -151,9 +153,14 @@ def expire_due(runtime) -> int:
         if runtime.db.is_postgresql:
             query = query.with_for_update(skip_locked=True)
         due = session.scalars(query).all()
-        processes = OwnProcesses(runtime.config)
+        processes = runtime.engine.own_processes
         for row in due:
-            with session.begin_nested():
-                processes.wake(session, row, row.episode)
+            try:
+                with session.begin_nested():
+                    processes.wake(session, row, row.episode)
+            except Exception:  # noqa: BLE001 - one failing share must not hold back the others' ends
+                log.exception("the expiry of decision to share %s failed; it is tried again at the next sweep",
+                              row.id)
+                continue
             woken += 1
     return woken
