@@ -245,3 +245,19 @@ def test_without_an_address_the_family_is_told_by_a_letter_and_every_other_admin
     assert "Please send this letter" in letters[0].body and "The risk of harm" not in letters[0].body
     timeline = text_of(_client(world, "lead").get(f"/episodes/{episode_id}"))
     assert "Information shared without consent with Nora Nobody" in timeline
+
+
+def test_purging_the_episode_removes_its_decisions_and_ends_every_share(runtime, people):
+    from app.engine import repair
+
+    world = _world(runtime, people)
+    episode_id = world["episodes"]["given"]
+    assert _ask(_client(world, "lead"), episode_id).status_code == 302
+    [row] = _decisions(runtime, episode_id)
+    assert _approve(_client(world, "admin"), row.id).status_code == 302
+    nora = _client(world, "non_member")
+    assert nora.get(f"/shared/{row.id}").status_code == 200
+    repair.delete_now(runtime.engine, episode_id, people["admin"], "Created without consent")
+    assert _decisions(runtime, episode_id) == []
+    assert nora.get(f"/shared/{row.id}").status_code == 404
+    assert "share_granted" in _actions(runtime, episode_id), "the trail keeps that it was shared"
