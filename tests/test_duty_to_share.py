@@ -3,6 +3,8 @@ approval by a second administrator, the recipient's read-only access until expir
 and decisions not to share recorded, each step audited."""
 from __future__ import annotations
 
+import dataclasses
+import io
 from datetime import timedelta
 
 import time_machine
@@ -10,7 +12,8 @@ from sqlalchemy import func, select
 from werkzeug.datastructures import MultiDict
 
 from app.clock import as_utc, now
-from app.models import Artefact, AuditEvent, EpisodeMember, OutboxMessage, ShareDecision, User
+from app import attachments
+from app.models import Artefact, AuditEvent, Episode, EpisodeMember, OutboxMessage, ShareDecision, User
 from app.jobs.sweep import housekeeping
 
 from . import access_world
@@ -18,7 +21,9 @@ from .conftest import VETTED
 from .web import browser, csrf_token, give_credentials, make_app, text_of
 
 
-def _world(runtime, people):
+def _world(runtime, people, tmp_path=None):
+    if tmp_path is not None:  # attachments are stored there, never in the project's own folder
+        runtime.config = dataclasses.replace(runtime.config, attachments_dir=tmp_path / "evidence")
     world = access_world.build(runtime, people)
     with runtime.db.session() as session:
         admin = session.get(User, people["admin"])
@@ -261,3 +266,28 @@ def test_purging_the_episode_removes_its_decisions_and_ends_every_share(runtime,
     assert _decisions(runtime, episode_id) == []
     assert nora.get(f"/shared/{row.id}").status_code == 404
     assert "share_granted" in _actions(runtime, episode_id), "the trail keeps that it was shared"
+
+
+def test_a_shared_attachment_is_downloaded_and_an_unshared_one_is_not(runtime, people, tmp_path):
+    world = _world(runtime, people, tmp_path)
+    episode_id = world["episodes"]["given"]
+    with runtime.db.session() as session:
+        episode, lead = session.get(Episode, episode_id), session.get(User, people["lead"])
+        shared_file, kept_file = (attachments.store(session, runtime.config, episode=episode, user=lead,
+                                                    filename=name, stream=io.BytesIO(text))
+                                  for name, text in (("school-report.txt", b"Attendance 62%"),
+                                                     ("gp-letter.txt", b"Not for sharing")))
+        shared_id, kept_id = shared_file.id, kept_file.id
+    lead_client = _client(world, "lead")
+    assert "Attachment: school-report.txt" in text_of(lead_client.get(f"/episodes/{episode_id}/share-decisions/new"))
+    assert _ask(lead_client, episode_id, records=[f"attachment:{shared_id}"]).status_code == 302
+    [row] = _decisions(runtime, episode_id)
+    assert _approve(_client(world, "admin"), row.id).status_code == 302
+    nora = _client(world, "non_member")
+    got = nora.get(f"/shared/{row.id}/attachments/{shared_id}")
+    assert got.status_code == 200 and got.data == b"Attendance 62%"
+    assert "attachment" in got.headers["Content-Disposition"]
+    assert nora.get(f"/shared/{row.id}/attachments/{kept_id}").status_code == 404
+    assert nora.get(f"/episodes/{episode_id}/attachments/{shared_id}").status_code == 404, "only through the share"
+    actions = _actions(runtime, episode_id)
+    assert "attachment_downloaded" in actions and "shared_access_refused" in actions
