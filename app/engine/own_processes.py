@@ -40,14 +40,6 @@ class OwnProcesses:
         workflow.get_next_task(spec_name="Start").set_data(episode_id=episode.id, **data)
         return self._advance(session, row, episode, workflow, actor_id, lambda: None)
 
-    def ready_task(self, row, name: str):
-        """The READY user task `name` (its BPMN id), or None."""
-        if not row.state:
-            return None
-        workflow = self._load(row)
-        return next((t for t in workflow.get_tasks(state=TaskState.READY)
-                     if t.task_spec.bpmn_id == name and getattr(t.task_spec, "manual", False)), None)
-
     def form(self, row, name: str) -> dict:
         """The JSON Schema of the user task `name` in the row's process version."""
         workflow = self._load(row)
