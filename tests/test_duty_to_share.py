@@ -291,3 +291,25 @@ def test_a_shared_attachment_is_downloaded_and_an_unshared_one_is_not(runtime, p
     assert nora.get(f"/episodes/{episode_id}/attachments/{shared_id}").status_code == 404, "only through the share"
     actions = _actions(runtime, episode_id)
     assert "attachment_downloaded" in actions and "shared_access_refused" in actions
+
+
+def test_a_shared_contribution_is_read_by_its_recipient(runtime, people):
+    from app.models import Contribution
+
+    world = _world(runtime, people)
+    episode_id = world["episodes"]["given"]
+    with runtime.db.session() as session:
+        row = Contribution(episode_id=episode_id, contributor_id=world["users"]["contributor"],
+                           invited_by_id=people["lead"], sections=["section_h_strengths_needs"], status="accepted",
+                           content={"section_h_strengths_needs": {"needs": "Speech and language support"}},
+                           created_at=now())
+        session.add(row)
+        session.flush()
+        key = f"contribution:{row.id}"
+    lead = _client(world, "lead")
+    assert "Contribution from Cora Contributor" in text_of(lead.get(f"/episodes/{episode_id}/share-decisions/new"))
+    assert _ask(lead, episode_id, records=[key]).status_code == 302
+    [share] = _decisions(runtime, episode_id)
+    assert _approve(_client(world, "admin"), share.id).status_code == 302
+    page = _client(world, "non_member").get(f"/shared/{share.id}/records/contribution/{key.split(':')[1]}")
+    assert page.status_code == 200 and "Speech and language support" in text_of(page)
