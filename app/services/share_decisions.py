@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from app import attachments, audit, policy
@@ -182,8 +183,13 @@ def _version(session: Session):
     """The duty-to-share process shipped with the current episode model (deployed from its files the
     first time it is asked for: both come from the same processes/ folder)."""
     main = current_version(session, MAIN_PROCESS)
-    version, _ = deploy(session, Bundle(dict(main.bpmn_files), dict(main.forms)), process_id=PROCESS,
-                        deployed_by_id=main.deployed_by_id, change_note=f"shipped with {main.label}")
+    bundle = Bundle(dict(main.bpmn_files), dict(main.forms))
+    try:
+        with session.begin_nested():
+            version, _ = deploy(session, bundle, process_id=PROCESS, deployed_by_id=main.deployed_by_id,
+                                change_note=f"shipped with {main.label}")
+    except IntegrityError:  # another first share deployed it at the same moment: theirs is the same
+        version, _ = deploy(session, bundle, process_id=PROCESS)
     return version
 
 
