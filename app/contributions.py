@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.engine.forms import load_form
+from app.forms import sections as parts
+from app.forms.building import to_raw
 from app.engine.library import forms_of
 from app.models import Artefact, Contribution, Episode, HumanTask
 
@@ -80,3 +82,23 @@ def prefill(session: Session, contribution: Contribution) -> dict:
         stored = latest_assessment(session, contribution.episode_id)
         current = stored.data if stored else {}
     return {name: current[name] for name in contribution.sections if name in current}
+
+
+def taken_into_draft(draft: dict | None, episode: Episode, written: dict) -> dict:
+    """The assessment's draft with contributed sections taken in, as the form shows a draft: its
+    answers and what was "typed" (the form shows a draft's raw when it has one). Everything else the
+    author saved stays: other sections, their statuses, their unchecked problems, when it was saved.
+    On a sectioned assessment each contributed section reads "In progress" for the author to check."""
+    forms = forms_of(episode.process_version)
+    schema, ui = _form(forms, ASSESSMENT_FORM), _form(forms, ASSESSMENT_UI)
+    kept = dict(draft or {})
+    if parts.is_sectioned(schema, ui):
+        raw = to_raw(schema, ui, written)
+        for section in parts.sections(schema, ui):
+            if section.path[0] in written:
+                kept = parts.with_section(kept, section.name, written, raw, parts.IN_PROGRESS)
+        return kept
+    kept["data"] = {**(kept.get("data") or {}), **written}
+    if isinstance(kept.get("raw"), dict):
+        kept["raw"] = {**kept["raw"], **to_raw(schema, ui, written)}
+    return kept

@@ -1,10 +1,9 @@
 """Contributions to the assessment: recorded when written, taken in or returned by the lead professional."""
 from __future__ import annotations
 
-from app.contributions import assessment_in_progress, form_for, latest_assessment
+from app.contributions import assessment_in_progress, latest_assessment, taken_into_draft
 from app.engine.context import StepContext
 from app.models import Contribution
-from app.web.schema_form import to_raw
 
 from . import operator
 
@@ -35,15 +34,8 @@ def accept(ctx: StepContext, contribution: int, submission: int) -> dict:
     written = {k: v for k, v in ctx.submission(submission).submitted_data.items() if k in row.sections}
     in_progress = assessment_in_progress(ctx.session, ctx.episode.id)
     if in_progress is not None:
-        # The assessment is still being written: the sections go into its draft. The form shows a
-        # draft's "raw" (as typed) when it has one, so the sections are set there too, keeping
-        # whatever else the author was half way through typing.
-        draft = in_progress.draft or {}
-        data = {**(draft.get("data") or {}), **written}
-        in_progress.draft = {"data": data}
-        if isinstance(draft.get("raw"), dict):
-            schema, ui = form_for(ctx.episode, row)
-            in_progress.draft["raw"] = {**draft["raw"], **to_raw(schema, ui, written)}
+        # The assessment is still being written: the sections go into its draft.
+        in_progress.draft = taken_into_draft(in_progress.draft, ctx.episode, written)
         where = "draft"
     else:
         stored = latest_assessment(ctx.session, ctx.episode.id)

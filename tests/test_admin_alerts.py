@@ -12,7 +12,7 @@ from app.clock import now
 from app.jobs.sweep import sweep_timers
 from app.models import AdminAlert, AuditEvent, Child, Episode
 from app.web.deadlines import from_now
-from app.web.layout import date_time
+from app.uk_time import date_time
 from tests.conftest import other_authority
 from tests.journeys import prepare
 from tests.web import browser, give_credentials, text_of

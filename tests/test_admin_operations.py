@@ -10,7 +10,8 @@ import handlers
 from app.clock import as_utc, now
 from app.engine import repair
 from app.models import AuditEvent, Episode, OutboxMessage
-from app.web.layout import from_uk_time, menu, text_or_time
+from app.uk_time import from_uk_time
+from app.web.layout import menu, text_or_time
 
 from .conftest import complete
 from .journeys import CHECKLIST, CONSENT, assessment, prepare
@@ -176,7 +177,7 @@ def test_a_message_is_discarded_from_its_own_page_with_a_reason(runtime, people)
 # ---------------------------------------------------------------- UK time
 
 def test_times_in_task_data_read_in_uk_time():
-    assert text_or_time("2027-07-01T08:00:00+00:00") == "1 July 2027 at 09:00"
+    assert text_or_time("2027-07-01T08:00:00+00:00") == "1 July 2027 at 9am"
     assert text_or_time("2027-01-15") == "2027-01-15" and text_or_time("Not a time at all") == "Not a time at all"
 
 
@@ -214,8 +215,8 @@ def test_a_time_limit_is_moved_to_a_time_typed_in_uk_time_and_shown_in_it(runtim
     assert row.detail["new_due"] == datetime(summer, 7, 1, 8, 0, tzinfo=timezone.utc).isoformat(), \
         "09:00 in July is British Summer Time: 08:00 UTC"
     assert as_utc(_episode(runtime, episode_id).next_timer_at) == datetime(summer, 7, 1, 8, 0, tzinfo=timezone.utc)
-    assert f"1 July {summer} at 09:00" in text_of(client.get(f"/admin/episodes/{episode_id}/timers")), \
-        "shown as it was typed"
+    assert f"1 July {summer} at 9am" in text_of(client.get(f"/admin/episodes/{episode_id}/timers")), \
+        "shown in the UK time it was typed in"
 
 
 # ---------------------------------------------------------------- the menu

@@ -8,7 +8,10 @@ from sqlalchemy import select
 
 from app.config import PROJECT_ROOT
 from app.forms import sections
-from app.models import Artefact, HumanTask
+from app import contributions
+from app.models import Artefact, Episode, HumanTask
+from app.services import task_forms
+from app.web import deadlines
 from tests.conftest import ready_task
 from tests.journeys import prepare, today
 from tests.web import browser, text_of
@@ -71,6 +74,10 @@ def test_the_task_list_shows_each_section_and_its_status(web):
     assert len(statuses) == 14 and set(statuses.values()) == {"Not started"}
     assert "1. A." not in text_of(page) and "You have completed 0 of 14 sections." in text_of(page)
     assert f'href="/tasks/{task.id}/sections/{CHILD}"' in html and f'href="/tasks/{task.id}/check"' in html
+    # The deadline reads as on the task list: how long is left, then when in UK time.
+    assert f"{deadlines.deadline(task.due_at, capital=True)}." in text_of(page)
+    assert len(re.findall(r"Due in 3[45] days, on \w+day \d+ \w+( \d{4})? at ", text_of(page))) == 1
+    assert "Due by" not in text_of(page)
 
     # One section saved and checked, another kept for later.
     done = olive.post(f"/tasks/{task.id}/sections/{VOICE}", {"action": "continue", f"{VOICE}.child_comments": "Hi"})
@@ -134,6 +141,47 @@ def test_a_section_saves_to_the_draft_and_shows_again_as_saved(web):
     assert f'href="/tasks/{task.id}/sections/{ADMIN}?return=check#section_a_administration-date_completed-day"' \
         in refused.get_data(as_text=True)
     assert ready_task(runtime, episode_id, "complete_assessment").id == task.id
+
+
+def test_a_section_saved_from_another_tab_meanwhile_is_not_lost(web, monkeypatch):
+    runtime = web["runtime"]
+    episode_id, task = _start(web)
+    olive = _signed_in(web)
+    real_save = task_forms.save_draft
+
+    def another_tab_first(engine, user, episode, task_id, draft):
+        # The voice section is saved from another tab after this page read the draft, before it saves.
+        real_save(engine, user, episode, task_id, lambda current: sections.with_section(
+            current, VOICE, {VOICE: {"child_comments": "From the other tab"}}, {}, sections.COMPLETED))
+        real_save(engine, user, episode, task_id, draft)
+
+    monkeypatch.setattr(task_forms, "save_draft", another_tab_first)
+    assert olive.post(f"/tasks/{task.id}/sections/{ADMIN}", {
+        "action": "later", f"{ADMIN}.existing_caf_check_notes": "None found"}).status_code == 302
+    draft = _draft(runtime, task.id)
+    assert draft["data"][VOICE] == {"child_comments": "From the other tab"}, "the other tab's section stays"
+    assert draft["data"][ADMIN]["existing_caf_check_notes"] == "None found"
+    assert draft["sections"] == {VOICE: "completed", ADMIN: "in_progress"}
+
+
+def test_a_contribution_taken_in_keeps_the_authors_sections_as_they_were(web):
+    runtime = web["runtime"]
+    episode_id, task = _start(web)
+    olive = _signed_in(web)
+    conclusions = "section_i_conclusions"
+    assert olive.post(f"/tasks/{task.id}/sections/{conclusions}", {
+        "action": "continue", f"{conclusions}.key_strengths": "Loves art"}).status_code == 302
+    olive.post(f"/tasks/{task.id}/sections/{CHILD}", {"action": "later", f"{CHILD}.given_names": "Casey"})
+    before = _draft(runtime, task.id)
+    with runtime.db.session() as session:
+        taken = contributions.taken_into_draft(before, session.get(Episode, episode_id),
+                                               {VOICE: {"child_comments": "I like art"}})
+    assert taken["sections"] == {conclusions: "completed", CHILD: "in_progress", VOICE: "in_progress"}, \
+        "the author's statuses stay; the contributed section is for the author to check"
+    assert taken["data"][conclusions] == {"key_strengths": "Loves art"} and taken["data"][CHILD] == before["data"][CHILD]
+    assert taken["data"][VOICE] == {"child_comments": "I like art"}
+    assert taken["raw"][VOICE]["child_comments"] == "I like art", "the section page shows what was taken in"
+    assert taken["raw"][CHILD] == before["raw"][CHILD], "what the author was half way through typing stays"
 
 
 def test_the_consent_section_shows_the_consent_recorded_and_does_not_ask_again(web):

@@ -1,6 +1,7 @@
 """Moving open episodes to a newer process version: the dry run, the migration, refusals, failures."""
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
 
 import pytest
@@ -103,6 +104,10 @@ def test_a_28_day_limit_and_a_sign_off_task_reach_new_and_migrated_episodes(runt
         assert set(reports) == {assessing, delivering}
         assert reports[assessing].migratable, reports[assessing].check.reasons
         assert any("35-day limit" in line and "keeps its due time" in line for line in reports[assessing].effects())
+        # In UK time, as an administrator reads every other time ("... at 4:05pm"), never UTC.
+        (kept,) = [line for line in reports[assessing].effects() if "35-day limit" in line]
+        assert re.search(r"keeps its due time \(\d+ \w+ \d{4} at (\d+(:\d\d)?[ap]m|midday|midnight)\)", kept), kept
+        assert "UTC" not in " ".join(reports[assessing].effects())
         assert any("Open the episode" in note and "keeps what it set" in note for note in reports[assessing].check.notes)
         assert not reports[delivering].migratable
         assert any("Complete and submit the assessment" in reason and "already run" in reason

@@ -147,15 +147,18 @@ class Engine:
         except StaleDataError as exc:
             raise TaskAlreadyDone("someone else completed this task at the same moment") from exc
 
-    def save_draft(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None,
-                   guard: Guard | None = None) -> None:
-        """Keep what was typed so far; drafts are not validated and do not advance the process."""
+    def save_draft(self, episode_id: int, human_task_id: int, data: dict | Callable[[dict | None], dict],
+                   user_id: int | None, guard: Guard | None = None) -> None:
+        """Keep what was typed so far; drafts are not validated and do not advance the process.
+
+        `data` is the whole draft, or a function of the draft as it stands under the episode's lock
+        (a section merged into what another page saved meanwhile is not lost)."""
 
         def keep() -> None:
             with self.db.session() as session:
                 episode = self._open_episode(session, episode_id)
                 row = self._ready_row(session, episode, human_task_id, guard)
-                row.draft = data
+                row.draft = data(row.draft) if callable(data) else data
                 audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
 
         step_retries.with_retries("draft", keep, episode_id=episode_id, pauses=self.retry_pauses)

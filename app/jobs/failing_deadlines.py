@@ -23,6 +23,7 @@ from sqlalchemy import select
 from app import audit, metrics
 from app.clock import now
 from app.models import Episode
+from app.uk_time import date_time
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ def record_on_episode(runtime, episode_id: int, due: datetime, failures: int, er
         if episode is None or episode.status != "open" or episode.next_timer_at != due:
             return False
         episode.status, episode.error_task, episode.updated_at = "error", FAILED_STEP, now()
-        episode.last_error = (f"the deadline due {due:%d %b %Y %H:%M} UTC could not be fired ({failures} tries): "
+        episode.last_error = (f"the deadline due {date_time(due)} could not be fired ({failures} tries): "
                               f"{_problem(error)}")
         audit.record(session, "deadline_failed", episode_id=episode.id, failures=failures,
                      error=type(error).__name__)

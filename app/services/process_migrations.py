@@ -22,6 +22,7 @@ from app.engine.diff import VersionDiff, VersionRef, version_diff
 from app.engine.errors import EngineError
 from app.models import OPEN_STATUSES, Episode, HumanTask, ProcessMigration, ProcessVersion, User
 from app.policy import process_library as library_policy
+from app.uk_time import date_time
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class EpisodeReport:
 
 
 def _timer_effect(timer: migration.TimerChange) -> str:
-    due = lambda value: value.strftime("%-d %B %Y %H:%M UTC") if value else "no due time"  # noqa: E731
+    due = lambda value: date_time(value) if value else "no due time"  # noqa: E731
     return {"kept": f"'{timer.name}' keeps its due time ({due(timer.before)})",
             "restarts": f"'{timer.name}' restarts: now due {due(timer.after)} (was {due(timer.before)})",
             "recomputed": f"'{timer.name}' changes: now due {due(timer.after)} (was {due(timer.before)})",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, joinedload
@@ -54,7 +55,8 @@ def complete(engine: Engine, user: User, episode_id: int, task_id: int, data: di
     return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete(user.id))
 
 
-def save_draft(engine: Engine, user: User, episode_id: int, task_id: int, draft: dict) -> None:
+def save_draft(engine: Engine, user: User, episode_id: int, task_id: int,
+               draft: dict | Callable[[dict | None], dict]) -> None:
     engine.save_draft(episode_id, task_id, draft, user.id, guard=_may_complete(user.id))
 
 

@@ -16,11 +16,11 @@ from app import audit, outbox, policy
 from app.engine import repair
 from app.engine.errors import EngineError
 from app.models import AuditEvent, Episode, HumanTask, OutboxMessage
+from app.uk_time import date_time, from_uk_time
 from app.web import runtime
 from app.web.access import current_user, deny, episode_or_404, roles
 from app.web.admin import bp
 from app.web.form_input import date_parts, parse_date, text
-from app.web.layout import date_time, from_uk_time
 
 TABS = {"summary": "Summary", "tasks": "Tasks", "timers": "Timers", "messages": "Messages", "data": "Data",
         "history": "History"}

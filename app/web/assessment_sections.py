@@ -148,11 +148,12 @@ def save_section(task_id: int, name: str):
                 return _render_section(session, opened, section,
                                        schema_form.build_form(schema, ui, data, errors, raw), 400)
         state = parts.COMPLETED if action == "continue" else parts.IN_PROGRESS
-        draft = parts.with_section(opened.task.draft, name, data, raw, state,
-                                   problems if action == "later" else None)
+        unchecked = problems if action == "later" else None
         episode_id, title = opened.episode.id, section.title
     try:
-        task_forms.save_draft(runtime().engine, current_user(), episode_id, task_id, draft)
+        # Merged into the draft as it stands when saved: another tab's section saved meanwhile stays.
+        task_forms.save_draft(runtime().engine, current_user(), episode_id, task_id,
+                              lambda current: parts.with_section(current, name, data, raw, state, unchecked))
     except NotPermitted:
         with request_db.transaction() as session:
             deny(session, f"task {task_id}")

@@ -15,7 +15,7 @@ from app.models import AuditEvent, Authority, Episode, Organisation, User
 from app.web import runtime
 from app.web.access import current_user, episode_or_404, roles, signed_in
 from app.web.form_input import date_parts, parse_date, text
-from app.web.layout import LONDON
+from app.uk_time import LONDON
 
 bp = Blueprint("audit_trail", __name__)
 PAGE_SIZE = 50

@@ -6,13 +6,12 @@ urgent it is, the absolute part when exactly (GOV.UK style: "4:05pm", "9am", "mi
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 
 from app.clock import as_utc, now
+from app.uk_time import clock_time, local
 
-LONDON = ZoneInfo("Europe/London")
 HOURS_SHOWN_UP_TO = timedelta(hours=48)  # beyond two days, whole days read better than hours
 
 
@@ -30,24 +29,14 @@ def span(length: timedelta) -> str:
     return _plural(length.days, "day")
 
 
-def clock_time(local: datetime) -> str:
-    if (local.hour, local.minute) == (12, 0):
-        return "midday"
-    if (local.hour, local.minute) == (0, 0):
-        return "midnight"
-    hour = local.hour % 12 or 12
-    minutes = f":{local.minute:02d}" if local.minute else ""
-    return f"{hour}{minutes}{'am' if local.hour < 12 else 'pm'}"
-
-
 def uk_time(value: datetime | None, moment: datetime | None = None) -> str:
     """"Friday 4 December at 4:05pm" in UK local time; the year is added when it is not this year."""
     if value is None:
         return ""
-    local = as_utc(value).astimezone(LONDON)
-    this_year = as_utc(moment or now()).astimezone(LONDON).year
-    year = "" if local.year == this_year else f" {local.year}"
-    return f"{local:%A} {local.day} {local:%B}{year} at {clock_time(local)}"
+    when = local(value)
+    this_year = local(moment or now()).year
+    year = "" if when.year == this_year else f" {when.year}"
+    return f"{when:%A} {when.day} {when:%B}{year} at {clock_time(when)}"
 
 
 def from_now(value: datetime | None, moment: datetime | None = None) -> str:

@@ -1,17 +1,14 @@
 """What every page's layout needs: support contacts, navigation and display filters."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from flask import Flask
 from flask_login import current_user
 
-from app.clock import as_utc
 from app.models import ORGANISATION_KINDS
+from app.uk_time import date_time, long_date
 from app.web import runtime
-
-LONDON = ZoneInfo("Europe/London")
 
 
 def support_contacts() -> dict:
@@ -26,26 +23,6 @@ def support_contacts() -> dict:
     }
 
 
-def long_date(value) -> str:
-    if value is None or value == "":
-        return ""
-    if isinstance(value, str):
-        try:
-            value = date.fromisoformat(value[:10])
-        except ValueError:
-            return value
-    if isinstance(value, datetime):
-        value = as_utc(value).astimezone(LONDON).date()
-    return f"{value.day} {value:%B %Y}"
-
-
-def date_time(value) -> str:
-    if value is None:
-        return ""
-    local = as_utc(value).astimezone(LONDON)
-    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
-
-
 def text_or_time(value: str) -> str:
     """Text as it is, unless it is an ISO date and time (as task data keeps them): then in UK time."""
     if len(value) < 16 or value[10:11] != "T":
@@ -54,13 +31,6 @@ def text_or_time(value: str) -> str:
         return date_time(datetime.fromisoformat(value))
     except ValueError:
         return value
-
-
-def from_uk_time(day: date, at: time) -> datetime:
-    """A date and time of day as people in the UK read them (GMT or BST) as aware UTC. A time the
-    clocks skip in spring counts as the hour after; one they repeat in autumn as the first of the two."""
-    local = datetime.combine(day, at, tzinfo=LONDON)
-    return local.astimezone(timezone.utc)
 
 
 # The menu: each entry's endpoint, label, the blueprints whose pages it heads, and the roles that see

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from html import unescape
 
 import markdown
 from flask import Blueprint, render_template
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from app.config import PROJECT_ROOT
 from app.web.access import roles
@@ -25,8 +26,22 @@ _CLASSES = {"h1": "govuk-heading-l", "h2": "govuk-heading-m", "h3": "govuk-headi
 @lru_cache(maxsize=1)
 def _guide_html() -> str:
     html = markdown.markdown(GUIDE.read_text(encoding="utf-8"), extensions=["tables", "fenced_code"])
-    return re.sub(r"<(h1|h2|h3|p|ul|table|thead|tbody|tr|th|td|pre|a)([ >])",
+    html = re.sub(r"<(h1|h2|h3|p|ul|table|thead|tbody|tr|th|td|pre|a)([ >])",
                   lambda m: f'<{m.group(1)} class="{_CLASSES[m.group(1)]}"{m.group(2)}', html)
+    return re.sub(r"<table\b.*?</table>", _label_cells, html, flags=re.S)
+
+
+def _label_cells(table: re.Match) -> str:
+    """Each cell names its column, as every table's cells do: a phone shows the table as cards."""
+    html = table.group(0)
+    head, _, body = html.partition("</thead>")
+    columns = [escape(unescape(re.sub(r"<[^>]+>", "", text)).strip())
+               for text in re.findall(r"<th\b[^>]*>(.*?)</th>", head, re.S)]
+
+    def label_row(row: re.Match) -> str:
+        cells = iter(columns)
+        return re.sub(r"<td\b", lambda _: f'<td data-label="{next(cells, "")}"', row.group(0))
+    return head + _ + re.sub(r"<tr\b.*?</tr>", label_row, body, flags=re.S)
 
 
 @bp.get("/processes/expressions")

@@ -10,7 +10,7 @@ from app import audit
 from app.services import system_status
 from app.web import runtime
 from app.web.access import current_user, roles
-from app.web.layout import date_time
+from app.uk_time import date_time
 
 bp = Blueprint("system", __name__)
 

@@ -152,5 +152,30 @@ def axe_check(_axe):
         page.wait_for_load_state("load")
         result = _axe.run(page, options={"runOnly": {"type": "tag", "values": WCAG_TAGS},
                                          "resultTypes": ["violations"]})
+        result.response["violations"] = _without_reveal_state(result.response["violations"])
         assert result.violations_count == 0, f"{page.url}\n{result.generate_report()}"
     return check
+
+
+def _reveal_state_only(node: dict) -> bool:
+    """A radio that reveals a question, flagged for its aria-expanded and nothing else."""
+    found = [item for kind in ("any", "all", "none") for check in node.get(kind) or []
+             for item in (check.get("data") or [] if isinstance(check.get("data"), list) else [check.get("data")])]
+    return "govuk-radios__input" in node.get("html", "") and bool(found) and all(
+        isinstance(item, str) and item.startswith("aria-expanded=") for item in found)
+
+
+def _without_reveal_state(violations: list[dict]) -> list[dict]:
+    """Every violation but one known and accepted: GOV.UK Frontend tells screen readers a radio has
+    revealed a question with aria-expanded, which ARIA 1.2 does not list for radios (govuk-frontend
+    issue 979). The Design System keeps it on purpose after research with screen reader users (JAWS
+    and NVDA announce it); eCAF follows the Design System. Anything else on the same radio still fails."""
+    kept = []
+    for violation in violations:
+        if violation.get("id") == "aria-allowed-attr":
+            nodes = [node for node in violation.get("nodes", []) if not _reveal_state_only(node)]
+            if not nodes:
+                continue
+            violation = {**violation, "nodes": nodes}
+        kept.append(violation)
+    return kept

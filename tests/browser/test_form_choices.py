@@ -80,6 +80,8 @@ def test_follow_up_questions_appear_under_the_answer_that_needs_them(page, axe_c
     expect(reason).to_be_hidden()
     page.get_by_label("Consent refused").check()
     expect(reason).to_be_visible()
+    # Screen readers hear that the radio revealed a question (GOV.UK Frontend's aria-expanded, kept).
+    expect(page.get_by_label("Consent refused")).to_have_attribute("aria-expanded", "true")
     page.get_by_label("Consent given").check()
     expect(reason).to_be_hidden()
     page.get_by_label("The young person, consenting for themselves").check()

@@ -15,6 +15,7 @@ from app.models import (OPEN_STATUSES, ORGANISATION_KINDS, Authority, Child, Epi
                         TransferRequest, User)
 from app.models.services import Contribution, ServiceRequest
 from app.service_requests import OPEN_REQUEST_STATUSES
+from app.uk_time import date_time
 
 from .common import LEAD_FIELD, MOVED_OUTCOME, TransferRefused
 from .export import content
@@ -56,9 +57,9 @@ def _release(session: Session, document: dict, receiving: Authority, lock: bool)
                               "only that authority can import it")
     if release.status == "used":
         raise TransferRefused(f"This release has already been used (the file was imported on "
-                              f"{release.used_at:%d %B %Y at %H:%M} UTC): a release moves an episode once")
+                              f"{date_time(release.used_at)}): a release moves an episode once")
     if not release.live(now()):
-        raise TransferRefused(f"The release expired on {release.expires_at:%d %B %Y at %H:%M} UTC: ask the "
+        raise TransferRefused(f"The release expired on {date_time(release.expires_at)}: ask the "
                               "authority the child has left to release the episode again")
     return release
 
