@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from app import policy
 from app.clock import as_utc
+from app.uk_time import date_time
 from app.engine.context import StepContext
 from app.models import ShareDecision
 
@@ -29,7 +30,7 @@ def ask(ctx: StepContext, decision: int) -> dict:
 
 def _tell_family(ctx: StepContext, row: ShareDecision) -> None:
     # Like every message, it names the episode by its reference only: no record's content leaves here.
-    ref, until = ctx.episode.reference, f"{as_utc(row.expires_at):%d %B %Y at %H:%M} UTC"
+    ref, until = ctx.episode.reference, date_time(as_utc(row.expires_at))
     body = (f"We have shared information from your child's Common Assessment (reference {ref}) with "
             f"{row.recipient_name} without your consent, because the law requires us to share information "
             f"needed to keep a child safe.\nThey can read it until {until}. "

@@ -11,11 +11,11 @@ from app import attachments
 from app.services import share_decisions as decisions
 from app.services import shared_records as shared
 from app.services.share_decisions import NotFound
+from app.uk_time import from_uk_time
 from app.web import runtime
 from app.web.access import current_user, roles, signed_in
 from app.web.attachments import download_response
 from app.web.form_input import date_parts, parse_date
-from app.web.layout import from_uk_time
 from app.web.schema_form import summary
 
 bp = Blueprint("duty_to_share", __name__)
