@@ -31,6 +31,8 @@ def approval_refusal(user: User | None, decision: ShareDecision) -> str | None:
         return f"Only an administrator of {decision.episode.authority.name} can approve a decision to share"
     if user.id == decision.asked_by_id:
         return "You recorded this decision to share: another administrator must approve or reject it"
+    if decision.status == "not_shared":
+        return "This records a decision not to share: there is nothing to approve"
     if decision.status != "awaiting_approval":
         return "This decision to share has already been approved or rejected"
     return None
