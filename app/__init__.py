@@ -63,6 +63,8 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
         app.register_blueprint(module.bp)
     from app.web import assessment_sections  # a sectioned form's pages (the assessment)
     app.register_blueprint(assessment_sections.bp)
+    from app.web import duty_to_share  # decisions to share without consent, and what they share
+    app.register_blueprint(duty_to_share.bp)
     from app.web import metrics, system
     for module in (metrics, system):
         app.register_blueprint(module.bp)

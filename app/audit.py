@@ -21,7 +21,9 @@ from app.models.audit import GENESIS, HMAC_LINK, SHA256_LINK, AuditKeyUnavailabl
 
 # Who opened an episode: what its lead professional may see of its audit trail.
 OPENED_ACTIONS = ("episode_viewed", "artefact_viewed", "episode_printed", "episode_pdf_downloaded",
-                  "episode_exported", "subject_access_export", "attachment_downloaded")
+                  "episode_exported", "subject_access_export", "attachment_downloaded",
+                  # A recipient of a share under the duty to share (app/policy/duty_to_share.py).
+                  "shared_records_viewed", "shared_record_viewed", "shared_access_refused")
 
 
 def record(session: Session, action: str, *, actor_id: int | None = None,

@@ -12,7 +12,7 @@ from typing import Callable
 
 OPERATORS: dict[str, Callable] = {}
 _MODULES = ("artefacts", "assessment", "consent", "contributions", "deadlines", "episodes", "index", "reviews",
-            "services")
+            "services", "share")
 
 
 def operator(name: str):

@@ -1,5 +1,6 @@
 """The engine: every step (start, complete a task, receive a message, fire timers, retry) loads
-the episode's workflow, advances it and saves everything it changed in one transaction."""
+the episode's workflow, advances it and saves everything it changed in one transaction. A process
+kept beside an episode's, on a row of its own, is stepped by `own_processes` (own_processes.py)."""
 from __future__ import annotations
 
 import logging
@@ -30,6 +31,7 @@ from .context import StepContext, enter_step, leave_step
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version, forms_of
+from .own_processes import OwnProcesses
 from .projection import cancel_called_work, next_timer_at, stage_of, sync_human_tasks
 from .pruning import prune
 from .scripting import SCRIPT_ENGINE
@@ -73,6 +75,7 @@ class Engine:
         self.dispatcher = dispatcher
         # Pauses between tries of a step after a transient database error (see step_retries).
         self.retry_pauses = step_retries.PAUSES
+        self.own_processes = OwnProcesses(config)  # processes kept beside an episode's (a decision to share)
 
     # ------------------------------------------------------------------ public steps
     def start_episode(self, *, child_id: int, originator_id: int, process_id: str = MAIN_PROCESS,

@@ -18,6 +18,7 @@ from sqlalchemy import delete, text
 from app import metrics
 from app.clock import now
 from app.models import WebSession
+from app.services import shared_records
 
 from .outbox_batches import deliver_due
 from .runtime import Runtime
@@ -70,6 +71,12 @@ def sign_in_housekeeping(runtime: Runtime) -> int:
         return lifted
 
 
+def end_expired_shares(runtime: Runtime) -> int:
+    """Approved shares under the duty to share whose expiry has come: their process records the end
+    (the access itself ends by the clock, whenever this runs)."""
+    return shared_records.expire_due(runtime)
+
+
 def checkpoint_audit_trail(runtime: Runtime) -> None:
     """A signed checkpoint of the audit trail's head outside the database, when one is due."""
     from app.audit_checkpoints import checkpoint_if_due
@@ -106,13 +113,13 @@ def _one_sweeper(runtime: Runtime) -> Iterator[bool]:
 
 
 def housekeeping(runtime: Runtime) -> bool:
-    """Sessions, sign-in locks and the audit checkpoint, each guarded on its own and timed.
+    """Sessions, sign-in locks, expired shares and the audit checkpoint, each guarded on its own and timed.
     Returns False when another process was doing it at that moment."""
     with _one_sweeper(runtime) as mine:
         if not mine:
             return False
         started = time.monotonic()
-        for part in (purge_sessions, sign_in_housekeeping, checkpoint_audit_trail):
+        for part in (purge_sessions, sign_in_housekeeping, end_expired_shares, checkpoint_audit_trail):
             try:
                 part(runtime)
             except Exception:  # noqa: BLE001 - the next sweep tries again; the other parts still run

@@ -15,6 +15,7 @@ from .process import ProcessMigration, ProcessVersion
 from .process_draft import ProcessDraft
 from .services import SERVICE_REQUEST_STATUSES, Attachment, Contribution, Service, ServiceRequest, ServiceTeamMember
 from .search_request import SearchRequest, SearchRequestChild
+from .share import SHARE_STATUSES, ShareDecision
 from .transfer import TRANSFER_STATUSES, TransferRequest
 
 __all__ = [
@@ -25,6 +26,6 @@ __all__ = [
     "VETTING_TYPES", "Artefact", "AuditEvent", "Authority", "Base", "Child", "Episode", "HumanTask", "IndexEntry",
     "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
-    "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement",
+    "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement", "SHARE_STATUSES", "ShareDecision",
     "AdultRelationship", "Family", "FamilyAdult", "FamilyChild",
 ]

@@ -10,6 +10,8 @@ The default is deny. The rules (MISSION N4, N5; CAF.md decision 4):
   - consent withdrawn: the lead professional alone.
 - A practitioner whose organisation, or kind of organisation, the consent excludes never sees it.
 - Nobody sees a deleted episode; process owners and service teams see no episode content here.
+- A decision under the duty to share (duty_to_share.py), once a second administrator approves it,
+  lets its recipient read the records it names until it expires: nothing else of the episode.
 - An administrator gives and takes the roles of their authority's accounts, except process owner:
   the process library is national, so that role is given and taken only by an operator
   (`ecaf users grant` and `revoke`).
@@ -61,3 +63,10 @@ from .families import (FAMILY_PARTS, may_change_family, may_change_through, may_
 
 __all__ += ["FAMILY_PARTS", "may_change_family", "may_change_through", "may_place_child", "may_see_family",
             "may_start_sibling_caf", "visible_family_episodes"]
+
+from .duty_to_share import (approval_refusal, approvers, is_live, is_recipient, may_read_shared_record,  # noqa: E402
+                            may_record_share_decision, recipient_refusal, shared_access_refusal,
+                            shared_with_filter)
+
+__all__ += ["approval_refusal", "approvers", "is_live", "is_recipient", "may_read_shared_record", "may_record_share_decision",
+            "recipient_refusal", "shared_access_refusal", "shared_with_filter"]

@@ -53,8 +53,15 @@ EVENTS = {
     "message_received": "Message received",
     "episode_printed": "Printed",
     "episode_pdf_downloaded": "PDF downloaded",
+    "share_requested": "Decision to share information without consent recorded, for {recipient}",
+    "share_granted": "Information shared without consent with {recipient}",
+    "share_rejected": "Decision to share information rejected",
+    "share_expired": "Shared access ended for {recipient}",
+    "share_not_shared": "Decided not to share information with {recipient}",
+    "share_family_told": "Family told of the sharing (by {by})",
+    "share_family_not_told": "Family not told of the sharing",
 }
-QUIET = {"episode_viewed", "task_opened"}  # recorded for the audit trail, too many for the timeline
+QUIET = {"episode_viewed", "task_opened", "shared_records_viewed", "shared_record_viewed"}  # recorded for the audit trail, too many for the timeline
 
 
 @dataclass

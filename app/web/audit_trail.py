@@ -21,7 +21,10 @@ bp = Blueprint("audit_trail", __name__)
 PAGE_SIZE = 50
 OPENED_LABELS = {"episode_viewed": "Viewed the CAF", "artefact_viewed": "Viewed a record",
                  "episode_printed": "Printed it", "episode_pdf_downloaded": "Downloaded it as a PDF",
-                 "episode_exported": "Exported it", "subject_access_export": "Included it in a subject access export"}
+                 "episode_exported": "Exported it", "subject_access_export": "Included it in a subject access export",
+                 "shared_records_viewed": "Opened the records shared with them without consent",
+                 "shared_record_viewed": "Read a record shared with them without consent",
+                 "shared_access_refused": "Was refused a record shared with them (not shared, or access ended)"}
 TEXT_FILTERS = ("episode", "user", "action")
 DATE_FILTERS = ("date_from", "date_to")
 

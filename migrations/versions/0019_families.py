@@ -1,7 +1,7 @@
 """families: children recorded together, their adults and how each adult is related to each child
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-04 04:15:00.000000
 
 Children join a family through `family_child` (one family per child, a unique link) rather than a
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from app.models.base import UTCDateTime
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

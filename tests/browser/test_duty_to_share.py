@@ -1,0 +1,71 @@
+"""The duty to share in a real browser: the originator records a decision to share Maya's assessment
+with a practitioner who is not on her CAF, the administrator approves it, the recipient reads exactly
+that record; every page checked with axe."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from playwright.sync_api import expect
+
+from .test_access_pages import sign_in
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_decision_to_share_is_recorded_approved_and_read(page, axe_check, live_server):
+    from app.clock import now
+
+    sign_in(page, axe_check, live_server, "priya.shah")
+    page.get_by_role("link", name="Maya Nowak").first.click()
+    page.get_by_test_id("share-decisions-link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Decisions to share information without consent")
+    axe_check(page)
+    page.get_by_role("link", name="Record a decision to share information").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Record a decision to share information")
+    axe_check(page)
+
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.get_by_role("alert")).to_contain_text("Select whether you decided to share or not to share")
+    axe_check(page)
+    page.get_by_label("To share information without consent").check()
+    page.get_by_label("A practitioner who uses eCAF").check()
+    page.get_by_label("Practitioner's work email address").fill("sam.reid@westminster.example")
+    page.get_by_label("Assessment").check()
+    page.get_by_label("Purpose of sharing").fill("The family support worker must know of the injuries")
+    page.get_by_label("Why sharing is not more detrimental to the child than not sharing").fill(
+        "The risk of harm outweighs the family's wish not to share")
+    ends = (now() + timedelta(days=10)).date()
+    page.locator("#expires-at-day").fill(str(ends.day))
+    page.locator("#expires-at-month").fill(str(ends.month))
+    page.locator("#expires-at-year").fill(str(ends.year))
+    page.get_by_label("Yes", exact=True).check()
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.get_by_test_id("share-decisions")).to_contain_text("Waiting for approval")
+    axe_check(page)
+
+    page.context.clear_cookies()
+    sign_in(page, axe_check, live_server, "ada.admin")
+    page.goto("/share-decisions")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Decisions to share waiting for approval")
+    axe_check(page)
+    page.get_by_test_id("share-approvals").get_by_role("link").first.click()
+    page.get_by_role("button", name="Record your decision").click()
+    expect(page.get_by_role("alert")).to_contain_text("There is a problem")
+    axe_check(page)
+    page.get_by_label("Approve: share these records until the expiry date").check()
+    page.get_by_label("Your reasons").fill("Necessary and proportionate to keep Maya safe")
+    page.get_by_role("button", name="Record your decision").click()
+    expect(page.get_by_text("The decision to share was approved")).to_be_visible()
+
+    page.context.clear_cookies()
+    sign_in(page, axe_check, live_server, "sam.reid")
+    page.get_by_role("link", name="Shared with you").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Information shared with you")
+    axe_check(page)
+    page.get_by_test_id("shared-with-me").get_by_role("link").first.click()
+    expect(page.get_by_test_id("shared-records")).to_have_text("Assessment")
+    axe_check(page)
+    page.get_by_test_id("shared-records").get_by_role("link", name="Assessment").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Assessment")
+    axe_check(page)
