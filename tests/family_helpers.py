@@ -14,7 +14,8 @@ from tests.web import browser
 TWINS = {"count": "2", "child-0-given_names": "Ada", "child-0-family_name": "Twin",
          "child-0-date_of_birth-day": "1", "child-0-date_of_birth-month": "2", "child-0-date_of_birth-year": "2017",
          "child-1-given_names": "Bo", "child-1-family_name": "Twin", "child-1-date_of_birth-day": "1",
-         "child-1-date_of_birth-month": "2", "child-1-date_of_birth-year": "2017", "address": "3 Pair Road",
+         "child-1-date_of_birth-month": "2", "child-1-date_of_birth-year": "2017",
+         "child-0-nhs_number_missing": "not_known", "child-1-nhs_number_missing": "detrimental", "address": "3 Pair Road",
          "postcode": "W2 5RS", "action": "start"}
 
 

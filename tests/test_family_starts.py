@@ -10,7 +10,8 @@ from tests.journeys import start
 from tests.web import text_of
 
 NEW_CHILD = {"count": "1", "child-0-given_names": "Cy", "child-0-date_of_birth-day": "3",
-             "child-0-date_of_birth-month": "4", "child-0-date_of_birth-year": "2020", "action": "start"}
+             "child-0-date_of_birth-month": "4", "child-0-date_of_birth-year": "2020",
+             "child-0-nhs_number_missing": "not_known", "action": "start"}
 
 
 def _count(runtime, model, *where) -> int:
