@@ -6,7 +6,8 @@ from sqlalchemy import delete, func, select
 from app import attachments, audit, membership, policy
 from app.clock import now
 from app.engine.context import StepContext
-from app.models import Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, User
+from app.models import (Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, OutcomeRecord,
+                        User)
 
 from . import index, operator
 
@@ -101,7 +102,7 @@ def purge_episode(ctx: StepContext, reason: str) -> None:
     session = ctx.session
     reference, child_id = episode.reference, episode.child_id
     attachments.delete_for_episode(session, ctx.config, episode.id, actor_id=ctx.actor_id)
-    for model in (ConsentExclusion, Consent, Artefact, HumanTask, IndexEntry):
+    for model in (ConsentExclusion, Consent, OutcomeRecord, Artefact, HumanTask, IndexEntry):
         session.execute(delete(model).where(model.episode_id == episode.id))
     # Messages not yet sent may name the episode; their text holds no personal data of the child.
     episode.child_id = None

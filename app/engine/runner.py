@@ -27,6 +27,7 @@ from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
 from . import forms as form_tools
 from . import step_retries
 from .context import StepContext, enter_step, leave_step
+from .follow_up import TASK_STATUSES, WAKEABLE, end_other_branches
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version, forms_of
@@ -140,7 +141,7 @@ class Engine:
             task.run()
 
         try:
-            return self._step(episode_id, user_id, complete, kind="complete")
+            return self._step(episode_id, user_id, complete, allow_statuses=TASK_STATUSES, kind="complete")
         except StaleDataError as exc:
             raise TaskAlreadyDone("someone else completed this task at the same moment") from exc
 
@@ -150,7 +151,7 @@ class Engine:
 
         def keep() -> None:
             with self.db.session() as session:
-                episode = self._open_episode(session, episode_id)
+                episode = self._open_episode(session, episode_id, TASK_STATUSES)
                 row = self._ready_row(session, episode, human_task_id, guard)
                 row.draft = data
                 audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
@@ -195,7 +196,7 @@ class Engine:
         savepoint: app/jobs/timers.py). Returns None when nothing is due. The caller commits, then
         hands the result to `after_wake`. `ready_rows`: the episode's ready task rows, when the caller
         read them (for its whole batch at once) in this transaction."""
-        if (episode.status not in ("open", "error") or episode.next_timer_at is None
+        if (episode.status not in WAKEABLE or episode.next_timer_at is None
                 or episode.next_timer_at > now()):
             return None
         return self._advance_and_save(session, episode, self._load(episode), None, lambda *_: None, ready_rows)
@@ -296,6 +297,9 @@ class Engine:
             episode.status = "closed"
             episode.closed_at = episode.closed_at or now()
             episode.outcome = episode.outcome or "closed"
+        elif episode.closed_at is not None:
+            end_other_branches(workflow)  # closed, with its six-month outcome check to come
+            episode.status, episode.stage, episode.last_error, episode.error_task = "closed", "closed", None, None
         elif episode.status == "error":
             episode.status, episode.last_error, episode.error_task = "open", None, None
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)

@@ -8,6 +8,7 @@ from .child import Child
 from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
 from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
+from .outcome import HEADLINE_OUTCOMES, OUTCOME_STAGES, PROGRESS_LABELS, OutcomeRecord
 from .passkeys import Passkey, PasskeyChallenge, PasskeyRequirement
 from .people import ORGANISATION_KINDS, ROLES, VETTING_TYPES, Authority, Organisation, User
 from .process import ProcessMigration, ProcessVersion
@@ -25,4 +26,5 @@ __all__ = [
     "MailboxMessage", "OPEN_STATUSES", "Organisation", "OutboxMessage", "ProcessVersion", "ROLES", "RecoveryCode",
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
     "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement",
+    "HEADLINE_OUTCOMES", "OUTCOME_STAGES", "PROGRESS_LABELS", "OutcomeRecord",
 ]

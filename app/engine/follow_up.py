@@ -1,0 +1,36 @@
+"""A CAF closed with outcomes met stays in its workflow for one more thing: the six-month outcome
+check, modelled inside the Closure stage after the episode is closed. Everything else the workflow
+was still waiting for (requests to services, contributions, messages) ends with the closure, as the
+terminate end event would end it: a closed episode stays closed for every other purpose."""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.util.task import TaskState
+
+CLOSURE = "closure"  # the stage whose remaining path is the follow-up
+# Where a step may complete a ready task or fire a timer: in a closed episode, only its outcome check waits.
+TASK_STATUSES = WAKEABLE = ("open", "error", "closed")
+
+
+def end_other_branches(workflow: BpmnWorkflow) -> int:
+    """Cancel every unfinished top-level branch except the path through the Closure stage; returns how
+    many tasks were cancelled. Cancelling a called process cancels its tasks and timers too."""
+    closure = next((task for task in workflow.tasks.values()
+                    if task.task_spec.name == CLOSURE and task.state == TaskState.STARTED), None)
+    if closure is None:
+        return 0
+    keep = {task.id for task in closure}  # the closure task and every task after it
+    node = closure
+    while node is not None:
+        keep.add(node.id)
+        node = node.parent
+    cancelled = 0
+    for task in list(workflow.tasks.values()):
+        if task.id in keep or task.has_state(TaskState.FINISHED_MASK):
+            continue
+        if task.parent is not None and task.parent.id not in keep and not task.parent.has_state(
+                TaskState.FINISHED_MASK):
+            continue  # cancelled with its unfinished parent
+        task.cancel()
+        cancelled += 1
+    return cancelled
