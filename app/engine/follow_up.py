@@ -34,3 +34,9 @@ def end_other_branches(workflow: BpmnWorkflow) -> int:
         task.cancel()
         cancelled += 1
     return cancelled
+
+
+def running_status(episode) -> str:
+    """The status of an episode whose failed step is run again: a closed one stays closed (a new CAF may
+    already be open for the child)."""
+    return "closed" if episode.closed_at else "open"

@@ -27,7 +27,7 @@ from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
 from . import forms as form_tools
 from . import step_retries
 from .context import StepContext, enter_step, leave_step
-from .follow_up import TASK_STATUSES, WAKEABLE, end_other_branches
+from .follow_up import TASK_STATUSES, WAKEABLE, end_other_branches, running_status
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version, forms_of
@@ -220,9 +220,9 @@ class Engine:
             audit.record(session, "step_retried", actor_id=actor_id, episode_id=episode.id,
                          tasks=[t.task_spec.bpmn_id or t.task_spec.name for t in failed], reason=reason,
                          corrected=sorted(data) if data else [])
-            episode.status, episode.last_error, episode.error_task = "open", None, None
+            episode.status, episode.last_error, episode.error_task = running_status(episode), None, None
 
-        return self._step(episode_id, actor_id, rerun, allow_statuses=("open", "error"), kind="retry")
+        return self._step(episode_id, actor_id, rerun, allow_statuses=TASK_STATUSES, kind="retry")
 
     # ------------------------------------------------------------------ the step
     def _step(self, episode_id: int, actor_id: int | None, action: Callable,
@@ -290,7 +290,7 @@ class Engine:
         failed = workflow.get_tasks(state=TaskState.ERROR)
         if failed:
             task = failed[0]
-            episode.status = "error"
+            episode.status = "closed" if episode.closed_at else "error"  # a closed episode never reopens
             episode.error_task = task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
             episode.last_error = str(error) if error else episode.last_error or "a step failed"
         elif workflow.is_completed():
