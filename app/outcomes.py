@@ -21,6 +21,7 @@ FORMS = {
     "outcome_sustained": ("six_months", "outcome_sustained"),
 }
 SUSTAINED = {"yes": "sustained", "no": "not_sustained"}
+_ORDER = {code: n for n, code in enumerate(HEADLINE_OUTCOMES)}
 
 
 def form_kind(form_file: str | None) -> str | None:
@@ -92,7 +93,9 @@ def statements(kind: str, data: dict) -> list[tuple[str, str, str | None]]:
     if kind == "action_plan":
         return [(code, "chosen", None) for code in data.get(field) or []]
     found = []
-    for code, answer in (data.get(field) or {}).items():
+    stated = data.get(field) or {}
+    # In the framework's order (PostgreSQL's JSONB keeps no order of its own).
+    for code, answer in sorted(stated.items(), key=lambda item: _ORDER.get(item[0], len(_ORDER))):
         if kind == "outcome_sustained":
             progress = SUSTAINED.get(answer.get("sustained"))
         else:
