@@ -6,6 +6,10 @@ from __future__ import annotations
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.models import Episode, HumanTask
 
 CLOSURE = "closure"  # the stage whose remaining path is the follow-up
 # Where a step may complete a ready task or fire a timer: in a closed episode, only its outcome check waits.
@@ -40,3 +44,18 @@ def running_status(episode) -> str:
     """The status of an episode whose failed step is run again: a closed one stays closed (a new CAF may
     already be open for the child)."""
     return "closed" if episode.closed_at else "open"
+
+
+def keep_only_follow_up(episode: Episode, workflow: BpmnWorkflow) -> None:
+    """After a step that leaves a closed episode's workflow running: only the follow-up goes on."""
+    end_other_branches(workflow)
+    episode.status, episode.stage, episode.last_error, episode.error_task = "closed", "closed", None, None
+
+
+def following_up(session: Session, episode: Episode) -> bool:
+    """Whether a closed episode still has its outcome check to come (a timer) or to answer (a ready
+    task); any other closed episode takes no more steps."""
+    if episode.next_timer_at is not None or episode.last_error:
+        return True
+    return session.scalar(select(HumanTask.id).where(HumanTask.episode_id == episode.id,
+                                                     HumanTask.status == "ready").limit(1)) is not None

@@ -27,7 +27,7 @@ from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
 from . import forms as form_tools
 from . import step_retries
 from .context import StepContext, enter_step, leave_step
-from .follow_up import TASK_STATUSES, WAKEABLE, end_other_branches, running_status
+from .follow_up import TASK_STATUSES, WAKEABLE, following_up, keep_only_follow_up, running_status
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version, forms_of
@@ -298,8 +298,7 @@ class Engine:
             episode.closed_at = episode.closed_at or now()
             episode.outcome = episode.outcome or "closed"
         elif episode.closed_at is not None:
-            end_other_branches(workflow)  # closed, with its six-month outcome check to come
-            episode.status, episode.stage, episode.last_error, episode.error_task = "closed", "closed", None, None
+            keep_only_follow_up(episode, workflow)  # closed, with its six-month outcome check to come
         elif episode.status == "error":
             episode.status, episode.last_error, episode.error_task = "open", None, None
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
@@ -369,7 +368,8 @@ class Engine:
         episode = self._lock(session, episode_id)
         if episode is None:
             raise EpisodeNotFound(f"there is no episode {episode_id}")
-        if episode.status not in allow_statuses:
+        if episode.status not in allow_statuses or (
+                episode.status == "closed" and not following_up(session, episode)):
             raise EpisodeNotOpen(f"episode {episode.reference} is {episode.status}")
         return episode
 
