@@ -17,6 +17,7 @@ from app.services import task_forms, task_list
 
 from .conftest import complete, ready_task
 from .journeys import to_delivery, today
+from .test_service_requests import teams  # noqa: F401 - a fixture
 
 PLAN = ["education", "housing"]
 
@@ -258,3 +259,27 @@ def test_the_lead_professionals_check_is_refused_to_anyone_else(runtime, people)
                     "outcome_sustained": {"education": {"sustained": "no", "evidence": "Forged"}}})
     assert records(runtime, episode_id, "six_months") == []
     assert ready_task(runtime, episode_id, "sustained_check").assigned_user_id == people["lead"]
+
+
+def test_closure_ends_a_pending_service_request_and_leaves_only_the_check(runtime, people, teams):
+    from app.models import ServiceRequest
+    from tests.test_service_requests import send
+
+    episode_id = plan_with(runtime, people)
+    request_id = send(runtime, people, teams, episode_id)
+    assert "team_decision" in {row.name for row in ready_rows(runtime, episode_id)}
+    close_with(runtime, people, episode_id, education="met", housing="not_met")
+    with runtime.db.session() as session:
+        assert session.get(ServiceRequest, request_id).status == "cancelled"
+    assert ready_rows(runtime, episode_id) == []
+    closed = episode(runtime, episode_id)
+    # The only thing the workflow still waits for is the six-month timer (not the request's own deadline).
+    assert closed.next_timer_at >= closed.closed_at + timedelta(days=181)
+    with runtime.db.session() as session:
+        episode_row = session.get(Episode, episode_id)
+        episode_row.process_version
+        waiting = [e.name for e in runtime.engine._load(episode_row).waiting_events()]
+    assert waiting == ["Six months after closure"]
+    with time_machine.travel(closed.next_timer_at + timedelta(minutes=1), tick=False):
+        assert sweep_timers(runtime).woken == 1
+    assert [row.name for row in ready_rows(runtime, episode_id)] == ["sustained_check"]

@@ -283,9 +283,6 @@ class Engine:
             episode.state, episode.serializer_version, episode.next_timer_at = None, None, None
             episode.status, episode.stage = "deleted", "closed"
             return None
-        prune(workflow)  # finished history lives in our tables, not in the state (pruning.py)
-        episode.state = dump_state(workflow)
-        episode.serializer_version = SERIALIZER_VERSION
         episode.stage = stage_of(workflow)
         failed = workflow.get_tasks(state=TaskState.ERROR)
         if failed:
@@ -301,6 +298,9 @@ class Engine:
             keep_only_follow_up(episode, workflow)  # closed, with its six-month outcome check to come
         elif episode.status == "error":
             episode.status, episode.last_error, episode.error_task = "open", None, None
+        prune(workflow)  # finished history lives in our tables, not in the state (pruning.py)
+        episode.state = dump_state(workflow)  # after the follow-up has ended the other branches
+        episode.serializer_version = SERIALIZER_VERSION
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
         ready = sync_human_tasks(session, episode, workflow, episode.stage, ready_rows)
         cancel_called_work(session, episode)
