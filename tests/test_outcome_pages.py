@@ -94,3 +94,18 @@ def test_the_six_month_check_is_offered_to_the_lead_professional_alone(web):
             "outcome_sustained.education.evidence": "Still attending every day"})
         assert done.status_code == 302
     assert records(runtime, episode_id, "six_months") == [("six_months", "education", "sustained")]
+
+
+def test_a_plan_agreed_again_starts_from_the_outcomes_chosen_before(web):
+    runtime, people = web["runtime"], web["people"]
+    episode_id = plan_with(runtime, people)
+    leah = signed_in(web, "lead", "leah")
+    task = ready_task(runtime, episode_id, "review")
+    assert leah.post(f"/tasks/{task.id}", review_form(**{
+        "outcome": "continue", "next_review_date.day": "1", "next_review_date.month": "1",
+        "next_review_date.year": str(today().year + 1),
+        "outcome_progress.education.progress": "some_progress",
+        "outcome_progress.housing.progress": "not_started"})).status_code == 302
+    page = leah.get(f"/tasks/{ready_task(runtime, episode_id, 'action_plan').id}").get_data(as_text=True)
+    checked = [line for line in page.split("<input") if 'name="headline_outcomes"' in line and "checked" in line]
+    assert len(checked) == 2 and any('value="education"' in line for line in checked)

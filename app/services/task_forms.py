@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, joinedload
 
-from app import audit, policy
+from app import audit, outcomes, policy
 from app.engine import forms as form_tools
 from app.engine.runner import Engine, StepResult, user_exists
 from app.models import Artefact, Episode, HumanTask, User
@@ -135,6 +135,8 @@ def prefill(session: Session, schema: dict, episode: Episode, user: User) -> dic
             "section_b_child.address": child.address,
             "section_b_child.postcode": child.postcode,
         })
+    if _has(schema, "headline_outcomes"):  # a plan agreed again starts from the outcomes it chose before
+        known["headline_outcomes"] = outcomes.chosen(session, episode.id)
     data: dict = {}
     for path, value in known.items():
         if value and _has(schema, path):
