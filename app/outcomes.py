@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.clock import now
-from app.models import HEADLINE_OUTCOMES, Episode, HumanTask, OutcomeRecord
+from app.models import HEADLINE_OUTCOMES, Artefact, Episode, HumanTask, OutcomeRecord
 
 # The forms that speak of outcomes (by schema file), the stage they record and the field they use.
 FORMS = {
@@ -47,8 +47,16 @@ def _latest(session: Session, episode_id: int, stage: str) -> list[OutcomeRecord
 
 
 def chosen(session: Session, episode_id: int) -> list[str]:
-    """The headline outcomes the episode's current action plan works towards."""
-    return [row.outcome for row in _latest(session, episode_id, "action_plan")]
+    """The headline outcomes the episode's current action plan works towards. An episode moved from
+    another authority brings its plans as records only: their latest plan's choice stands until the
+    next plan here."""
+    rows = _latest(session, episode_id, "action_plan")
+    if rows:
+        return [row.outcome for row in rows]
+    plan = session.scalar(select(Artefact.data).where(Artefact.episode_id == episode_id, Artefact.kind == "action_plan")
+                          .order_by(Artefact.version.desc()).limit(1))
+    codes = (plan or {}).get("headline_outcomes") or []
+    return [code for code in codes if code in HEADLINE_OUTCOMES]
 
 
 def met_at_closure(session: Session, episode_id: int) -> list[str]:
