@@ -32,7 +32,8 @@ def before_outcomes(tmp_path: Path) -> Path:
     directory = processes_copy(tmp_path / "before")
     shutil.copy(BEFORE / "caf_episode_before_outcomes.bpmn", directory / "caf_episode.bpmn")
     for part in ("schema", "uischema"):
-        shutil.copy(BEFORE / f"action_plan_before_outcomes.{part}.json", directory / "forms" / f"action_plan.{part}.json")
+        shutil.copy(BEFORE / f"action_plan_before_outcomes.{part}.json",
+                    directory / "forms" / f"action_plan.{part}.json")
     return directory
 
 

@@ -283,3 +283,17 @@ def test_closure_ends_a_pending_service_request_and_leaves_only_the_check(runtim
     with time_machine.travel(closed.next_timer_at + timedelta(minutes=1), tick=False):
         assert sweep_timers(runtime).woken == 1
     assert [row.name for row in ready_rows(runtime, episode_id)] == ["sustained_check"]
+
+
+def test_an_episode_moved_in_keeps_its_plans_outcomes_until_its_next_plan(runtime, people):
+    """An imported episode brings its plans as records, not as outcome rows of this authority."""
+    from app import outcomes
+
+    episode_id = plan_with(runtime, people)
+    with runtime.db.session() as session:
+        session.query(OutcomeRecord).filter(OutcomeRecord.episode_id == episode_id).delete()
+    with runtime.db.session() as session:
+        assert outcomes.chosen(session, episode_id) == PLAN
+    with pytest.raises(FormInvalid):
+        submit(runtime, people["lead"], episode_id, "review", {
+            "review_date": today().isoformat(), "outcome": "close", "outcome_progress": progress(education="met")})

@@ -43,7 +43,8 @@ def problems(session: Session, task: HumanTask, data: dict) -> list[dict]:
     kind = outcomes.form_kind(task.form)
     if kind is None:
         return []
-    return outcomes.problems(kind, form_tools.strip_blanks(data or {}), outcomes.expected(session, task.episode_id, kind))
+    expected = outcomes.expected(session, task.episode_id, kind)
+    return outcomes.problems(kind, form_tools.strip_blanks(data or {}), expected)
 
 
 def refuse_problems(session: Session, task: HumanTask, data: dict) -> None:
