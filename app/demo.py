@@ -185,9 +185,12 @@ def load_demo(db, engine: Engine) -> bool:
                     "complete_assessment": _assessment(child, today) if child else {},
                     "tac_meeting": {"meeting_date": today.isoformat()},
                     "appoint_lead_professional": {"lead_professional_email": lead.email, "lead_professional_name": lead.full_name},
-                    "action_plan": {"next_review_date": (today + timedelta(weeks=6)).isoformat()},
-                    "review": {"review_date": today.isoformat(), "outcome": "close"},
-                    "final_summary": {"closure_reason": "needs_met"},
+                    "action_plan": {"headline_outcomes": ["education"],
+                                    "next_review_date": (today + timedelta(weeks=6)).isoformat()},
+                    "review": {"review_date": today.isoformat(), "outcome": "close",
+                               "outcome_progress": {"education": {"progress": "some_progress"}}},
+                    "final_summary": {"closure_reason": "needs_met", "outcome_progress": {
+                        "education": {"progress": "met", "evidence": "Attending every day this term"}}},
                 }[name]
             engine.complete_task(episode_id, task.id, data, task.assigned_user_id)
         if stage == "delivery":

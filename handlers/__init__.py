@@ -11,8 +11,8 @@ from importlib import import_module
 from typing import Callable
 
 OPERATORS: dict[str, Callable] = {}
-_MODULES = ("artefacts", "assessment", "consent", "contributions", "deadlines", "episodes", "index", "reviews",
-            "services", "share")
+_MODULES = ("artefacts", "assessment", "consent", "contributions", "deadlines", "episodes", "index", "outcomes",
+            "reviews", "services", "share")
 
 
 def operator(name: str):

@@ -1,11 +1,12 @@
 """Storing what the team records in delivery and closure: meetings, plans, reviews, summaries."""
 from __future__ import annotations
 
+from app import outcomes
 from app.engine.context import StepContext
 
 from . import operator
 
-STORABLE_KINDS = {"tac_meeting", "action_plan", "review", "final_summary"}
+STORABLE_KINDS = {"tac_meeting", "action_plan", "review", "final_summary", "outcome_sustained"}
 
 
 @operator("artefacts/store")
@@ -19,4 +20,8 @@ def store(ctx: StepContext, kind: str, submission: int) -> dict:
         for person in form.submitted_data.get("attendees", []):
             ctx.add_artefact("contact", {**person, "source": "tac_meeting"}, human_task=form)
     ctx.audit("artefact_stored", kind=kind, version=artefact.version)
+    if outcomes.form_kind(f"{kind}.schema.json"):
+        # What the form says of the headline outcomes, as rows the reports count.
+        stated = outcomes.record(ctx.session, ctx.episode, kind, form)
+        ctx.audit("outcomes_recorded", stage=outcomes.FORMS[kind][0], outcomes=stated)
     return {"artefact_id": artefact.id, "version": artefact.version}

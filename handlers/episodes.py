@@ -6,8 +6,8 @@ from sqlalchemy import and_, delete, func, select
 from app import attachments, audit, membership, nhs_number, policy
 from app.clock import now
 from app.engine.context import StepContext
-from app.models import (Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, ShareDecision,
-                        User)
+from app.models import (Artefact, Child, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, OutcomeRecord,
+                        ShareDecision, User)
 from app.services import family_changes
 
 from . import index, operator
@@ -108,7 +108,7 @@ def purge_episode(ctx: StepContext, reason: str) -> None:
     reference, child_id = episode.reference, episode.child_id
     attachments.delete_for_episode(session, ctx.config, episode.id, actor_id=ctx.actor_id)
     # Decisions to share go too (their reasons name the family); the audit trail keeps that they were made.
-    for model in (ConsentExclusion, Consent, Artefact, HumanTask, IndexEntry, ShareDecision):
+    for model in (ConsentExclusion, Consent, OutcomeRecord, Artefact, HumanTask, IndexEntry, ShareDecision):
         session.execute(delete(model).where(model.episode_id == episode.id))
     # Messages not yet sent may name the episode; their text holds no personal data of the child.
     episode.child_id = None

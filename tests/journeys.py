@@ -54,4 +54,5 @@ def to_review(runtime, people, review_in_days: int = 42) -> int:
 def plan(runtime, episode_id: int, review_in_days: int = 42):
     return complete(runtime, episode_id, "action_plan", {
         "actions": [{"identified_need": "Attendance", "action": "Morning club", "responsible": "School"}],
+        "headline_outcomes": ["education"],
         "next_review_date": (today() + timedelta(days=review_in_days)).isoformat()})

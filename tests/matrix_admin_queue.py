@@ -49,6 +49,7 @@ def cases(world: dict, ids: dict, rules) -> dict:
                           Case("GET", "/reports?from_month=13&from_year=2025&to_month=1&to_year=2025",
                                by_role(ADMINS, ok=400))],
         "reports.csv": [Case("GET", "/reports/months.csv", by_role(ADMINS)),
+                        Case("GET", "/reports/outcomes.csv", by_role(ADMINS)),
                         Case("GET", "/reports/unknown.csv", by_role(ADMINS, ok=404))],
         "alerts.resolve": [Case("POST", f"/admin/alerts/{alert_id}/resolve", record_rule(400), {})],
     }

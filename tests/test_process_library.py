@@ -101,8 +101,8 @@ BAD_MODELS = {
                         "'gw_concern_join': complex gateways are not supported"),
     "transaction": ([("retag", "closure", "subProcess", "transaction")],
                     "'closure' (Closure): transactions are not supported"),
-    "compensation": ([("<bpmn:incoming>flow_close_episode_to_closure_end</bpmn:incoming>",
-                       "<bpmn:incoming>flow_close_episode_to_closure_end</bpmn:incoming>"
+    "compensation": ([("<bpmn:incoming>flow_gw_outcomes_met_to_closure_end</bpmn:incoming>",
+                       "<bpmn:incoming>flow_gw_outcomes_met_to_closure_end</bpmn:incoming>"
                        '<bpmn:compensateEventDefinition id="closure_compensation"/>')],
                      "'closure_end' (Closure ends): compensation events are not supported"),
     "another tool's extension": ([('<bpmn:userTask id="obtain_consent"', '<bpmn:userTask xmlns:camunda='

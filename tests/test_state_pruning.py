@@ -48,6 +48,7 @@ def review_cycle(runtime, episode_id: int, user_id: int | None = None) -> None:
              user_id)
     complete(runtime, episode_id, "action_plan", {
         "actions": [{"identified_need": "Attendance", "action": "Morning club", "responsible": "School"}],
+        "headline_outcomes": ["education"],
         "next_review_date": (today() + timedelta(days=42)).isoformat()}, user_id)
 
 

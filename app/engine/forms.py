@@ -80,7 +80,9 @@ def validate(schema: dict, data: dict, *, user_exists: Callable[[str], bool] | N
         elif error.validator == "required":
             missing = error.message.split("'")[1] if "'" in error.message else ""
             path.append(missing)
-            message = "Enter this information"
+            # A conditional rule (if/then) may say in its own words why the field is needed.
+            own = error.schema.get(MESSAGE_KEY) if isinstance(error.schema, dict) else None
+            message = own or "Enter this information"
         elif error.validator == "format" and error.validator_value == USER_EMAIL_FORMAT:
             message = "There is no eCAF user with this email address"
         elif error.validator == "format" and error.validator_value == "date":

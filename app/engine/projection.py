@@ -162,3 +162,22 @@ def sync_human_tasks(session: Session, episode: Episode, workflow: BpmnWorkflow,
         result.append(row)
     session.flush()
     return result
+
+
+def diagram_positions(workflow: BpmnWorkflow, completed_user_tasks: set[str]) -> dict[str, list[str]]:
+    """BPMN ids of the done, active and failed elements. The state holds the latest instance of each
+    step done (pruning.py drops older ones); the completed user tasks, from our own table, name the
+    user tasks done however long ago."""
+    done, active, errored = set(completed_user_tasks), set(), set()
+    for task in workflow.get_tasks():
+        bpmn_id = getattr(task.task_spec, "bpmn_id", None)
+        if not bpmn_id:
+            continue
+        if task.state == TaskState.COMPLETED:
+            done.add(bpmn_id)
+        elif task.state == TaskState.ERROR:
+            errored.add(bpmn_id)
+        elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
+            active.add(bpmn_id)
+    return {"done": sorted(done - active - errored), "active": sorted(active - errored),
+            "errored": sorted(errored)}

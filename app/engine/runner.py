@@ -28,11 +28,12 @@ from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
 from . import forms as form_tools
 from . import step_retries
 from .context import StepContext, enter_step, leave_step
+from .follow_up import TASK_STATUSES, WAKEABLE, following_up, keep_only_follow_up, running_status
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version, forms_of
 from .own_processes import OwnProcesses
-from .projection import cancel_called_work, next_timer_at, stage_of, sync_human_tasks
+from .projection import cancel_called_work, diagram_positions, next_timer_at, stage_of, sync_human_tasks
 from .pruning import prune
 from .scripting import SCRIPT_ENGINE
 from .serializer import SERIALIZER_VERSION, dump_state, load_state
@@ -143,7 +144,7 @@ class Engine:
             task.run()
 
         try:
-            return self._step(episode_id, user_id, complete, kind="complete")
+            return self._step(episode_id, user_id, complete, allow_statuses=TASK_STATUSES, kind="complete")
         except StaleDataError as exc:
             raise TaskAlreadyDone("someone else completed this task at the same moment") from exc
 
@@ -156,7 +157,7 @@ class Engine:
 
         def keep() -> None:
             with self.db.session() as session:
-                episode = self._open_episode(session, episode_id)
+                episode = self._open_episode(session, episode_id, TASK_STATUSES)
                 row = self._ready_row(session, episode, human_task_id, guard)
                 row.draft = data(row.draft) if callable(data) else data
                 audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
@@ -201,7 +202,7 @@ class Engine:
         savepoint: app/jobs/timers.py). Returns None when nothing is due. The caller commits, then
         hands the result to `after_wake`. `ready_rows`: the episode's ready task rows, when the caller
         read them (for its whole batch at once) in this transaction."""
-        if (episode.status not in ("open", "error") or episode.next_timer_at is None
+        if (episode.status not in WAKEABLE or episode.next_timer_at is None
                 or episode.next_timer_at > now()):
             return None
         return self._advance_and_save(session, episode, self._load(episode), None, lambda *_: None, ready_rows)
@@ -225,9 +226,9 @@ class Engine:
             audit.record(session, "step_retried", actor_id=actor_id, episode_id=episode.id,
                          tasks=[t.task_spec.bpmn_id or t.task_spec.name for t in failed], reason=reason,
                          corrected=sorted(data) if data else [])
-            episode.status, episode.last_error, episode.error_task = "open", None, None
+            episode.status, episode.last_error, episode.error_task = running_status(episode), None, None
 
-        return self._step(episode_id, actor_id, rerun, allow_statuses=("open", "error"), kind="retry")
+        return self._step(episode_id, actor_id, rerun, allow_statuses=TASK_STATUSES, kind="retry")
 
     # ------------------------------------------------------------------ the step
     def _step(self, episode_id: int, actor_id: int | None, action: Callable,
@@ -288,22 +289,24 @@ class Engine:
             episode.state, episode.serializer_version, episode.next_timer_at = None, None, None
             episode.status, episode.stage = "deleted", "closed"
             return None
-        prune(workflow)  # finished history lives in our tables, not in the state (pruning.py)
-        episode.state = dump_state(workflow)
-        episode.serializer_version = SERIALIZER_VERSION
         episode.stage = stage_of(workflow)
         failed = workflow.get_tasks(state=TaskState.ERROR)
         if failed:
             task = failed[0]
-            episode.status = "error"
+            episode.status = "closed" if episode.closed_at else "error"  # a closed episode never reopens
             episode.error_task = task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
             episode.last_error = str(error) if error else episode.last_error or "a step failed"
         elif workflow.is_completed():
             episode.status = "closed"
             episode.closed_at = episode.closed_at or now()
             episode.outcome = episode.outcome or "closed"
+        elif episode.closed_at is not None:
+            keep_only_follow_up(episode, workflow)  # closed, with its six-month outcome check to come
         elif episode.status == "error":
             episode.status, episode.last_error, episode.error_task = "open", None, None
+        prune(workflow)  # finished history lives in our tables, not in the state (pruning.py)
+        episode.state = dump_state(workflow)  # after the follow-up has ended the other branches
+        episode.serializer_version = SERIALIZER_VERSION
         episode.next_timer_at = None if workflow.is_completed() else next_timer_at(workflow)
         ready = sync_human_tasks(session, episode, workflow, episode.stage, ready_rows)
         cancel_called_work(session, episode)
@@ -322,26 +325,10 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
     def positions(self, episode: Episode) -> dict[str, list[str]]:
-        """Where the episode is in its diagram: BPMN ids of done, active and failed elements.
-
-        The state holds the latest instance of each step done (pruning.py drops older ones); the
-        completed user tasks, from our own table, name the user tasks done however long ago."""
+        """Where the episode is in its diagram: BPMN ids of done, active and failed elements."""
         if not episode.state:
             return {"done": [], "active": [], "errored": []}
-        workflow = self._load(episode)
-        done, active, errored = self._completed_user_tasks(episode), set(), set()
-        for task in workflow.get_tasks():
-            bpmn_id = getattr(task.task_spec, "bpmn_id", None)
-            if not bpmn_id:
-                continue
-            if task.state == TaskState.COMPLETED:
-                done.add(bpmn_id)
-            elif task.state == TaskState.ERROR:
-                errored.add(bpmn_id)
-            elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
-                active.add(bpmn_id)
-        return {"done": sorted(done - active - errored), "active": sorted(active - errored),
-                "errored": sorted(errored)}
+        return diagram_positions(self._load(episode), self._completed_user_tasks(episode))
 
     def _completed_user_tasks(self, episode: Episode) -> set[str]:
         query = select(HumanTask.name).distinct().where(HumanTask.episode_id == episode.id,
@@ -371,7 +358,8 @@ class Engine:
         episode = self._lock(session, episode_id)
         if episode is None:
             raise EpisodeNotFound(f"there is no episode {episode_id}")
-        if episode.status not in allow_statuses:
+        if episode.status not in allow_statuses or (
+                episode.status == "closed" and not following_up(session, episode)):
             raise EpisodeNotOpen(f"episode {episode.reference} is {episode.status}")
         return episode
 

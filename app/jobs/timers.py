@@ -45,7 +45,7 @@ step_log = logging.getLogger("ecaf.step")
 BATCH = 50
 # How long a batch goes on taking episodes: its row locks make a user's step on one of them wait.
 BATCH_SECONDS = 1.0
-WAKEABLE = ("open", "error")
+WAKEABLE = ("open", "error", "closed")  # closed: a six-month outcome check waits (engine/follow_up.py)
 
 
 @dataclass

@@ -9,6 +9,7 @@ from .episode import OPEN_STATUSES, Artefact, Episode, HumanTask
 from .family import AdultRelationship, Family, FamilyAdult, FamilyChild
 from .index import IndexEntry
 from .outbox import MailboxMessage, OutboxMessage
+from .outcome import HEADLINE_OUTCOMES, OUTCOME_STAGES, PROGRESS_LABELS, OutcomeRecord
 from .passkeys import Passkey, PasskeyChallenge, PasskeyRequirement
 from .people import ORGANISATION_KINDS, ROLES, VETTING_TYPES, Authority, Organisation, User
 from .process import ProcessMigration, ProcessVersion
@@ -28,4 +29,5 @@ __all__ = [
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
     "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement", "SHARE_STATUSES", "ShareDecision",
     "AdultRelationship", "Family", "FamilyAdult", "FamilyChild",
+    "HEADLINE_OUTCOMES", "OUTCOME_STAGES", "PROGRESS_LABELS", "OutcomeRecord",
 ]

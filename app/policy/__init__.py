@@ -25,6 +25,7 @@ from .attachments import is_attachment_of, is_request_of, may_attach
 from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable_roles, episode_filter,
                        is_administrator_of, join_refusal, lead_refusal, may, may_claim, may_complete, may_complete_now,
                        may_release, may_search_index, member_role, permissions, task_filter, visible_episode)
+from .outcomes import lead_can_follow_up
 from .roles import NATIONAL_ROLES, may_grant_role
 from .scope import (TASKLESS_PARTS, authority_clause, holds_tasks, leads_clause, of_own_authority,
                     task_holder_clause)
@@ -41,7 +42,7 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_
            "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter",
            "NOT_ON_YOURSELF", "may_act_on_account", "may_change_role_of", "may_get_password_link", "may_record_vetting",
            "TASKLESS_PARTS", "authority_clause", "holds_tasks", "leads_clause", "of_own_authority",
-           "task_holder_clause", "is_released_to"]
+           "task_holder_clause", "is_released_to", "lead_can_follow_up"]
 
 # Requests to services and contributions (their modules read the names above at call time).
 from .contributions import (contribution_refusal, invitable_members, may_contribute_to, may_invite,  # noqa: E402

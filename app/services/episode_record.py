@@ -30,6 +30,7 @@ ARTEFACT_TITLES = {
     "action_plan": "Action plan",
     "review": "Review",
     "final_summary": "Closure summary",
+    "outcome_sustained": "Six-month outcome check",
 }
 PRINTABLE = ("assessment", "consent_statement", "action_plan", "review", "final_summary")
 

@@ -1,5 +1,6 @@
 """Reports for administrators: episodes started, submitted and closed per month, time from start to
-submission, closure reasons and deadline breaches, for one authority and a range of months.
+submission, closure reasons, deadline breaches and headline outcomes, for one authority and a range
+of months.
 
 Everything is counted by the database, grouped by calendar month (UTC) in SQL, so a report reads
 one row per month whatever the number of episodes. Percentiles come from PostgreSQL's
@@ -18,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from math import floor
 
-from sqlalchemy import Float, cast, extract, func, literal_column, select, tuple_
+from sqlalchemy import Float, cast, distinct, extract, func, literal_column, select, tuple_
 from sqlalchemy.orm import Session
 
 from app import policy
-from app.models import AdminAlert, Episode, User
+from app.models import HEADLINE_OUTCOMES, AdminAlert, Episode, OutcomeRecord, User
 
 MAX_MONTHS = 120
 DAY_SECONDS = 86400.0
@@ -244,8 +245,39 @@ def deadline_breaches_table(session: Session, admin: User, period: Period) -> Ta
                  rows, total, note="Deadlines missed in each month: the alerts raised for the administrator.")
 
 
+# What each column of the outcomes table counts: (stage, progress) of the statements; None: any progress.
+OUTCOME_COLUMNS = (("Chosen at an action plan", "action_plan", None), ("Met at closure", "closure", "met"),
+                   ("Checked at six months", "six_months", None),
+                   ("Sustained at six months", "six_months", "sustained"))
+
+
+def outcomes_table(session: Session, admin: User, period: Period) -> Table:
+    """Episodes per headline outcome: chosen at an action plan, met at closure, and checked and
+    sustained six months after closure, each counted once in the period the statement was made."""
+    episodes = func.count(distinct(OutcomeRecord.episode_id))
+    found = session.execute(
+        select(OutcomeRecord.outcome, OutcomeRecord.stage, OutcomeRecord.progress, episodes)
+        .where(*_in_period(OutcomeRecord.recorded_at, OutcomeRecord.authority_id, admin, period))
+        .group_by(OutcomeRecord.outcome, OutcomeRecord.stage, OutcomeRecord.progress)).all()
+    any_progress = session.execute(
+        select(OutcomeRecord.outcome, OutcomeRecord.stage, episodes)
+        .where(*_in_period(OutcomeRecord.recorded_at, OutcomeRecord.authority_id, admin, period))
+        .group_by(OutcomeRecord.outcome, OutcomeRecord.stage)).all()
+    counts = {(code, stage, progress): n for code, stage, progress, n in found}
+    counts.update({(code, stage, None): n for code, stage, n in any_progress})
+    rows = [[label, code] + [counts.get((code, stage, progress), 0) for _, stage, progress in OUTCOME_COLUMNS]
+            for code, label in HEADLINE_OUTCOMES.items()]
+    total = ["All outcomes", ""] + [sum(row[i] for row in rows) for i in range(2, 2 + len(OUTCOME_COLUMNS))]
+    return Table("outcomes", "Headline outcomes", ["Headline outcome", "Code"] + [c[0] for c in OUTCOME_COLUMNS],
+                 rows, total,
+                 note="Episodes for each Supporting Families headline outcome: chosen in an action plan, met at "
+                      "closure, checked six months after closure and found sustained, each counted in the months "
+                      "the plan, the closure or the check was recorded.")
+
+
 BUILDERS = {"months": months_table, "time_to_submit": time_to_submit_table,
-            "closure_reasons": closure_reasons_table, "deadline_breaches": deadline_breaches_table}
+            "closure_reasons": closure_reasons_table, "deadline_breaches": deadline_breaches_table,
+            "outcomes": outcomes_table}
 TABLES = tuple(BUILDERS)
 
 

@@ -25,8 +25,9 @@ CHANNEL_NAMES = {"email": "Email", "index": "National index notices"}
 # A message waiting longer than this, with nothing failing, means nobody is delivering.
 WAITING_TOO_LONG = timedelta(minutes=5)
 FAILED_WITHIN = timedelta(days=1)
-# Late deadlines are of episodes still running: an errored episode's timer waits for its repair.
-TIMER_STATUSES = ("open", "error")
+# Late deadlines are of episodes still running (or closed, with a six-month outcome check waiting): an
+# errored episode's timer waits for its repair.
+TIMER_STATUSES = ("open", "error", "closed")
 # The newest heartbeat eCAF has seen, kept after the heartbeat itself expires, to say how long ago.
 LAST_BEAT_KEY = "ecaf:system:last-worker-beat"
 # Reads for figures must never hang a page or a scrape behind a stuck database or Redis.

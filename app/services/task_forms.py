@@ -7,11 +7,11 @@ from typing import Callable
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer, joinedload
 
-from app import audit, policy
+from app import audit, outcomes, policy
 from app.engine import forms as form_tools
 from app.engine.runner import Engine, StepResult, user_exists
 from app.models import Artefact, Episode, HumanTask, User
-from app.services import called_tasks, person_choices
+from app.services import called_tasks, outcome_forms, person_choices
 from app.services.episode_record import form_pair
 
 
@@ -41,6 +41,7 @@ def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
     if schema is None:
         return None
     schema, ui = called_tasks.form_for(session, episode, task, schema, ui)
+    schema, ui = outcome_forms.form_for(session, episode, task, schema, ui)
     ui = person_choices.offer(session, episode, schema, ui)
     return OpenTask(task, episode, schema, ui)
 
@@ -49,10 +50,20 @@ def _may_complete(user_id: int):
     return lambda session, task: policy.may_complete_now(session, user_id, task)
 
 
+def _may_complete_with(user_id: int, data: dict):
+    """_may_complete, and the submitted outcomes checked against the plan in the same transaction."""
+    def guard(session: Session, task: HumanTask) -> bool:
+        if not policy.may_complete_now(session, user_id, task):
+            return False
+        outcome_forms.refuse_problems(session, task, data)
+        return True
+    return guard
+
+
 def complete(engine: Engine, user: User, episode_id: int, task_id: int, data: dict) -> StepResult:
     """Complete the task. The form was opened in an earlier request and access may have been lost
     since, so who may complete it is asked again inside the step (NotPermitted: nothing changed)."""
-    return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete(user.id))
+    return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete_with(user.id, data))
 
 
 def save_draft(engine: Engine, user: User, episode_id: int, task_id: int,
@@ -126,6 +137,8 @@ def prefill(session: Session, schema: dict, episode: Episode, user: User) -> dic
             "section_b_child.address": child.address,
             "section_b_child.postcode": child.postcode,
         })
+    if _has(schema, "headline_outcomes"):  # a plan agreed again starts from the outcomes it chose before
+        known["headline_outcomes"] = outcomes.chosen(session, episode.id)
     data: dict = {}
     for path, value in known.items():
         if value and _has(schema, path):
@@ -137,6 +150,8 @@ def submission_problems(session: Session, opened, data: dict, parse_problems: li
     """What stops a task's form being submitted: its conversion and schema problems, then what the
     process it was called by asks of it (app/services/called_tasks.py)."""
     errors = all_problems(opened.schema, data, parse_problems, lambda email: user_exists(session, email))
+    shown = {error["field"] for error in errors}
+    errors += [e for e in outcome_forms.problems(session, opened.task, data) if e["field"] not in shown]
     return errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))
 
 

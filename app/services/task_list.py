@@ -16,6 +16,8 @@ from app.services.query_plans import plan_for_values
 
 FILTERS = ("mine", "role", "overdue", "soon")
 SOON = timedelta(days=7)
+# A closed episode lists only its six-month outcome check: its other tasks ended with it (engine/follow_up.py).
+LISTED_STATUSES = ("open", "error", "suspended", "closed")
 # Until the assessment is in, a child-protection case's own steps are due by its 48-hour limit.
 BEFORE_ASSESSMENT = ("preparation", "assessment")
 # The most urgent tasks a list shows; beyond them the practitioner narrows it with the filters (a
@@ -84,7 +86,7 @@ def ready_tasks(session: Session, user: User, filters: set[str], *, by_family: b
                     Episode.child_protection, Episode.status, Episode.authority_id, Episode.child_id,
                     overdue_first, protection_first, no_date_last)
              .join(Episode, Episode.id == HumanTask.episode_id)
-             .where(HumanTask.status == "ready", Episode.status.in_(("open", "error", "suspended")),
+             .where(HumanTask.status == "ready", Episode.status.in_(LISTED_STATUSES),
                     policy.task_filter(user, joined_episode=Episode)))
     if "mine" in filters and "role" not in filters:
         query = query.where(HumanTask.assigned_user_id == user.id)
