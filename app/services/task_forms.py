@@ -28,7 +28,6 @@ class OpenTask:
     episode: Episode
     schema: dict
     ui: dict | None
-    user: User | None = None  # who opened it
 
 
 def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
@@ -44,7 +43,7 @@ def open_task(session: Session, user: User, task_id: int) -> OpenTask | None:
         return None
     schema, ui = called_tasks.form_for(session, episode, task, schema, ui)
     ui = person_choices.offer(session, episode, schema, ui)
-    return OpenTask(task, episode, schema, ui, user)
+    return OpenTask(task, episode, schema, ui)
 
 
 def _may_complete(user_id: int):
@@ -61,9 +60,10 @@ def complete(engine: Engine, user: User, episode_id: int, task_id: int, data: di
     """Complete the task. The form was opened in an earlier request and access may have been lost
     since, so who may complete it is asked again inside the step (NotPermitted: nothing changed), and
     so is whether the lead professional named can still lead (FormInvalid: nothing changed)."""
-    return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete(user.id),
-                                named=lambda session, email: _may_lead(session, session.get(Episode, episode_id),
-                                                                       email))
+    def may_lead(session: Session, email: str) -> bool | str:
+        return _may_lead(session, session.get(Episode, episode_id), email)
+
+    return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete(user.id), named=may_lead)
 
 
 def save_draft(engine: Engine, user: User, episode_id: int, task_id: int,
@@ -170,7 +170,8 @@ def prefill(session: Session, schema: dict, episode: Episode, user: User) -> dic
 def submission_problems(session: Session, opened, data: dict, parse_problems: list[dict]) -> list[dict]:
     """What stops a task's form being submitted: its conversion and schema problems, then what the
     process it was called by asks of it (app/services/called_tasks.py)."""
-    errors = all_problems(opened.schema, data, parse_problems, lambda email: _may_lead(session, opened.episode, email))
+    errors = all_problems(opened.schema, data, parse_problems,
+                          lambda email: _may_lead(session, opened.episode, email))
     return errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))
 
 
