@@ -4,16 +4,18 @@ from __future__ import annotations
 import json
 import re
 
-from sqlalchemy import select
+import pytest
+from sqlalchemy import func, select
 
 from app.config import PROJECT_ROOT
 from app.forms import sections
 from app import contributions
-from app.models import Artefact, Episode, HumanTask
+from app.engine.errors import NotPermitted, TaskAlreadyDone
+from app.models import Artefact, AuditEvent, Episode, HumanTask, User
 from app.services import task_forms
 from app.web import deadlines
-from tests.conftest import ready_task
-from tests.journeys import prepare, today
+from tests.conftest import complete, ready_task
+from tests.journeys import assessment, prepare, today
 from tests.web import browser, text_of
 
 FORMS = PROJECT_ROOT / "processes" / "forms"
@@ -220,6 +222,62 @@ def test_a_change_link_returns_to_check_your_answers_and_submit_completes_the_ta
     assert stored.data[ADMIN]["date_started"] == today().isoformat(), "filled in by the system"
     assert stored.data[CHILD]["given_names"] == "Casey"
     assert "is complete" in text_of(olive.get(done.location))
+
+
+def _denials(runtime) -> int:
+    with runtime.db.session() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "access_denied"))
+
+
+def test_a_section_saved_after_the_task_was_submitted_from_another_tab_says_so(web, monkeypatch):
+    runtime = web["runtime"]
+    episode_id, task = _start(web)
+    olive = _signed_in(web)
+    real_save = task_forms.save_draft
+
+    def submitted_from_another_tab_first(engine, user, episode, task_id, draft):
+        complete(runtime, episode_id, "complete_assessment", assessment())
+        real_save(engine, user, episode, task_id, draft)
+
+    monkeypatch.setattr(task_forms, "save_draft", submitted_from_another_tab_first)
+    before = _denials(runtime)
+    answer = olive.post(f"/tasks/{task.id}/sections/{VOICE}", {"action": "continue", f"{VOICE}.child_comments": "Late"})
+    assert answer.status_code == 302 and _denials(runtime) == before, "the task's own user is not refused as a stranger"
+    said = text_of(olive.get(answer.location))
+    assert "Your answers were not saved" in said and "was already completed by Olive Origin" in said
+
+
+def test_a_task_done_meanwhile_is_told_only_to_its_own_user(web):
+    """The step says the task was completed only to whoever it was for; anyone else learns nothing."""
+    runtime, people = web["runtime"], web["people"]
+    episode_id, task = _start(web)
+    complete(runtime, episode_id, "complete_assessment", assessment())
+    with runtime.db.session() as session:
+        olive, leah = session.get(User, people["originator"]), session.get(User, people["lead"])
+    with pytest.raises(TaskAlreadyDone, match="already completed by Olive Origin"):
+        task_forms.save_draft(runtime.engine, olive, episode_id, task.id, {"data": {}})
+    with pytest.raises(NotPermitted):
+        task_forms.save_draft(runtime.engine, leah, episode_id, task.id, {"data": {}})
+    with pytest.raises(NotPermitted):
+        task_forms.complete(runtime.engine, leah, episode_id, task.id, assessment())
+
+
+def test_a_single_page_save_of_the_sectioned_form_keeps_its_sections(web):
+    """A tab opened on the whole form (or a forged post) merges what it sent section by section."""
+    runtime = web["runtime"]
+    episode_id, task = _start(web)
+    olive = _signed_in(web)
+    olive.post(f"/tasks/{task.id}/sections/{VOICE}", {"action": "continue", f"{VOICE}.child_comments": "Hi"})
+    olive.post(f"/tasks/{task.id}/sections/{ADMIN}", {"action": "later", f"{ADMIN}.date_completed.day": "40"})
+    conclusions = "section_i_conclusions"
+    answer = olive.post(f"/tasks/{task.id}", {"action": "save", f"{conclusions}.key_strengths": "From a stale tab"},
+                        token_from=f"/tasks/{task.id}")
+    assert answer.status_code == 302
+    draft = _draft(runtime, task.id)
+    assert draft["data"][VOICE] == {"child_comments": "Hi"}, "a section not posted keeps its answers"
+    assert draft["data"][conclusions]["key_strengths"] == "From a stale tab"
+    assert draft["sections"] == {VOICE: "completed", ADMIN: "in_progress", conclusions: "in_progress"}
+    assert draft["problems"][ADMIN], "the half-typed date saved for later still stops the submission"
 
 
 def test_someone_else_cannot_open_or_save_the_sections(web):

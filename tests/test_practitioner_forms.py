@@ -6,16 +6,24 @@ import dataclasses
 import io
 from datetime import datetime, timezone
 
+import pytest
 import time_machine
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from app.models import Attachment, Episode, HumanTask
+from app import membership
+from app.clock import now
+from app.engine import repair
+from app.engine.errors import FormInvalid
+from app.models import Attachment, AuditEvent, Episode, HumanTask, User
+from app.services import task_forms
+from app.services.person_choices import NOT_A_LEAD
 from app.services.service_requests import start_request
 from app.web.draft_saved import saved_on
 from tests.test_service_requests import send, teams, user  # noqa: F401 - teams is a fixture
 
 from .conftest import complete, ready_task
-from .journeys import prepare, start, to_delivery, today
+from .journeys import CHECKLIST, CONSENT, assessment, prepare, start, to_delivery, today
+from .test_admin_episodes import _police_officer
 from .web import browser, give_credentials, make_app, text_of
 
 PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -121,7 +129,7 @@ def test_the_lead_professional_is_chosen_from_the_meeting_and_the_people_involve
 
     unknown = olive.post(f"/tasks/{task.id}", {"action": "submit", "lead_professional_email": "other",
                                                "lead_professional_email.other": "nobody@testshire.test"})
-    assert unknown.status_code == 400 and "There is no eCAF user with this email address" in text_of(unknown)
+    assert unknown.status_code == 400 and NOT_A_LEAD in text_of(unknown)
     assert 'value="nobody@testshire.test"' in unknown.get_data(as_text=True)
 
     chosen = olive.post(f"/tasks/{task.id}", {"action": "submit", "lead_professional_email": people["lead_email"]})
@@ -129,6 +137,83 @@ def test_the_lead_professional_is_chosen_from_the_meeting_and_the_people_involve
     with runtime.db.session() as session:
         episode = session.get(Episode, episode_id)
         assert episode.lead_professional_id == people["lead"]
+
+
+def _at_appointment(runtime, people, **consent) -> tuple[int, HumanTask]:
+    episode_id = start(runtime, people)
+    complete(runtime, episode_id, "pre_assessment_checklist", CHECKLIST)
+    complete(runtime, episode_id, "obtain_consent", {**CONSENT, **consent})
+    complete(runtime, episode_id, "complete_assessment", assessment())
+    complete(runtime, episode_id, "tac_meeting", {"meeting_date": today().isoformat(), "attendees": [
+        {"name": "Leah Lead", "role": "Teacher", "email": people["lead_email"]}]})
+    return episode_id, ready_task(runtime, episode_id, "appoint_lead_professional")
+
+
+def _lead_and_status(runtime, episode_id: int) -> tuple:
+    with runtime.db.session() as session:
+        episode = session.get(Episode, episode_id)
+        return episode.lead_professional_id, episode.status
+
+
+def test_someone_else_who_cannot_lead_is_refused_on_the_form_saying_nothing_of_strangers(web):
+    runtime, people = web["runtime"], web["people"]
+    officer = _police_officer(runtime, people)
+    episode_id, task = _at_appointment(runtime, people, excluded_services=["police"])
+    with runtime.db.session() as session:  # a member of the episode who cannot lead: locked out
+        session.add(User(username="tess", email="tess@testshire.test", full_name="Tess Member", role="practitioner",
+                         organisation_id=session.get(User, people["lead"]).organisation_id, created_at=now(),
+                         locked_at=now(), **{k: getattr(session.get(User, people["lead"]), k) for k in (
+                             "vetting_type", "vetting_reference", "vetting_checked_on", "training_completed_on")}))
+        session.flush()
+        tess = session.scalar(select(User).where(User.username == "tess"))
+        membership.add(session, session.get(Episode, episode_id), tess, "tac_member", by_id=people["originator"])
+    olive = _signed_in(web)
+    page = text_of(olive.get(f"/tasks/{task.id}"))
+    assert "Pat Constable" not in page and "Tess Member" not in page, "neither is offered"
+    # An administrator, a practitioner the consent excludes, no account at all: one and the same answer.
+    for typed in ("adam@testshire.test", officer, "nobody@testshire.test"):
+        answer = olive.post(f"/tasks/{task.id}", {"action": "submit", "lead_professional_email": "other",
+                                                  "lead_professional_email.other": typed})
+        assert answer.status_code == 400, typed
+        assert NOT_A_LEAD in text_of(answer) and "There is a problem" in text_of(answer)
+        assert f'value="{typed}"' in answer.get_data(as_text=True), "what was typed is kept"
+        assert "cannot lead this CAF:" not in text_of(answer) and "only a practitioner" not in text_of(answer)
+    # Someone working on the CAF: the reason is theirs to know.
+    member = olive.post(f"/tasks/{task.id}", {"action": "submit", "lead_professional_email": "other",
+                                              "lead_professional_email.other": "TESS@testshire.test"})
+    assert member.status_code == 400 and "Tess Member cannot lead this CAF: the account is locked" in text_of(member)
+    assert _lead_and_status(runtime, episode_id) == (None, "open"), "nothing changed"
+    assert ready_task(runtime, episode_id, "appoint_lead_professional").id == task.id
+
+
+def test_a_lead_who_cannot_lead_by_the_time_of_the_step_is_refused_by_the_step(runtime, people):
+    """The form was checked when sent; the step asks again in its own transaction: refused as a form
+    error, never an episode in error."""
+    officer = _police_officer(runtime, people)
+    episode_id, task = _at_appointment(runtime, people, excluded_services=["police"])
+    with runtime.db.session() as session:
+        olive = session.get(User, people["originator"])
+    for typed in (officer, "adam@testshire.test"):
+        with pytest.raises(FormInvalid) as refused:
+            task_forms.complete(runtime.engine, olive, episode_id, task.id, {"lead_professional_email": typed})
+        assert refused.value.errors == [{"field": "lead_professional_email", "message": NOT_A_LEAD}]
+    assert _lead_and_status(runtime, episode_id) == (None, "open")
+
+
+def test_a_locked_account_is_neither_offered_nor_appointed_as_lead(web):
+    runtime, people = web["runtime"], web["people"]
+    episode_id, task = _at_appointment(runtime, people)
+    olive = _signed_in(web)
+    assert "Leah Lead" in text_of(olive.get(f"/tasks/{task.id}")), "offered while the account may be used"
+    with runtime.db.session() as session:
+        session.get(User, people["lead"]).locked_at = now()
+    assert "Leah Lead" not in text_of(olive.get(f"/tasks/{task.id}"))
+    answer = olive.post(f"/tasks/{task.id}", {"action": "submit", "lead_professional_email": people["lead_email"]})
+    assert answer.status_code == 400 and "Select lead professional from the list" in text_of(answer)
+    typed = olive.post(f"/tasks/{task.id}", {"action": "submit", "lead_professional_email": "other",
+                                             "lead_professional_email.other": people["lead_email"]})
+    assert typed.status_code == 400 and NOT_A_LEAD in text_of(typed)
+    assert _lead_and_status(runtime, episode_id) == (None, "open")
 
 
 # ---------------------------------------------------------------- a reopened draft says when it was saved
@@ -227,3 +312,65 @@ def test_a_file_over_the_limit_is_refused_in_the_request_form_keeping_what_was_t
     assert "big.pdf is larger than 1 KB" in text_of(answer) and "Help with reading" in text_of(answer)
     with runtime.db.session() as session:
         assert session.scalar(select(Attachment)) is None
+
+
+def _denials(runtime) -> int:
+    with runtime.db.session() as session:
+        return session.scalar(select(func.count()).select_from(AuditEvent).where(AuditEvent.action == "access_denied"))
+
+
+def test_evidence_is_not_attached_when_the_step_would_refuse_the_draft(runtime, people, teams, tmp_path):
+    runtime.config = dataclasses.replace(runtime.config, attachments_dir=tmp_path / "evidence")
+    olive = browser(make_app(runtime))
+    olive.sign_in("olive", give_credentials(runtime, people["originator"]))
+    episode_id = prepare(runtime, people)
+    start_request(runtime, episode_id, user(runtime, people["originator"]), teams["psych"])
+    task = ready_task(runtime, episode_id, "request_form")
+    olive.get(f"/tasks/{task.id}")
+    repair.suspend(runtime.engine, episode_id, people["admin"], "investigating")
+    answer = olive.post(f"/episodes/{episode_id}/requests/{task.id}/evidence",
+                        {"needs": "Help with reading", "evidence_file": (io.BytesIO(PDF), "sus.pdf")},
+                        content_type="multipart/form-data", token_from=f"/tasks/{task.id}")
+    assert answer.status_code == 302
+    said = text_of(olive.get(answer.location))
+    assert "Nothing was attached and your answers were not saved" in said and "suspended" in said
+    with runtime.db.session() as session:
+        assert session.scalar(select(Attachment)) is None
+        assert session.get(HumanTask, task.id).draft is None
+
+
+def test_attaching_in_a_form_that_is_not_a_request_is_refused_and_audited(runtime, people, teams, tmp_path):
+    runtime.config = dataclasses.replace(runtime.config, attachments_dir=tmp_path / "evidence")
+    olive = browser(make_app(runtime))
+    olive.sign_in("olive", give_credentials(runtime, people["originator"]))
+    first = prepare(runtime, people)
+    checklist_episode = start(runtime, {**people, "child": _another_child(runtime, people)})
+    checklist = ready_task(runtime, checklist_episode, "pre_assessment_checklist")
+    start_request(runtime, first, user(runtime, people["originator"]), teams["psych"])
+    request_task = ready_task(runtime, first, "request_form")
+    for episode_id, task_id in ((checklist_episode, checklist.id), (checklist_episode, request_task.id)):
+        before = _denials(runtime)
+        answer = olive.post(f"/episodes/{episode_id}/requests/{task_id}/evidence",
+                            {"evidence_file": (io.BytesIO(PDF), "x.pdf")}, content_type="multipart/form-data",
+                            token_from=f"/tasks/{task_id}")
+        assert answer.status_code == 404 and _denials(runtime) == before + 1, (episode_id, task_id)
+    # A field the form does not have: the form again, saying so; nothing attached, nothing saved.
+    forged = olive.post(f"/episodes/{first}/requests/{request_task.id}/evidence",
+                        {"needs": "Help with reading", "forged": "x", "evidence_file": (io.BytesIO(PDF), "f.pdf")},
+                        content_type="multipart/form-data", token_from=f"/tasks/{request_task.id}")
+    assert forged.status_code == 400 and "sent with fields it does not have" in text_of(forged)
+    assert "Help with reading" in forged.get_data(as_text=True)
+    with runtime.db.session() as session:
+        assert session.scalar(select(Attachment)) is None
+        assert session.get(HumanTask, request_task.id).draft is None
+
+
+def _another_child(runtime, people) -> int:
+    from app.models import Child
+
+    with runtime.db.session() as session:
+        child = Child(given_names="Sam", family_name="Other", home_authority_id=people["authority"],
+                      created_at=now())
+        session.add(child)
+        session.flush()
+        return child.id

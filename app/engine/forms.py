@@ -62,11 +62,22 @@ def strip_blanks(value: Any) -> Any:
     return value
 
 
-def validate(schema: dict, data: dict, *, user_exists: Callable[[str], bool] | None = None) -> list[dict]:
-    """Every problem with `data`, each as {"field": dotted path, "message": text}."""
+class _PersonRefused(Exception):
+    """Why an `ecaf-user-email` answer may not name that account here, in words for the form."""
+
+
+def validate(schema: dict, data: dict, *, user_exists: Callable[[str], bool | str] | None = None) -> list[dict]:
+    """Every problem with `data`, each as {"field": dotted path, "message": text}. `user_exists(email)`
+    answers the `ecaf-user-email` format: True, False (no such account) or the message to show."""
     checker = FormatChecker()
     if user_exists is not None:
-        checker.checks(USER_EMAIL_FORMAT)(lambda value: not isinstance(value, str) or user_exists(value))
+        def named(value) -> bool:
+            answer = user_exists(value) if isinstance(value, str) else True
+            if isinstance(answer, str):
+                raise _PersonRefused(answer)
+            return answer
+
+        checker.checks(USER_EMAIL_FORMAT, raises=_PersonRefused)(named)
     validator = form_patterns.Validator(schema, format_checker=checker)
     with form_patterns.time_limit() as budget:
         found = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
@@ -84,7 +95,8 @@ def validate(schema: dict, data: dict, *, user_exists: Callable[[str], bool] | N
             own = error.schema.get(MESSAGE_KEY) if isinstance(error.schema, dict) else None
             message = own or "Enter this information"
         elif error.validator == "format" and error.validator_value == USER_EMAIL_FORMAT:
-            message = "There is no eCAF user with this email address"
+            message = str(error.cause) if isinstance(error.cause, _PersonRefused) \
+                else "There is no eCAF user with this email address"
         elif error.validator == "format" and error.validator_value == "date":
             message = "Enter a real date in the form YYYY-MM-DD"
         elif error.validator == "additionalProperties":

@@ -51,6 +51,7 @@ class Dispatcher(Protocol):
 
 # The caller's policy for a step on a task: asked inside the step's transaction (see complete_task).
 Guard = Callable[[Session, HumanTask], bool]
+Namer = Callable[[Session, str], bool | str]  # who an `ecaf-user-email` answer may name (forms.validate)
 
 
 @dataclass
@@ -120,12 +121,11 @@ class Engine:
         return result
 
     def complete_task(self, episode_id: int, human_task_id: int, data: dict, user_id: int | None,
-                      guard: Guard | None = None) -> StepResult:
+                      guard: Guard | None = None, named: Namer | None = None) -> StepResult:
         """Complete a ready user task with the submitted form. Invalid data changes nothing.
-
         `guard(session, task)` is the caller's policy, asked in this step's transaction with the episode
-        locked, so access lost since the form was opened is refused here (NotPermitted)."""
-
+        locked, so access lost since the form was opened is refused here (NotPermitted). `named(session,
+        email)` answers the `ecaf-user-email` format in that transaction (by default: any active account)."""
         def complete(session: Session, episode: Episode, workflow: BpmnWorkflow, ctx: StepContext) -> None:
             row = self._ready_row(session, episode, human_task_id, guard)
             task = workflow.get_task_from_id(UUID(row.task_id))
@@ -133,7 +133,8 @@ class Engine:
                 raise TaskNotReady(f"the task '{row.title}' is not waiting for input")
             schema = form_tools.load_form(forms_of(episode.process_version), row.form)
             submitted = form_tools.strip_blanks(data or {})
-            errors = form_tools.validate(schema, submitted, user_exists=lambda email: user_exists(session, email))
+            errors = form_tools.validate(schema, submitted,
+                                         user_exists=lambda email: (named or user_exists)(session, email))
             if errors:
                 raise FormInvalid(errors)
             row.status, row.completed_at, row.completed_by_id = "completed", now(), user_id

@@ -168,6 +168,21 @@ def with_section(draft: dict | None, name: str, data: dict, raw: dict, state: st
     return draft
 
 
+def with_posted(draft: dict | None, all_sections: list[Section], posted: set[str], data: dict, raw: dict,
+                problems: list[dict]) -> dict:
+    """A draft saved from the whole form on one page (a tab opened before the form was sectioned):
+    each section with a field among the `posted` names is saved unchecked, as "come back later"
+    does; the sections not posted, and their statuses, stay as they were."""
+    def within(name: str, field: str) -> bool:
+        return field == name or field.startswith(name + ".")
+
+    for s in all_sections:
+        if any(within(s.name, name) for name in posted):
+            own = [p for p in problems if within(s.name, str(p.get("field") or ""))]
+            draft = with_section(draft, s.name, data, raw, IN_PROGRESS, own)
+    return dict(draft or {})
+
+
 def saved_problems(draft: dict | None) -> list[dict]:
     """Conversion problems of the sections saved for later (a date that is not a date), in order."""
     return [p for found in _part(draft, "problems").values() if isinstance(found, list)

@@ -24,7 +24,8 @@ from .accounts import (NOT_ON_YOURSELF, is_usable, may_act_on_account, may_chang
 from .attachments import is_attachment_of, is_request_of, may_attach
 from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable_roles, episode_filter,
                        is_administrator_of, join_refusal, lead_refusal, may, may_claim, may_complete, may_complete_now,
-                       may_release, may_search_index, member_role, permissions, task_filter, visible_episode)
+                       may_hear_why_not_lead, may_release, may_search_index, member_role, permissions, task_filter,
+                       visible_episode)
 from .outcomes import lead_can_follow_up
 from .roles import NATIONAL_ROLES, may_grant_role
 from .scope import (TASKLESS_PARTS, authority_clause, holds_tasks, leads_clause, of_own_authority,
@@ -36,7 +37,8 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_
            "authority_id_of", "child_filter", "claimable_roles",
            "episode_filter", "is_administrator_of", "is_usable",
            "join_refusal", "lead_refusal", "may", "may_claim", "may_complete",
-           "may_complete_now", "may_grant_role", "may_present_secrets", "may_release", "may_search_index",
+           "may_complete_now", "may_hear_why_not_lead", "may_grant_role", "may_present_secrets", "may_release",
+           "may_search_index",
            "member_role", "permissions", "task_filter", "unusable_because", "usable_clause", "visible_episode",
            "vetting_problem_clause", "incoming_transfer_filter", "may_decide_transfer", "may_lead_moved_episode",
            "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter",

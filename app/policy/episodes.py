@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, aliased, joinedload
 from app.engine.lanes import ROLE_OF_LANE
 from app.models import Child, ConsentExclusion, Episode, EpisodeMember, HumanTask, User
 
-from .accounts import is_usable
+from .accounts import is_usable, unusable_because
 
 # Aliases keep the subqueries independent of whatever the outer query already joins.
 _Member = aliased(EpisodeMember)
@@ -117,15 +117,22 @@ def join_refusal(session: Session, user: User | None, episode: Episode) -> str |
 
 def lead_refusal(session: Session, user: User, episode: Episode, today: date) -> str | None:
     """Why `user` may not be appointed the episode's lead professional (None: they may): only a
-    practitioner, vetted and trained today, whose organisation the family's consent does not exclude."""
-    if user.role != "practitioner":
-        return "only a practitioner can lead a CAF"
-    problem = user.vetting_problem(today)
+    practitioner whose account may be used today (enabled, not locked, vetted and trained), whose
+    organisation the family's consent does not exclude."""
+    problem = unusable_because(user, today)
     if problem:
         return problem
+    if user.role != "practitioner":
+        return "only a practitioner can lead a CAF"
     if session.scalar(select(_is_excluded(user, episode))):
         return f"the family's consent excludes {user.organisation.name}"
     return None
+
+
+def may_hear_why_not_lead(session: Session, named: User, episode: Episode) -> bool:
+    """May whoever appoints the lead be told why `named` cannot lead? Only of the episode's own people:
+    of any other account, even whether it exists is not theirs to learn."""
+    return member_role(session, named, episode) is not None
 
 
 def visible_episode(session: Session, user: User | None, episode_id: int, *, options=()) -> Episode | None:
@@ -201,17 +208,24 @@ def task_filter(user: User | None, joined_episode=None):
     return and_(or_(mine, HumanTask.assigned_user_id.is_(None) & HumanTask.lane.in_(roles)), visible)
 
 
+def may_work_on(user: User, task: HumanTask) -> bool:
+    """Is the task `user`'s, whatever its status? Assignment follows membership: the engine assigns
+    person lanes to the originator and the lead professional, and role lanes are claimed;
+    contributors complete nothing here."""
+    return is_usable(user) and task.assigned_user_id == user.id
+
+
 def may_complete(user: User, task: HumanTask) -> bool:
-    """Assignment follows membership: the engine assigns person lanes to the originator and the
-    lead professional, and role lanes are claimed; contributors complete nothing here."""
-    return is_usable(user) and task.status == "ready" and task.assigned_user_id == user.id
+    return may_work_on(user, task) and task.status == "ready"
 
 
 def may_complete_now(session: Session, user_id: int, task: HumanTask) -> bool:
-    """may_complete asked again inside the step that completes the task, with the account and the
-    episode as they are in that transaction: access lost after the form was opened counts."""
+    """Asked inside the step that completes the task (or saves its draft), with the account and the
+    episode as they are in that transaction: access lost after the form was opened counts. The task's
+    status is not asked here but by the step, after this: the task's own user learns that it was
+    completed meanwhile (in another tab), anyone else learns nothing about it."""
     user = session.get(User, user_id, options=[joinedload(User.organisation)])
-    return may_complete(user, task) and visible_episode(session, user, task.episode_id) is not None
+    return may_work_on(user, task) and visible_episode(session, user, task.episode_id) is not None
 
 
 def may_claim(user: User, task: HumanTask, episode: Episode) -> bool:

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session, defer, joinedload
 
 from app import audit, outcomes, policy
 from app.engine import forms as form_tools
-from app.engine.runner import Engine, StepResult, user_exists
+from app.engine.errors import EpisodeNotOpen, NotPermitted, TaskAlreadyDone, TaskNotReady
+from app.engine.runner import Engine, StepResult
 from app.models import Artefact, Episode, HumanTask, User
 from app.services import called_tasks, outcome_forms, person_choices
 from app.services.episode_record import form_pair
@@ -60,15 +61,49 @@ def _may_complete_with(user_id: int, data: dict):
     return guard
 
 
+def _may_lead(session: Session, episode: Episode, email: str) -> bool | str:
+    """The `ecaf-user-email` format of a task's form: it names the lead professional (the `person`
+    answer, app/services/person_choices.py), who must be someone who can lead this CAF."""
+    return person_choices.refusal(session, episode, email) or True
+
+
 def complete(engine: Engine, user: User, episode_id: int, task_id: int, data: dict) -> StepResult:
     """Complete the task. The form was opened in an earlier request and access may have been lost
-    since, so who may complete it is asked again inside the step (NotPermitted: nothing changed)."""
-    return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete_with(user.id, data))
+    since, so who may complete it is asked again inside the step (NotPermitted: nothing changed), and
+    so is whether the lead professional named can still lead (FormInvalid: nothing changed)."""
+    def may_lead(session: Session, email: str) -> bool | str:
+        return _may_lead(session, session.get(Episode, episode_id), email)
+
+    return engine.complete_task(episode_id, task_id, data, user.id, guard=_may_complete_with(user.id, data),
+                                named=may_lead)
 
 
 def save_draft(engine: Engine, user: User, episode_id: int, task_id: int,
                draft: dict | Callable[[dict | None], dict]) -> None:
     engine.save_draft(episode_id, task_id, draft, user.id, guard=_may_complete(user.id))
+
+
+def hold_for_work(session: Session, user: User, episode_id: int, task_id: int) -> HumanTask:
+    """The task with its episode and its row locked to the end of the transaction, when `user` may
+    work on it now; otherwise raises as a step on it would (NotPermitted first: someone else learns
+    nothing of the task; then EpisodeNotOpen, TaskAlreadyDone, TaskNotReady). For what is kept
+    beside a step, in a transaction of its own: a file attached is not kept on a task nobody may work on."""
+    fresh = {"populate_existing": True}
+    episode = session.scalar(select(Episode).where(Episode.id == episode_id).with_for_update(of=Episode)
+                             .execution_options(**fresh))
+    task = session.scalar(select(HumanTask).where(HumanTask.id == task_id).with_for_update(of=HumanTask)
+                          .execution_options(**fresh))
+    if episode is None or task is None or task.episode_id != episode.id \
+            or not policy.may_complete_now(session, user.id, task):
+        raise NotPermitted("you may no longer work on this task")
+    if episode.status not in ("open", "error"):
+        raise EpisodeNotOpen(f"episode {episode.reference} is {episode.status}")
+    if task.status == "completed":
+        who = task.completed_by.full_name if task.completed_by else "someone"
+        raise TaskAlreadyDone(f"'{task.title}' was already completed by {who}")
+    if task.status != "ready":
+        raise TaskNotReady(f"'{task.title}' is no longer waiting for input ({task.status})")
+    return task
 
 
 def claim(session: Session, user: User, task_id: int) -> HumanTask | None:
@@ -149,7 +184,8 @@ def prefill(session: Session, schema: dict, episode: Episode, user: User) -> dic
 def submission_problems(session: Session, opened, data: dict, parse_problems: list[dict]) -> list[dict]:
     """What stops a task's form being submitted: its conversion and schema problems, then what the
     process it was called by asks of it (app/services/called_tasks.py)."""
-    errors = all_problems(opened.schema, data, parse_problems, lambda email: user_exists(session, email))
+    errors = all_problems(opened.schema, data, parse_problems,
+                          lambda email: _may_lead(session, opened.episode, email))
     shown = {error["field"] for error in errors}
     errors += [e for e in outcome_forms.problems(session, opened.task, data) if e["field"] not in shown]
     return errors or called_tasks.problems(session, opened.task, form_tools.strip_blanks(data))

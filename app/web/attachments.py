@@ -22,7 +22,7 @@ from app.models import Attachment, Episode, HumanTask, ServiceRequest
 from app.service_requests import attachment_key
 from app.services import task_forms
 from app.web import draft_saved, request_db, runtime, schema_form
-from app.web.access import current_user, episode_or_404, signed_in
+from app.web.access import current_user, deny, episode_or_404, signed_in
 
 bp = Blueprint("attachments", __name__, url_prefix="/episodes")
 log = logging.getLogger(__name__)
@@ -189,16 +189,28 @@ def attach_in_form(episode_id: int, task_id: int):
     config = runtime().config
     with request_db.transaction() as session:
         opened = task_forms.open_task(session, current_user(), task_id)
-        evidence = request_evidence(session, opened.task) if opened is not None else None
-        if opened is None or opened.episode.id != episode_id or evidence is None:
-            session.commit()
+        if opened is None:
+            session.commit()  # keeps the refusal open_task audited
             abort(404)
+        if opened.episode.id != episode_id or request_evidence(session, opened.task) is None:
+            deny(session, f"evidence for task {task_id} of episode {episode_id}")
         schema, ui = opened.schema, opened.ui
         data, raw, _ = schema_form.parse_form(schema, ui, request.form)
-        if schema_form.unexpected_names(schema, ui, request.form):
-            abort(400)
         data = schema_form.carry_read_only(schema, ui, task_forms.prefill(session, schema, opened.episode,
                                                                         current_user()), data)
+        if schema_form.unexpected_names(schema, ui, request.form):
+            from app.web.tasks import _render  # the form page itself, with the problem on it
+
+            problem = {"field": "", "message": "This form was sent with fields it does not have, so nothing was "
+                                               "saved or attached. Check your answers and send it again."}
+            return _render(session, opened, schema_form.build_form(schema, ui, data, [problem], raw), 400)
+        try:  # with the episode and the task locked: no file is kept on a task its step would refuse
+            task_forms.hold_for_work(session, current_user(), episode_id, task_id)
+        except NotPermitted:
+            deny(session, f"evidence for task {task_id} of episode {episode_id}")
+        except (TaskAlreadyDone, TaskNotReady, EpisodeNotOpen) as exc:
+            flash(f"Nothing was attached and your answers were not saved: {exc}.", "important")
+            return redirect(url_for("episodes.show", episode_id=episode_id))
         chosen = request.files.get(EVIDENCE_FIELD)
         refused, filename = None, None
         try:
@@ -213,7 +225,8 @@ def attach_in_form(episode_id: int, task_id: int):
         task_forms.save_draft(runtime().engine, current_user(), episode_id, task_id,
                               draft_saved.stamped({"data": data, "raw": raw}))
     except NotPermitted:
-        abort(404)
+        with request_db.transaction() as session:
+            deny(session, f"evidence for task {task_id} of episode {episode_id}")
     except (TaskAlreadyDone, TaskNotReady, TaskNotFound, EpisodeNotOpen) as exc:
         flash(f"Your answers were not saved: {exc}.", "important")
         return redirect(url_for("episodes.show", episode_id=episode_id))

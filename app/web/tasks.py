@@ -7,6 +7,7 @@ from sqlalchemy import select
 from app import audit, policy
 from app.audit_lists import episodes_shown
 from app.engine.errors import EpisodeNotOpen, FormInvalid, NotPermitted, TaskAlreadyDone, TaskNotFound, TaskNotReady
+from app.forms import sections as parts
 from app.models import HumanTask
 from app.services import called_tasks, service_requests, task_forms
 from app.services.task_list import FILTERS, group_by_family, open_alerts, ready_tasks
@@ -136,10 +137,10 @@ def submit(task_id: int):
             errors = task_forms.submission_problems(session, opened, data, problems)
             if errors:
                 return _render(session, opened, schema_form.build_form(schema, ui, data, errors, raw), 400)
+        draft = _draft_to_save(schema, ui, posted, data, raw, problems)
     try:
         if action == "save":
-            task_forms.save_draft(engine, current_user(), episode_id, task_id,
-                                  draft_saved.stamped({"data": data, "raw": raw}))
+            task_forms.save_draft(engine, current_user(), episode_id, task_id, draft)
         else:
             result = task_forms.complete(engine, current_user(), episode_id, task_id, data)
     except NotPermitted:
@@ -157,6 +158,15 @@ def submit(task_id: int):
         flash(f"Your draft of “{title}” has been saved. You can come back to it from your task list.", "success")
         return redirect(url_for("tasks.form", task_id=task_id))
     return after_completion(result, title, concern, phone, episode_id)
+
+
+def _draft_to_save(schema: dict, ui: dict | None, posted, data: dict, raw: dict, problems: list[dict]):
+    """The whole draft; or, when the form is sectioned (a tab opened before it was, or a forged post),
+    each section posted merged into the draft as it stands under the step's lock, the others kept."""
+    if not parts.is_sectioned(schema, ui):
+        return draft_saved.stamped({"data": data, "raw": raw})
+    each = parts.sections(schema, ui)
+    return lambda current: draft_saved.stamped(parts.with_posted(current, each, set(posted), data, raw, problems))
 
 
 def after_completion(result, title: str, concern: bool, phone: str | None, episode_id: int):
