@@ -247,6 +247,34 @@ def test_the_check_goes_to_an_administrator_when_the_lead_professional_has_left(
     assert episode(runtime, episode_id).next_timer_at is None
 
 
+def test_a_failed_six_month_check_is_errored_for_the_administrator_and_retried_closed(runtime, people, monkeypatch):
+    import handlers
+    from app.engine import repair
+    from app.services import admin_episodes
+
+    episode_id = plan_with(runtime, people)
+    close_with(runtime, people, episode_id, education="met", housing="not_met")
+    due = episode(runtime, episode_id).next_timer_at
+    real = handlers.OPERATORS["outcomes/lead_professional_present"]
+    monkeypatch.setitem(handlers.OPERATORS, "outcomes/lead_professional_present",
+                        lambda ctx, **params: (_ for _ in ()).throw(ConnectionError("directory unavailable")))
+    with time_machine.travel(due + timedelta(minutes=1), tick=False):
+        sweep_timers(runtime)
+        failed = episode(runtime, episode_id)
+        assert (failed.status, failed.step_failed) == ("closed", True), "it stays closed, and says it failed"
+        with runtime.db.session() as session:
+            admin = session.get(User, people["admin"])
+            assert admin_episodes.count(session, admin, "errored", stuck_after_days=14) == 1
+        monkeypatch.setitem(handlers.OPERATORS, "outcomes/lead_professional_present", real)
+        repair.retry(runtime.engine, episode_id, people["admin"], "The directory is back")
+        retried = episode(runtime, episode_id)
+        assert (retried.status, retried.step_failed) == ("closed", False)
+        assert [row.name for row in ready_rows(runtime, episode_id)] == ["sustained_check"]
+        with runtime.db.session() as session:
+            assert admin_episodes.count(session, session.get(User, people["admin"]), "errored",
+                                        stuck_after_days=14) == 0
+
+
 def test_the_lead_professionals_check_is_refused_to_anyone_else(runtime, people):
     episode_id = plan_with(runtime, people)
     close_with(runtime, people, episode_id, education="met", housing="not_met")

@@ -86,7 +86,7 @@ def retry(engine: Engine, episode_id: int, actor_id: int, reason: str, data: dic
     reason = _reason(reason)
     with engine.db.session() as session:
         episode = session.get(Episode, episode_id)
-        if episode is None or episode.status != "error":
+        if episode is None or not episode.step_failed:
             raise RepairRefused("Only an episode whose automatic step failed can be retried")
     return engine.retry(episode_id, actor_id, data, reason=reason)
 

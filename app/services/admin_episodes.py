@@ -37,6 +37,12 @@ def _open():
     return Episode.status.in_(OPEN_STATUSES)
 
 
+def errored():
+    """Episodes whose automatic step failed: open ones, and closed ones whose six-month outcome check
+    failed (they stay closed: a new CAF may be open for the child)."""
+    return or_(Episode.status == "error", and_(Episode.status == "closed", Episode.error_task.is_not(None)))
+
+
 def _not_submitted():
     return and_(Episode.submitted_at.is_(None), Episode.stage.in_(("preparation", "assessment")))
 
@@ -61,7 +67,7 @@ def _conditions(moment: datetime, stuck_after_days: int) -> dict:
                  Episode.next_timer_at <= moment + timedelta(hours=AT_RISK_PROTECTION_HOURS)),
             and_(Episode.child_protection.is_(False), Episode.next_timer_at <= moment + timedelta(days=AT_RISK_DAYS),
                  ~_overdue_alert()))),
-        "errored": Episode.status == "error",
+        "errored": errored(),
         "stuck": and_(Episode.status == "open", Episode.updated_at < moment - timedelta(days=stuck_after_days),
                       waiting_on_person),
         "pending_deletion": and_(_open(), _not_submitted(), Episode.legal_hold.is_(False), _overdue_alert()),

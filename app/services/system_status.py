@@ -19,6 +19,7 @@ from app import policy
 from app.clock import as_utc, now
 from app.jobs import heartbeat
 from app.models import Episode, OutboxMessage, User
+from app.services import admin_episodes
 from app.services.delivery_reasons import plain_reason
 
 CHANNEL_NAMES = {"email": "Email", "index": "National index notices"}
@@ -192,7 +193,7 @@ def late_timers(session: Session, sweep_interval_seconds: int, admin: User | Non
         where.append(policy.authority_clause(admin, Episode.authority_id))
     count, oldest, errored = session.execute(
         select(func.count(), func.min(Episode.next_timer_at),
-               func.sum(case((Episode.status == "error", 1), else_=0))).where(*where)).one()
+               func.sum(case((admin_episodes.errored(), 1), else_=0))).where(*where)).one()
     return LateTimers(count or 0, oldest, int(errored or 0), sweep_interval_seconds)
 
 

@@ -42,7 +42,7 @@ def available_repairs(episode: Episode, ready_tasks: bool, waiting_timers: bool)
     """The repairs that apply to the episode as it stands, in the order the summary offers them."""
     running = episode.status in ("open", "error", "suspended")
     offered = []
-    if episode.status == "error":
+    if episode.step_failed:
         offered.append("retry")
     if running and ready_tasks:
         offered.append("reassign")

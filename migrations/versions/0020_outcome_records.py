@@ -11,6 +11,8 @@ written by the step that records it, so reports count rows by authority and mont
 from alembic import op
 import sqlalchemy as sa
 
+_FOLLOW_UP_FAILED = "status = 'closed' AND error_task IS NOT NULL"
+
 from app.models.base import UTCDateTime
 
 revision = '0020'
@@ -43,9 +45,13 @@ def upgrade() -> None:
     op.create_index("ix_outcome_record_authority_stage_recorded", "outcome_record",
                     ["authority_id", "stage", "recorded_at"])
     op.create_index("ix_outcome_record_episode_stage", "outcome_record", ["episode_id", "stage", "id"])
+    # A closed episode whose six-month check failed is errored for the administrators (few: a partial index).
+    op.create_index("ix_episode_follow_up_failed", "episode", ["authority_id"],
+                    sqlite_where=sa.text(_FOLLOW_UP_FAILED), postgresql_where=sa.text(_FOLLOW_UP_FAILED))
 
 
 def downgrade() -> None:
+    op.drop_index("ix_episode_follow_up_failed", table_name="episode")
     op.drop_index("ix_outcome_record_episode_stage", table_name="outcome_record")
     op.drop_index("ix_outcome_record_authority_stage_recorded", table_name="outcome_record")
     op.drop_table("outcome_record")
