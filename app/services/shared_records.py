@@ -69,6 +69,17 @@ def _live(session: Session, user: User, decision_id: int, asked_for: str) -> Sha
     return row
 
 
+def _shared(session: Session, user: User, decision_id: int, key: str) -> ShareDecision:
+    """The live share naming record `key` (NotFound, the refusal audited, for any record it does not name)."""
+    row = _live(session, user, decision_id, key)
+    if not policy.may_read_shared_record(user, row, key):
+        audit.record(session, "shared_access_refused", actor_id=user.id, episode_id=row.episode_id,
+                     decision=row.id, asked_for=key, why="not_shared")
+        session.commit()
+        raise NotFound(key)
+    return row
+
+
 def open_share(runtime, decision_id: int, user: User) -> tuple[ShareDecision, list[SharedRecord]]:
     """The share and the records it names, for its recipient while it lasts."""
     with runtime.db.session() as session:
@@ -83,12 +94,7 @@ def open_share(runtime, decision_id: int, user: User) -> tuple[ShareDecision, li
 def read_record(runtime, decision_id: int, key: str, user: User, summarise):
     """One shared record (an artefact's latest version or a contribution) as (share, title, rows)."""
     with runtime.db.session() as session:
-        row = _live(session, user, decision_id, key)
-        if not policy.may_read_shared_record(user, row, key):
-            audit.record(session, "shared_access_refused", actor_id=user.id, episode_id=row.episode_id,
-                         decision=row.id, asked_for=key, why="not_shared")
-            session.commit()
-            raise NotFound(key)
+        row = _shared(session, user, decision_id, key)
         kind, _, ident = key.partition(":")
         title, rows = _content(session, row, kind, ident, summarise)
         if title is None:
@@ -129,12 +135,7 @@ def download(runtime, decision_id: int, attachment_id: int, user: User):
     """A shared attachment, opened for download (and recorded as downloaded)."""
     key = f"attachment:{attachment_id}"
     with runtime.db.session() as session:
-        row = _live(session, user, decision_id, key)
-        if not policy.may_read_shared_record(user, row, key):
-            audit.record(session, "shared_access_refused", actor_id=user.id, episode_id=row.episode_id,
-                         decision=row.id, asked_for=key, why="not_shared")
-            session.commit()
-            raise NotFound(key)
+        row = _shared(session, user, decision_id, key)
         found = attachments.open_for_download(session, runtime.config, episode=row.episode,
                                               attachment_id=attachment_id, user=user)
         if found is None:

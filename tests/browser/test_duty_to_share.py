@@ -13,21 +13,10 @@ from .test_access_pages import sign_in
 pytestmark = pytest.mark.browser
 
 
-def test_a_decision_to_share_is_recorded_approved_and_read(page, axe_check, live_server):
+def fill_decision_to_share(page) -> None:
+    """The form of a decision to share Maya's assessment with Sam Reid for ten days, the family told."""
     from app.clock import now
 
-    sign_in(page, axe_check, live_server, "priya.shah")
-    page.get_by_role("link", name="Maya Nowak").first.click()
-    page.get_by_test_id("share-decisions-link").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Decisions to share information without consent")
-    axe_check(page)
-    page.get_by_role("link", name="Record a decision to share information").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Record a decision to share information")
-    axe_check(page)
-
-    page.get_by_role("button", name="Record the decision").click()
-    expect(page.get_by_role("alert")).to_contain_text("Select whether you decided to share or not to share")
-    axe_check(page)
     page.get_by_label("To share information without consent").check()
     page.get_by_label("A practitioner who uses eCAF").check()
     page.get_by_label("Practitioner's work email address").fill("sam.reid@westminster.example")
@@ -40,6 +29,22 @@ def test_a_decision_to_share_is_recorded_approved_and_read(page, axe_check, live
     page.locator("#expires-at-month").fill(str(ends.month))
     page.locator("#expires-at-year").fill(str(ends.year))
     page.get_by_label("Yes", exact=True).check()
+
+
+def test_a_decision_to_share_is_recorded_approved_and_read(page, axe_check, live_server):
+    sign_in(page, axe_check, live_server, "priya.shah")
+    page.get_by_role("link", name="Maya Nowak").first.click()
+    page.get_by_test_id("share-decisions-link").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Decisions to share information without consent")
+    axe_check(page)
+    page.get_by_role("link", name="Record a decision to share information").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Record a decision to share information")
+    axe_check(page)
+
+    page.get_by_role("button", name="Record the decision").click()
+    expect(page.get_by_role("alert")).to_contain_text("Select whether you decided to share or not to share")
+    axe_check(page)
+    fill_decision_to_share(page)
     page.get_by_role("button", name="Record the decision").click()
     expect(page.get_by_test_id("share-decisions")).to_contain_text("Waiting for approval")
     axe_check(page)

@@ -5,12 +5,11 @@ Every page passes axe; nothing scrolls sideways on a phone."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
-
 import pytest
 from playwright.sync_api import expect
 
 from .test_access_pages import sign_in
+from .test_duty_to_share import fill_decision_to_share
 from .test_small_screens import DESKTOP, PHONE, SIDEWAYS
 
 pytestmark = pytest.mark.browser
@@ -24,8 +23,6 @@ def _checked(page, axe_check) -> None:
 
 
 def test_nhs_number_family_and_a_decision_to_share(page, axe_check, live_server):
-    from app.clock import now
-
     sign_in(page, axe_check, live_server, "priya.shah")
     page.get_by_role("link", name="Maya Nowak").first.click()
     maya = page.url
@@ -59,18 +56,7 @@ def test_nhs_number_family_and_a_decision_to_share(page, axe_check, live_server)
     page.goto(maya)
     page.get_by_test_id("share-decisions-link").click()
     page.get_by_role("link", name="Record a decision to share information").click()
-    page.get_by_label("To share information without consent").check()
-    page.get_by_label("A practitioner who uses eCAF").check()
-    page.get_by_label("Practitioner's work email address").fill("sam.reid@westminster.example")
-    page.get_by_label("Assessment").check()
-    page.get_by_label("Purpose of sharing").fill("The family support worker must know of the injuries")
-    page.get_by_label("Why sharing is not more detrimental to the child than not sharing").fill(
-        "The risk of harm outweighs the family's wish not to share")
-    ends = (now() + timedelta(days=10)).date()
-    page.locator("#expires-at-day").fill(str(ends.day))
-    page.locator("#expires-at-month").fill(str(ends.month))
-    page.locator("#expires-at-year").fill(str(ends.year))
-    page.get_by_label("Yes", exact=True).check()
+    fill_decision_to_share(page)
     page.get_by_role("button", name="Record the decision").click()
     expect(page.get_by_test_id("share-decisions")).to_contain_text("Waiting for approval")
     _checked(page, axe_check)
