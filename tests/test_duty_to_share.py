@@ -143,7 +143,9 @@ def test_bad_requests_change_nothing_and_say_what_is_wrong(runtime, people):
     lead = _client(world, "lead")
     cases = [({"purpose": ""}, "Enter the purpose of sharing"),
              ({"detriment_reasoning": ""}, "Explain why sharing is not more detrimental"),
-             ({"recipient_email": "nobody@nowhere.test"}, "There is no eCAF user with this email address"),
+             # No account and an administrator's account get the same answer: no email is confirmed.
+             ({"recipient_email": "nobody@nowhere.test"}, "Enter the work email address of a practitioner who uses eCAF"),
+             ({"recipient_email": "ada@testshire.test"}, "Enter the work email address of a practitioner who uses eCAF"),
              ({"recipient_email": "tom@ecaf.test"}, "already involved in this CAF"),
              ({"records": ["artefact:assessment", "attachment:999"]}, "Select only records this CAF has"),
              ({"records": []}, "Select the records to share"),
@@ -313,3 +315,25 @@ def test_a_shared_contribution_is_read_by_its_recipient(runtime, people):
     assert _approve(_client(world, "admin"), share.id).status_code == 302
     page = _client(world, "non_member").get(f"/shared/{share.id}/records/contribution/{key.split(':')[1]}")
     assert page.status_code == 200 and "Speech and language support" in text_of(page)
+
+
+def test_the_recipient_reads_the_version_asked_about_not_a_later_one(runtime, people):
+    world = _world(runtime, people)
+    episode_id = world["episodes"]["given"]
+    lead, admin, nora = _client(world, "lead"), _client(world, "admin"), _client(world, "non_member")
+    assert _ask(lead, episode_id).status_code == 302
+    [row] = _decisions(runtime, episode_id)
+    assert _approve(admin, row.id).status_code == 302
+    with runtime.db.session() as session:
+        approved = session.scalar(select(Artefact).where(Artefact.episode_id == episode_id,
+                                                         Artefact.kind == "assessment")
+                                  .order_by(Artefact.version.desc()).limit(1))
+        # The assessment is revised after the decision: nobody approved sharing the new version.
+        session.add(Artefact(episode_id=episode_id, kind="assessment", version=approved.version + 1,
+                             data={**approved.data, "section_k_voice": {"child_comments": "Written later"}},
+                             created_by_id=approved.created_by_id, created_at=now() + timedelta(seconds=1),
+                             human_task_id=approved.human_task_id))
+        shown_version = approved.version
+    page = nora.get(f"/shared/{row.id}/records/artefact/assessment")
+    assert page.status_code == 200 and "Written later" not in text_of(page)
+    assert f"(version {shown_version})" in text_of(page)

@@ -17,7 +17,8 @@ from app.forms import child_identity
 from app.models import AuditEvent, Child, Episode, User
 from app.services import children as service
 from tests.journeys import start, to_delivery
-from tests.web import browser, text_of
+from tests.conftest import other_authority
+from tests.web import browser, give_credentials, text_of
 
 NUMBER = "9434765919"  # real-looking NHS numbers with valid check digits
 OTHER = "9434765870"
@@ -207,9 +208,10 @@ def test_a_child_whose_caf_is_closed_starts_a_new_one_on_their_own_record(web):
                                    .order_by(Episode.id)).all()
         assert [e.status for e in episodes] == ["closed", "open"], "one child, one record, both CAFs"
         child = session.get(Child, people["child"])
-        assert (child.nhs_number, child.address, child.postcode) == (NUMBER, "9 Moved Road", "W9 2AB")
+        assert (child.nhs_number, child.address) == (NUMBER, "1 Test Road"), "the record is not rewritten"
         (returned,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "child_returned")).all()
         assert returned.detail["child_id"] == people["child"] and returned.actor_id == people["originator"]
+        assert returned.detail["typed"]["address"] == "9 Moved Road", "what was typed is kept with it"
     assert count(runtime, Child) == 1
 
 
@@ -225,9 +227,27 @@ def test_a_closed_caf_number_with_another_name_or_birthday_records_nothing(web, 
         assert (f"Casey Child is already recorded with NHS number 943 476 5919 ({reference}, closed): check the "
                 "family name and date of birth" in text_of(refused))
     else:  # a stranger learns nothing of the child
-        assert "is already recorded: contact the eCAF administrator" in text_of(refused)
+        assert "cannot be used for a new record: check it, or contact the eCAF administrator" in text_of(refused)
         assert "Casey Child is" not in text_of(refused) and reference not in text_of(refused)
     assert count(runtime, Child) == 1 and count(runtime, Episode) == 1
+
+
+def test_a_child_known_to_another_authority_is_not_taken_over_by_their_number(web):
+    runtime, people = web["runtime"], web["people"]
+    _closed_caf_with_number(runtime, people)  # Testshire's closed CAF
+    other = other_authority(runtime, "pia")
+    pia = browser(web["app"])
+    pia.sign_in("pia", give_credentials(runtime, other["pia"]))
+    form = {**record_form(web, **CASEY), "authority": str(other["authority"]), "address": "99 Elsewhere"}
+    refused = pia.post("/children/new", form, token_from="/children/find")
+    assert refused.status_code == 400 and "contact the eCAF administrator" in text_of(refused)
+    assert "Casey Child is" not in text_of(refused), "Otherborough learns nothing of Testshire's child"
+    with runtime.db.session() as session:
+        child = session.get(Child, people["child"])
+        assert (child.address, child.home_authority_id) == ("1 Test Road", people["authority"])
+        (tried,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "nhs_number_refused")).all()
+        assert (tried.actor_id, tried.detail["nhs_number"]) == (other["pia"], NUMBER), "the attempt is kept"
+    assert count(runtime, Episode) == 1
 
 
 def test_a_shielded_childs_closed_caf_is_not_restarted_from_a_number(web):
@@ -249,7 +269,8 @@ def test_a_number_already_held_names_nobody_to_someone_without_access(web):
     assert service.MAY_EXIST in text_of(found) and "Casey" not in shown and "TE1" not in shown
     refused = text_of(stranger.post("/children/new", record_form(web, **{"child-0-nhs_number": NUMBER}),
                                     token_from="/children/find"))
-    assert "A child with NHS number 943 476 5919 is already recorded: contact the eCAF administrator" in refused
+    assert "NHS number 943 476 5919 cannot be used for a new record: check it, or contact the eCAF administrator" \
+        in refused
     assert "Casey" not in refused and "1 Test Road" not in refused
     assert count(runtime, Child) == 1
 

@@ -325,3 +325,27 @@ def test_an_episode_moved_in_keeps_its_plans_outcomes_until_its_next_plan(runtim
     with pytest.raises(FormInvalid):
         submit(runtime, people["lead"], episode_id, "review", {
             "review_date": today().isoformat(), "outcome": "close", "outcome_progress": progress(education="met")})
+
+
+def test_an_episode_moved_out_while_its_step_had_failed_is_never_run_again(runtime, people):
+    from types import SimpleNamespace
+
+    from app.engine import repair
+    from app.services import admin_episodes
+    from app.services.transfers import apply
+    from .test_admin_episodes import _errored
+
+    episode_id = _errored(runtime, people)  # failed at "appoint the lead professional"
+    with runtime.db.session() as session:  # what importing it elsewhere does to the source
+        apply._close_source(session, SimpleNamespace(
+            source=session.get(Episode, episode_id), importer=session.get(User, people["admin"]),
+            receiving=SimpleNamespace(code="OTH"), release=SimpleNamespace(release_id="r-1")))
+    moved = episode(runtime, episode_id)
+    assert (moved.status, moved.step_failed) == ("closed", False), "what failed moved with it"
+    with runtime.db.session() as session:
+        assert admin_episodes.count(session, session.get(User, people["admin"]), "errored", stuck_after_days=14) == 0
+    with pytest.raises(repair.RepairRefused):
+        repair.retry(runtime.engine, episode_id, people["admin"], "Try again")
+    with pytest.raises(EpisodeNotOpen):
+        runtime.engine.retry(episode_id, people["admin"], reason="Forged past the page")
+    assert ready_rows(runtime, episode_id) == []

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models import Episode, HumanTask
+from app.models.episode import MOVED_OUTCOME
 
 CLOSURE = "closure"  # the stage whose remaining path is the follow-up
 # Where a step may complete a ready task or fire a timer: in a closed episode, only its outcome check waits.
@@ -55,6 +56,8 @@ def keep_only_follow_up(episode: Episode, workflow: BpmnWorkflow) -> None:
 def following_up(session: Session, episode: Episode) -> bool:
     """Whether a closed episode still has its outcome check to come (a timer) or to answer (a ready
     task); any other closed episode takes no more steps."""
+    if episode.outcome == MOVED_OUTCOME:  # its workflow goes on in the authority it moved to, if anywhere
+        return False
     if episode.next_timer_at is not None or episode.last_error:
         return True
     return session.scalar(select(HumanTask.id).where(HumanTask.episode_id == episode.id,

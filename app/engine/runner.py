@@ -298,7 +298,7 @@ class Engine:
             episode.error_task = task.task_spec.bpmn_name or task.task_spec.bpmn_id or task.task_spec.name
             episode.last_error = str(error) if error else episode.last_error or "a step failed"
         elif workflow.is_completed():
-            episode.status = "closed"
+            episode.status, episode.last_error, episode.error_task = "closed", None, None
             episode.closed_at = episode.closed_at or now()
             episode.outcome = episode.outcome or "closed"
         elif episode.closed_at is not None:

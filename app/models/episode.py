@@ -15,6 +15,7 @@ OPEN_STATUSES = ("open", "error", "suspended")
 STATUSES = OPEN_STATUSES + ("closed", "deleted")
 STAGES = ("preparation", "assessment", "delivery", "closure", "closed")
 _OPEN_SQL = "status IN ('open', 'error', 'suspended')"
+MOVED_OUTCOME = "moved_to_another_authority"  # the outcome of an episode moved to another authority by transfer
 FOLLOW_UP_FAILED_SQL = "status = 'closed' AND error_task IS NOT NULL"
 
 

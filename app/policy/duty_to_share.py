@@ -49,10 +49,10 @@ def approvers(session: Session, decision: ShareDecision) -> list[User]:
 
 def recipient_refusal(session: Session, episode: Episode, user: User | None) -> str | None:
     """Why records of `episode` may not be shared with the eCAF user `user` (None: they may)."""
-    if user is None or not user.active:
-        return "There is no eCAF user with this email address"
-    if user.role != "practitioner":
-        return "Information can be shared with a practitioner or an organisation, not with this account"
+    if user is None or user.role != "practitioner" or not is_usable(user):
+        # One answer for no account, another kind of account and one that cannot sign in: the form does
+        # not tell anyone which emails are accounts, or of what kind.
+        return "Enter the work email address of a practitioner who uses eCAF"
     if user.id in (episode.lead_professional_id, episode.originator_id) \
             or membership.membership_of(session, episode, user.id) is not None:
         return f"{user.full_name} is already involved in this CAF: they do not need information shared with them"

@@ -178,16 +178,20 @@ def holder_of(session: Session, number: str) -> Child | None:
     return session.scalar(select(Child).where(Child.nhs_number == number))
 
 
-def returning(session: Session, holder: Child, child: NewChild) -> bool:
-    """Whether the child recorded with this NHS number comes back for a new CAF: none of their CAFs is
-    open, and the family name and date of birth typed are theirs (the number and both of those known:
-    the same child, who keeps one record and one history; the details shown are only what was typed)."""
+def returning(session: Session, user: User, holder: Child, child: NewChild) -> bool:
+    """Whether the child recorded with this NHS number comes back for a new CAF on their own record:
+    none of their CAFs is open, the family name and date of birth typed are theirs, and the user's own
+    authority held one of their CAFs (a child known elsewhere moves only by a transfer, with consent and
+    a release: their record and history are that authority's). The record itself is not changed."""
     if holder.shielded:  # whose record may change, and who may see it, is the administrator's to decide
         return False
     if holder.date_of_birth != child.date_of_birth or _folded(holder.family_name) != _folded(child.family_name):
         return False
-    return session.scalar(select(Episode.id).where(Episode.child_id == holder.id,
-                                                   Episode.status.in_(OPEN_STATUSES)).limit(1)) is None
+    episodes = select(Episode.id).where(Episode.child_id == holder.id)
+    if session.scalar(episodes.where(Episode.status.in_(OPEN_STATUSES)).limit(1)) is not None:
+        return False
+    return session.scalar(episodes.where(Episode.authority_id == policy.authority_id_of(user),
+                                         Episode.status != "deleted").limit(1)) is not None
 
 
 def _folded(name: str | None) -> str:
@@ -199,6 +203,8 @@ def number_refusal(session: Session, user: User, holder: Child, child: NewChild)
     know: the child and their CAF when the user may open it; otherwise whom the index names (asked about
     an open CAF of the holder, and audited); otherwise nobody."""
     number = nhs_number.formatted(holder.nhs_number)
+    # Each refusal is kept: a number tried by someone who may not see its child is worth an eye.
+    audit.record(session, "nhs_number_refused", actor_id=user.id, child_id=holder.id, nhs_number=holder.nhs_number)
     episode = session.scalar(select(Episode).where(Episode.child_id == holder.id, Episode.status != "deleted")
                              .order_by(Episode.started_at.desc()).limit(1))
     if episode is not None and policy.visible_episode(session, user, episode.id) is not None:
@@ -215,7 +221,7 @@ def number_refusal(session: Session, user: User, holder: Child, child: NewChild)
             return (f"A CAF is already open for the child with NHS number {number}: contact {contact['name']} "
                     f"({contact['organisation'] or contact['role'] or 'eCAF'}) on "
                     f"{contact['phone'] or contact['email']} instead of recording them again")
-    return f"A child with NHS number {number} is already recorded: contact the eCAF administrator"
+    return f"NHS number {number} cannot be used for a new record: check it, or contact the eCAF administrator"
 
 
 def _holder_locked(session: Session, number: str | None) -> Child | None:
@@ -237,12 +243,12 @@ def start_for(runtime, user: User, children: list[NewChild], authority_id: int,
             raise ValueError("choose the local authority where the child lives")
         for new in children:
             holder = _holder_locked(session, new.nhs_number)
-            if holder is not None and returning(session, holder, new):
-                # A new CAF for a child whose CAFs are all closed: their one record, brought up to date.
-                holder.given_names, holder.family_name = new.given_names.strip(), new.family_name.strip()
-                holder.address, holder.postcode, holder.home_authority_id = new.address, new.postcode, authority_id
+            if holder is not None and returning(session, user, holder, new):
+                # A new CAF for a child whose CAFs here are all closed: their one record, as it is.
                 returned.append(holder)
-                audit.record(session, "child_returned", actor_id=user.id, child_id=holder.id, sibling_group=group)
+                audit.record(session, "child_returned", actor_id=user.id, child_id=holder.id, sibling_group=group,
+                             nhs_number=holder.nhs_number, typed={"given_names": new.given_names,
+                                                                 "address": new.address, "postcode": new.postcode})
                 continue
             record = Child(given_names=new.given_names.strip(), family_name=new.family_name.strip(),
                            date_of_birth=new.date_of_birth, postcode=new.postcode, address=new.address,

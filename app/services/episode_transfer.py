@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from app.services.transfers.apply import carry_over, import_episode
 from app.services.transfers.checks import Transfer, check
-from app.services.transfers.common import (FORMAT, LEAD_FIELD, MOVED_OUTCOME, MOVED_REASON, SCHEMA_VERSION,
+from app.models.episode import MOVED_OUTCOME
+from app.services.transfers.common import (FORMAT, LEAD_FIELD, MOVED_REASON, SCHEMA_VERSION,
                                            TransferRefused, canonical, checksum)
 from app.services.transfers.document import SCHEMA_PATH, parse, schema, schema_problems, sign, signature_matches
 from app.services.transfers.export import export_episode, export_for_transfer

@@ -108,8 +108,9 @@ def _content(session: Session, share: ShareDecision, kind: str, ident: str, summ
     from app.services import episode_record  # the episode page's own way of showing a record
 
     if kind == "artefact":
+        # The version that stood when the decision was asked for: what was approved, not a later one.
         artefact = session.scalar(select(Artefact).where(Artefact.episode_id == share.episode_id,
-                                                         Artefact.kind == ident)
+                                                         Artefact.kind == ident, Artefact.created_at <= share.asked_at)
                                   .order_by(Artefact.version.desc()).limit(1))
         if artefact is None:
             return None, []

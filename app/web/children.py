@@ -127,7 +127,7 @@ def record():
             errors["authority"] = "Choose the local authority where the child lives"
         for i, child in enumerate(children):
             holder = service.holder_of(session, child.nhs_number) if child.nhs_number and not errors else None
-            if holder is not None and not service.returning(session, holder, child):
+            if holder is not None and not service.returning(session, current_user(), holder, child):
                 errors[f"child-{i}-nhs-number"] = service.number_refusal(session, current_user(), holder, child)
                 continue
             existing = service.already_open(session, child) if not errors else None

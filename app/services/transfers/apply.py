@@ -14,10 +14,11 @@ from app.clock import now
 from app.engine import transfer as engine_transfer
 from app.engine.context import StepContext
 from app.models import Artefact, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, TransferRequest, User
+from app.models.episode import MOVED_OUTCOME
 from handlers import index
 
 from .checks import Transfer, check
-from .common import MOVED_OUTCOME, MOVED_REASON, TransferRefused, parse_date, parse_datetime
+from .common import MOVED_REASON, TransferRefused, parse_date, parse_datetime
 from .document import parse
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ def _close_source(session: Session, transfer: Transfer) -> None:
     source, moment = transfer.source, now()
     source.status, source.outcome = "closed", MOVED_OUTCOME
     source.closed_at, source.updated_at, source.next_timer_at = moment, moment, None
+    source.last_error = source.error_task = None  # what failed moves with it; nothing here is run again
     for task in session.scalars(select(HumanTask).where(HumanTask.episode_id == source.id,
                                                         HumanTask.status == "ready")):
         task.status, task.completed_at = "cancelled", moment

@@ -13,11 +13,12 @@ from app.clock import now
 from app.engine import transfer as engine_transfer
 from app.models import (OPEN_STATUSES, ORGANISATION_KINDS, Authority, Child, Episode, Organisation, ProcessVersion,
                         TransferRequest, User)
+from app.models.episode import MOVED_OUTCOME
 from app.models.services import Contribution, ServiceRequest
 from app.service_requests import OPEN_REQUEST_STATUSES
 from app.uk_time import date_time
 
-from .common import LEAD_FIELD, MOVED_OUTCOME, TransferRefused
+from .common import LEAD_FIELD, TransferRefused
 from .export import content
 
 

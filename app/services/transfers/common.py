@@ -9,7 +9,6 @@ from app.models import Authority, User
 
 FORMAT = "ecaf-episode-export"
 SCHEMA_VERSION = 1
-MOVED_OUTCOME = "moved_to_another_authority"
 MOVED_REASON = "moved to another local authority"
 MAX_LISTED_PROBLEMS = 50
 LEAD_FIELD = "lead_professional_email"
