@@ -28,8 +28,8 @@ from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable
                        visible_episode)
 from .outcomes import lead_can_follow_up
 from .roles import NATIONAL_ROLES, may_grant_role
-from .scope import (TASKLESS_PARTS, authority_clause, holds_tasks, leads_clause, of_own_authority,
-                    task_holder_clause)
+from .scope import (TASKLESS_PARTS, authority_clause, held_here_clause, holds_tasks, leads_clause,
+                    of_own_authority, task_holder_clause)
 from .transfers import (incoming_transfer_filter, is_released_to, may_decide_transfer, may_lead_moved_episode,
                         may_receive_transfers, may_see_child, may_see_transfer_request, outgoing_transfer_filter)
 
@@ -43,7 +43,7 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_
            "vetting_problem_clause", "incoming_transfer_filter", "may_decide_transfer", "may_lead_moved_episode",
            "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter",
            "NOT_ON_YOURSELF", "may_act_on_account", "may_change_role_of", "may_get_password_link", "may_record_vetting",
-           "TASKLESS_PARTS", "authority_clause", "holds_tasks", "leads_clause", "of_own_authority",
+           "TASKLESS_PARTS", "authority_clause", "held_here_clause", "holds_tasks", "leads_clause", "of_own_authority",
            "task_holder_clause", "is_released_to", "lead_can_follow_up"]
 
 # Requests to services and contributions (their modules read the names above at call time).

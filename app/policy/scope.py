@@ -21,6 +21,13 @@ def authority_clause(user: User | None, column):
     return column == authority_id
 
 
+def held_here_clause(user: User | None, column):
+    """SQL: `column` (an authority id) is the user's own authority, whatever their role: a child whose
+    CAF was held here may start another here on their own record (app/services/children.returning)."""
+    authority_id = authority_id_of(user)
+    return column == authority_id if authority_id is not None else false()
+
+
 def of_own_authority(admin: User | None, user: User | None) -> bool:
     """Is `user` an account of the administrator's own authority (so theirs to give work to)?"""
     authority_id = authority_id_of(admin)
@@ -44,5 +51,5 @@ def holds_tasks(member) -> bool:
     return member.role not in TASKLESS_PARTS
 
 
-__all__ = ["TASKLESS_PARTS", "authority_clause", "holds_tasks", "leads_clause", "of_own_authority",
-           "task_holder_clause"]
+__all__ = ["TASKLESS_PARTS", "authority_clause", "held_here_clause", "holds_tasks", "leads_clause",
+           "of_own_authority", "task_holder_clause"]

@@ -190,7 +190,7 @@ def returning(session: Session, user: User, holder: Child, child: NewChild) -> b
     episodes = select(Episode.id).where(Episode.child_id == holder.id)
     if session.scalar(episodes.where(Episode.status.in_(OPEN_STATUSES)).limit(1)) is not None:
         return False
-    return session.scalar(episodes.where(Episode.authority_id == policy.authority_id_of(user),
+    return session.scalar(episodes.where(policy.held_here_clause(user, Episode.authority_id),
                                          Episode.status != "deleted").limit(1)) is not None
 
 
