@@ -18,8 +18,10 @@ def fill_decision_to_share(page) -> None:
     from app.clock import now
 
     page.get_by_label("To share information without consent").check()
+    email = page.get_by_label("Practitioner's work email address")
+    expect(email).to_be_hidden()  # revealed by its answer
     page.get_by_label("A practitioner who uses eCAF").check()
-    page.get_by_label("Practitioner's work email address").fill("sam.reid@westminster.example")
+    email.fill("sam.reid@westminster.example")
     page.get_by_label("Assessment").check()
     page.get_by_label("Purpose of sharing").fill("The family support worker must know of the injuries")
     page.get_by_label("Why sharing is not more detrimental to the child than not sharing").fill(
@@ -29,6 +31,7 @@ def fill_decision_to_share(page) -> None:
     page.locator("#expires-at-month").fill(str(ends.month))
     page.locator("#expires-at-year").fill(str(ends.year))
     page.get_by_label("Yes", exact=True).check()
+    expect(page.get_by_label("Why telling the family would be detrimental")).to_be_hidden()
 
 
 def test_a_decision_to_share_is_recorded_approved_and_read(page, axe_check, live_server):
