@@ -68,7 +68,9 @@ class StubEngine(PythonScriptEngine):
         super().__init__(environment=ProcessExpressionEnvironment())
 
     def call_service(self, task, operation_name, operation_params, **kwargs):
-        return json.dumps({"found": False, "recorded_at": now().isoformat(), "deleted": False, "artefact_id": 1})
+        # Every operator's answer at once: the process reads only its own (no outcome met: it ends at closure).
+        return json.dumps({"found": False, "recorded_at": now().isoformat(), "deleted": False, "artefact_id": 1,
+                           "met": [], "any_met": False, "closed_at": now().isoformat()})
 
 
 def bare_workflow(engine):
