@@ -62,13 +62,13 @@ def problems(name: str, scopes: list[str], expires_on: date | None, expiry_probl
     elif any(scope not in API_SCOPES for scope in scopes):
         found["scopes"] = "Select only the permissions listed"
     if expiry_problem:
-        found["expires_on-day"] = expiry_problem
+        found["expires-on-day"] = expiry_problem
     elif expires_on is None:
-        found["expires_on-day"] = "Enter the date the credentials expire"
+        found["expires-on-day"] = "Enter the date the credentials expire"
     elif expires_on <= today():
-        found["expires_on-day"] = "The expiry date must be in the future"
+        found["expires-on-day"] = "The expiry date must be in the future"
     elif (expires_on - today()).days > 366:
-        found["expires_on-day"] = "The expiry date must be within a year"
+        found["expires-on-day"] = "The expiry date must be within a year"
     return found
 
 
