@@ -8,7 +8,7 @@ from typing import Callable
 
 from flask import g, request
 
-from app import audit
+from app import audit, policy
 from app.api.problems import Problem
 from app.services import api_clients
 from app.web import request_db
@@ -45,7 +45,7 @@ def requires(scope: str) -> Callable:
                 if client is None:
                     log.info("api call refused: no valid client credentials")
                     raise Problem(401)
-                allowed = scope in client.scopes
+                allowed = policy.client_may(client, scope)
                 audit.record(session, "api_called", client=client.name, client_ref=client.client_id,
                              method=request.method, path=request.path, scope=scope, allowed=allowed)
                 g.api_caller = Caller(client.id, client.client_id, client.name, client.scopes)
