@@ -154,6 +154,8 @@ def test_bad_input_is_400_naming_each_field_and_nothing_is_searched(api):
     assert "postcode" in postcode["errors"]
     future = assert_problem(call(api["app"], credentials, {**SEARCH, "date_of_birth": "2999-01-01"}), 400)
     assert "date_of_birth" in future["errors"]
+    control = assert_problem(call(api["app"], credentials, {**SEARCH, "reason": REASON + "\u0000"}), 400)
+    assert "reason" in control["errors"]
     number = assert_problem(call(api["app"], credentials, {**SEARCH, "nhs_number": "123"}), 400)
     assert "nhs_number" in number["errors"]
     assert audited(runtime, "index_searched") == []

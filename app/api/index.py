@@ -1,6 +1,7 @@
 """POST /api/v1/index/search: is there a CAF for this child, and whom should the client's authority ask?"""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,6 +18,9 @@ from app.services import client_index_search
 from app.services.children import normalise_postcode, valid_postcode
 from app.services.national_index import SearchInvalid
 from app.web import request_db
+
+# NUL and other control characters: never typed by a person, and PostgreSQL refuses NUL in text.
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class IndexSearch(BaseModel):
@@ -58,7 +62,8 @@ class IndexAnswer(BaseModel):
 
 def _checked(body: IndexSearch) -> dict:
     """The search as the service takes it, or 400 naming each field that is wrong (as the web form does)."""
-    errors = {}
+    errors = {field: "Remove the control characters" for field, value in body.model_dump().items()
+              if isinstance(value, str) and CONTROL.search(value)}
     if body.date_of_birth is not None and body.date_of_birth >= now().date():
         errors["date_of_birth"] = "The date of birth must be in the past"
     postcode = normalise_postcode(body.postcode)
