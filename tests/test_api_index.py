@@ -206,4 +206,6 @@ def test_the_openapi_document_is_3_1_with_the_path_and_security_scheme(api):
     assert operation["security"] == [{"client": []}]
     assert document["components"]["securitySchemes"]["client"]["scheme"] == "bearer"
     assert {"200", "400", "401", "403", "413", "415"} <= set(operation["responses"])
+    assert set(operation["responses"]["401"]["content"]) == {"application/problem+json"}
+    assert set(operation["responses"]["200"]["content"]) == {"application/json"}
     assert [path for path in document["paths"] if not path.startswith("/api/v1/")] == []
