@@ -8,7 +8,6 @@ from typing import Callable
 
 from flask import g, request
 
-from app import audit, policy
 from app.api.problems import Problem
 from app.services import api_clients
 from app.web import request_db
@@ -41,13 +40,11 @@ def requires(scope: str) -> Callable:
         @wraps(view)
         def checked(*args, **kwargs):
             with request_db.transaction() as session:
-                client = api_clients.authenticate(session, _credentials())
+                client, allowed = api_clients.call_begun(session, _credentials(), scope=scope,
+                                                         method=request.method, path=request.path)
                 if client is None:
                     log.info("api call refused: no valid client credentials")
                     raise Problem(401)
-                allowed = policy.client_may(client, scope)
-                audit.record(session, "api_called", client=client.name, client_ref=client.client_id,
-                             method=request.method, path=request.path, scope=scope, allowed=allowed)
                 g.api_caller = Caller(client.id, client.client_id, client.name, client.scopes)
             if not allowed:
                 raise Problem(403, f"This call needs the scope {scope}.")

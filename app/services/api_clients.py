@@ -129,3 +129,16 @@ def authenticate(session: Session, credentials: str | None) -> ApiClient | None:
         return None
     row.last_used_at = now()
     return row
+
+
+def call_begun(session: Session, credentials: str | None, *, scope: str, method: str,
+               path: str) -> tuple[ApiClient | None, bool]:
+    """Who is calling and whether `scope` allows the call; every call by a live client is audited
+    with its name, allowed or not. (None, False) for credentials that name no live client."""
+    row = authenticate(session, credentials)
+    if row is None:
+        return None, False
+    allowed = policy.client_may(row, scope)
+    audit.record(session, "api_called", client=row.name, client_ref=row.client_id, method=method, path=path,
+                 scope=scope, allowed=allowed)
+    return row, allowed
