@@ -65,6 +65,10 @@ def create_app(config: Config | None = None, *, start_jobs: bool = False) -> Fla
     app.register_blueprint(assessment_sections.bp)
     from app.web import duty_to_share  # decisions to share without consent, and what they share
     app.register_blueprint(duty_to_share.bp)
+    from app.api import routes as api_routes  # the JSON API for client systems
+    api_routes.install(app, csrf)
+    from app.web import api_clients  # administrators register and revoke those client systems
+    app.register_blueprint(api_clients.bp)
     from app.web import metrics, system
     for module in (metrics, system):
         app.register_blueprint(module.bp)

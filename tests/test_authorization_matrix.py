@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.models import Artefact, Episode, EpisodeMember, HumanTask
 
-from . import (access_world, matrix_accounts, matrix_admin_queue, matrix_assessment_sections, matrix_attachments,
+from . import (access_world, matrix_accounts, matrix_api_clients, matrix_admin_queue, matrix_assessment_sections, matrix_attachments,
                matrix_contributions, matrix_duty_to_share, matrix_families, matrix_process_library,
                matrix_process_migrations, matrix_service_requests, matrix_services, matrix_transfers)
 from .web import browser, csrf_token, make_app
@@ -176,7 +176,7 @@ def _cases(world, ids) -> dict[str, list[Case]]:
                             child_rule=child_rule, admin_record_rule=admin_record_rule)
     for area in (matrix_accounts, matrix_admin_queue, matrix_services, matrix_attachments, matrix_contributions,
                  matrix_process_library, matrix_process_migrations, matrix_service_requests, matrix_transfers,
-                 matrix_assessment_sections, matrix_families, matrix_duty_to_share):
+                 matrix_assessment_sections, matrix_families, matrix_duty_to_share, matrix_api_clients):
         cases.update(area.cases(world, ids, rules))
     # Ending sessions comes last for each actor.
     cases["auth.sign_out_everywhere"] = [Case("POST", "/account/sign-out-everywhere", lambda actor: 302, {})]
@@ -213,6 +213,7 @@ def test_every_route_answers_every_actor_exactly_as_the_rules_say(runtime, peopl
     matrix_transfers.seed(runtime, world)
     matrix_families.seed(runtime, world)
     matrix_duty_to_share.seed(runtime, world)
+    matrix_api_clients.seed(runtime, world)
     app = make_app(runtime)
     cases = _cases(world, _ids(runtime, world))
 

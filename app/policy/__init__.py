@@ -73,3 +73,8 @@ from .duty_to_share import (approval_refusal, approvers, is_live, is_recipient, 
 
 __all__ += ["approval_refusal", "approvers", "is_live", "is_recipient", "may_read_shared_record", "may_record_share_decision",
             "recipient_refusal", "shared_access_refusal", "shared_with_filter"]
+
+# Client systems calling the JSON API.
+from .api_clients import api_client_filter, client_may, is_live_client, may_manage_api_clients  # noqa: E402
+
+__all__ += ["api_client_filter", "client_may", "is_live_client", "may_manage_api_clients"]

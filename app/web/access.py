@@ -32,6 +32,7 @@ from app.models import Organisation, User
 from app.web import request_db, runtime
 
 PUBLIC, SIGNING_IN, SIGNED_IN = "public", "signing_in", "signed_in"
+API_CLIENT = "api_client"  # the JSON API: a client system's credentials on every call, never a session
 
 
 def _declare(view: Callable, access) -> Callable:
@@ -41,6 +42,10 @@ def _declare(view: Callable, access) -> Callable:
 
 def public(view: Callable) -> Callable:
     return _declare(view, PUBLIC)
+
+
+def api_client(view: Callable) -> Callable:
+    return _declare(view, API_CLIENT)
 
 
 def signing_in(view: Callable) -> Callable:
@@ -184,7 +189,7 @@ def install(app: Flask) -> None:
             return None  # a 404 or 405 follows
         if access is None:
             abort(404)  # a view without declared access is never served
-        if access == PUBLIC and request.endpoint == "static":
+        if access == API_CLIENT or (access == PUBLIC and request.endpoint == "static"):
             return None
         user = current_user()  # loads the session row's user (or signs out a suspended account)
         if access in (PUBLIC, SIGNING_IN):

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from app.api import problems
+from app.api.paths import is_api_path
 from app.engine.errors import StepInterrupted
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,9 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(StepInterrupted)
     def step_interrupted(error: StepInterrupted):
+        if is_api_path(request.path):
+            return problems.response(503, "The database was busy: nothing was changed. Try again.",
+                                     headers={"Retry-After": "5"})
         # The database was busy or briefly away, even after a few tries: nothing changed.
         page, status = _page(503, "Sorry, that did not go through",
                              "eCAF could not save this just now, so nothing was changed. Go back and try again "
@@ -47,9 +52,13 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
+        if is_api_path(request.path):
+            return problems.for_error(error)  # a client system reads problem details, never a page
         return _page(error.code or 500)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):
         log.exception("unhandled error")
+        if is_api_path(request.path):
+            return problems.for_error(error)
         return _page(500)

@@ -20,6 +20,7 @@ from app.clock import as_utc, now
 from app.models import Organisation, User, WebSession
 from app.web import flash_messages, request_db
 from app.web.flash_messages import FLASHES
+from app.api.paths import is_api_path
 
 TOUCH_EVERY = timedelta(seconds=30)  # how stale last_seen_at may get before it is written again
 # Asked on every request: built once (building it each time cost more than running it).
@@ -150,6 +151,8 @@ class ServerSessionInterface(SessionInterface):
         return "__Host-ecaf-session" if self.runtime.config.cookie_secure else "ecaf-session"
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
+        if is_api_path(request.path):
+            return ServerSession()  # the JSON API authenticates every call: no cookie is read
         opened = self._open(app, request)
         opened.flashes = flash_messages.unseal(app.secret_key, opened.user_id,
                                                request.cookies.get(self._messages_cookie()))
@@ -192,6 +195,8 @@ class ServerSessionInterface(SessionInterface):
         return opened
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:
+        if is_api_path(request.path):
+            return  # nor set
         name = self.cookie_name(app)
         cookie = dict(httponly=True, secure=self.runtime.config.cookie_secure, samesite="Lax", path="/")
         if session.flashes_changed:

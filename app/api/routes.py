@@ -1,0 +1,32 @@
+"""The /api/v1 blueprint: no session, no CSRF (credentials on every call), problem details for errors."""
+from __future__ import annotations
+
+from flask import Blueprint, Flask, request
+
+from app.api import index
+from app.api.paths import BODY_LIMIT, PREFIX
+from app.api.spec import document, spec
+from app.web.access import api_client
+
+bp = Blueprint("api", __name__, url_prefix=PREFIX)
+
+
+@bp.before_request
+def small_bodies():
+    request.max_content_length = BODY_LIMIT
+
+
+@bp.get("/openapi.json")
+@api_client
+def openapi():
+    """The OpenAPI 3.1 document of this API (no credentials needed to read it)."""
+    return document()
+
+
+index.install(bp)
+
+
+def install(app: Flask, csrf) -> None:
+    csrf.exempt(bp)  # no cookie is read under /api/v1, so there is no session for a forged request to ride on
+    app.register_blueprint(bp)
+    spec.app = app
