@@ -352,16 +352,26 @@ def search(session: Session, user: User, *, given_names: str | None, family_name
     asks about the CAF that stops it); what matches and who sees it is the same as any search."""
     if not policy.may_search_index(user):
         raise IndexSearchRefused(f"user {user.id if user else None} may not search the index")
+    return answer(session, user, user.id, page, given_names=given_names, family_name=family_name,
+                  date_of_birth=date_of_birth, postcode=postcode, nhs_number=nhs_number, reason=reason,
+                  open_only=open_only, episode_id=episode_id)
+
+
+def answer(session: Session, viewer: User | None, actor_id: int | None, page: str, *, given_names: str | None,
+           family_name: str | None, date_of_birth: date | None, postcode: str | None, nhs_number: str | None,
+           reason: str | None, audited: dict | None = None, **narrowing) -> list[IndexResult]:
+    """What any asker the caller has let in gets: the keys and reason checked (SearchInvalid), the
+    matches as `viewer` may see them (None: as a practitioner, no shielded child), the search audited as
+    `page` with `audited` added to its detail."""
     keys = normalised_keys(family_name, date_of_birth, postcode, nhs_number)
     found = problems(keys, reason)
     if found:
         raise SearchInvalid(found)
-    results = [_result(user, *row) for row in _matches(session, user, keys, open_only=open_only,
-                                                          episode_id=episode_id)]
-    episodes_shown(session, user.id, page, [r.episode_id for r in results], action="index_searched",
+    results = [_result(viewer, *row) for row in _matches(session, viewer, keys, **narrowing)]
+    episodes_shown(session, actor_id, page, [r.episode_id for r in results], action="index_searched",
                    reason=reason.strip(), criteria=_criteria(given_names, keys), results=len(results),
                    exact=sum(r.match == "exact" for r in results), by_nhs_number=sum(r.by_nhs_number for r in results),
-                   shielded_shown=sum(r.shielded for r in results))
+                   shielded_shown=sum(r.shielded for r in results), **(audited or {}))
     return results
 
 
