@@ -62,3 +62,8 @@ def following_up(session: Session, episode: Episode) -> bool:
         return True
     return session.scalar(select(HumanTask.id).where(HumanTask.episode_id == episode.id,
                                                      HumanTask.status == "ready").limit(1)) is not None
+
+
+def takes_steps(session: Session, episode: Episode, allowed: tuple[str, ...] = TASK_STATUSES) -> bool:
+    """Whether a step may run on `episode`: its status allowed, and a closed one only for its outcome check."""
+    return episode.status in allowed and (episode.status != "closed" or following_up(session, episode))

@@ -28,7 +28,7 @@ from app.models import OPEN_STATUSES, Child, Episode, HumanTask, User
 from . import forms as form_tools
 from . import step_retries
 from .context import StepContext, enter_step, leave_step
-from .follow_up import TASK_STATUSES, WAKEABLE, following_up, keep_only_follow_up, running_status
+from .follow_up import TASK_STATUSES, WAKEABLE, keep_only_follow_up, running_status, takes_steps
 from .errors import (EpisodeNotFound, EpisodeNotOpen, FormInvalid, NothingToRetry, NotPermitted, NotWaitingForMessage,
                      OpenEpisodeExists, TaskAlreadyDone, TaskNotFound, TaskNotReady)
 from .library import MAIN_PROCESS, SPECS, current_version, forms_of
@@ -127,7 +127,7 @@ class Engine:
         locked, so access lost since the form was opened is refused here (NotPermitted). `named(session,
         email)` answers the `ecaf-user-email` format in that transaction (by default: any active account)."""
         def complete(session: Session, episode: Episode, workflow: BpmnWorkflow, ctx: StepContext) -> None:
-            row = self._ready_row(session, episode, human_task_id, guard)
+            row = ready_row(session, episode, human_task_id, guard)
             task = workflow.get_task_from_id(UUID(row.task_id))
             if task.state != TaskState.READY:
                 raise TaskNotReady(f"the task '{row.title}' is not waiting for input")
@@ -159,7 +159,7 @@ class Engine:
         def keep() -> None:
             with self.db.session() as session:
                 episode = self._open_episode(session, episode_id, TASK_STATUSES)
-                row = self._ready_row(session, episode, human_task_id, guard)
+                row = ready_row(session, episode, human_task_id, guard)
                 row.draft = data(row.draft) if callable(data) else data
                 audit.record(session, "draft_saved", actor_id=user_id, episode_id=episode.id, task=row.name)
 
@@ -359,24 +359,9 @@ class Engine:
         episode = self._lock(session, episode_id)
         if episode is None:
             raise EpisodeNotFound(f"there is no episode {episode_id}")
-        if episode.status not in allow_statuses or (
-                episode.status == "closed" and not following_up(session, episode)):
+        if not takes_steps(session, episode, allow_statuses):
             raise EpisodeNotOpen(f"episode {episode.reference} is {episode.status}")
         return episode
-
-    @staticmethod
-    def _ready_row(session: Session, episode: Episode, human_task_id: int, guard: Guard | None = None) -> HumanTask:
-        row = session.get(HumanTask, human_task_id)
-        if row is None or row.episode_id != episode.id:
-            raise TaskNotFound(f"episode {episode.reference} has no task {human_task_id}")
-        if guard is not None and not guard(session, row):
-            raise NotPermitted("you may no longer work on this task")
-        if row.status == "completed":
-            who = row.completed_by.full_name if row.completed_by else "someone"
-            raise TaskAlreadyDone(f"'{row.title}' was already completed by {who}")
-        if row.status != "ready":
-            raise TaskNotReady(f"'{row.title}' is no longer waiting for input ({row.status})")
-        return row
 
     @staticmethod
     def _refuse_second_episode(session: Session, child_id: int) -> None:
@@ -384,6 +369,21 @@ class Engine:
                                                         Episode.status.in_(OPEN_STATUSES)))
         if existing is not None:
             raise OpenEpisodeExists(existing.id, existing.reference)
+
+
+def ready_row(session: Session, episode: Episode, human_task_id: int, guard: Guard | None = None) -> HumanTask:
+    """The episode's task, when it may be worked on now (TaskNotFound, NotPermitted, TaskAlreadyDone, TaskNotReady)."""
+    row = session.get(HumanTask, human_task_id)
+    if row is None or row.episode_id != episode.id:
+        raise TaskNotFound(f"episode {episode.reference} has no task {human_task_id}")
+    if guard is not None and not guard(session, row):
+        raise NotPermitted("you may no longer work on this task")
+    if row.status == "completed":
+        who = row.completed_by.full_name if row.completed_by else "someone"
+        raise TaskAlreadyDone(f"'{row.title}' was already completed by {who}")
+    if row.status != "ready":
+        raise TaskNotReady(f"'{row.title}' is no longer waiting for input ({row.status})")
+    return row
 
 
 def user_exists(session: Session, email: str) -> bool:

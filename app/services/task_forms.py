@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session, defer, joinedload
 
 from app import audit, outcomes, policy
 from app.engine import forms as form_tools
-from app.engine.errors import EpisodeNotOpen, NotPermitted, TaskAlreadyDone, TaskNotReady
-from app.engine.runner import Engine, StepResult
+from app.engine.errors import EpisodeNotOpen, NotPermitted
+from app.engine.follow_up import takes_steps
+from app.engine.runner import Engine, StepResult, ready_row
 from app.models import Artefact, Episode, HumanTask, User
 from app.services import called_tasks, outcome_forms, person_choices
 from app.services.episode_record import form_pair
@@ -54,7 +55,7 @@ def _may_complete(user_id: int):
 def _may_complete_with(user_id: int, data: dict):
     """_may_complete, and the submitted outcomes checked against the plan in the same transaction."""
     def guard(session: Session, task: HumanTask) -> bool:
-        if not policy.may_complete_now(session, user_id, task):
+        if not _may_complete(user_id)(session, task):
             return False
         outcome_forms.refuse_problems(session, task, data)
         return True
@@ -96,14 +97,9 @@ def hold_for_work(session: Session, user: User, episode_id: int, task_id: int) -
     if episode is None or task is None or task.episode_id != episode.id \
             or not policy.may_complete_now(session, user.id, task):
         raise NotPermitted("you may no longer work on this task")
-    if episode.status not in ("open", "error"):
+    if not takes_steps(session, episode):  # the rule the step itself applies
         raise EpisodeNotOpen(f"episode {episode.reference} is {episode.status}")
-    if task.status == "completed":
-        who = task.completed_by.full_name if task.completed_by else "someone"
-        raise TaskAlreadyDone(f"'{task.title}' was already completed by {who}")
-    if task.status != "ready":
-        raise TaskNotReady(f"'{task.title}' is no longer waiting for input ({task.status})")
-    return task
+    return ready_row(session, episode, task.id)
 
 
 def claim(session: Session, user: User, task_id: int) -> HumanTask | None:
