@@ -3,13 +3,12 @@ ISO strings, read on the application's one clock."""
 from __future__ import annotations
 
 from datetime import datetime, time
-from zoneinfo import ZoneInfo
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
 from app.clock import as_utc, now
+from app.uk_time import from_uk_time
 
-LOCAL_ZONE = ZoneInfo("Europe/London")
 # Reviews fall due at the start of the working day, local time.
 REVIEW_TIME = time(9, 0)
 
@@ -23,8 +22,7 @@ def iso_after(start_iso: str, duration: str) -> str:
 
 def start_of_day(day: str) -> str:
     """09:00 UK time on the given date (YYYY-MM-DD), as an aware UTC ISO string."""
-    local = datetime.combine(datetime.fromisoformat(day).date(), REVIEW_TIME, tzinfo=LOCAL_ZONE)
-    return as_utc(local).isoformat()
+    return from_uk_time(datetime.fromisoformat(day).date(), REVIEW_TIME).isoformat()
 
 
 def now_iso() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
@@ -19,12 +18,12 @@ from SpiffWorkflow.util.task import TaskState
 from app import audit, membership, policy
 from app.clock import as_utc, now
 from app.models import Episode, EpisodeMember, HumanTask, User
+from app.uk_time import LONDON  # administrators read and type times in UK time
 
 from .errors import EngineError
 from .runner import Engine
 
 
-UK = ZoneInfo("Europe/London")  # administrators read and type times in UK time
 
 
 class RepairRefused(EngineError):
@@ -126,7 +125,7 @@ def extend_deadline(engine: Engine, episode_id: int, timer_task_id: str, new_due
         old = timers[timer_task_id].due
         if old is not None and new_due <= old:
             raise RepairRefused("An extension must be later than the current time limit "
-                                f"({old.astimezone(UK):%d %B %Y at %H:%M} UK time)")
+                                f"({old.astimezone(LONDON):%d %B %Y at %H:%M} UK time)")
         # Timers that share the chosen one's time limit (e.g. the 35-day and 48-hour limits of an
         # assessment without a concern) are one deadline to the administrator: they move together.
         moved = [t for t in timers.values() if t.task_id == timer_task_id or (old is not None and t.due == old)]
