@@ -70,8 +70,8 @@ def _checked(body: IndexSearch) -> dict:
     if not valid_postcode(postcode):
         errors["postcode"] = "Enter a real postcode, like W9 2AB"
     number = (body.nhs_number or "").strip() or None
-    if number and numbers.problem(number):
-        errors["nhs_number"] = numbers.problem(number)
+    if number and (problem := numbers.problem(number)):
+        errors["nhs_number"] = problem
     if errors:
         raise Problem(400, "Some fields are missing or invalid.", errors=errors)
     return {"given_names": body.given_names, "family_name": body.family_name, "date_of_birth": body.date_of_birth,
