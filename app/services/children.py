@@ -65,14 +65,18 @@ class SearchResult:
     visible: list[VisibleMatch] = field(default_factory=list)
     index: list = field(default_factory=list)  # national_index.IndexResult, open CAFs only
     may_exist: bool = False  # an open CAF matches that the index does not show this user
-    number_held: bool = False  # a child the user may see holds the NHS number searched for
+
+    @property
+    def number_held(self) -> bool:
+        """A child the user may see holds the NHS number searched for, and has an open CAF."""
+        return any(m.by_nhs_number and m.episode is not None and m.episode.is_open for m in self.visible)
 
     @property
     def blocking(self) -> bool:
-        """An open episode exists for a matching child, or the NHS number is recorded already: another
-        child must not be recorded."""
+        """An open episode exists for a matching child (the one holding the number searched for
+        included): another child must not be recorded."""
         return (any(m.episode is not None and m.episode.is_open for m in self.visible) or self.may_exist
-                or self.number_held or any(r.match == "exact" for r in self.index))
+                or any(r.match == "exact" for r in self.index))
 
 
 def _same_name(column, value: str):
@@ -107,22 +111,22 @@ def search(session: Session, user: User, criteria: Criteria) -> SearchResult:
         wanted = [or_(Child.nhs_number == criteria.nhs_number, and_(*wanted))]
     matches = session.scalars(select(Child).where(*wanted).limit(50)).all()
     # The child holding the number outranks any matching on name, birthday or postcode.
-    matches = sorted(matches, key=lambda c: not (criteria.nhs_number and c.nhs_number == criteria.nhs_number))
+    def holds_number(child: Child) -> bool:
+        return bool(criteria.nhs_number) and child.nhs_number == criteria.nhs_number
+
+    matches = sorted(matches, key=lambda c: not holds_number(c))
     visible_ids = set(session.scalars(select(Child.id).where(Child.id.in_([c.id for c in matches]),
                                                              policy.child_filter(user))))
     result.index = _index_look_up(session, user, criteria)
     in_index = {r.episode_id for r in result.index}
     for child in matches:
-        episode = session.scalar(select(Episode).where(Episode.child_id == child.id, Episode.status != "deleted")
-                                 .order_by(Episode.started_at.desc()).limit(1))
-        holds_number = bool(criteria.nhs_number) and child.nhs_number == criteria.nhs_number
+        episode = _latest_episode(session, child.id)
         if child.id in visible_ids:
-            result.visible.append(VisibleMatch(child, episode, by_nhs_number=holds_number))
+            result.visible.append(VisibleMatch(child, episode, by_nhs_number=holds_number(child)))
         elif episode is not None and episode.is_open and episode.id not in in_index:
             result.may_exist = True
         # A child holding the number whose CAFs are closed may have a new one: recording them again with
         # the number, their family name and date of birth starts it on their record (returning()).
-    result.number_held = any(m.by_nhs_number and m.episode is not None and m.episode.is_open for m in result.visible)
     episodes_shown(session, user.id, "start_a_caf", [m.episode.id for m in result.visible if m.episode],
                    action="child_search", matches=len(matches), visible=len(result.visible),
                    index=len(result.index), may_exist=result.may_exist, by_nhs_number=bool(criteria.nhs_number))
@@ -198,6 +202,11 @@ def _folded(name: str | None) -> str:
     return " ".join((name or "").split()).casefold()
 
 
+def _latest_episode(session: Session, child_id: int) -> Episode | None:
+    return session.scalar(select(Episode).where(Episode.child_id == child_id, Episode.status != "deleted")
+                          .order_by(Episode.started_at.desc()).limit(1))
+
+
 def number_refusal(session: Session, user: User, holder: Child, child: NewChild) -> str:
     """Why a child cannot be recorded with an NHS number already held, naming only what this user may
     know: the child and their CAF when the user may open it; otherwise whom the index names (asked about
@@ -205,8 +214,7 @@ def number_refusal(session: Session, user: User, holder: Child, child: NewChild)
     number = nhs_number.formatted(holder.nhs_number)
     # Each refusal is kept: a number tried by someone who may not see its child is worth an eye.
     audit.record(session, "nhs_number_refused", actor_id=user.id, child_id=holder.id, nhs_number=holder.nhs_number)
-    episode = session.scalar(select(Episode).where(Episode.child_id == holder.id, Episode.status != "deleted")
-                             .order_by(Episode.started_at.desc()).limit(1))
+    episode = _latest_episode(session, holder.id)
     if episode is not None and policy.visible_episode(session, user, episode.id) is not None:
         if not episode.is_open:  # the number is theirs, but the name or date of birth typed is not
             return (f"{holder.display_name} is already recorded with NHS number {number} ({episode.reference}, "
@@ -243,7 +251,8 @@ def start_for(runtime, user: User, children: list[NewChild], authority_id: int,
             raise ValueError("choose the local authority where the child lives")
         for new in children:
             holder = _holder_locked(session, new.nhs_number)
-            if holder is not None and returning(session, user, holder, new):
+            # The account as it is in this transaction: the caller's copy may be detached.
+            if holder is not None and returning(session, session.get(User, user.id), holder, new):
                 # A new CAF for a child whose CAFs here are all closed: their one record, as it is.
                 returned.append(holder)
                 audit.record(session, "child_returned", actor_id=user.id, child_id=holder.id, sibling_group=group,
