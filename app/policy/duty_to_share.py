@@ -79,11 +79,9 @@ def shared_access_refusal(user: User | None, decision: ShareDecision | None) -> 
     nothing exists; a recipient is told when the share ended or was never approved."""
     if decision is None or not is_recipient(user, decision):
         return "not_found"
-    if decision.status in ("granted", "expired") and not is_live(decision):
-        return "expired"
-    if not is_live(decision):
-        return "not_granted"
-    return None
+    if is_live(decision):
+        return None
+    return "expired" if decision.status in ("granted", "expired") else "not_granted"
 
 
 def may_read_shared_record(user: User | None, decision: ShareDecision, record_key: str) -> bool:

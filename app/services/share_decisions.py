@@ -264,7 +264,6 @@ def decide(runtime, decision_id: int, user: User, form: dict) -> Outcome:
         submitted = {k: v for k, v in outcome.typed.items() if v}
         processes = runtime.engine.own_processes
         try:
-            processes.form(row, APPROVAL_TASK)
             with session.begin_nested():
                 row.decided_by_id, row.decided_at, row.decision_note = user.id, now(), submitted.get("reason")
                 outcome.outbox = processes.complete(session, row, row.episode, APPROVAL_TASK, submitted, user.id)

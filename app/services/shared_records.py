@@ -42,15 +42,13 @@ def shared_with(runtime, user: User) -> list[ShareDecision]:
                                                            ShareDecision.status.in_(("granted", "expired")))
                                .options(joinedload(ShareDecision.episode).joinedload(Episode.authority))
                                .order_by(ShareDecision.expires_at.desc())).unique().all()
-        live = {row.id for row in rows if policy.is_live(row)}
         for row in rows:
-            row.live = row.id in live
+            row.live = policy.is_live(row)
         return rows
 
 
-def _refused(session: Session, user: User, row: ShareDecision | None, asked_for: str) -> None:
+def _refused(session: Session, user: User, row: ShareDecision | None, asked_for: str, why: str) -> None:
     """Record why `user` may not read `asked_for`, commit it, and raise what the page answers."""
-    why = policy.shared_access_refusal(user, row)
     if row is not None:
         audit.record(session, "shared_access_refused", actor_id=user.id, episode_id=row.episode_id,
                      decision=row.id, asked_for=asked_for, why=why)
@@ -64,8 +62,8 @@ def _refused(session: Session, user: User, row: ShareDecision | None, asked_for:
 def _live(session: Session, user: User, decision_id: int, asked_for: str) -> ShareDecision:
     row = session.scalar(select(ShareDecision).where(ShareDecision.id == decision_id)
                          .options(joinedload(ShareDecision.episode).joinedload(Episode.authority)))
-    if policy.shared_access_refusal(user, row) is not None:
-        _refused(session, user, row, asked_for)
+    if (why := policy.shared_access_refusal(user, row)) is not None:
+        _refused(session, user, row, asked_for, why)
     return row
 
 
