@@ -49,5 +49,6 @@ def requires(scope: str) -> Callable:
             if not allowed:
                 raise Problem(403, f"This call needs the scope {scope}.")
             return view(*args, **kwargs)
+        checked.api_scope = scope  # read by the scope tests: every endpoint names the scope it needs
         return api_client(checked)
     return decorate
