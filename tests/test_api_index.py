@@ -203,7 +203,7 @@ def test_the_openapi_document_is_3_1_with_the_path_and_security_scheme(api):
     document = json.loads(answer.get_data(as_text=True))
     assert document["openapi"].startswith("3.1")
     operation = document["paths"][PATH]["post"]
-    assert operation["security"] == [{"client": []}]
+    assert operation["security"] == [{"client": []}, {"oauth": ["index:read"]}]
     assert document["components"]["securitySchemes"]["client"]["scheme"] == "bearer"
     assert {"200", "400", "401", "403", "413", "415"} <= set(operation["responses"])
     assert set(operation["responses"]["401"]["content"]) == {"application/problem+json"}

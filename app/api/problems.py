@@ -36,11 +36,13 @@ class Problem(HTTPException):
 
 
 def response(status: int, detail: str | None = None, *, errors: dict | None = None,
-             headers: dict | None = None) -> Response:
+             headers: dict | None = None, members: dict | None = None) -> Response:
+    """`members`: extension members (RFC 9457 section 3.2), such as OAuth's `error`."""
     body = {"type": f"https://ecaf.service.gov.uk/problems/{status}", "title": TITLES.get(status, "Error"),
             "status": status, "detail": detail or DETAILS.get(status, TITLES.get(status, "Error"))}
     if errors:
         body["errors"] = errors  # field -> message, like a form's error summary
+    body.update(members or {})
     answer = Response(json.dumps(body), status=status, mimetype=MEDIA_TYPE)
     if status == 401:
         answer.headers["WWW-Authenticate"] = 'Bearer realm="ecaf"'

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import json
+import re
 from functools import wraps
 
-from flask import Response, request
+from flask import Response, current_app, request
 from spectree import SecurityScheme, SpecTree
 
 from app.api.problems import MEDIA_TYPE, Problem
@@ -28,15 +29,47 @@ def _invalid(req, resp, error, instance) -> None:
 spec = SpecTree(
     "flask", title="eCAF API", version="1", path="apidoc", page_templates={}, openapi_version="3.1.0", mode="strict",
     description="The JSON API for systems acting for a local authority. Every error is RFC 9457 problem details.",
-    security_schemes=[SecurityScheme(name="client", data={
-        "type": "http", "scheme": "bearer",
-        "description": "The client's credentials as shown once at registration: <client id>.<secret>"})],
+    security_schemes=[
+        SecurityScheme(name="client", data={
+            "type": "http", "scheme": "bearer",
+            "description": "The client's credentials as shown once at registration: <client id>.<secret>"}),
+        SecurityScheme(name="oauth", data={
+            "type": "oauth2", "description": "A short-lived token for the same credentials (client credentials grant)",
+            "flows": {"clientCredentials": {"tokenUrl": "/api/v1/oauth/token", "scopes": {
+                "index:read": "Ask the national index", "index:notify": "Tell the index of assessments held",
+                "transfers": "Ask for, release and import episodes", "reports:read": "Read episodes for returns"}}}}),
+    ],
     before=_invalid, validation_error_status=400,
 )
 
 
 def document() -> Response:
-    return Response(json.dumps(_problems_typed(spec.spec), default=str), mimetype="application/json")
+    described = _form_urlencoded(_token_secured(_problems_typed(spec.spec)))
+    return Response(json.dumps(described, default=str), mimetype="application/json")
+
+
+def _form_urlencoded(document: dict) -> dict:
+    """Spectree calls every form multipart; the one form here (OAuth's token request) is urlencoded."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            content = operation.get("requestBody", {}).get("content", {}) if isinstance(operation, dict) else {}
+            if "multipart/form-data" in content:
+                content["application/x-www-form-urlencoded"] = content.pop("multipart/form-data")
+    return document
+
+
+def _token_secured(document: dict) -> dict:
+    """Each operation that takes client credentials also takes a token holding the scope it needs."""
+    scopes = {}
+    for rule in current_app.url_map.iter_rules():
+        scope = getattr(current_app.view_functions[rule.endpoint], "api_scope", None)
+        if scope:
+            scopes[re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule)] = scope
+    for path, operations in document.get("paths", {}).items():
+        for operation in operations.values():
+            if isinstance(operation, dict) and operation.get("security") == [SECURITY] and path in scopes:
+                operation["security"] = [SECURITY, {"oauth": [scopes[path]]}]
+    return document
 
 
 def _problems_typed(document: dict) -> dict:

@@ -1,6 +1,6 @@
 """SQLAlchemy models, one module per aggregate."""
 from .access import CONSENT_STATES, MEMBER_ROLES, Consent, ConsentExclusion, EpisodeMember
-from .api_client import API_SCOPES, ApiClient
+from .api_client import API_SCOPES, ApiClient, ApiToken
 from .admin import ALERT_KINDS, AccountApplication, AdminAlert, PasswordReset
 from .audit import AuditEvent
 from .auth import RecoveryCode, SignInThrottle, WebSession
@@ -30,6 +30,6 @@ __all__ = [
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
     "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement", "SHARE_STATUSES", "ShareDecision",
     "AdultRelationship", "Family", "FamilyAdult", "FamilyChild",
-    "API_SCOPES", "ApiClient",
+    "API_SCOPES", "ApiClient", "ApiToken",
     "HEADLINE_OUTCOMES", "OUTCOME_STAGES", "PROGRESS_LABELS", "OutcomeRecord",
 ]

@@ -42,3 +42,21 @@ class ApiClient(Base):
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if self.expires_on < today else "active"
+
+
+class ApiToken(Base):
+    """A short-lived access token issued to a client by the OAuth 2 client-credentials grant."""
+    __tablename__ = "api_token"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the token, as for the client's secret: the table never holds a usable token.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("api_client.id", ondelete="CASCADE"), index=True)
+    client: Mapped[ApiClient] = relationship()
+    # Space-separated: what the client asked for, within its own scopes.
+    scope_list: Mapped[str] = mapped_column("scopes", String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        return tuple(self.scope_list.split())

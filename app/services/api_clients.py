@@ -119,15 +119,36 @@ def revoke(session: Session, user: User, client_id: int, reason: str) -> ApiClie
     return row
 
 
-def authenticate(session: Session, credentials: str | None) -> ApiClient | None:
-    """The live client these credentials name, or None: unknown, wrong, expired and revoked alike."""
-    client_id, _, secret = (credentials or "").partition(".")
-    row = session.scalars(select(ApiClient).where(ApiClient.client_id == client_id[:40])).first() \
-        if client_id and secret else None
-    matches = hmac.compare_digest(row.secret_hash if row else _NO_HASH, _hash(secret))
-    if row is None or not matches or not policy.is_live_client(row, today()):
+def authenticate(session: Session, credentials: str | None) -> tuple[ApiClient, tuple[str, ...]] | None:
+    """The live client these credentials name, with the scopes they carry, or None: unknown, wrong,
+    expired and revoked alike. Credentials are the client's own `<client id>.<secret>` (all its scopes)
+    or an access token from POST /api/v1/oauth/token (the scopes it was issued with)."""
+    credentials = credentials or ""
+    if credentials and "." not in credentials:
+        from app.services import api_tokens  # tokens are checked against their client: imported late, no cycle
+        found = api_tokens.holder(session, credentials[:200])
+        if found is not None:
+            found[0].last_used_at = now()
+        return found
+    row = client_by_secret(session, credentials)
+    if row is None:
         return None
     row.last_used_at = now()
+    return row, row.scopes
+
+
+def client_by_secret(session: Session, credentials: str | None) -> ApiClient | None:
+    """The live client whose `<client id>.<secret>` these are; the same cost whether the id is known or not."""
+    client_id, _, secret = (credentials or "").partition(".")
+    return live_client(session, client_id, secret)
+
+
+def live_client(session: Session, client_id: str | None, secret: str | None) -> ApiClient | None:
+    row = session.scalars(select(ApiClient).where(ApiClient.client_id == client_id[:40])).first() \
+        if client_id and secret else None
+    matches = hmac.compare_digest(row.secret_hash if row else _NO_HASH, _hash(secret or ""))
+    if row is None or not matches or not policy.is_live_client(row, today()):
+        return None
     return row
 
 
@@ -135,10 +156,11 @@ def call_begun(session: Session, credentials: str | None, *, scope: str, method:
                path: str) -> tuple[ApiClient | None, bool]:
     """Who is calling and whether `scope` allows the call; every call by a live client is audited
     with its name, allowed or not. (None, False) for credentials that name no live client."""
-    row = authenticate(session, credentials)
-    if row is None:
+    found = authenticate(session, credentials)
+    if found is None:
         return None, False
-    allowed = policy.client_may(row, scope)
+    row, scopes = found
+    allowed = scope in scopes
     audit.record(session, "api_called", client=row.name, client_ref=row.client_id, method=method, path=path,
                  scope=scope, allowed=allowed)
     return row, allowed

@@ -1,0 +1,136 @@
+"""POST /api/v1/oauth/token: OAuth 2 client credentials (RFC 6749 section 4.4), by Authlib.
+
+A client authenticates with its client id and secret (HTTP Basic, or in the form) and receives a
+bearer token for TOKEN_MINUTES, carrying the scopes it asked for within its own (all of them when it
+asks for none; asking for one it lacks is `invalid_scope`). Errors are problem details carrying
+RFC 6749's `error` and `error_description` members, so OAuth libraries read them as usual.
+"""
+from __future__ import annotations
+
+import json
+import logging
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749.errors import InvalidScopeError
+from flask import Flask, Response, current_app, g
+from pydantic import BaseModel, Field
+from spectree import Response as Described
+
+from app.api import problems
+from app.api.schemas import ProblemDetails
+from app.api.spec import spec
+from app.models import API_SCOPES, ApiClient
+from app.services import api_clients, api_tokens
+from app.web import request_db
+from app.web.access import api_client
+
+log = logging.getLogger(__name__)
+GRANT = "client_credentials"
+
+
+class RegisteredClient(ClientMixin):
+    """An ApiClient as Authlib asks about it (kept apart from the model: only this endpoint needs it)."""
+
+    def __init__(self, row: ApiClient):
+        self.row = row
+
+    def get_client_id(self) -> str:
+        return self.row.client_id
+
+    def get_default_redirect_uri(self):
+        return None
+
+    def check_redirect_uri(self, redirect_uri) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return api_clients.live_client(g.oauth_session, self.row.client_id, client_secret) is not None
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return endpoint == "token" and method in ClientCredentials.TOKEN_ENDPOINT_AUTH_METHODS
+
+    def check_response_type(self, response_type) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == GRANT
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        asked = (scope or "").split() or list(self.row.scopes)
+        return " ".join(s for s in API_SCOPES if s in asked and s in self.row.scopes)
+
+
+class ClientCredentials(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+    def validate_requested_scope(self):
+        """Refuse a scope the client does not hold rather than quietly issuing less."""
+        asked = (self.request.payload.scope or "").split()
+        if any(scope not in self.request.client.row.scopes for scope in asked):
+            raise InvalidScopeError("This client system does not hold every scope asked for.")
+
+
+class TokenServer(AuthorizationServer):
+    def handle_response(self, status_code, payload, headers):
+        if status_code < 400:
+            return super().handle_response(status_code, payload, headers)
+        body = dict(payload) if isinstance(payload, (dict, list)) else json.loads(payload or "{}")
+        error = body.get("error", "invalid_request")
+        detail = body.get("error_description") or error.replace("_", " ").capitalize()
+        answer = problems.response(status_code, detail, members={"error": error, "error_description": detail})
+        for name, value in headers:
+            if name.lower() == "www-authenticate":
+                answer.headers[name] = value
+        answer.headers["Cache-Control"] = "no-store"
+        log.info("api token refused: %s", error)
+        return answer
+
+
+def _query_client(client_id: str):
+    row = g.oauth_session.query(ApiClient).filter(ApiClient.client_id == (client_id or "")[:40]).first()
+    return RegisteredClient(row) if row is not None else None
+
+
+def _save_token(token: dict, request) -> None:
+    api_tokens.issued(g.oauth_session, request.client.row, token["access_token"], token.get("scope", "").split())
+
+
+class TokenRequest(BaseModel):
+    """application/x-www-form-urlencoded, as RFC 6749 asks; Authlib checks every field."""
+    grant_type: str | None = Field(None, examples=[GRANT])
+    scope: str | None = Field(None, description="Space-separated scopes; leave out for all the client holds")
+    client_id: str | None = Field(None, description="With client_secret, when not using HTTP Basic")
+    client_secret: str | None = None
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = Field(..., examples=["Bearer"])
+    expires_in: int
+    scope: str
+
+
+class TokenProblem(ProblemDetails):
+    error: str = Field(..., description="RFC 6749 error code, e.g. invalid_client")
+    error_description: str
+
+
+def install(bp) -> None:
+    @bp.post("/oauth/token")
+    @api_client
+    @spec.validate(form=TokenRequest, resp=Described(HTTP_200=Token, HTTP_400=TokenProblem, HTTP_401=TokenProblem),
+                   tags=["oauth"], operation_id="issueToken")
+    def token(form: TokenRequest) -> Response:
+        """A short-lived bearer token for the client's credentials (OAuth 2 client credentials grant)."""
+        with request_db.transaction() as session:
+            g.oauth_session = session
+            return current_app.extensions["ecaf_oauth"].create_token_response()
+
+
+def init_app(app: Flask) -> None:
+    """Each app its own server: Authlib reads the token lifetime from the app's config."""
+    app.config.setdefault("OAUTH2_TOKEN_EXPIRES_IN", {GRANT: api_tokens.TOKEN_MINUTES * 60})
+    server = TokenServer(app, query_client=_query_client, save_token=_save_token)
+    server.register_grant(ClientCredentials)
+    app.extensions["ecaf_oauth"] = server
