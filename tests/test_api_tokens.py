@@ -97,14 +97,17 @@ def test_wrong_unknown_revoked_and_expired_clients_get_invalid_client(api):
         row = session.scalar(select(ApiClient).where(ApiClient.name == "Gone"))
         api_clients.revoke(session, session.get(User, people["admin"]), row.id, "Contract ended")
     client_id = good.partition(".")[0]
-    answers = [ask(app, credentials) for credentials in (f"{client_id}.wrong", "unknown.secret", revoked)]
+    answers = [ask(app, credentials) for credentials in (f"{client_id}.wrong", "unknown.secret", revoked,
+                                                          f"{client_id}\x00.secret", "\x00" * 30 + ".x")]
+    answers.append(app.test_client().post(TOKEN, data={"grant_type": "client_credentials", "client_id": "a\x00b",
+                                                       "client_secret": "x"}))
     answers.append(ask(app, None))
     answers.append(ask(app, f"{client_id}.wrong", in_form=True))
     with time_machine.travel(now() + timedelta(days=3)):
         answers.append(ask(app, expiring))
-    for answer in answers:
-        body = assert_problem(answer, 401)
-        assert body["error"] == "invalid_client"
+    bodies = [assert_problem(answer, 401) for answer in answers]
+    assert all(body == bodies[0] for body in bodies) and bodies[0]["error"] == "invalid_client"
+    assert all(answer.headers["WWW-Authenticate"].startswith("Basic") for answer in answers)
     assert tokens(runtime) == []
 
 

@@ -78,6 +78,10 @@ class TokenServer(AuthorizationServer):
         body = dict(payload) if isinstance(payload, (dict, list)) else json.loads(payload or "{}")
         error = body.get("error", "invalid_request")
         detail = body.get("error_description") or error.replace("_", " ").capitalize()
+        if error == "invalid_client":
+            # One answer whether the id is unknown or the secret wrong, by header or by form.
+            status_code, detail = 401, "Client authentication failed: check the client id and secret."
+            headers = [("WWW-Authenticate", 'Basic realm="ecaf"')]
         answer = problems.response(status_code, detail, members={"error": error, "error_description": detail})
         for name, value in headers:
             if name.lower() == "www-authenticate":
@@ -88,7 +92,7 @@ class TokenServer(AuthorizationServer):
 
 
 def _query_client(client_id: str):
-    row = g.oauth_session.query(ApiClient).filter(ApiClient.client_id == (client_id or "")[:40]).first()
+    row = api_clients.by_client_id(g.oauth_session, client_id)
     return RegisteredClient(row) if row is not None else None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date
@@ -22,6 +23,7 @@ from app.models import API_SCOPES, ApiClient, User
 from app.uk_time import local
 
 NAME_LIMIT = 120
+CLIENT_ID = re.compile(r"[0-9a-f]{24}")  # secrets.token_hex(12), as register() makes them
 REASON_LIMIT = 1000
 # Compared against when the client id is unknown, so an unknown id costs what a wrong secret does.
 _NO_HASH = hashlib.sha256(b"no such client").hexdigest()
@@ -143,9 +145,15 @@ def client_by_secret(session: Session, credentials: str | None) -> ApiClient | N
     return live_client(session, client_id, secret)
 
 
+def by_client_id(session: Session, client_id: str | None) -> ApiClient | None:
+    """The client with this public id; anything not shaped like one (NUL, say) is asked of no database."""
+    if not client_id or not CLIENT_ID.fullmatch(client_id):
+        return None
+    return session.scalars(select(ApiClient).where(ApiClient.client_id == client_id)).first()
+
+
 def live_client(session: Session, client_id: str | None, secret: str | None) -> ApiClient | None:
-    row = session.scalars(select(ApiClient).where(ApiClient.client_id == client_id[:40])).first() \
-        if client_id and secret else None
+    row = by_client_id(session, client_id) if secret else None
     matches = hmac.compare_digest(row.secret_hash if row else _NO_HASH, _hash(secret or ""))
     if row is None or not matches or not policy.is_live_client(row, today()):
         return None
