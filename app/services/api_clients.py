@@ -168,7 +168,7 @@ def call_begun(session: Session, credentials: str | None, *, scope: str, method:
     if found is None:
         return None, False
     row, scopes = found
-    allowed = scope in scopes
+    allowed = policy.client_may(row, scope) and scope in scopes  # a token narrows its client, never widens it
     audit.record(session, "api_called", client=row.name, client_ref=row.client_id, method=method, path=path,
                  scope=scope, allowed=allowed)
     return row, allowed
