@@ -7,7 +7,8 @@ from functools import wraps
 from flask import Response, request
 from spectree import SecurityScheme, SpecTree
 
-from app.api.problems import MEDIA_TYPE, Problem
+from app.api import responses
+from app.api.problems import Problem
 
 SECURITY = {"client": []}
 
@@ -36,19 +37,7 @@ spec = SpecTree(
 
 
 def document() -> Response:
-    return Response(json.dumps(_problems_typed(spec.spec), default=str), mimetype="application/json")
-
-
-def _problems_typed(document: dict) -> dict:
-    """Spectree writes every response as application/json; errors are sent as application/problem+json."""
-    copy = json.loads(json.dumps(document, default=str))
-    for operations in copy.get("paths", {}).values():
-        for operation in operations.values():
-            for status, answer in operation.get("responses", {}).items():
-                content = answer.get("content", {})
-                if status.isdigit() and int(status) >= 400 and "application/json" in content:
-                    answer["content"] = {MEDIA_TYPE: content["application/json"]}
-    return copy
+    return Response(json.dumps(responses.described(spec.spec), default=str), mimetype="application/json")
 
 
 def json_body(view):

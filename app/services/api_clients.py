@@ -138,7 +138,19 @@ def call_begun(session: Session, credentials: str | None, *, scope: str, method:
     row = authenticate(session, credentials)
     if row is None:
         return None, False
+    return row, call_audited(session, row, scope=scope, method=method, path=path)
+
+
+def call_audited(session: Session, row: ApiClient, *, scope: str, method: str, path: str) -> bool:
+    """Whether the authenticated client's `scope` allows the call, recorded as api_called either way."""
     allowed = policy.client_may(row, scope)
     audit.record(session, "api_called", client=row.name, client_ref=row.client_id, method=method, path=path,
                  scope=scope, allowed=allowed)
-    return row, allowed
+    return allowed
+
+
+def rate_limited(session: Session, row: ApiClient, *, limit: str, retry_after: int, method: str,
+                 path: str) -> None:
+    """The client called more often than its limit allows (recorded once a minute, not once per call)."""
+    audit.record(session, "api_rate_limited", client=row.name, client_ref=row.client_id, limit=limit,
+                 retry_after=retry_after, method=method, path=path)
