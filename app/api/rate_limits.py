@@ -21,7 +21,7 @@ from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 log = logging.getLogger(__name__)
-_KEY = "ecaf_api_rate_limits"
+EXTENSION = "ecaf_api_rate_limits"
 # While Redis is away, this long on this process's memory before Redis is tried again: a dead Redis
 # costs one timeout per this many seconds, not one per call.
 REDIS_RETRY_SECONDS = 30
@@ -105,16 +105,17 @@ class RateLimits:
 def _wait(limiter: MovingWindowRateLimiter, item: RateLimitItem, *keys: str) -> int:
     """Whole seconds until the oldest call in the window leaves it (at least 1)."""
     reset_at = limiter.get_window_stats(item, *keys).reset_time
-    return max(1, math.ceil(reset_at - time.time()))
+    # Redis keeps the times to fewer digits: rounding to the millisecond keeps a full window at its length.
+    return max(1, math.ceil(round(reset_at - time.time(), 3)))
 
 
 def install(app: Flask) -> None:
     config = app.extensions["ecaf"].config
-    app.extensions[_KEY] = RateLimits(
+    app.extensions[EXTENSION] = RateLimits(
         parse_limit("ECAF_API_RATE_LIMIT", config.api_rate_limit),
         parse_limit("ECAF_API_FAILED_CREDENTIALS_LIMIT", config.api_failed_credentials_limit),
         config.redis_url)
 
 
 def of_app() -> RateLimits:
-    return current_app.extensions[_KEY]
+    return current_app.extensions[EXTENSION]
