@@ -17,7 +17,7 @@ from app.api.rate_limits import RateLimits, parse_limit
 from app.clock import now
 from app.config import Config
 from tests.conftest import REDIS_URL
-from tests.test_api_index import SEARCH, assert_problem, audited, call, register
+from tests.test_api_index import assert_problem, audited, call, register
 
 LIMIT = "3/minute"
 
