@@ -79,3 +79,20 @@ def _strategies(schema, operation):
     examples = schema.get_strategies_from_examples(operation)
     if examples:
         yield "examples", strategies.one_of(examples), len(examples)
+
+
+def test_each_operation_is_given_the_errors_that_apply_to_it():
+    from app.api.responses import described
+
+    document = described({"security": [], "paths": {
+        "/api/v1/transfers/{id}": {"get": {"security": [{"client": []}], "parameters": [{"name": "id"}],
+                                           "responses": {"200": {}}}},
+        "/api/v1/open": {"post": {"requestBody": {}, "responses": {"200": {}}}}}})
+    by_id = document["paths"]["/api/v1/transfers/{id}"]["get"]["responses"]
+    assert set(by_id) == {"200", "400", "401", "403", "404", "429", "500", "503"}
+    assert by_id["429"]["headers"]["Retry-After"]["schema"]["type"] == "integer"
+    assert by_id["401"]["headers"]["WWW-Authenticate"]["required"] is True
+    assert by_id["404"]["content"] == {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
+    unsecured = document["paths"]["/api/v1/open"]["post"]["responses"]
+    assert set(unsecured) == {"200", "400", "413", "415", "500", "503"}
+    assert "ProblemDetails" in document["components"]["schemas"]

@@ -51,13 +51,7 @@ def requires(scope: str) -> Callable:
             with request_db.transaction() as session:
                 client = api_clients.authenticate(session, _credentials())
                 wait = limits.client_wait(client.client_id) if client is not None else None
-                if client is not None and wait is None:
-                    allowed = api_clients.call_audited(session, client, scope=scope, method=request.method,
-                                                       path=request.path)
-                    g.api_caller = Caller(client.id, client.client_id, client.name, client.scopes)
-                elif client is not None and limits.first_refusal_this_minute("client", client.client_id):
-                    api_clients.rate_limited(session, client, limit=rate_limits.described(limits.per_client), retry_after=wait,
-                                             method=request.method, path=request.path)
+                allowed = client is not None and _audited(session, client, scope, wait, limits)
             if client is None:
                 limits.credentials_failed(address)
                 log.info("api call refused: no valid client credentials")
@@ -69,6 +63,18 @@ def requires(scope: str) -> Callable:
             return view(*args, **kwargs)
         return api_client(checked)
     return decorate
+
+
+def _audited(session, client, scope: str, wait: int | None, limits: rate_limits.RateLimits) -> bool:
+    """Whether the scope allows the call. Every call within the limit is audited; of those refused
+    for the limit, the first in each minute (a flood must not flood the audit trail too)."""
+    if wait is None:
+        g.api_caller = Caller(client.id, client.client_id, client.name, client.scopes)
+        return api_clients.call_audited(session, client, scope=scope, method=request.method, path=request.path)
+    if limits.first_refusal_this_minute("client", client.client_id):
+        api_clients.rate_limited(session, client, limit=rate_limits.described(limits.per_client), retry_after=wait,
+                                 method=request.method, path=request.path)
+    return False
 
 
 def _too_many(wait: int, why: str) -> Problem:
