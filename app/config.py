@@ -131,6 +131,10 @@ class Config:
     # Unset: the requested host on a local run or in tests; otherwise no passkeys are offered.
     rp_id: str | None = None
     origin: str | None = None
+    # The JSON API: calls a client system may make, and credentials an address may get wrong, in a moving
+    # window (README, "JSON API"); over either the call is refused with 429 and Retry-After.
+    api_rate_limit: str = "120/minute"
+    api_failed_credentials_limit: str = "20/minute"
 
     @classmethod
     def from_env(cls, **overrides) -> "Config":
@@ -178,6 +182,8 @@ class Config:
             transfer_key=env.get("ECAF_TRANSFER_KEY") or None,
             rp_id=env.get("ECAF_RP_ID") or None,
             origin=env.get("ECAF_ORIGIN") or None,
+            api_rate_limit=env.get("ECAF_API_RATE_LIMIT") or cls.api_rate_limit,
+            api_failed_credentials_limit=env.get("ECAF_API_FAILED_CREDENTIALS_LIMIT") or cls.api_failed_credentials_limit,
         )
         values.update(overrides)
         return cls(**values)

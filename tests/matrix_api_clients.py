@@ -32,6 +32,9 @@ def cases(world: dict, ids: dict, rules) -> dict:
         "api_clients.revoke": [Case("GET", f"/admin/api-clients/{client}/revoke", admin_record_rule(True, 200)),
                                Case("POST", f"/admin/api-clients/{client}/revoke", admin_record_rule(True, 400), {}),
                                Case("GET", f"/admin/api-clients/{MISSING}/revoke", admin_record_rule(False, 200))],
+        "api_clients.registered": [
+            Case("GET", f"/admin/api-clients/{client}/registered", admin_record_rule(True, 200)),
+            Case("GET", f"/admin/api-clients/{MISSING}/registered", admin_record_rule(False, 200))],
         "api.openapi": [Case("GET", "/api/v1/openapi.json", lambda actor: 200)],
         "api.index_search": [Case("POST", "/api/v1/index/search", lambda actor: 401, {"family_name": "Child"})],
     }

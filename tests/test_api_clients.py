@@ -46,14 +46,27 @@ def credentials_on(page) -> str:
     return re.search(r'data-testid="credentials"><code>([^<]+)</code>', page.get_data(as_text=True)).group(1)
 
 
+def registered_credentials(admin) -> str:
+    made = admin.post("/admin/api-clients/new", register_form(), token_from="/admin/api-clients/new")
+    assert made.status_code == 302, made.get_data(as_text=True)
+    return credentials_on(admin.get(made.location))
+
+
 def test_registering_shows_the_secret_once_and_stores_only_its_hash(web):
     runtime = web["runtime"]
     admin = signed_in(web)
-    page = admin.post("/admin/api-clients/new", register_form(), token_from="/admin/api-clients/new")
+    made = admin.post("/admin/api-clients/new", register_form(), token_from="/admin/api-clients/new")
+    [row] = clients(runtime)
+    assert made.status_code == 302 and made.location.endswith(f"/admin/api-clients/{row.id}/registered")
+    assert "Set-Cookie" in made.headers and row.client_id not in made.headers["Set-Cookie"]  # sealed
+    page = admin.get(made.location)
     assert page.status_code == 200 and page.headers["Cache-Control"] == "no-store"
     credentials = credentials_on(page)
     client_id, _, secret = credentials.partition(".")
-    [row] = clients(runtime)
+    # Reloading the page registers nothing and shows the secret no more.
+    again = admin.get(made.location)
+    assert again.status_code == 200 and secret not in again.get_data(as_text=True)
+    assert "cannot show it again" in text_of(again) and len(clients(runtime)) == 1
     assert row.client_id == client_id and row.scopes == ("index:read",) and row.name == "Mosaic case management"
     assert row.secret_hash == hashlib.sha256(secret.encode()).hexdigest() and secret not in row.secret_hash
     assert len(secret) >= 40
@@ -87,8 +100,7 @@ def test_bad_registration_is_explained_and_what_was_typed_is_kept(web):
 def test_revoking_asks_are_you_sure_needs_a_reason_and_stops_the_client(web):
     runtime = web["runtime"]
     admin = signed_in(web)
-    credentials = credentials_on(admin.post("/admin/api-clients/new", register_form(),
-                                            token_from="/admin/api-clients/new"))
+    credentials = registered_credentials(admin)
     [row] = clients(runtime)
     path = f"/admin/api-clients/{row.id}/revoke"
     assert "Are you sure you want to revoke Mosaic case management?" in text_of(admin.get(path))
@@ -116,6 +128,7 @@ def test_another_authoritys_administrator_neither_sees_nor_revokes_a_client(web)
     otto = signed_in(web, username="otto", secret=give_credentials(runtime, elsewhere["otto"]))
     assert "Mosaic" not in text_of(otto.get("/admin/api-clients/"))
     assert otto.get(f"/admin/api-clients/{row.id}/revoke").status_code == 404
+    assert otto.get(f"/admin/api-clients/{row.id}/registered").status_code == 404
     assert otto.post(f"/admin/api-clients/{row.id}/revoke", {"reason": "Mischief"},
                      token_from="/admin/api-clients/").status_code == 404
     assert clients(runtime)[0].revoked_at is None and events(runtime, "api_client_revoked") == []

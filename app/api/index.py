@@ -25,12 +25,17 @@ CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 class IndexSearch(BaseModel):
     """An NHS number, or family name, date of birth and postcode (any two keys); a reason always."""
-    model_config = ConfigDict(extra="forbid")
-    nhs_number: str | None = Field(None, max_length=20, examples=["943 476 5919"])
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "family_name": "Child", "date_of_birth": "2015-05-01", "postcode": "TE1 1ST",
+        "reason": "Checking before a referral to family support"}]})
+    # The patterns document the shapes accepted (the checks below give each its own message).
+    nhs_number: str | None = Field(None, max_length=20, examples=["943 476 5919"],
+                                   json_schema_extra={"pattern": "^[0-9 -]{10,20}$"})
     given_names: str | None = Field(None, max_length=200)
     family_name: str | None = Field(None, max_length=200)
     date_of_birth: date | None = None
-    postcode: str | None = Field(None, max_length=10)
+    postcode: str | None = Field(None, max_length=10, examples=["TE1 1ST"],
+                                 json_schema_extra={"pattern": "^ *[A-Za-z]{1,2}[0-9][A-Za-z0-9]? *[0-9][A-Za-z]{2} *$"})
     reason: str = Field(..., min_length=1, max_length=1000, description="Why the index is asked (audited)")
 
 

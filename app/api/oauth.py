@@ -13,11 +13,12 @@ import logging
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc6749.errors import InvalidScopeError
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
 from pydantic import BaseModel, Field
 from spectree import Response as Described
 
-from app.api import problems
+from app.api import problems, rate_limits
+from app.api.clients import too_many
 from app.api.schemas import ProblemDetails
 from app.api.spec import spec
 from app.models import API_SCOPES, ApiClient
@@ -127,9 +128,16 @@ def install(bp) -> None:
                    tags=["oauth"], operation_id="issueToken")
     def token(form: TokenRequest) -> Response:
         """A short-lived bearer token for the client's credentials (OAuth 2 client credentials grant)."""
+        # Failing credentials here count with those sent to any other call: secrets cannot be tried fast.
+        limits, address = rate_limits.of_app(), request.remote_addr or "unknown"
+        if (wait := limits.address_wait(address)) is not None:
+            raise too_many(wait, "This address has sent too many failing credentials.")
         with request_db.transaction() as session:
             g.oauth_session = session
-            return current_app.extensions["ecaf_oauth"].create_token_response()
+            answer = current_app.extensions["ecaf_oauth"].create_token_response()
+        if answer.status_code == 401:
+            limits.credentials_failed(address)
+        return answer
 
 
 def init_app(app: Flask) -> None:

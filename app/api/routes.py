@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, request
 
-from app.api import index, oauth
+from app.api import index, oauth, rate_limits
 from app.api.paths import BODY_LIMIT, PREFIX
 from app.api.spec import document, spec
 from app.web.access import api_client
@@ -31,4 +31,5 @@ def install(app: Flask, csrf) -> None:
     csrf.exempt(bp)  # no cookie is read under /api/v1, so there is no session for a forged request to ride on
     app.register_blueprint(bp)
     oauth.init_app(app)
+    rate_limits.install(app)
     spec.app = app

@@ -8,7 +8,8 @@ from functools import wraps
 from flask import Response, current_app, request
 from spectree import SecurityScheme, SpecTree
 
-from app.api.problems import MEDIA_TYPE, Problem
+from app.api import responses
+from app.api.problems import Problem
 
 SECURITY = {"client": []}
 
@@ -44,7 +45,7 @@ spec = SpecTree(
 
 
 def document() -> Response:
-    described = _form_urlencoded(_token_secured(_problems_typed(spec.spec)))
+    described = _form_urlencoded(_token_secured(responses.described(spec.spec)))
     return Response(json.dumps(described, default=str), mimetype="application/json")
 
 
@@ -70,18 +71,6 @@ def _token_secured(document: dict) -> dict:
             if isinstance(operation, dict) and operation.get("security") == [SECURITY] and path in scopes:
                 operation["security"] = [SECURITY, {"oauth": [scopes[path]]}]
     return document
-
-
-def _problems_typed(document: dict) -> dict:
-    """Spectree writes every response as application/json; errors are sent as application/problem+json."""
-    copy = json.loads(json.dumps(document, default=str))
-    for operations in copy.get("paths", {}).values():
-        for operation in operations.values():
-            for status, answer in operation.get("responses", {}).items():
-                content = answer.get("content", {})
-                if status.isdigit() and int(status) >= 400 and "application/json" in content:
-                    answer["content"] = {MEDIA_TYPE: content["application/json"]}
-    return copy
 
 
 def json_body(view):

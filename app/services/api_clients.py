@@ -160,15 +160,18 @@ def live_client(session: Session, client_id: str | None, secret: str | None) -> 
     return row
 
 
-def call_begun(session: Session, credentials: str | None, *, scope: str, method: str,
-               path: str) -> tuple[ApiClient | None, bool]:
-    """Who is calling and whether `scope` allows the call; every call by a live client is audited
-    with its name, allowed or not. (None, False) for credentials that name no live client."""
-    found = authenticate(session, credentials)
-    if found is None:
-        return None, False
-    row, scopes = found
-    allowed = policy.client_may(row, scope) and scope in scopes  # a token narrows its client, never widens it
+def call_audited(session: Session, row: ApiClient, scopes: tuple[str, ...], *, scope: str, method: str,
+                 path: str) -> bool:
+    """Whether the authenticated client's `scope` allows the call, recorded as api_called either way.
+    `scopes`: what the credentials carry (a token narrows its client, never widens it)."""
+    allowed = policy.client_may(row, scope) and scope in scopes
     audit.record(session, "api_called", client=row.name, client_ref=row.client_id, method=method, path=path,
                  scope=scope, allowed=allowed)
-    return row, allowed
+    return allowed
+
+
+def rate_limited(session: Session, row: ApiClient, *, limit: str, retry_after: int, method: str,
+                 path: str) -> None:
+    """The client called more often than its limit allows (recorded once a minute, not once per call)."""
+    audit.record(session, "api_rate_limited", client=row.name, client_ref=row.client_id, limit=limit,
+                 retry_after=retry_after, method=method, path=path)

@@ -1,15 +1,18 @@
 """Administrators' pages for the client systems that call the JSON API for their authority.
 
-A client of another authority is answered 404, as one that does not exist; the secret is shown in
-the answer to the registration only, and never again. Who may: app/policy/api_clients.py.
+A client of another authority is answered 404, as one that does not exist. The secret is shown once,
+on the page the registration redirects to (so reloading it registers nothing): it travels there in a
+short-lived cookie of that page's own, sealed as the messages shown once are (app/web/flash_messages.py)
+and bound to the administrator, so it is never kept on the server in clear. Who may:
+app/policy/api_clients.py.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, make_response, redirect, render_template, request, url_for
 
 from app.models import API_SCOPES
 from app.services import api_clients as service
-from app.web import runtime
+from app.web import flash_messages, runtime
 from app.web.access import current_user, deny, roles
 from app.web.form_input import date_parts, parse_date, text
 
@@ -18,6 +21,7 @@ SCOPE_LABELS = {"index:read": "Search the national index (index:read)",
                 "index:notify": "Tell the index about assessments held elsewhere (index:notify)",
                 "transfers": "Request, release and import transfers (transfers)",
                 "reports:read": "Read the authority's episodes as data for returns (reports:read)"}
+CREDENTIALS_COOKIE = "ecaf-new-credentials"
 
 
 def _client_or_404(db, client_id: int):
@@ -57,13 +61,39 @@ def new():
                 errors = invalid.problems
                 db.rollback()
             else:
-                # Shown in this answer only, never stored in clear nor put in a later page or a session.
-                page = render_template("api_clients/registered.html", client=made.client,
-                                       credentials=made.credentials)
-                return page, 200, {"Cache-Control": "no-store"}
+                return _to_registered(made)
     page = render_template("api_clients/new.html", errors=errors, typed=typed, scopes=API_SCOPES,
                            labels=SCOPE_LABELS, error_title=bool(errors))
     return page, 400 if errors else 200
+
+
+def _to_registered(made):
+    """Post/redirect/get: the credentials go to the next page only, sealed for this administrator."""
+    path = url_for("api_clients.registered", client_id=made.client.id)
+    sealed = flash_messages.seal(current_app.secret_key, current_user().id, [("credentials", made.credentials)])
+    answer = redirect(path)
+    answer.set_cookie(CREDENTIALS_COOKIE, sealed, max_age=flash_messages.LIFETIME_SECONDS, path=path,
+                      secure=runtime().config.cookie_secure, httponly=True, samesite="Strict")
+    return answer
+
+
+@bp.get("/<int:client_id>/registered")
+@roles("administrator")
+def registered(client_id: int):
+    """The credentials, the first time this page is shown after registering; afterwards only that they
+    were shown (eCAF keeps a hash of the secret and cannot show it again)."""
+    with runtime().db.session() as db:
+        client = _client_or_404(db, client_id)
+        kept = dict(flash_messages.unseal(current_app.secret_key, current_user().id,
+                                          request.cookies.get(CREDENTIALS_COOKIE)))
+        credentials = kept.get("credentials", "")
+        page = render_template("api_clients/registered.html", client=client,
+                               credentials=credentials if credentials.startswith(client.client_id + ".") else None)
+    answer = make_response(page)
+    answer.headers["Cache-Control"] = "no-store"
+    answer.delete_cookie(CREDENTIALS_COOKIE, path=request.path, secure=runtime().config.cookie_secure,
+                         httponly=True, samesite="Strict")
+    return answer
 
 
 @bp.route("/<int:client_id>/revoke", methods=["GET", "POST"])
