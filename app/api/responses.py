@@ -2,7 +2,7 @@
 once, so an endpoint added later is described without declaring them itself.
 
 Every error is problem details (application/problem+json). What applies to an operation follows from
-its shape: credentials (401, 403, 429 with Retry-After), a body (400, 413, 415), parameters (400),
+its shape: any call may be limited (429 with Retry-After); credentials (401, 403), a body (400, 413, 415), parameters (400),
 a path parameter (404, the thing it names is not there or not this client's), and any operation may
 meet a busy database (503 with Retry-After) or a fault (500). 405 belongs to no documented operation
 (it answers a method the document does not list), so it is not listed.
@@ -35,9 +35,9 @@ WHY = {
 
 def statuses(path: str, operation: dict, document: dict) -> list[int]:
     """The error statuses that apply to this operation."""
-    found = [500, 503]
+    found = [429, 500, 503]  # every documented operation is held to a rate limit (the token endpoint too)
     if any(operation.get("security", document.get("security") or [])):
-        found += [401, 403, 429]
+        found += [401, 403]
     if "requestBody" in operation:
         found += [400, 413, 415]
     if operation.get("parameters"):
