@@ -11,7 +11,7 @@ from sqlalchemy import event, select
 
 from app import nhs_number as numbers
 from app.clock import now
-from app.models import API_SCOPES, ApiClient, Child, Episode, OutcomeRecord, ProcessVersion, User
+from app.models import API_SCOPES, ApiClient, Artefact, Child, Episode, OutcomeRecord, ProcessVersion, User
 from app.services import api_clients
 from tests.conftest import other_authority
 from tests.test_api_index import assert_problem, audited, call, register
@@ -120,6 +120,17 @@ def test_an_open_episode_has_no_closure_and_its_plan_outcomes_are_chosen(api):
     assert [(o["code"], o["progress"], o["progress_stage"]) for o in item["outcomes"]] == [
         ("education", "chosen", None), ("housing", "chosen", None)]
     assert item["nhs_number"] is None and item["nhs_number_withheld"] == "not_recorded"
+
+
+def test_an_episode_moved_in_shows_the_outcomes_its_plan_brought(api):
+    runtime, people = api["runtime"], api["people"]
+    moved = add_episode(runtime, people, transferred_from="OTH-000042", stage="delivery")
+    with runtime.db.session() as session:
+        for version, chosen in ((1, ["crime"]), (2, ["housing", "education"])):
+            session.add(Artefact(episode_id=moved, kind="action_plan", version=version, created_at=now(),
+                                 data={"headline_outcomes": chosen + ["not_an_outcome"]}))
+    [item] = get(api, register(runtime, people["admin"], scopes=SCOPES)).get_json()["items"]
+    assert [(o["code"], o["progress"]) for o in item["outcomes"]] == [("education", "chosen"), ("housing", "chosen")]
 
 
 @pytest.mark.parametrize("consent, shielded, number, missing, shown, withheld", [
@@ -251,6 +262,8 @@ def test_statements_per_page_do_not_grow_with_the_page(api):
     ({"limit": "9" * 40}, "limit"), ({"opened_from": "yesterday"}, "opened_from"),
     ({"opened_from": "2026-02-30"}, "opened_from"), ({"opened_to": "\u0000"}, "opened_to"),
     ({"updated_since": "2026-13-01T00:00:00Z"}, "updated_since"), ({"updated_since": "9" * 40}, "updated_since"),
+    ({"updated_since": "0.5"}, "updated_since"), ({"updated_since": "2026-01-01"}, "updated_since"),
+    ({"updated_since": "2026-01-01T00:00:00"}, "updated_since"), ({"opened_from": "2026-01-01T00:00"}, "opened_from"),
     ({"opened_from": "2026-05-01", "opened_to": "2026-04-30"}, "opened_to"), ({"format": "csv"}, "format"),
     ({"cursor": "x" * 401}, "cursor"), ({"opened_from": "١٢٣٤-٠١-٠١"}, "opened_from"),
 ])
@@ -272,7 +285,9 @@ def test_a_forged_tampered_or_borrowed_cursor_is_400(api):
     payload, _, signature = cursor.partition(".")
     forged_payload = base64.urlsafe_b64encode(json.dumps({"after": 0, "client": credentials.partition(".")[0],
                                                           "query": {}}).encode()).decode().rstrip("=")
-    flipped = cursor[:-1] + ("A" if cursor[-1] != "A" else "B")
+    # A character inside the signature (the last one also carries padding bits base64 ignores).
+    at = len(cursor) - 5
+    flipped = cursor[:at] + ("A" if cursor[at] != "A" else "B") + cursor[at + 1:]
     bad = [flipped, forged_payload + "." + signature, "nonsense", "", "\u0000", "é" * 20, cursor + cursor,
            payload, "." * 50]
     before = len(audited(runtime, "episodes_listed"))

@@ -1,9 +1,11 @@
 """GET /api/v1/reports/episodes: the client's authority's episodes as data for statutory returns, by page."""
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from spectree import Response
 
 from app import policy
@@ -22,14 +24,30 @@ WITHHELD = "; ".join(f"`{code}`: {meaning}" for code, meaning in policy.NHS_WITH
 NHS_RULE = ("The NHS number is sent only where sharing it is lawful: the family gave consent, the child is not "
             "shielded and a number is held. Otherwise `nhs_number` is null and `nhs_number_withheld` says why: "
             + WITHHELD + ".")
+# Only what the document promises (RFC 3339 full-date and date-time): pydantic alone would also take a
+# number of seconds, or a datetime for a date, which the document calls invalid.
+FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _written_as(pattern: re.Pattern, example: str):
+    def check(value):
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise ValueError(f"Write it as {example}")
+        return value
+    return BeforeValidator(check)
+
+
+Day = Annotated[date, _written_as(FULL_DATE, "2026-04-01")]
+Moment = Annotated[datetime, _written_as(DATE_TIME, "2026-04-01T09:00:00Z")]
 
 
 class EpisodeReturnsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    updated_since: datetime | None = Field(None, description="Only episodes changed at or after this moment "
-                                           "(ISO 8601; without an offset, UTC)")
-    opened_from: date | None = Field(None, description="Only episodes opened on or after this day (UK date)")
-    opened_to: date | None = Field(None, description="Only episodes opened on or before this day (UK date)")
+    updated_since: Moment | None = Field(None, description="Only episodes changed at or after this moment "
+                                         "(RFC 3339, with its offset: 2026-04-01T09:00:00Z)")
+    opened_from: Day | None = Field(None, description="Only episodes opened on or after this day (UK date)")
+    opened_to: Day | None = Field(None, description="Only episodes opened on or before this day (UK date)")
     limit: int = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Episodes per page")
     cursor: str | None = Field(None, max_length=cursors.MAX_LENGTH,
                                description="The next_cursor of the page before, with the same filters")
