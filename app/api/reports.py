@@ -131,6 +131,8 @@ def install(bp) -> None:
         episodes added while paging appear on a later page and none is listed twice. Follow `next_cursor`
         until it is null; for the next run, pass the time the run began as `updated_since`. Each page read
         is audited with the episodes it listed. The child's date of birth is not sent, only an age band.
+        The NHS number is sent only where lawful: consent given, the child not shielded, a number held;
+        otherwise `nhs_number_withheld` gives the reason code (see the EpisodeReturn schema).
         """
         filters = _filters(query)
         fingerprint = _fingerprint(filters)
