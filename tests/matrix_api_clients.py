@@ -37,4 +37,5 @@ def cases(world: dict, ids: dict, rules) -> dict:
             Case("GET", f"/admin/api-clients/{MISSING}/registered", admin_record_rule(False, 200))],
         "api.openapi": [Case("GET", "/api/v1/openapi.json", lambda actor: 200)],
         "api.index_search": [Case("POST", "/api/v1/index/search", lambda actor: 401, {"family_name": "Child"})],
+        "api.episode_returns_page": [Case("GET", "/api/v1/reports/episodes", lambda actor: 401)],
     }

@@ -39,6 +39,8 @@ class Episode(Base):
         Index("ix_episode_authority_started", "authority_id", "started_at"),
         Index("ix_episode_authority_deleted", "authority_id", "deleted_at"),
         Index("ix_episode_authority_stage", "authority_id", "stage", "status"),
+        # Returns over the API: one authority's episodes by id, a page at a time (a page reads its rows only).
+        Index("ix_episode_authority_id", "authority_id", "id"),
         # At risk, waiting on a timer and late deadlines: one authority's episodes of a status by next deadline
         # (on PostgreSQL with what the at-risk test reads, so that count never visits the table).
         Index("ix_episode_authority_status_timer", "authority_id", "status", "next_timer_at",

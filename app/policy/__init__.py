@@ -27,6 +27,7 @@ from .episodes import (EPISODE_ACTIONS, authority_id_of, child_filter, claimable
                        may_hear_why_not_lead, may_release, may_search_index, member_role, permissions, task_filter,
                        visible_episode)
 from .outcomes import lead_can_follow_up
+from .returns import NHS_WITHHELD, nhs_number_for_returns, returns_episode_filter
 from .roles import NATIONAL_ROLES, may_grant_role
 from .scope import (TASKLESS_PARTS, authority_clause, held_here_clause, holds_tasks, leads_clause,
                     of_own_authority, task_holder_clause)
@@ -44,7 +45,8 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_
            "may_receive_transfers", "may_see_child", "may_see_transfer_request", "outgoing_transfer_filter",
            "NOT_ON_YOURSELF", "may_act_on_account", "may_change_role_of", "may_get_password_link", "may_record_vetting",
            "TASKLESS_PARTS", "authority_clause", "held_here_clause", "holds_tasks", "leads_clause", "of_own_authority",
-           "task_holder_clause", "is_released_to", "lead_can_follow_up"]
+           "task_holder_clause", "is_released_to", "lead_can_follow_up",
+           "NHS_WITHHELD", "nhs_number_for_returns", "returns_episode_filter"]
 
 # Requests to services and contributions (their modules read the names above at call time).
 from .contributions import (contribution_refusal, invitable_members, may_contribute_to, may_invite,  # noqa: E402

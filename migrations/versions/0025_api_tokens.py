@@ -1,7 +1,7 @@
 """api tokens: short-lived access tokens from the OAuth 2 client-credentials grant
 
 Revision ID: 0025
-Revises: 0021
+Revises: 0024
 Create Date: 2026-12-04 10:10:00.000000
 
 Only each token's SHA-256 is kept; a client's expired tokens are deleted when it is issued another.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from app.models.base import UTCDateTime
 
 revision = '0025'
-down_revision = '0021'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
