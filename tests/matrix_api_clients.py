@@ -38,4 +38,6 @@ def cases(world: dict, ids: dict, rules) -> dict:
         "api.openapi": [Case("GET", "/api/v1/openapi.json", lambda actor: 200)],
         "api.index_search": [Case("POST", "/api/v1/index/search", lambda actor: 401, {"family_name": "Child"})],
         "api.episode_returns_page": [Case("GET", "/api/v1/reports/episodes", lambda actor: 401)],
+        # A session is no credential for a token either: OAuth's invalid_client, as for anyone.
+        "api.token": [Case("POST", "/api/v1/oauth/token", lambda actor: 401, {"grant_type": "client_credentials"})],
     }

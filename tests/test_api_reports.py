@@ -332,7 +332,7 @@ def test_missing_wrong_and_revoked_credentials_are_401_and_list_nothing(api):
 def test_the_openapi_document_describes_the_page_and_the_nhs_number_rule(api):
     document = json.loads(api["app"].test_client().get("/api/v1/openapi.json").get_data(as_text=True))
     operation = document["paths"][PATH]["get"]
-    assert operation["security"] == [{"client": []}]
+    assert operation["security"] == [{"client": []}, {"oauth": ["reports:read"]}]
     assert {"200", "400", "401", "403"} <= set(operation["responses"])
     assert {p["name"] for p in operation["parameters"]} == {"updated_since", "opened_from", "opened_to", "limit",
                                                             "cursor"}
