@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import wraps
 from typing import Callable
@@ -14,6 +15,9 @@ from app.web import request_db
 from app.web.access import api_client
 
 log = logging.getLogger(__name__)
+# Control characters and lone surrogates in a path (a forged %00, say): PostgreSQL refuses NUL in the audit row.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+PATH_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ def _credentials() -> str | None:
     return value.strip() if kind.lower() == "bearer" else None
 
 
+def _audited_path() -> str:
+    """The path as the audit trail can hold it: unprintable characters written as escapes, length bounded."""
+    return _UNPRINTABLE.sub(lambda found: f"\\x{ord(found.group()):02x}", request.path)[:PATH_LIMIT]
+
+
 def caller() -> Caller:
     return g.api_caller
 
@@ -41,7 +50,7 @@ def requires(scope: str) -> Callable:
         def checked(*args, **kwargs):
             with request_db.transaction() as session:
                 client, allowed = api_clients.call_begun(session, _credentials(), scope=scope,
-                                                         method=request.method, path=request.path)
+                                                         method=request.method, path=_audited_path())
                 if client is None:
                     log.info("api call refused: no valid client credentials")
                     raise Problem(401)
