@@ -34,4 +34,7 @@ def cases(world: dict, ids: dict, rules) -> dict:
                                Case("GET", f"/admin/api-clients/{MISSING}/revoke", admin_record_rule(False, 200))],
         "api.openapi": [Case("GET", "/api/v1/openapi.json", lambda actor: 200)],
         "api.index_search": [Case("POST", "/api/v1/index/search", lambda actor: 401, {"family_name": "Child"})],
+        "api.put_index_notice": [Case("PUT", "/api/v1/index/notices/EHA-1", lambda actor: 401, {"family_name": "Child"})],
+        "api.get_index_notice": [Case("GET", "/api/v1/index/notices/EHA-1", lambda actor: 401)],
+        "api.withdraw_index_notice": [Case("DELETE", "/api/v1/index/notices/EHA-1", lambda actor: 401)],
     }
