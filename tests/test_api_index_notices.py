@@ -11,7 +11,7 @@ import time_machine
 from sqlalchemy import func, select
 
 from app.clock import now
-from app.models import API_SCOPES, ApiClient, ReceivedNotice, User
+from app.models import API_SCOPES, ApiClient, Child, ReceivedNotice, User
 from app.services import api_clients, national_index
 from tests.conftest import other_authority
 from tests.test_api_index import REASON, assert_problem, audited, call, register
@@ -147,6 +147,24 @@ def test_a_revoked_clients_notices_are_no_longer_found(api):
         api_clients.revoke(session, session.get(User, api["elsewhere"]["otto"]), row.id, "Contract ended")
     assert search(api, family_name="Noticed", date_of_birth="2016-03-04") == []
     assert_problem(send(api), 401)
+
+
+def test_a_notice_holding_a_shielded_childs_nhs_number_is_shielded_with_the_child(api):
+    runtime, people = api["runtime"], api["people"]
+    send(api)
+    with runtime.db.session() as session:
+        child = session.get(Child, people["child"])
+        child.nhs_number, child.shielded = "9434765919", True
+    assert search(api, family_name="Noticed", date_of_birth="2016-03-04") == []
+    with runtime.db.session() as session:
+        asked = {"given_names": None, "family_name": "Noticed", "date_of_birth": date(2016, 3, 4), "postcode": None,
+                 "reason": REASON}
+        [seen] = national_index.search(session, session.get(User, people["admin"]), **asked)
+        assert seen.shielded and seen.source.kind == "received_notice"
+        assert national_index.search(session, session.get(User, people["lead"]), **asked) == []
+    with runtime.db.session() as session:
+        session.get(Child, people["child"]).shielded = False
+    assert len(search(api, family_name="Noticed", date_of_birth="2016-03-04")) == 1
 
 
 # ---------------------------------------------------------------- refusals

@@ -122,7 +122,7 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
     plan_for_values(session)
     rows = session.execute(_query(user, keys, **narrowing)).all()
     if not any(narrowing.values()):  # narrowed, the search asks about eCAF's own CAFs only
-        rows += session.execute(notice_matching.query(keys)).all()
+        rows += session.execute(notice_matching.query(keys, user)).all()
     # Entries first, so a notice ties after the CAF it may describe; a notice's row has its notice_id.
     best = [(match, ("notice", row.notice_id) if hasattr(row, "notice_id") else ("entry", row.id))
             for match, row in _best(keys, rows, MAX_RESULTS)]
@@ -135,8 +135,8 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
                                .join(Authority, Authority.id == IndexEntry.authority_id)
                                .outerjoin(Child, Child.id == IndexEntry.child_id)
                                .where(IndexEntry.id.in_(entry_ids)))} if entry_ids else {}
-    details.update({("notice", notice_id): (notice, authority, False, None, source)
-                    for notice_id, (notice, authority, source) in notice_matching.shown(
+    details.update({("notice", notice_id): (notice, authority, shielded, None, source)
+                    for notice_id, (notice, authority, shielded, source) in notice_matching.shown(
                         session, [found for _, (kind, found) in best if kind == "notice"]).items()})
     return [(match, *details[key]) for match, key in best if key in details]
 

@@ -2,16 +2,19 @@
 
 A notice is matched by the same rule as an index entry (index_matching): the search reads the
 notices' keys with the entries', ranks them together and then reads the few it shows. A withdrawn
-notice, or one sent by a client since revoked (its word is no longer taken), is never found.
+notice, or one sent by a client since revoked (its word is no longer taken), is never found. A notice
+holding the NHS number of a child shielded in eCAF is shielded with the child: practitioners never see
+it, administrators see it marked (it would tell where the child is as surely as the CAF would).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import exists, select, true
 from sqlalchemy.orm import Session
 
-from app.models import ApiClient, Authority, ReceivedNotice
+from app.models import ApiClient, Authority, Child, ReceivedNotice, User
+from app.services.shielding import sees_shielded
 from app.services.index_matching import Keys, candidates
 
 ECAF_KIND, NOTICE_KIND = "ecaf", "received_notice"
@@ -35,25 +38,30 @@ class Source:
 ECAF = Source(ECAF_KIND)
 
 
-def query(keys: Keys):
-    """The live notices' keys worth scoring, as the index's candidate query reads entries'. Each row's
-    `notice_id` tells it from an entry's."""
+def _shielded_child():
+    return exists().where(Child.nhs_number == ReceivedNotice.nhs_number, Child.shielded == true())
+
+
+def query(keys: Keys, viewer: User | None):
+    """The live notices' keys worth scoring, as the index's candidate query reads entries', as `viewer`
+    may see them. Each row's `notice_id` tells it from an entry's."""
     return (
         select(ReceivedNotice.id.label("notice_id"), ReceivedNotice.family_name, ReceivedNotice.date_of_birth,
                ReceivedNotice.postcode, ReceivedNotice.nhs_number, ReceivedNotice.updated_at)
         .join(ApiClient, ApiClient.id == ReceivedNotice.client_id)
-        .where(candidates(keys, ReceivedNotice), ReceivedNotice.withdrawn_at.is_(None), ApiClient.revoked_at.is_(None))
+        .where(candidates(keys, ReceivedNotice), ReceivedNotice.withdrawn_at.is_(None), ApiClient.revoked_at.is_(None),
+               true() if sees_shielded(viewer) else ~_shielded_child())
     )
 
 
-def shown(session: Session, notice_ids: list[int]) -> dict[int, tuple[ReceivedNotice, str, Source]]:
-    """The notices to show, each with its authority's name and its source."""
+def shown(session: Session, notice_ids: list[int]) -> dict[int, tuple[ReceivedNotice, str, bool, Source]]:
+    """The notices to show, each with its authority's name, whether its child is shielded, and its source."""
     if not notice_ids:
         return {}
     rows = session.execute(
-        select(ReceivedNotice, Authority.name, ApiClient.name)
+        select(ReceivedNotice, Authority.name, ApiClient.name, _shielded_child())
         .join(Authority, Authority.id == ReceivedNotice.authority_id)
         .join(ApiClient, ApiClient.id == ReceivedNotice.client_id)
         .where(ReceivedNotice.id.in_(notice_ids)))
-    return {notice.id: (notice, authority, Source(NOTICE_KIND, notice.assessment, system, authority))
-            for notice, authority, system in rows}
+    return {notice.id: (notice, authority, bool(shielded), Source(NOTICE_KIND, notice.assessment, system, authority))
+            for notice, authority, system, shielded in rows}
