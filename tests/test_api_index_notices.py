@@ -241,6 +241,9 @@ def test_bad_fields_are_400_naming_the_field_and_nothing_is_stored(api, change, 
     assert field in assert_problem(answer, 400)["errors"]
     assert stored(api["runtime"]) == []
     assert audited(api["runtime"], "index_notice_received") == []
+    [refused] = audited(api["runtime"], "index_notice_refused")
+    assert refused.detail["client"] == "Mosaic" and field in refused.detail["fields"] and refused.detail["why"] == "invalid"
+    assert refused.detail["reference"] == "EHA-1001" and refused.detail["asked"] == "send"
 
 
 @pytest.mark.parametrize("reference", [".hidden", "a b", "x" * 65, "%00", "é", "-lead"])
@@ -248,6 +251,9 @@ def test_a_reference_that_is_not_short_and_safe_is_400(api, reference):
     for method in ("PUT", "GET", "DELETE"):
         assert "reference" in assert_problem(send(api, reference=reference, method=method), 400)["errors"]
     assert stored(api["runtime"]) == []
+    refusals = audited(api["runtime"], "index_notice_refused")
+    assert [r.detail["asked"] for r in refusals] == ["send", "read", "withdraw"]
+    assert all(r.detail["reference"] is None and r.detail["fields"] == ["reference"] for r in refusals)
 
 
 def test_odd_but_valid_text_is_kept_as_sent(api):
@@ -262,6 +268,7 @@ def test_wrong_media_type_bad_json_and_huge_bodies_are_problems(api):
     path = f"{NOTICES}/EHA-1"
     assert_problem(call(api["app"], api["sender"], "a=b", path=path, method="PUT",
                         content_type="application/x-www-form-urlencoded"), 415)
+    assert audited(api["runtime"], "index_notice_refused")[0].detail["status"] == 415
     assert_problem(call(api["app"], api["sender"], "{nope", path=path, method="PUT"), 400)
     assert_problem(call(api["app"], api["sender"], {**NOTICE, "given_names": "x" * 20000}, path=path, method="PUT"), 413)
     assert_problem(call(api["app"], api["sender"], NOTICE, path=f"{NOTICES}/a/b", method="PUT"), 404)

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta
+from functools import wraps
 from typing import Literal
+
+from flask import request
 
 from pydantic import BaseModel, ConfigDict, Field
 from spectree import Response
 
+from app import audit
 from app import nhs_number as numbers
 from app.api.clients import caller, requires
 from app.api.index import CONTROL
@@ -131,9 +135,32 @@ def _not_found(reference: str) -> Problem:
     return Problem(404, f"This client has no notice with the reference {reference}.")
 
 
+def refusals_audited(view):
+    """A notice refused as bad input (400, 415) is audited with the client's name and the fields named,
+    never their values; a reference not found is audited by the service, with what it knows."""
+    @wraps(view)
+    def audited(*args, **kwargs):
+        try:
+            return view(*args, **kwargs)
+        except Problem as problem:
+            if problem.code in (400, 415):
+                reference, who = kwargs.get("reference", ""), caller()
+                with request_db.transaction() as session:
+                    audit.record(session, "index_notice_refused", asked=ASKED.get(request.method, request.method),
+                                 why="invalid", status=problem.code, fields=sorted(problem.errors or {}),
+                                 client=who.name, client_ref=who.client_id,
+                                 reference=reference if received_notices.valid_reference(reference) else None)
+            raise
+    return audited
+
+
+ASKED = {"PUT": "send", "GET": "read", "DELETE": "withdraw"}
+
+
 def install(bp) -> None:
     @bp.put(PATH)
     @requires(received_notices.SCOPE)
+    @refusals_audited
     @json_body
     @spec.validate(json=NoticeBody, resp=Response(HTTP_200=NoticeAnswer, HTTP_201=NoticeAnswer, **PROBLEMS,
                                                   **NOT_FOUND),
@@ -150,6 +177,7 @@ def install(bp) -> None:
 
     @bp.get(PATH)
     @requires(received_notices.SCOPE)
+    @refusals_audited
     @spec.validate(resp=Response(HTTP_200=NoticeAnswer, **PROBLEMS, **NOT_FOUND), tags=["index notices"],
                    security=SECURITY, operation_id="getIndexNotice", path_parameter_descriptions=REFERENCE_DOC)
     def get_index_notice(reference: str):
@@ -167,6 +195,7 @@ def install(bp) -> None:
 
     @bp.delete(PATH)
     @requires(received_notices.SCOPE)
+    @refusals_audited
     @spec.validate(resp=Response("HTTP_204", **PROBLEMS, **NOT_FOUND), tags=["index notices"], security=SECURITY,
                    operation_id="withdrawIndexNotice", path_parameter_descriptions=REFERENCE_DOC)
     def withdraw_index_notice(reference: str):
