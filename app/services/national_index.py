@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from app import policy
@@ -96,7 +96,7 @@ def _query(user: User, keys: Keys, *, open_only: bool = False, episode_id: int |
     """The candidates' keys only: a national search compares hundreds of entries to show a few."""
     query = (
         select(IndexEntry.id, IndexEntry.family_name, IndexEntry.date_of_birth, IndexEntry.postcode,
-               IndexEntry.nhs_number, IndexEntry.updated_at)
+               IndexEntry.nhs_number, IndexEntry.updated_at, notice_matching.IS_ENTRY)
         .join(Episode, Episode.id == IndexEntry.episode_id)
         .outerjoin(Child, Child.id == IndexEntry.child_id)
         # Withdrawn consent stops sharing: the index no longer points to that CAF.
@@ -120,12 +120,13 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
     here, on those few hundred candidates, with the same rule as ever. A name index would only help a
     search on the name alone, which the rule forbids."""
     plan_for_values(session)
-    rows = session.execute(_query(user, keys, **narrowing)).all()
+    query = _query(user, keys, **narrowing)
     if not any(narrowing.values()):  # narrowed, the search asks about eCAF's own CAFs only
-        rows += session.execute(notice_matching.query(keys, user)).all()
-    # Entries first, so a notice ties after the CAF it may describe; a notice's row has its notice_id.
-    best = [(match, ("notice", row.notice_id) if hasattr(row, "notice_id") else ("entry", row.id))
-            for match, row in _best(keys, rows, MAX_RESULTS)]
+        # One statement: a search finding no notice costs no more round trips than before there were any.
+        query = union_all(query, notice_matching.query(keys, user))
+    # Entries first, so a notice ties after the CAF it may describe.
+    best = [(match, ("notice" if row.notice else "entry", row.id))
+            for match, row in _best(keys, session.execute(query), MAX_RESULTS)]
     if not best:
         return []
     entry_ids = [found for _, (kind, found) in best if kind == "entry"]

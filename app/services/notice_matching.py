@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, true
+from sqlalchemy import exists, literal_column, select, true
 from sqlalchemy.orm import Session
 
 from app.models import ApiClient, Authority, Child, ReceivedNotice, User
@@ -36,6 +36,8 @@ class Source:
 
 
 ECAF = Source(ECAF_KIND)
+# The candidate queries' last column: whether the row is a notice's (the search reads both in one statement).
+IS_ENTRY, IS_NOTICE = literal_column("0").label("notice"), literal_column("1").label("notice")
 
 
 def _shielded_child():
@@ -43,11 +45,11 @@ def _shielded_child():
 
 
 def query(keys: Keys, viewer: User | None):
-    """The live notices' keys worth scoring, as the index's candidate query reads entries', as `viewer`
-    may see them. Each row's `notice_id` tells it from an entry's."""
+    """The live notices' keys worth scoring, as the index's candidate query reads entries' (the same
+    columns, ending with IS_NOTICE), as `viewer` may see them."""
     return (
-        select(ReceivedNotice.id.label("notice_id"), ReceivedNotice.family_name, ReceivedNotice.date_of_birth,
-               ReceivedNotice.postcode, ReceivedNotice.nhs_number, ReceivedNotice.updated_at)
+        select(ReceivedNotice.id, ReceivedNotice.family_name, ReceivedNotice.date_of_birth,
+               ReceivedNotice.postcode, ReceivedNotice.nhs_number, ReceivedNotice.updated_at, IS_NOTICE)
         .join(ApiClient, ApiClient.id == ReceivedNotice.client_id)
         .where(candidates(keys, ReceivedNotice), ReceivedNotice.withdrawn_at.is_(None), ApiClient.revoked_at.is_(None),
                true() if sees_shielded(viewer) else ~_shielded_child())
