@@ -297,3 +297,26 @@ def test_unprintable_text_in_a_search_is_400_not_a_failure(api):
         answer = call(api["app"], register(api["runtime"], api["people"]["admin"], name="Odd"),
                       {"family_name": odd, "date_of_birth": "2016-03-04", "reason": REASON})
         assert "family_name" in assert_problem(answer, 400)["errors"]
+
+
+def test_the_same_notice_sent_twice_at_once_is_created_once(api):
+    """A retry racing the first call: the second waits for the first's row and replaces it."""
+    import threading
+    from app.api.notices import NoticeBody, _checked
+    from app.services import received_notices
+    runtime = api["runtime"]
+    fields = _checked("EHA-9", NoticeBody.model_validate(NOTICE))
+    with runtime.db.session() as session:
+        client_id = session.scalar(select(ApiClient.id).where(ApiClient.name == "Mosaic"))
+    answers = []
+
+    def second():
+        with runtime.db.session() as other:
+            answers.append(received_notices.put(other, other.get(ApiClient, client_id), "EHA-9", fields)[1])
+    with runtime.db.session() as first:
+        answers.append(received_notices.put(first, first.get(ApiClient, client_id), "EHA-9", fields)[1])
+        racing = threading.Thread(target=second)
+        racing.start()
+        racing.join(0.5)  # on PostgreSQL it waits for this transaction; on SQLite for the write lock
+    racing.join(10)
+    assert sorted(answers) == [False, True] and len(stored(runtime)) == 1

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from datetime import date
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app import audit, policy
@@ -76,16 +77,32 @@ def _not_found(session: Session, client: ApiClient, reference: str, asked: str) 
     return NoticeNotFound(reference)
 
 
+def _inserted(session: Session, client: ApiClient, reference: str, sent: dict) -> ReceivedNotice | None:
+    """A new notice, or None when the same client's same reference was sent at the same moment (a retry
+    racing the first call): the caller then replaces that one."""
+    at = now()
+    notice = ReceivedNotice(client_id=client.id, reference=reference, authority_id=client.authority_id,
+                            received_at=at, updated_at=at, **sent)
+    try:
+        with session.begin_nested():
+            session.add(notice)
+    except IntegrityError:
+        return None
+    return notice
+
+
 def put(session: Session, client: ApiClient, reference: str, fields: NoticeFields) -> tuple[ReceivedNotice, bool]:
     """Create or replace this client's notice; (notice, True when it is new or was withdrawn). A replace
     that changes nothing keeps its updated time, so repeating a PUT is harmless."""
     _checked(client, reference)
-    notice, at = _own(session, client, reference), now()
-    created = notice is None or notice.withdrawn_at is not None
-    if notice is None:
-        notice = ReceivedNotice(client_id=client.id, reference=reference, received_at=at)
-        session.add(notice)
     sent = asdict(fields)
+    notice = _own(session, client, reference)
+    if notice is None and (notice := _inserted(session, client, reference, sent)) is not None:
+        audit.record(session, "index_notice_received", notice_id=notice.id, changed=sorted(sent),
+                     status=notice.status, **_audited(client, reference))
+        return notice, True
+    notice = notice or _own(session, client, reference)
+    at, created = now(), notice.withdrawn_at is not None
     changed = sorted(key for key, value in sent.items() if getattr(notice, key) != value)
     for key in changed:
         setattr(notice, key, sent[key])
