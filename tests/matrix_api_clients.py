@@ -40,4 +40,7 @@ def cases(world: dict, ids: dict, rules) -> dict:
         "api.episode_returns_page": [Case("GET", "/api/v1/reports/episodes", lambda actor: 401)],
         # A session is no credential for a token either: OAuth's invalid_client, as for anyone.
         "api.token": [Case("POST", "/api/v1/oauth/token", lambda actor: 401, {"grant_type": "client_credentials"})],
+        "api.put_index_notice": [Case("PUT", "/api/v1/index/notices/EHA-1", lambda actor: 401, {"family_name": "Child"})],
+        "api.get_index_notice": [Case("GET", "/api/v1/index/notices/EHA-1", lambda actor: 401)],
+        "api.withdraw_index_notice": [Case("DELETE", "/api/v1/index/notices/EHA-1", lambda actor: 401)],
     }

@@ -67,7 +67,7 @@ def test_a_client_with_index_read_finds_the_caf_and_only_what_the_web_search_sho
     assert result["match"] == "exact" and result["status"] == "open" and result["home_authority"] == "Testshire"
     assert result["contact"]["name"] == "Olive Origin" and result["postcode_district"] == "TE1"
     assert set(result) == {"match", "near_because", "family_name", "date_of_birth", "postcode_district",
-                           "home_authority", "status", "last_updated", "contact", "matched_on_nhs_number"}
+                           "home_authority", "status", "last_updated", "contact", "matched_on_nhs_number", "source"}
     [searched] = audited(runtime, "index_searched")
     assert searched.actor_id is None and searched.detail["client"] == "Mosaic"
     assert searched.detail["reason"] == REASON and searched.detail["results"] == 1

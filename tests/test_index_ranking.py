@@ -7,7 +7,8 @@ import random
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from app.services.national_index import NAME_SIMILARITY, _best, _score, normalised_keys, ratio_bound
+from app.services.index_matching import NAME_SIMILARITY, _best, _score, ratio_bound
+from app.services.national_index import normalised_keys
 
 FAMILIES = ["Smith", "Smyth", "smith ", "SMITH", "Smithe", "O'Brien", "OBrien", "Obrién", "Brien", "Nowak",
             "Novak", "Nowakowska", "Kawon", "Lee", "Li", "Leigh", "Ahmed", "Ahmad", "Dahme", "de la Cruz",

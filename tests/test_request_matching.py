@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from app.services.children import normalise_postcode
-from app.services.national_index import NAME_SIMILARITY, folded_name, may_be_alike
+from app.services.index_matching import NAME_SIMILARITY, folded_name, may_be_alike
 from app.services.request_matching import Keys, best
 
 LABELS = {"family_name": "family name", "given_names": "given names", "date_of_birth": "date of birth",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from functools import wraps
 from typing import Callable
@@ -15,6 +16,9 @@ from app.web import request_db
 from app.web.access import api_client
 
 log = logging.getLogger(__name__)
+# Control characters and lone surrogates in a path (a forged %00, say): PostgreSQL refuses NUL in the audit row.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+PATH_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,11 @@ class Caller:
 def _credentials() -> str | None:
     kind, _, value = request.headers.get("Authorization", "").partition(" ")
     return value.strip() if kind.lower() == "bearer" else None
+
+
+def _audited_path() -> str:
+    """The path as the audit trail can hold it: unprintable characters written as escapes, length bounded."""
+    return _UNPRINTABLE.sub(lambda found: f"\\x{ord(found.group()):02x}", request.path)[:PATH_LIMIT]
 
 
 def caller() -> Caller:
@@ -73,10 +82,10 @@ def _audited(session, client, scopes: tuple[str, ...], scope: str, wait: int | N
     if wait is None:
         g.api_caller = Caller(client.id, client.client_id, client.name, scopes)
         return api_clients.call_audited(session, client, scopes, scope=scope, method=request.method,
-                                        path=request.path)
+                                        path=_audited_path())
     if limits.first_refusal_this_minute("client", client.client_id):
         api_clients.rate_limited(session, client, limit=rate_limits.described(limits.per_client), retry_after=wait,
-                                 method=request.method, path=request.path)
+                                 method=request.method, path=_audited_path())
     return False
 
 

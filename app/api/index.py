@@ -47,6 +47,16 @@ class Contact(BaseModel):
     email: str | None = None
 
 
+class Source(BaseModel):
+    """Where the result comes from: a CAF held in eCAF, or an assessment another system reported."""
+    kind: str = Field(..., description="ecaf: a CAF in eCAF. received_notice: an assessment held in another "
+                                       "system, reported to the index; not an eCAF CAF, ask the contact")
+    description: str = Field(..., examples=["Early Help Assessment reported by Mosaic (Testshire)"])
+    assessment: str = Field(..., description="CAF, or the kind the reporting system named")
+    system: str | None = Field(None, description="The reporting client system's name")
+    authority: str | None = Field(None, description="The reporting client's authority")
+
+
 class IndexResult(BaseModel):
     """That a CAF exists, its status, its authority and whom to contact: never what it holds."""
     match: str = Field(..., description="exact or near")
@@ -59,6 +69,7 @@ class IndexResult(BaseModel):
     last_updated: datetime
     contact: Contact
     matched_on_nhs_number: bool
+    source: Source
 
 
 class IndexAnswer(BaseModel):
@@ -88,7 +99,10 @@ def _shown(result) -> dict:
                        family_name=result.family_name or None, date_of_birth=result.date_of_birth,
                        postcode_district=result.postcode_district, home_authority=result.home_authority,
                        status=result.status, last_updated=result.last_updated, contact=Contact(**result.contact),
-                       matched_on_nhs_number=result.by_nhs_number).model_dump(mode="json")
+                       matched_on_nhs_number=result.by_nhs_number,
+                       source=Source(kind=result.source.kind, description=result.source.description,
+                                     assessment=result.source.assessment, system=result.source.system,
+                                     authority=result.source.authority)).model_dump(mode="json")
 
 
 def install(bp) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, request
 
-from app.api import index, oauth, rate_limits, reports
+from app.api import index, notices, oauth, rate_limits, reports
 from app.api.paths import BODY_LIMIT, PREFIX
 from app.api.spec import document, spec
 from app.web.access import api_client
@@ -26,6 +26,7 @@ def openapi():
 index.install(bp)
 oauth.install(bp)
 reports.install(bp)
+notices.install(bp)
 
 
 def install(app: Flask, csrf) -> None:

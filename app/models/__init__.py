@@ -15,6 +15,7 @@ from .passkeys import Passkey, PasskeyChallenge, PasskeyRequirement
 from .people import ORGANISATION_KINDS, ROLES, VETTING_TYPES, Authority, Organisation, User
 from .process import ProcessMigration, ProcessVersion
 from .process_draft import ProcessDraft
+from .received_notice import NOTICE_STATUSES, ReceivedNotice
 from .services import SERVICE_REQUEST_STATUSES, Attachment, Contribution, Service, ServiceRequest, ServiceTeamMember
 from .search_request import SearchRequest, SearchRequestChild
 from .share import SHARE_STATUSES, ShareDecision
@@ -30,6 +31,6 @@ __all__ = [
     "SearchRequest", "SearchRequestChild", "SignInThrottle", "TRANSFER_STATUSES", "TransferRequest", "User",
     "WebSession", "Passkey", "PasskeyChallenge", "PasskeyRequirement", "SHARE_STATUSES", "ShareDecision",
     "AdultRelationship", "Family", "FamilyAdult", "FamilyChild",
-    "API_SCOPES", "ApiClient", "ApiToken",
+    "API_SCOPES", "ApiClient", "ApiToken", "NOTICE_STATUSES", "ReceivedNotice",
     "HEADLINE_OUTCOMES", "OUTCOME_STAGES", "PROGRESS_LABELS", "OutcomeRecord",
 ]

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from app import nhs_number
-from app.services.national_index import NAME_SIMILARITY, compare_birth, compare_postcode, exact_name, folded_name, \
+from app.services.index_matching import NAME_SIMILARITY, compare_birth, compare_postcode, exact_name, folded_name, \
     may_be_alike, name_ratio
 
 LABELS = {"family_name": "family name", "given_names": "given names", "date_of_birth": "date of birth",

@@ -19,7 +19,7 @@ from app.clock import now
 from app.models import Child, Episode, SearchRequest, SearchRequestChild, User
 from app.services.children import normalise_postcode
 from app.services import request_matching
-from app.services.national_index import district, swapped
+from app.services.index_matching import district, swapped
 from app.services.query_plans import plan_for_values
 
 MAX_CANDIDATES = 20
