@@ -282,7 +282,7 @@ def test_the_openapi_document_describes_every_answer(api):
     assert {"200", "201", "400", "401", "403", "404", "413", "415"} <= set(operations["put"]["responses"])
     assert {"200", "400", "401", "403", "404"} <= set(operations["get"]["responses"])
     assert {"204", "400", "401", "403", "404"} <= set(operations["delete"]["responses"])
-    assert all(op["security"] == [{"client": []}] for op in operations.values())
+    assert all(op["security"] == [{"client": []}, {"oauth": ["index:notify"]}] for op in operations.values())
     [parameter] = operations["get"]["parameters"]
     assert parameter["name"] == "reference" and parameter["in"] == "path"
     source = document["components"]["schemas"]
