@@ -14,27 +14,29 @@ from app.models import ApiClient, Episode, TransferRequest, User
 from app.services import api_clients
 from tests.journeys import prepare
 from tests.test_api_index import assert_problem, audited, call, register
-from tests.test_episode_transfer import newshire  # noqa: F401
+from tests import test_episode_transfer
 from tests.test_episode_transfer import snapshot as every_row
 from tests.web import make_app
 
 ASKS = "/api/v1/transfers/requests"
 IMPORT = "/api/v1/transfers/import"
 REASON = "The family moved to Newshire on 1 December"
+newshire = test_episode_transfer.newshire  # the receiving authority, as a fixture here
 
 
 @pytest.fixture
-def two(runtime, people, newshire):  # noqa: F811
+def two(runtime, people, request):
     """Testshire holds a consented episode; each authority has a client system with `transfers`."""
+    receiving = request.getfixturevalue("newshire")
     episode_id = prepare(runtime, people)
     with runtime.db.session() as session:
         episode = session.get(Episode, episode_id)
         child = {"reference": episode.reference, "given_names": episode.child.given_names,
                  "family_name": episode.child.family_name, "date_of_birth": episode.child.date_of_birth.isoformat()}
-    return {"app": make_app(runtime), "runtime": runtime, "people": people, "newshire": newshire,
+    return {"app": make_app(runtime), "runtime": runtime, "people": people, "newshire": receiving,
             "episode": episode_id, "child": child,
             "sender": register(runtime, people["admin"], scopes=("transfers",), name="Testshire Mosaic"),
-            "receiver": register(runtime, newshire["admin"], scopes=("transfers",), name="Newshire Liquidlogic")}
+            "receiver": register(runtime, receiving["admin"], scopes=("transfers",), name="Newshire Liquidlogic")}
 
 
 def snapshot(runtime) -> dict:
@@ -81,7 +83,7 @@ def get(two, path: str, credentials):
 # ---------------------------------------------------------------- the whole journey, by clients only
 
 def test_two_client_systems_move_an_episode_between_authorities(two):
-    runtime, newshire = two["runtime"], two["newshire"]
+    runtime, receiving = two["runtime"], two["newshire"]
     asked = ask(two, reference=two["child"]["reference"].lower())
     assert asked["status"] == "requested" and asked["side"] == "asking"
     assert asked["reference"] == two["child"]["reference"] and asked["given_names"] == "Casey"
@@ -130,8 +132,8 @@ def test_two_client_systems_move_an_episode_between_authorities(two):
     assert answer["transferred_from"] == two["child"]["reference"] and answer["reference"].startswith("NEW-")
     with runtime.db.session() as session:
         moved = session.scalar(select(Episode).where(Episode.transferred_from == two["child"]["reference"]))
-        assert moved.reference == answer["reference"] and moved.authority_id == newshire["authority"]
-        assert moved.lead_professional_id == newshire["lead"] and moved.status == "open"
+        assert moved.reference == answer["reference"] and moved.authority_id == receiving["authority"]
+        assert moved.lead_professional_id == receiving["lead"] and moved.status == "open"
         assert session.get(Episode, two["episode"]).status == "closed"
         used = session.get(TransferRequest, asked["id"])
         assert used.status == "used" and used.new_episode_id == moved.id and used.used_by_id is None
@@ -311,3 +313,25 @@ def test_the_openapi_document_describes_every_transfer_call(two):
     assert set(paths[f"{one}/decision"]["post"]["responses"]) >= {"200", "400", "401", "403", "404", "409", "422"}
     assert set(paths[f"{one}/export"]["get"]["responses"]) >= {"200", "404", "409", "410", "503"}
     assert set(paths[IMPORT]["post"]["responses"]) >= {"201", "400", "401", "403", "413", "415", "422"}
+
+
+def test_odd_documents_are_problems_never_500(two, runtime):
+    before = snapshot(runtime)
+    for depth, status in ((5000, 400), (900, 400), (101, 400)):
+        deep = ('{"document": {"format": "ecaf-episode-export", "x": ' + "[" * depth + "]" * depth +
+                '}, "lead_professional_email": "a@b.test"}')
+        assert_problem(call(two["app"], two["receiver"], deep, path=IMPORT), status)
+    huge = {"format": "ecaf-episode-export", "schema_version": 10**100, "episode": {"id": 10**40}}
+    assert "schema version" in assert_problem(do_import(two, huge), 422)["detail"]
+    assert assert_problem(do_import(two, [1, 2]), 400)["errors"] == {"document": "Input should be a valid dictionary"}
+    assert snapshot(runtime) == before
+
+
+def test_a_real_export_is_far_shallower_than_the_limit(two):
+    from app.api.transfers import MAX_DEPTH
+    _, document = released_file(two)
+
+    def depth(value) -> int:
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        return 1 + max((depth(v) for v in children), default=0)
+    assert depth(document) < MAX_DEPTH // 3

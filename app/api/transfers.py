@@ -30,6 +30,8 @@ from app.web import request_db, runtime
 TAGS = ["transfers"]
 ONE = "/transfers/requests/<int(min=1, max=2147483647):request_id>"
 IMPORT_ENDPOINT = "api.import_transfer"
+# Far deeper than an export's workflow state or form data; the checks that follow recurse.
+MAX_DEPTH = 100
 # The service's field names -> the body's.
 _FIELDS = {"decision_reason": "reason"}
 
@@ -100,15 +102,21 @@ class Refused(Problem):
         return answer
 
 
-def _has_nul(value) -> bool:
-    """PostgreSQL holds no NUL in text, so no file eCAF gave out contains one."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
+def _document_problem(document: dict) -> str | None:
+    """What no file eCAF gave out can hold: a NUL (PostgreSQL holds none in text) or nesting deeper than
+    any export's. Walked without recursion, so no depth a client sends can break the walk itself."""
+    waiting = [(document, 1)]
+    while waiting:
+        value, depth = waiting.pop()
+        if depth > MAX_DEPTH:
+            return "The document is nested too deeply"
+        if isinstance(value, str) and "\x00" in value:
+            return "Remove the control characters"
+        if isinstance(value, dict):
+            waiting.extend((part, depth + 1) for pair in value.items() for part in pair)
+        elif isinstance(value, list):
+            waiting.extend((part, depth + 1) for part in value)
+    return None
 
 
 def install(bp) -> None:
@@ -207,9 +215,12 @@ def install(bp) -> None:
                    tags=TAGS, security=SECURITY, operation_id="importTransfer")
     def import_transfer(json: TransferImport):
         """Import a released episode into the client's authority, with its new lead professional."""
-        if _has_nul(json.document) or CONTROL.search(json.lead_professional_email):
-            raise Problem(400, "Some fields are missing or invalid.", errors={
-                "document" if _has_nul(json.document) else "lead_professional_email": "Remove the control characters"})
+        errors = {"document": _document_problem(json.document),
+                  "lead_professional_email": "Remove the control characters"
+                  if CONTROL.search(json.lead_professional_email) else None}
+        if any(errors.values()):
+            raise Problem(400, "Some fields are missing or invalid.",
+                          errors={field: message for field, message in errors.items() if message})
         try:
             episode = client_transfers.import_document(runtime(), caller().id, json.document,
                                                        json.lead_professional_email)
