@@ -219,6 +219,16 @@ def test_a_release_after_someone_declined_is_409_and_bad_input_is_400(two, runti
         "The child still lives here"
 
 
+def test_a_reference_naming_no_row_is_kept_as_typed(two):
+    # Twelve digits name no episode id (beyond PostgreSQL's integer): recorded, and nothing matched.
+    asked = ask(two, reference="TST-999999999999")
+    assert asked["status"] == "requested" and asked["reference"] == "TST-999999999999"
+    assert get(two, ASKS, two["sender"]).get_json()["to_decide"] == []
+    odd = call(two["app"], two["sender"], {"decision": "release", "reason": "Moved\x00"},
+               path=f"{ASKS}/{asked['id']}/decision")
+    assert assert_problem(odd, 400)["errors"] == {"reason": "Remove the control characters"}
+
+
 def test_one_release_at_a_time_is_422(two):
     first, second = ask(two), ask(two)
     assert decide(two, first["id"]).status_code == 200
@@ -231,7 +241,7 @@ def test_one_release_at_a_time_is_422(two):
     ({"reason": ""}, "reason"), ({"date_of_birth": "9999-12-31"}, "date_of_birth"),
     ({"date_of_birth": "0001-01-01"}, "date_of_birth"), ({"family_name": "Child\x00"}, "family_name"),
     ({"reason": "x" * 2001}, "reason"), ({"date_of_birth": "yesterday"}, "date_of_birth"),
-    ({"extra": 1}, "extra"), ({"given_names": 12}, "given_names"),
+    ({"extra": 1}, "extra"), ({"given_names": 12}, "given_names"), ({"reason": "Moved\x00"}, "reason"),
 ])
 def test_bad_requests_are_400_naming_the_field_and_record_nothing(two, runtime, changes, field):
     before = snapshot(runtime)
@@ -324,6 +334,9 @@ def test_odd_documents_are_problems_never_500(two, runtime):
     huge = {"format": "ecaf-episode-export", "schema_version": 10**100, "episode": {"id": 10**40}}
     assert "schema version" in assert_problem(do_import(two, huge), 422)["detail"]
     assert assert_problem(do_import(two, [1, 2]), 400)["errors"] == {"document": "Input should be a valid dictionary"}
+    surrogate = '{"document": {"format": "ecaf-episode-export", "x": ["\\ud800"]}, "lead_professional_email": "a@b.test"}'
+    assert assert_problem(call(two["app"], two["receiver"], surrogate, path=IMPORT), 400)["errors"] == \
+        {"document": "Remove the control characters"}
     assert snapshot(runtime) == before
 
 

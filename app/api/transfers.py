@@ -102,6 +102,15 @@ class Refused(Problem):
         return answer
 
 
+def _is_text(value: str) -> bool:
+    """False for a lone surrogate (JSON allows "\\ud800"; UTF-8, and so the database, does not)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _document_problem(document: dict) -> str | None:
     """What no file eCAF gave out can hold: a NUL (PostgreSQL holds none in text) or nesting deeper than
     any export's. Walked without recursion, so no depth a client sends can break the walk itself."""
@@ -110,7 +119,7 @@ def _document_problem(document: dict) -> str | None:
         value, depth = waiting.pop()
         if depth > MAX_DEPTH:
             return "The document is nested too deeply"
-        if isinstance(value, str) and "\x00" in value:
+        if isinstance(value, str) and ("\x00" in value or not value.isascii() and not _is_text(value)):
             return "Remove the control characters"
         if isinstance(value, dict):
             waiting.extend((part, depth + 1) for pair in value.items() for part in pair)

@@ -27,6 +27,7 @@ RELEASE_DAYS = 14
 REASON_LIMIT = 2000
 LIST_LIMIT = 100
 _REFERENCE = re.compile(r"^([A-Z0-9]{1,20})-(\d{1,12})$")
+_LARGEST_ID = 2**31 - 1
 
 
 @dataclass
@@ -97,6 +98,8 @@ def _matching_episode(session: Session, reference: str, given_names: str, family
                       date_of_birth: date) -> Episode | None:
     """The open episode with this reference, whose child has these names and date of birth."""
     code, number = _REFERENCE.match(reference).groups()
+    if int(number) > _LARGEST_ID:
+        return None  # no episode has that id, and PostgreSQL's integer could not even compare it
     return session.scalar(
         select(Episode).join(Authority, Authority.id == Episode.authority_id).join(Child, Child.id == Episode.child_id)
         .where(Episode.id == int(number), Authority.code == code, Episode.status.in_(("open", "error", "suspended")),
