@@ -154,6 +154,8 @@ def test_the_web_page_names_a_client_system_as_asker_and_decider(two, web):
     adam = _signed_in(web, "adam", web["secrets"]["admin"])
     page = adam.get(f"/transfers/requests/{asked['id']}").get_data(as_text=True)
     assert "Newshire Liquidlogic (client system)" in page and "Testshire Mosaic (client system)" in page
+    trail = adam.get(f"/episodes/{two['episode']}/audit").get_data(as_text=True)
+    assert "Testshire Mosaic (client system)" in trail, "the audit trail names the client, not eCAF"
 
 
 # ---------------------------------------------------------------- who may not

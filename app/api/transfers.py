@@ -29,7 +29,6 @@ from app.web import request_db, runtime
 
 TAGS = ["transfers"]
 ONE = "/transfers/requests/<int(min=1, max=2147483647):request_id>"
-IMPORT_ENDPOINT = "api.import_transfer"
 # Far deeper than an export's workflow state or form data; the checks that follow recurse.
 MAX_DEPTH = 100
 # The service's field names -> the body's.
