@@ -350,3 +350,18 @@ def test_a_real_export_is_far_shallower_than_the_limit(two):
         children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
         return 1 + max((depth(v) for v in children), default=0)
     assert depth(document) < MAX_DEPTH // 3
+
+
+def test_a_shielded_childs_episode_is_left_to_people(two, runtime):
+    from app.models import Child
+    from tests.transfer_release import release
+    with runtime.db.session() as session:
+        session.get(Child, two["people"]["child"]).shielded = True
+    asked = ask(two)
+    assert get(two, ASKS, two["sender"]).get_json()["to_decide"] == []
+    assert_problem(get(two, f"{ASKS}/{asked['id']}", two["sender"]), 404)
+    assert_problem(decide(two, asked["id"]), 404)
+    release(runtime, asked["id"], two["people"]["admin"])
+    for credentials in (two["sender"], two["receiver"]):
+        assert_problem(fetch(two, asked["id"], credentials), 404)
+    assert get(two, f"{ASKS}/{asked['id']}", two["receiver"]).get_json()["status"] == "released"

@@ -10,11 +10,13 @@
 - A client system with the `transfers` scope, while live, acts for its authority as that authority's
   administrator would: it asks and imports for it, and releases or declines requests for its episodes.
   The signed file is also given to a client of the authority a live release names, so that two case
-  systems can move an episode with no file carried by hand.
+  systems can move an episode with no file carried by hand. A shielded child's episode is the
+  exception: as on the index, a client system never sees one, so only a person releases it and
+  sends its file.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, false, select
+from sqlalchemy import and_, exists, false, select, true
 from sqlalchemy.orm import Session
 
 from app.clock import now
@@ -46,6 +48,10 @@ def is_transfer_client(actor: User | ApiClient | None) -> bool:
             and client_may(actor, TRANSFERS_SCOPE))
 
 
+def _shielded(episode: Episode | None) -> bool:
+    return episode is not None and episode.child is not None and bool(episode.child.shielded)
+
+
 def acting_authority_id(actor: User | ApiClient | None) -> int | None:
     """The authority a person or a client system acts for."""
     if isinstance(actor, ApiClient):
@@ -73,7 +79,7 @@ def may_decide_transfer(session: Session, user: User | ApiClient | None, episode
     administrator of the episode's authority, or its current lead professional while they may open it."""
     if isinstance(user, ApiClient):
         return (episode is not None and episode.status != "deleted" and is_transfer_client(user)
-                and episode.authority_id == user.authority_id)
+                and episode.authority_id == user.authority_id and not _shielded(episode))
     if episode is None or not is_usable(user) or episode.status == "deleted":
         return False
     if user.role == "administrator":
@@ -94,7 +100,7 @@ def may_fetch_transfer_file(session: Session, actor: User | ApiClient | None, re
     if may_decide_transfer(session, actor, request.episode):
         return True
     return (is_transfer_client(actor) and request.status in ("released", "used")
-            and is_released_to(request, actor.authority_id))
+            and is_released_to(request, actor.authority_id) and not _shielded(request.episode))
 
 
 def is_released_to(release: TransferRequest, authority_id: int | None) -> bool:
@@ -107,7 +113,8 @@ def incoming_transfer_filter(user: User | ApiClient | None):
     if isinstance(user, ApiClient):
         if not is_transfer_client(user):
             return false()
-        return and_(Episode.authority_id == user.authority_id, Episode.status != "deleted")
+        shielded = exists().where(Child.id == Episode.child_id, Child.shielded == true())
+        return and_(Episode.authority_id == user.authority_id, Episode.status != "deleted", ~shielded)
     if not is_usable(user):
         return false()
     if user.role == "administrator":
