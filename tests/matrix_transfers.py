@@ -69,4 +69,14 @@ def cases(world: dict, ids: dict, rules) -> dict:
         "transfer_requests.transfer_file": [
             Case("GET", f"/transfers/requests/{released}/transfer.json", request_page(deciders)),
             Case("GET", f"/transfers/requests/{waiting}/transfer.json", request_page(set()))],
+        # The JSON API reads no session: whoever is signed in is as unknown there as anyone (401).
+        # What clients may do is tested in tests/test_api_transfers.py.
+        **{endpoint: [Case(method, f"/api/v1/transfers/{path}", lambda actor: 401, body)]
+           for endpoint, method, path, body in (
+               ("api.ask_for_transfer", "POST", "requests", {"reference": "TST-000001"}),
+               ("api.list_transfer_requests", "GET", "requests", None),
+               ("api.get_transfer_request", "GET", f"requests/{waiting}", None),
+               ("api.decide_transfer_request", "POST", f"requests/{waiting}/decision", {"decision": "release"}),
+               ("api.fetch_transfer_file", "GET", f"requests/{released}/export", None),
+               ("api.import_transfer", "POST", "import", {"document": "{}"}))},
     }

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, request
 
-from app.api import index, notices, oauth, rate_limits, reports
-from app.api.paths import BODY_LIMIT, PREFIX
+from app.api import index, notices, oauth, rate_limits, reports, transfers
+from app.api.paths import BODY_LIMIT, LARGER_BODIES, PREFIX
 from app.api.spec import document, spec
 from app.web.access import api_client
 
@@ -13,7 +13,7 @@ bp = Blueprint("api", __name__, url_prefix=PREFIX)
 
 @bp.before_request
 def small_bodies():
-    request.max_content_length = BODY_LIMIT
+    request.max_content_length = LARGER_BODIES.get(request.endpoint, BODY_LIMIT)
 
 
 @bp.get("/openapi.json")
@@ -27,6 +27,7 @@ index.install(bp)
 oauth.install(bp)
 reports.install(bp)
 notices.install(bp)
+transfers.install(bp)
 
 
 def install(app: Flask, csrf) -> None:

@@ -79,7 +79,11 @@ def json_body(view):
     def checked(*args, **kwargs):
         if request.mimetype != "application/json":
             raise Problem(415)
-        if request.get_json(silent=True) is None:
+        try:
+            body = request.get_json(silent=True)
+        except RecursionError:  # nested deeper than the parser goes: no real call looks like that
+            raise Problem(400, "The request body is nested too deeply.") from None
+        if body is None:
             raise Problem(400, "The request body is not valid JSON.")
         return view(*args, **kwargs)
     return checked

@@ -91,10 +91,18 @@ def _page_of(session: Session, where: list, number: int) -> Page:
              .where(*where).order_by(AuditEvent.seq.desc(), AuditEvent.id.desc())
              .offset((number - 1) * PAGE_SIZE).limit(PAGE_SIZE + 1))
     rows = session.execute(query).all()
-    entries = [Entry(event, person or ("eCAF" if event.actor_id is None else "Unknown account"), organisation,
+    entries = [Entry(event, person or _not_a_person(event), organisation,
                      f"{code or 'CAF'}-{event.episode_id:06d}" if event.episode_id is not None else None)
                for event, person, organisation, code in rows[:PAGE_SIZE]]
     return Page(entries, number, len(rows) > PAGE_SIZE)
+
+
+def _not_a_person(event: AuditEvent) -> str:
+    """A row no account caused: a client system's call (named as the pages name it), or eCAF's own."""
+    client = (event.detail or {}).get("client")
+    if event.actor_id is None:
+        return f"{client} (client system)" if isinstance(client, str) else "eCAF"
+    return "Unknown account"
 
 
 # ---------------------------------------------------------------- an administrator's trail

@@ -13,12 +13,12 @@ from app import audit, membership, policy
 from app.clock import now
 from app.engine import transfer as engine_transfer
 from app.engine.context import StepContext
-from app.models import Artefact, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, TransferRequest, User
+from app.models import ApiClient, Artefact, Consent, ConsentExclusion, Episode, HumanTask, IndexEntry, TransferRequest, User
 from app.models.episode import MOVED_OUTCOME
 from handlers import index
 
 from .checks import Transfer, check
-from .common import MOVED_REASON, TransferRefused, parse_date, parse_datetime
+from .common import MOVED_REASON, TransferRefused, acted_by, parse_date, parse_datetime, user_id_of
 from .document import parse
 
 if TYPE_CHECKING:
@@ -27,15 +27,18 @@ if TYPE_CHECKING:
     from app.jobs.runtime import Runtime
 
 
-def import_episode(runtime: Runtime, raw: str | bytes | dict, importer_id: int,
-                   lead_professional_email: str) -> Episode:
-    """Move the exported episode into the importer's authority; returns the new episode.
+def import_episode(runtime: Runtime, raw: str | bytes | dict, importer_id: int | None,
+                   lead_professional_email: str, *, client_id: int | None = None) -> Episode:
+    """Move the exported episode into the importer's authority (a person's, or with `client_id` a
+    client system's); returns the new episode.
 
     Raises TransferRefused (after auditing the refusal in its own transaction) and changes nothing else."""
     document: dict | None = None
+    acted = {"actor_id": importer_id}
     try:
         with runtime.db.session() as session:
-            importer = session.get(User, importer_id)
+            importer = session.get(ApiClient, client_id) if client_id is not None else session.get(User, importer_id)
+            acted = acted_by(importer) if importer is not None else acted
             if not policy.may_receive_transfers(importer):
                 raise TransferRefused("Only an administrator of the receiving local authority can import an episode")
             document = parse(raw, runtime.config)
@@ -44,25 +47,25 @@ def import_episode(runtime: Runtime, raw: str | bytes | dict, importer_id: int,
             session.flush()
             episode.authority  # loaded now: the caller reads the reference after the session ends
     except TransferRefused as refusal:
-        _record_refusal(runtime.db, importer_id, refusal, document)
+        _record_refusal(runtime.db, acted, refusal, document)
         raise
     except (IntegrityError, StaleDataError):
         refusal = TransferRefused("The episode or the child's record changed while it was being imported "
                                   "(someone else may have started or imported an episode for this child). "
                                   "Nothing was changed: try again")
-        _record_refusal(runtime.db, importer_id, refusal, document)
+        _record_refusal(runtime.db, acted, refusal, document)
         raise refusal from None
     engine_transfer.announce(runtime.engine, episode, outbox)
     return episode
 
 
-def _record_refusal(db: Database, importer_id: int | None, refusal: TransferRefused, document: dict | None) -> None:
+def _record_refusal(db: Database, acted: dict, refusal: TransferRefused, document: dict | None) -> None:
     part = (document or {}).get("episode") or {}
     with db.session() as session:
         source_id = part.get("id") if isinstance(part.get("id"), int) else None
         known = source_id is not None and session.get(Episode, source_id) is not None
         named = (document or {}).get("transfer")
-        audit.record(session, "episode_import_refused", actor_id=importer_id,
+        audit.record(session, "episode_import_refused", **acted,
                      episode_id=source_id if known else None, reason=refusal.message,
                      problems=refusal.problems[:10] or None, source_reference=part.get("reference"),
                      release_id=named.get("release_id") if isinstance(named, dict) else None)
@@ -81,19 +84,19 @@ def carry_over(session: Session, transfer: Transfer, config: Config) -> tuple[Ep
     renumbering.tasks = _copy_tasks(session, transfer, episode)
     renumbering.artefacts = _copy_artefacts(session, transfer, episode, renumbering.tasks)
     _copy_consents(session, transfer, episode, renumbering.artefacts)
-    membership.appoint_lead(session, episode, transfer.lead, by_id=transfer.importer.id)
+    membership.appoint_lead(session, episode, transfer.lead, by_id=user_id_of(transfer.importer))
     session.flush()
     session.refresh(episode, ["lead_professional"])
     workflow = transfer.document["workflow"]
     ready = engine_transfer.adopt_state(session, episode, workflow["state"], workflow["serializer_version"],
                                         renumbering)
     _hand_over_tasks(ready, transfer.lead)
-    ctx = StepContext(session=session, episode=episode, config=config, actor_id=transfer.importer.id,
+    ctx = StepContext(session=session, episode=episode, config=config, actor_id=user_id_of(transfer.importer),
                       task_id="transfer")
     _repoint_index_entry(session, transfer, episode, ctx)
     _tell_lead_professional(ctx, transfer, episode)
     _use_release(session, transfer, episode)
-    audit.record(session, "episode_imported", actor_id=transfer.importer.id, episode_id=episode.id,
+    audit.record(session, "episode_imported", **acted_by(transfer.importer), episode_id=episode.id,
                  transferred_from=source.reference, from_authority=source.authority.code,
                  source_episode_id=source.id, lead_professional_id=transfer.lead.id,
                  checksum=transfer.document["checksum"]["value"], release_id=transfer.release.release_id)
@@ -106,7 +109,7 @@ def _use_release(session: Session, transfer: Transfer, episode: Episode) -> None
     used = session.execute(update(TransferRequest).where(
         TransferRequest.id == transfer.release.id, TransferRequest.status == "released",
         TransferRequest.expires_at > moment).values(
-        status="used", used_at=moment, used_by_id=transfer.importer.id, new_episode_id=episode.id)
+        status="used", used_at=moment, used_by_id=user_id_of(transfer.importer), new_episode_id=episode.id)
         .execution_options(synchronize_session=False))
     if used.rowcount != 1:
         raise StaleDataError("the release was used or expired while the episode was being imported")
@@ -118,7 +121,7 @@ def _close_source(session: Session, transfer: Transfer) -> None:
     for task in session.scalars(select(HumanTask).where(HumanTask.episode_id == source.id,
                                                         HumanTask.status == "ready")):
         task.status, task.completed_at = "cancelled", moment
-    audit.record(session, "episode_transferred_out", actor_id=transfer.importer.id, episode_id=source.id,
+    audit.record(session, "episode_transferred_out", **acted_by(transfer.importer), episode_id=source.id,
                  reason=MOVED_REASON, to_authority=transfer.receiving.code, release_id=transfer.release.release_id)
 
 

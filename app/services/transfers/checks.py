@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from app import nhs_number, policy
 from app.clock import now
 from app.engine import transfer as engine_transfer
-from app.models import (OPEN_STATUSES, ORGANISATION_KINDS, Authority, Child, Episode, Organisation, ProcessVersion,
+from app.models import (OPEN_STATUSES, ApiClient, ORGANISATION_KINDS, Authority, Child, Episode, Organisation, ProcessVersion,
                         TransferRequest, User)
 from app.models.episode import MOVED_OUTCOME
 from app.models.services import Contribution, ServiceRequest
@@ -30,7 +30,7 @@ class Transfer:
     source: Episode
     child: Child
     version: ProcessVersion
-    importer: User
+    importer: User | ApiClient
     receiving: Authority
     lead: User
     users: dict[str, int]  # email -> user id, for everyone the document names
@@ -38,10 +38,10 @@ class Transfer:
     release: TransferRequest
 
 
-def _receiving_authority(session: Session, importer: User | None) -> Authority:
+def _receiving_authority(session: Session, importer: User | ApiClient | None) -> Authority:
     if not policy.may_receive_transfers(importer):
         raise TransferRefused("Only an administrator of the receiving local authority can import an episode")
-    return session.get(Authority, policy.authority_id_of(importer))
+    return session.get(Authority, policy.acting_authority_id(importer))
 
 
 def _release(session: Session, document: dict, receiving: Authority, lock: bool) -> TransferRequest:
@@ -235,7 +235,7 @@ def _organisations(session: Session, document: dict) -> dict[int, int]:
     return found
 
 
-def check(session: Session, document: dict, importer: User | None, lead_email: str, *,
+def check(session: Session, document: dict, importer: User | ApiClient | None, lead_email: str, *,
           lock: bool = False) -> Transfer:
     """Every rule an import must pass, in the order a person would want to hear about them."""
     receiving = _receiving_authority(session, importer)

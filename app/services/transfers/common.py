@@ -5,7 +5,7 @@ import hashlib
 import json
 from datetime import date, datetime
 
-from app.models import Authority, User
+from app.models import ApiClient, Authority, User
 
 FORMAT = "ecaf-episode-export"
 SCHEMA_VERSION = 1
@@ -24,6 +24,20 @@ class TransferRefused(Exception):
         self.message = message
         self.problems = problems or []
         self.field = field
+
+
+def acted_by(actor: User | ApiClient | None) -> dict:
+    """Who an audit row names: a person by id, or a client system by name (no person stands behind
+    its call, so its rows carry no actor id)."""
+    if isinstance(actor, ApiClient):
+        return {"actor_id": None, "client": actor.name, "client_ref": actor.client_id,
+                "authority_id": actor.authority_id}
+    return {"actor_id": actor.id if actor is not None else None}
+
+
+def user_id_of(actor: User | ApiClient | None) -> int | None:
+    """The person acting, for the columns that name one; None for a client system."""
+    return actor.id if isinstance(actor, User) else None
 
 
 def iso(value: date | datetime | None) -> str | None:

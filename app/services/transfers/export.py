@@ -10,19 +10,25 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.clock import now
 from app.config import Config
-from app.models import (Artefact, Child, Consent, ConsentExclusion, Episode, EpisodeMember, HumanTask, IndexEntry,
+from app.models import (ApiClient, Artefact, Child, Consent, ConsentExclusion, Episode, EpisodeMember, HumanTask, IndexEntry,
                         ProcessVersion, TransferRequest, User)
 
-from .common import FORMAT, SCHEMA_VERSION, authority_part, checksum, email_of, iso
+from .common import FORMAT, SCHEMA_VERSION, acted_by, authority_part, checksum, email_of, iso
 from .document import sign
 
 
-def _document(session: Session, episode: Episode, user: User) -> dict:
+def _exporter(actor: User | ApiClient) -> dict:
+    if isinstance(actor, ApiClient):
+        return {"email": None, "name": f"{actor.name} (client system)", "role": "client system"}
+    return {"email": actor.email, "name": actor.full_name, "role": actor.role}
+
+
+def _document(session: Session, episode: Episode, user: User | ApiClient) -> dict:
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
         "exported_at": now().isoformat(),
-        "exported_by": {"email": user.email, "name": user.full_name, "role": user.role},
+        "exported_by": _exporter(user),
         **content(session, episode),
     }
 
@@ -37,7 +43,7 @@ def export_episode(session: Session, episode: Episode, user: User) -> dict:
     return document
 
 
-def export_for_transfer(session: Session, release: TransferRequest, user: User, config: Config) -> dict:
+def export_for_transfer(session: Session, release: TransferRequest, user: User | ApiClient, config: Config) -> dict:
     """The episode a live release names, with the release, signed with the deployment's transfer key.
     The caller checks the policy and that the release is live."""
     episode = release.episode
@@ -50,7 +56,7 @@ def export_for_transfer(session: Session, release: TransferRequest, user: User, 
     }
     document["checksum"] = {"algorithm": "sha256", "value": checksum(document)}
     document["signature"] = sign(document, config)
-    audit.record(session, "episode_exported", actor_id=user.id, episode_id=episode.id,
+    audit.record(session, "episode_exported", **acted_by(user), episode_id=episode.id,
                  reference=episode.reference, checksum=document["checksum"]["value"], purpose="transfer",
                  release_id=release.release_id, released_to=release.to_authority.code)
     return document

@@ -18,15 +18,16 @@ from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.clock import now
-from app.models import Authority, Child, Episode, TransferRequest, User
+from app.models import ApiClient, Authority, Child, Episode, TransferRequest, User
 
 from .checks import check_nothing_pending, check_source_open
-from .common import TransferRefused
+from .common import TransferRefused, acted_by, user_id_of
 
 RELEASE_DAYS = 14
 REASON_LIMIT = 2000
 LIST_LIMIT = 100
 _REFERENCE = re.compile(r"^([A-Z0-9]{1,20})-(\d{1,12})$")
+_LARGEST_ID = 2**31 - 1
 
 
 @dataclass
@@ -39,7 +40,21 @@ class RequestProblems(Exception):
         return "; ".join(self.errors.values())
 
 
-def request_transfer(session: Session, user: User, reference: str, given_names: str, family_name: str,
+class AlreadyDecided(RequestProblems):
+    """Someone decided the request first: nothing was changed."""
+
+
+class NotReleasable(RequestProblems):
+    """The episode cannot be released now (the import would refuse it): why, under "decision"."""
+
+
+def _asker(actor: User | ApiClient) -> dict:
+    if isinstance(actor, ApiClient):
+        return {"requested_by_client_id": actor.id}
+    return {"requested_by_id": actor.id}
+
+
+def request_transfer(session: Session, user: User | ApiClient, reference: str, given_names: str, family_name: str,
                      date_of_birth: date | None, reason: str) -> TransferRequest:
     """Record the request. The caller has checked `policy.may_receive_transfers`."""
     reference = (reference or "").strip().upper()
@@ -58,23 +73,24 @@ def request_transfer(session: Session, user: User, reference: str, given_names: 
         errors["reason"] = f"The reason must be {REASON_LIMIT} characters or fewer"
     if errors:
         raise RequestProblems(errors)
-    authority_id = policy.authority_id_of(user)
+    authority_id = policy.acting_authority_id(user)
     episode = _matching_episode(session, reference, given_names.strip(), family_name.strip(), date_of_birth)
     if episode is not None and episode.authority_id == authority_id:
         # The administrator can open this episode anyway: saying so reveals nothing.
         raise RequestProblems({"reference": f"Episode {reference} already belongs to your authority"})
     row = TransferRequest(reference=reference, given_names=given_names.strip()[:200],
                           family_name=family_name.strip()[:200], date_of_birth=date_of_birth, reason=reason.strip(),
-                          to_authority_id=authority_id, requested_by_id=user.id, requested_at=now(),
+                          to_authority_id=authority_id, **_asker(user), requested_at=now(),
                           episode_id=episode.id if episode is not None else None, status="requested")
     session.add(row)
     session.flush()
     # The asker's row names no episode: their authority's audit pages must not show whether it matched.
-    audit.record(session, "transfer_requested", actor_id=user.id, request_id=row.id, reference=reference,
+    audit.record(session, "transfer_requested", **acted_by(user), request_id=row.id, reference=reference,
                  reason=row.reason)
     if episode is not None:
+        asker = {"requested_by_client": user.name} if isinstance(user, ApiClient) else {"requested_by_id": user.id}
         audit.record(session, "transfer_request_received", episode_id=episode.id, request_id=row.id,
-                     requested_by_id=user.id, to_authority=row.to_authority.code, reason=row.reason)
+                     **asker, to_authority=row.to_authority.code, reason=row.reason)
     return row
 
 
@@ -82,6 +98,8 @@ def _matching_episode(session: Session, reference: str, given_names: str, family
                       date_of_birth: date) -> Episode | None:
     """The open episode with this reference, whose child has these names and date of birth."""
     code, number = _REFERENCE.match(reference).groups()
+    if int(number) > _LARGEST_ID:
+        return None  # no episode has that id, and PostgreSQL's integer could not even compare it
     return session.scalar(
         select(Episode).join(Authority, Authority.id == Episode.authority_id).join(Child, Child.id == Episode.child_id)
         .where(Episode.id == int(number), Authority.code == code, Episode.status.in_(("open", "error", "suspended")),
@@ -105,9 +123,12 @@ def release_problem(session: Session, episode: Episode) -> str | None:
     return None
 
 
-def decide(session: Session, user: User, request: TransferRequest, decision: str, reason: str) -> TransferRequest:
+def decide(session: Session, user: User | ApiClient, request: TransferRequest, decision: str, reason: str) -> TransferRequest:
     """Release or decline. The caller has checked `policy.may_decide_transfer` for the request's episode."""
     reason = (reason or "").strip()
+    if request.status != "requested":
+        # Checked before the release rules: a released request would otherwise read "already released".
+        raise AlreadyDecided({"decision": "Someone else has decided this request already"})
     errors = {}
     if decision not in ("release", "decline"):
         errors["decision"] = "Choose whether to release the episode or decline the request"
@@ -118,12 +139,12 @@ def decide(session: Session, user: User, request: TransferRequest, decision: str
     if not errors and decision == "release":
         problem = release_problem(session, request.episode)
         if problem:
-            errors["decision"] = problem
+            raise NotReleasable({"decision": problem})
     if errors:
         raise RequestProblems(errors)
     moment = now()
-    values = {"status": "released" if decision == "release" else "declined", "decided_by_id": user.id,
-              "decided_at": moment, "decision_reason": reason}
+    values = {"status": "released" if decision == "release" else "declined", "decided_by_id": user_id_of(user),
+              "decided_by_client_id": user.id if isinstance(user, ApiClient) else None, "decided_at": moment, "decision_reason": reason}
     if decision == "release":
         values |= {"release_id": secrets.token_hex(16), "expires_at": moment + timedelta(days=RELEASE_DAYS)}
     # Only a request still waiting changes: two people deciding at once cannot both win.
@@ -131,16 +152,16 @@ def decide(session: Session, user: User, request: TransferRequest, decision: str
         TransferRequest.id == request.id, TransferRequest.status == "requested").values(**values)
         .execution_options(synchronize_session=False)).rowcount
     if changed != 1:
-        raise RequestProblems({"decision": "Someone else has decided this request already"})
+        raise AlreadyDecided({"decision": "Someone else has decided this request already"})
     session.refresh(request)
-    audit.record(session, "transfer_released" if decision == "release" else "transfer_declined", actor_id=user.id,
+    audit.record(session, "transfer_released" if decision == "release" else "transfer_declined", **acted_by(user),
                  episode_id=request.episode_id, request_id=request.id, to_authority=request.to_authority.code,
                  reason=reason, release_id=request.release_id,
                  expires_at=request.expires_at.isoformat() if request.expires_at else None)
     return request
 
 
-def incoming(session: Session, user: User) -> list[TransferRequest]:
+def incoming(session: Session, user: User | ApiClient) -> list[TransferRequest]:
     """Requests for episodes `user` may release or decline, newest first."""
     return session.scalars(select(TransferRequest).join(Episode, Episode.id == TransferRequest.episode_id)
                            .where(policy.incoming_transfer_filter(user))
@@ -148,7 +169,7 @@ def incoming(session: Session, user: User) -> list[TransferRequest]:
                            .limit(LIST_LIMIT)).all()
 
 
-def outgoing(session: Session, user: User) -> list[TransferRequest]:
+def outgoing(session: Session, user: User | ApiClient) -> list[TransferRequest]:
     """Requests `user`'s authority made, newest first."""
     return session.scalars(select(TransferRequest).where(policy.outgoing_transfer_filter(user))
                            .order_by(TransferRequest.requested_at.desc(), TransferRequest.id.desc())
