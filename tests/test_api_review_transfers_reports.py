@@ -94,3 +94,31 @@ def test_shielding_a_child_relists_its_episode_for_an_incremental_read(runtime, 
         later = get(api, credentials, updated_since=run_began.isoformat().replace("+00:00", "Z"))
     assert [(i["id"], i["nhs_number"], i["nhs_number_withheld"]) for i in later.get_json()["items"]] == \
         [(episode_id, None, "child_shielded")]
+
+
+# ---------------------------------------------------------------- the README tells the truth
+
+def test_the_readme_says_once_what_the_api_does_and_promises_nothing_already_there():
+    from pathlib import Path
+    readme = Path(__file__).resolve().parents[1].joinpath("README.md").read_text(encoding="utf-8")
+    section = readme.split("## JSON API", 1)[1].split("\n## ", 1)[0]
+    assert section.count("at `/api/v1/openapi.json`") == 1, "the opening sentence is written three ways"
+    assert "come later" not in section, "transfers, reports and notices are all served now"
+
+
+# ---------------------------------------------------------------- transfers: a deleted episode's file
+
+def test_a_release_of_an_episode_deleted_since_gives_no_file(two, runtime):
+    """Deleting an episode (as one created without consent is) ends every sharing of it: the authority
+    it was released to must not fetch a signed file of what is left (its people, its dates, its deletion)."""
+    from app.engine import repair
+    from tests.test_api_index import audited
+    from tests.test_api_transfers import decide, fetch
+    asked = ask(two)
+    assert decide(two, asked["id"]).status_code == 200
+    repair.delete_now(runtime.engine, two["episode"], two["people"]["admin"],
+                      "Created without the family's consent to it")
+    exported = len(audited(runtime, "episode_exported"))
+    answer = fetch(two, asked["id"], two["receiver"])
+    assert "no longer held" in assert_problem(answer, 410)["detail"]
+    assert len(audited(runtime, "episode_exported")) == exported
