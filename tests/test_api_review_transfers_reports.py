@@ -122,3 +122,27 @@ def test_a_release_of_an_episode_deleted_since_gives_no_file(two, runtime):
     answer = fetch(two, asked["id"], two["receiver"])
     assert "no longer held" in assert_problem(answer, 410)["detail"]
     assert len(audited(runtime, "episode_exported")) == exported
+
+
+# ---------------------------------------------------------------- transfers: one authority hiding another's request
+
+@pytest.mark.xfail(strict=True, reason="The list of requests to decide is the newest 100, with no paging and no "
+                   "limit on asking again for the same episode: another authority's client that knows the child's "
+                   "details pushes a genuine request out of the holding authority's list")
+def test_another_authoritys_requests_cannot_push_a_genuine_one_out_of_the_list(two, runtime):
+    from app.models import ApiClient, Episode
+    from app.services.transfers import requests as request_rules
+    from tests.conftest import other_authority
+    from tests.test_api_index import register
+    from tests.test_api_transfers import get
+    genuine = ask(two)
+    other = other_authority(runtime)
+    register(runtime, other["otto"], scopes=("transfers",), name="Otherborough Flood")
+    with runtime.db.session() as session:
+        flooder = session.query(ApiClient).filter_by(name="Otherborough Flood").one()
+        child = session.get(Episode, two["episode"]).child
+        for _ in range(request_rules.LIST_LIMIT):
+            request_rules.request_transfer(session, flooder, two["child"]["reference"], child.given_names,
+                                           child.family_name, child.date_of_birth, "Ours now")
+    listed = get(two, ASKS, two["sender"]).get_json()["to_decide"]
+    assert genuine["id"] in [r["id"] for r in listed]
