@@ -120,7 +120,8 @@ def test_a_release_of_an_episode_deleted_since_gives_no_file(two, runtime):
                       "Created without the family's consent to it")
     exported = len(audited(runtime, "episode_exported"))
     answer = fetch(two, asked["id"], two["receiver"])
-    assert "no longer held" in assert_problem(answer, 410)["detail"]
+    problem = assert_problem(answer, 410)
+    assert "no longer held" in problem["detail"] and problem["title"] == "Gone"
     assert len(audited(runtime, "episode_exported")) == exported
 
 
@@ -146,3 +147,22 @@ def test_another_authoritys_requests_cannot_push_a_genuine_one_out_of_the_list(t
                                            child.family_name, child.date_of_birth, "Ours now")
     listed = get(two, ASKS, two["sender"]).get_json()["to_decide"]
     assert genuine["id"] in [r["id"] for r in listed]
+
+
+# ---------------------------------------------------------------- transfers: small things an attacker tries
+
+def test_a_reference_in_another_scripts_digits_is_400_not_a_match(two, runtime):
+    """"TST-٠٠٠٠٠١" reads as no eCAF reference yet matched episode 1: the holding authority would be
+    shown a reference that is not the one it gave."""
+    before = snapshot(runtime)
+    answer = call(two["app"], two["receiver"], {**two["child"], "reason": REASON,
+                                                "reference": "TST-" + "٠" * 5 + "١"}, path=ASKS)
+    assert "reference" in assert_problem(answer, 400)["errors"]
+    assert snapshot(runtime) == before
+
+
+def test_a_conflict_and_a_gone_release_have_their_titles(two):
+    from tests.test_api_transfers import decide
+    asked = ask(two)
+    assert decide(two, asked["id"]).status_code == 200
+    assert assert_problem(decide(two, asked["id"]), 409)["title"] == "Conflict"
