@@ -166,3 +166,21 @@ def test_a_conflict_and_a_gone_release_have_their_titles(two):
     asked = ask(two)
     assert decide(two, asked["id"]).status_code == 200
     assert assert_problem(decide(two, asked["id"]), 409)["title"] == "Conflict"
+
+
+@pytest.mark.xfail(strict=True, reason="Policy gap (decision for the owner): a client system may not see, release "
+                   "or fetch a shielded child's transfer, yet it imports one from a file a person was sent (201), "
+                   "and then holds the moved episode's reference; the import does not ask whether the child is "
+                   "shielded")
+def test_a_client_system_does_not_import_a_shielded_childs_episode(two, runtime):
+    from app.models import Child
+    from tests.test_api_transfers import do_import
+    from tests.transfer_release import release, signed_file
+    with runtime.db.session() as session:
+        session.get(Child, two["people"]["child"]).shielded = True
+    asked = ask(two)
+    release(runtime, asked["id"], two["people"]["admin"])
+    document = signed_file(runtime, asked["id"], two["people"]["admin"])
+    before = snapshot(runtime)
+    assert_problem(do_import(two, document), 422)
+    assert snapshot(runtime) == before
