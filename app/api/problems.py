@@ -8,7 +8,7 @@ from werkzeug.exceptions import HTTPException
 
 MEDIA_TYPE = "application/problem+json"
 TITLES = {
-    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
+    400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed", 409: "Conflict", 410: "Gone",
     413: "Request too large", 415: "Unsupported media type", 422: "Unprocessable content",
     429: "Too many requests", 500: "Internal server error", 503: "Service unavailable",
 }

@@ -101,8 +101,9 @@ def _filters(query: EpisodeReturnsQuery) -> Filters:
 
 
 def _fingerprint(filters: Filters) -> dict:
-    """The query a cursor belongs to, as text (the same whatever the offset the moment was written with)."""
-    since = filters.updated_since
+    """The query a cursor belongs to, as text (the same whatever the offset the moment was written with:
+    the moment in UTC, as the filter reads it, so two writings of one filter give one fingerprint)."""
+    since = episode_returns.utc_or_none(filters.updated_since) if filters.updated_since else None
     return {"updated_since": since.isoformat() if since else None,
             "opened_from": filters.opened_from.isoformat() if filters.opened_from else None,
             "opened_to": filters.opened_to.isoformat() if filters.opened_to else None}

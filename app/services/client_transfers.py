@@ -133,6 +133,10 @@ def signed_file(session: Session, client_id: int, request_id: int, config: Confi
     if found.status == "used":
         raise ReleaseNotLive(f"The release was used on {date_time(found.used_at)}: the episode has moved, and a "
                              "release moves it once")
+    if found.episode is None or found.episode.status == "deleted":
+        # Deleting an episode ends its sharing: what is left of it (its people, its dates) is no file.
+        raise ReleaseNotLive("The released episode is no longer held in eCAF: ask the authority the child has "
+                             "left", gone=True)
     if not found.live(now()):
         raise ReleaseNotLive(f"The release expired on {date_time(found.expires_at)}: ask for the episode again",
                              gone=True)

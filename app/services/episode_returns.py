@@ -111,7 +111,7 @@ def page(session: Session, client: ApiClient, filters: Filters, *, after_id: int
 
 def _chosen_by(filters: Filters) -> list:
     where = []
-    if filters.updated_since is not None and (since := _utc_or_none(filters.updated_since)) is not None:
+    if filters.updated_since is not None and (since := utc_or_none(filters.updated_since)) is not None:
         where.append(Episode.updated_at >= since)
     if filters.opened_from is not None and (start := _uk_day_start(filters.opened_from)) is not None:
         where.append(Episode.started_at >= start)
@@ -121,7 +121,7 @@ def _chosen_by(filters: Filters) -> list:
     return where
 
 
-def _utc_or_none(moment: datetime) -> datetime | None:
+def utc_or_none(moment: datetime) -> datetime | None:
     """UTC; at the ends of the calendar (year 1 ahead of UTC, year 9999 behind it) the nearest moment there is."""
     try:
         return as_utc(moment)

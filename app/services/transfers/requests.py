@@ -26,7 +26,9 @@ from .common import TransferRefused, acted_by, user_id_of
 RELEASE_DAYS = 14
 REASON_LIMIT = 2000
 LIST_LIMIT = 100
-_REFERENCE = re.compile(r"^([A-Z0-9]{1,20})-(\d{1,12})$")
+# ASCII digits only: "\d" alone takes any script's digits ("TST-٠٠٠٠٠١"), a reference that reads as
+# another yet matches episode 1.
+_REFERENCE = re.compile(r"^([A-Z0-9]{1,20})-([0-9]{1,12})$")
 _LARGEST_ID = 2**31 - 1
 
 
