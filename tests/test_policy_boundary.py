@@ -21,6 +21,8 @@ AUTHORITY_ATTRIBUTES = {"authority_id", "home_authority_id", "to_authority_id"}
 
 # (module, the comparison as ast.unparse writes it): why it decides nothing about access.
 ALLOWED = {
+    ("app/services/transfers/requests.py", "TransferRequest.to_authority_id == authority_id"):
+        "whether the asking authority is already waiting for this request (who may ask: may_receive_transfers)",
     ("app/services/received_notices.py", "notice.authority_id != client.authority_id"):
         "a notice names the authority of the client that sent it; who may change it is the client's own (policy)",
     ("app/web/access.py", "user.role not in access"):

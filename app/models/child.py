@@ -6,6 +6,8 @@ from datetime import date, datetime
 from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from app.clock import now
+
 from .base import Base, UTCDateTime
 from .people import Authority
 
@@ -38,6 +40,9 @@ class Child(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     # Shielded children (e.g. at risk of being found) never appear in index results except to administrators.
     shielded: Mapped[bool] = mapped_column(default=False)
+    # When the record last changed (shielding, NHS number, address...): an incremental read of returns
+    # lists the child's episodes again, since what it may be sent depends on the record.
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, onupdate=now)
 
     @property
     def display_name(self) -> str:

@@ -33,7 +33,8 @@ from .scope import (TASKLESS_PARTS, authority_clause, held_here_clause, holds_ta
                     of_own_authority, task_holder_clause)
 from .transfers import (TRANSFERS_SCOPE, acting_authority_id, incoming_transfer_filter, is_released_to,
                         is_transfer_client, may_decide_transfer, may_fetch_transfer_file, may_lead_moved_episode,
-                        may_receive_transfers, may_see_child, may_see_transfer_request, outgoing_transfer_filter)
+                        may_receive_transfers, may_see_child, may_see_transfer_request, may_import_for,
+                        outgoing_transfer_filter)
 
 __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_of", "may_attach",
            "authority_id_of", "child_filter", "claimable_roles",
@@ -48,7 +49,7 @@ __all__ = ["EPISODE_ACTIONS", "NATIONAL_ROLES", "is_attachment_of", "is_request_
            "TASKLESS_PARTS", "authority_clause", "held_here_clause", "holds_tasks", "leads_clause", "of_own_authority",
            "task_holder_clause", "is_released_to", "lead_can_follow_up",
            "NHS_WITHHELD", "nhs_number_for_returns", "returns_episode_filter", "TRANSFERS_SCOPE",
-           "acting_authority_id", "is_transfer_client", "may_fetch_transfer_file"]
+           "acting_authority_id", "is_transfer_client", "may_fetch_transfer_file", "may_import_for"]
 
 # Requests to services and contributions (their modules read the names above at call time).
 from .contributions import (contribution_refusal, invitable_members, may_contribute_to, may_invite,  # noqa: E402

@@ -11,8 +11,8 @@
   administrator would: it asks and imports for it, and releases or declines requests for its episodes.
   The signed file is also given to a client of the authority a live release names, so that two case
   systems can move an episode with no file carried by hand. A shielded child's episode is the
-  exception: as on the index, a client system never sees one, so only a person releases it and
-  sends its file.
+  exception: as on the index, a client system never sees one, so only a person releases it, sends
+  its file and imports it.
 """
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def is_transfer_client(actor: User | ApiClient | None) -> bool:
 
 def _shielded(episode: Episode | None) -> bool:
     return episode is not None and episode.child is not None and bool(episode.child.shielded)
+
+
+def may_import_for(actor: User | ApiClient | None, episode: Episode) -> bool:
+    """A client system never handles a shielded child's episode, even from a file a person sent it."""
+    return not (isinstance(actor, ApiClient) and _shielded(episode))
 
 
 def acting_authority_id(actor: User | ApiClient | None) -> int | None:

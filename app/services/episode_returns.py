@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app import policy
@@ -93,7 +93,7 @@ def page(session: Session, client: ApiClient, filters: Filters, *, after_id: int
         select(Episode.id, Episode.status, Episode.stage, Episode.outcome, Episode.consent_state,
                Episode.started_at, Episode.submitted_at, Episode.closed_at, Episode.updated_at,
                Episode.transferred_from, Authority.code, Child.date_of_birth, Child.nhs_number,
-               Child.nhs_number_missing, Child.shielded)
+               Child.nhs_number_missing, Child.shielded, Child.updated_at.label("child_updated_at"))
         .join(Authority, Authority.id == Episode.authority_id)
         .outerjoin(Child, Child.id == Episode.child_id)
         .where(policy.returns_episode_filter(client), *_chosen_by(filters),
@@ -112,7 +112,8 @@ def page(session: Session, client: ApiClient, filters: Filters, *, after_id: int
 def _chosen_by(filters: Filters) -> list:
     where = []
     if filters.updated_since is not None and (since := utc_or_none(filters.updated_since)) is not None:
-        where.append(Episode.updated_at >= since)
+        # The child's record counts too: shielding it or recording its NHS number changes what is sent.
+        where.append(or_(Episode.updated_at >= since, Child.updated_at >= since))
     if filters.opened_from is not None and (start := _uk_day_start(filters.opened_from)) is not None:
         where.append(Episode.started_at >= start)
     if filters.opened_to is not None and (end := _uk_day_start(filters.opened_to + timedelta(days=1))
@@ -157,7 +158,8 @@ def _item(row, outcomes: list[OutcomeLine]) -> EpisodeReturn:
     return EpisodeReturn(
         id=row.id, reference=episode_reference(row.code, row.id), opened_on=opened_on,
         assessment_submitted_on=_uk_date(row.submitted_at), closed_on=_uk_date(row.closed_at),
-        updated_at=as_utc(row.updated_at), stage=row.stage, status=row.status,
+        updated_at=max(as_utc(row.updated_at), as_utc(row.child_updated_at or row.updated_at)),
+        stage=row.stage, status=row.status,
         closure_reason=row.outcome if closed else None, closure_reason_label=reason_label(row.outcome) if closed else None,
         child_age_band=age_band(row.date_of_birth, opened_on), nhs_number=number, nhs_number_withheld=withheld,
         outcomes=outcomes)

@@ -246,6 +246,9 @@ def check(session: Session, document: dict, importer: User | ApiClient | None, l
                               "the authority the child has moved to")
     _check_not_moved(session, source)
     child = _check_child(session, document, source)
+    if not policy.may_import_for(importer, source):
+        raise TransferRefused(f"{child.display_name} is shielded: a person in your authority imports this file, "
+                              "not a client system")
     check_source_open(source)
     check_nothing_pending(session, source)
     version = _process_version(session, document)

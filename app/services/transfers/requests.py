@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app import audit, policy
 from app.clock import now
+from app.uk_time import local
 from app.models import ApiClient, Authority, Child, Episode, TransferRequest, User
 
 from .checks import check_nothing_pending, check_source_open
@@ -76,6 +77,14 @@ def request_transfer(session: Session, user: User | ApiClient, reference: str, g
     if errors:
         raise RequestProblems(errors)
     authority_id = policy.acting_authority_id(user)
+    waiting = _waiting_request(session, authority_id, reference, given_names.strip(), family_name.strip(),
+                               date_of_birth)
+    if waiting is not None:
+        # Judged on what this authority typed before, never on what matched: it reveals nothing, and one
+        # authority cannot crowd the holder's list with the same request over and over.
+        raise RequestProblems({"reference": f"Your authority asked for {reference} for this child on "
+                                            f"{local(waiting.requested_at):%d %B %Y}: that request is waiting for "
+                                            "an answer"})
     episode = _matching_episode(session, reference, given_names.strip(), family_name.strip(), date_of_birth)
     if episode is not None and episode.authority_id == authority_id:
         # The administrator can open this episode anyway: saying so reveals nothing.
@@ -94,6 +103,15 @@ def request_transfer(session: Session, user: User | ApiClient, reference: str, g
         audit.record(session, "transfer_request_received", episode_id=episode.id, request_id=row.id,
                      **asker, to_authority=row.to_authority.code, reason=row.reason)
     return row
+
+
+def _waiting_request(session: Session, authority_id: int, reference: str, given_names: str, family_name: str,
+                     date_of_birth: date) -> TransferRequest | None:
+    return session.scalars(select(TransferRequest).where(
+        TransferRequest.to_authority_id == authority_id, TransferRequest.status == "requested",
+        TransferRequest.reference == reference, func.lower(TransferRequest.given_names) == given_names.lower(),
+        func.lower(TransferRequest.family_name) == family_name.lower(),
+        TransferRequest.date_of_birth == date_of_birth).limit(1)).first()
 
 
 def _matching_episode(session: Session, reference: str, given_names: str, family_name: str,
