@@ -107,7 +107,7 @@ def test_each_key_combination_finds_the_notice_with_its_source(api, keys, match,
     assert result["match"] == match and result["near_because"] == near_because
     assert result["source"] == {"kind": "received_notice", "assessment": "Early Help Assessment", "system": "Mosaic",
                                 "authority": "Otherborough",
-                                "description": "Early Help Assessment reported by Mosaic (Otherborough)"}
+                                "description": "Early Help Assessment reported by Mosaic for Otherborough"}
     assert result["home_authority"] == "Otherborough" and result["status"] == "open"
     assert result["contact"] == {k: v for k, v in NOTICE["contact"].items()}
     by_number = match == "exact" and "nhs_number" in keys

@@ -163,3 +163,12 @@ def test_the_document_describes_the_token_endpoint_and_the_oauth_scheme(api):
     assert set(operation["requestBody"]["content"]) == {"application/x-www-form-urlencoded"}
     assert {"200", "400", "401"} <= set(operation["responses"])
     assert set(operation["responses"]["401"]["content"]) == {"application/problem+json"}
+
+
+def test_a_field_sent_twice_is_invalid_request(api):
+    app, runtime, people = api
+    credentials = register(runtime, people["admin"])
+    answer = app.test_client().post(TOKEN, data="grant_type=client_credentials&grant_type=password",
+                                    headers=basic(credentials), content_type="application/x-www-form-urlencoded")
+    body = assert_problem(answer, 400)
+    assert body["error"] == "invalid_request" and tokens(runtime) == []

@@ -25,7 +25,7 @@ def test_the_results_page_shows_a_notice_with_its_source_and_says_it_is_not_an_e
     assert page.status_code == 200
     shown = text_of(page)
     assert "1 CAF found, and 1 assessment reported by another system" in shown
-    assert "Early Help Assessment reported by Mosaic (Otherborough)" in shown and "An eCAF CAF" in shown
+    assert "Early Help Assessment reported by Mosaic for Otherborough" in shown and "An eCAF CAF" in shown
     assert "This is not an eCAF CAF and cannot be opened in eCAF" in shown and "Reported by another system" in shown
     assert "Erin Early" in shown and "erin@other.test" in shown and "01632 960 001" in shown
     html = results_part(page)

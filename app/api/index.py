@@ -51,7 +51,7 @@ class Source(BaseModel):
     """Where the result comes from: a CAF held in eCAF, or an assessment another system reported."""
     kind: str = Field(..., description="ecaf: a CAF in eCAF. received_notice: an assessment held in another "
                                        "system, reported to the index; not an eCAF CAF, ask the contact")
-    description: str = Field(..., examples=["Early Help Assessment reported by Mosaic (Testshire)"])
+    description: str = Field(..., examples=["Early Help Assessment reported by Mosaic for Testshire"])
     assessment: str = Field(..., description="CAF, or the kind the reporting system named")
     system: str | None = Field(None, description="The reporting client system's name")
     authority: str | None = Field(None, description="The reporting client's authority")

@@ -101,9 +101,15 @@ def _save_token(token: dict, request) -> None:
     api_tokens.issued(g.oauth_session, request.client.row, token["access_token"], token.get("scope", "").split())
 
 
+def _not_a_token_request(req, resp, error, instance) -> None:
+    """A form that does not fit TokenRequest (a field sent twice, say): OAuth's invalid_request."""
+    if error is not None:
+        detail = "The token request is malformed: send each field once."
+        raise problems.Problem(400, detail, members={"error": "invalid_request", "error_description": detail})
+
+
 class TokenRequest(BaseModel):
-    """application/x-www-form-urlencoded, as RFC 6749 asks. Described here, checked by Authlib (not by
-    spectree), so every refusal carries OAuth's `error` member."""
+    """application/x-www-form-urlencoded, as RFC 6749 asks; Authlib checks what each field says."""
     grant_type: str | None = Field(None, examples=[GRANT])
     scope: str | None = Field(None, description="Space-separated scopes; leave out for all the client holds")
     client_id: str | None = Field(None, description="With client_secret, when not using HTTP Basic")
@@ -126,8 +132,8 @@ def install(bp) -> None:
     @bp.post("/oauth/token")
     @api_client
     @spec.validate(form=TokenRequest, resp=Described(HTTP_200=Token, HTTP_400=TokenProblem, HTTP_401=TokenProblem),
-                   tags=["oauth"], operation_id="issueToken", skip_validation=True)
-    def token() -> Response:
+                   tags=["oauth"], operation_id="issueToken", before=_not_a_token_request)
+    def token(form: TokenRequest) -> Response:
         """A short-lived bearer token for the client's credentials (OAuth 2 client credentials grant)."""
         # Failing credentials here count with those sent to any other call: secrets cannot be tried fast.
         limits, address = rate_limits.of_app(), request.remote_addr or "unknown"

@@ -27,12 +27,13 @@ class Problem(HTTPException):
     """An error answered as problem details; raise it anywhere under /api/v1."""
 
     def __init__(self, status: int, detail: str | None = None, *, errors: dict | None = None,
-                 headers: dict | None = None):
+                 headers: dict | None = None, members: dict | None = None):
         super().__init__(detail)
         self.code, self.detail, self.errors, self.extra_headers = status, detail, errors, headers or {}
+        self.members = members
 
     def get_response(self, environ=None, scope=None) -> Response:
-        return response(self.code, self.detail, errors=self.errors, headers=self.extra_headers)
+        return response(self.code, self.detail, errors=self.errors, headers=self.extra_headers, members=self.members)
 
 
 def response(status: int, detail: str | None = None, *, errors: dict | None = None,

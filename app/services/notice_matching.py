@@ -32,7 +32,7 @@ class Source:
     def description(self) -> str:
         if self.kind == ECAF_KIND:
             return "An eCAF CAF"
-        return f"{self.assessment} reported by {self.system} ({self.authority})"
+        return f"{self.assessment} reported by {self.system} for {self.authority}"
 
 
 ECAF = Source(ECAF_KIND)
