@@ -101,3 +101,14 @@ def test_a_scope_refusal_with_control_characters_is_audited_without_them(api):
     assert_problem(ask(app, credentials, {"scope": "index:read\x00 transfers\x01"}), 400)
     [refused] = audited(runtime, "api_token_refused")
     assert refused.detail["asked"] == ["index:read?", "transfers?"]
+
+
+def test_credentials_in_the_query_string_are_not_taken(api):
+    """A secret in the URL lands in every proxy's and server's access log: only the form or Basic."""
+    app, runtime, people = api
+    credentials = register(runtime, people["admin"])
+    client_id, _, secret = credentials.partition(".")
+    answer = app.test_client().post(f"{TOKEN}?grant_type=client_credentials&client_id={client_id}"
+                                    f"&client_secret={secret}")
+    assert answer.status_code in (400, 401), answer.get_data(as_text=True)
+    assert tokens(runtime) == []
