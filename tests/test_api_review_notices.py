@@ -63,3 +63,13 @@ def test_a_notice_naming_a_shielded_child_without_an_nhs_number_is_shielded_too(
     body = {**NOTICE, **keys, "nhs_number": None}
     assert send(api, body=body).status_code == 201
     assert search(api, family_name=keys["family_name"], date_of_birth=keys["date_of_birth"]) == []
+
+
+def test_one_clients_notices_cannot_hide_an_ecaf_caf_from_the_index(api):
+    from tests.journeys import to_delivery
+    to_delivery(api["runtime"], api["people"])
+    keys = {"family_name": "Child", "date_of_birth": "2015-05-01", "postcode": "TE1 1ST"}
+    for number in range(50):
+        assert send(api, reference=f"EHA-{number}", body={**NOTICE, **keys, "nhs_number": None}).status_code == 201
+    results = search(api, **keys)
+    assert "ecaf" in {r["source"]["kind"] for r in results}
