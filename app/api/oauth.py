@@ -7,8 +7,11 @@ RFC 6749's `error` and `error_description` members, so OAuth libraries read them
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
+import re
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
@@ -17,6 +20,7 @@ from flask import Flask, Response, current_app, g, request
 from pydantic import BaseModel, Field
 from spectree import Response as Described
 
+from app import audit
 from app.api import problems, rate_limits
 from app.api.clients import too_many
 from app.api.schemas import ProblemDetails
@@ -28,6 +32,8 @@ from app.web.access import api_client
 
 log = logging.getLogger(__name__)
 GRANT = "client_credentials"
+# PostgreSQL refuses NUL in an audit row's JSON; a scope asked for is written without control characters.
+_PRINTABLE_ONLY = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class RegisteredClient(ClientMixin):
@@ -46,7 +52,14 @@ class RegisteredClient(ClientMixin):
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        return api_clients.live_client(g.oauth_session, self.row.client_id, client_secret) is not None
+        if api_clients.live_client(g.oauth_session, self.row.client_id, client_secret) is None:
+            return False
+        # Tokens come out of the client's own budget, spent only once its secret is right: each token is
+        # a row and an audit row, so a client may not mint them faster than it may call.
+        limits = rate_limits.of_app()
+        if (wait := limits.client_wait(self.row.client_id)) is not None:
+            raise too_many(wait, f"This client system may make {rate_limits.described(limits.per_client)}.")
+        return True
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return endpoint == "token" and method in ClientCredentials.TOKEN_ENDPOINT_AUTH_METHODS
@@ -68,7 +81,11 @@ class ClientCredentials(grants.ClientCredentialsGrant):
     def validate_requested_scope(self):
         """Refuse a scope the client does not hold rather than quietly issuing less."""
         asked = (self.request.payload.scope or "").split()
-        if any(scope not in self.request.client.row.scopes for scope in asked):
+        row = self.request.client.row
+        if any(scope not in row.scopes for scope in asked):
+            # Refused for its scope, as a call is: on the audit trail (what was asked, bounded).
+            audit.record(g.oauth_session, "api_token_refused", client=row.name, client_ref=row.client_id,
+                         why="scope", asked=[_PRINTABLE_ONLY.sub("?", scope[:40]) for scope in asked[:10]])
             raise InvalidScopeError("This client system does not hold every scope asked for.")
 
 
@@ -80,16 +97,34 @@ class TokenServer(AuthorizationServer):
         error = body.get("error", "invalid_request")
         detail = body.get("error_description") or error.replace("_", " ").capitalize()
         if error == "invalid_client":
-            # One answer whether the id is unknown or the secret wrong, by header or by form.
-            status_code, detail = 401, "Client authentication failed: check the client id and secret."
-            headers = [("WWW-Authenticate", 'Basic realm="ecaf"')]
-        answer = problems.response(status_code, detail, members={"error": error, "error_description": detail})
-        for name, value in headers:
-            if name.lower() == "www-authenticate":
-                answer.headers[name] = value
-        answer.headers["Cache-Control"] = "no-store"
-        log.info("api token refused: %s", error)
-        return answer
+            return invalid_client()
+        return _refused(status_code, error, detail)
+
+
+def _refused(status_code: int, error: str, detail: str, headers: dict | None = None) -> Response:
+    answer = problems.response(status_code, detail, members={"error": error, "error_description": detail},
+                               headers=headers)
+    answer.headers["Cache-Control"] = "no-store"
+    log.info("api token refused: %s", error)
+    return answer
+
+
+def invalid_client() -> Response:
+    """One answer whether the id is unknown, the secret wrong, or the Basic header unreadable."""
+    return _refused(401, "invalid_client", "Client authentication failed: check the client id and secret.",
+                    {"WWW-Authenticate": 'Basic realm="ecaf"'})
+
+
+def _basic_unreadable() -> bool:
+    """Basic credentials that are not base64 of UTF-8 (Authlib would fail on them with a 500)."""
+    kind, _, value = request.headers.get("Authorization", "").partition(" ")
+    if kind.lower() != "basic":
+        return False
+    try:
+        base64.b64decode(value.strip(), validate=False).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return True
+    return False
 
 
 def _query_client(client_id: str):
@@ -139,9 +174,12 @@ def install(bp) -> None:
         limits, address = rate_limits.of_app(), request.remote_addr or "unknown"
         if (wait := limits.address_wait(address)) is not None:
             raise too_many(wait, "This address has sent too many failing credentials.")
-        with request_db.transaction() as session:
-            g.oauth_session = session
-            answer = current_app.extensions["ecaf_oauth"].create_token_response()
+        if _basic_unreadable():
+            answer = invalid_client()
+        else:
+            with request_db.transaction() as session:
+                g.oauth_session = session
+                answer = current_app.extensions["ecaf_oauth"].create_token_response()
         if answer.status_code == 401:
             limits.credentials_failed(address)
         return answer

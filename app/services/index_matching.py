@@ -195,23 +195,25 @@ def _hope(keys: Keys, entry) -> tuple | None:
 
 
 def _best(keys: Keys, entries, limit: int) -> list[tuple]:
-    """The best `limit` matches, best first, as (match, entry): by `_score`'s key, then the latest
-    updated, then the order the entries came in."""
+    """The best `limit` matches, best first, as (match, entry): by `_score`'s key, then eCAF's CAFs
+    before notices received (a row's `notice` column: however many notices a client sends, and however
+    lately, they never push a CAF as good out of the results), then the latest updated, then the order
+    the entries came in."""
     # Family names repeat among candidates (a district's Smiths): each is compared with the one searched once.
     compare_name = lru_cache(maxsize=None)(_compare_name)
     hopes = []
     for position, entry in enumerate(entries):
         hope = _hope(keys, entry)
         if hope is not None:
-            hopes.append(((hope, -entry.updated_at.timestamp(), position), entry))
+            hopes.append(((hope, getattr(entry, "notice", 0), -entry.updated_at.timestamp(), position), entry))
     hopes.sort(key=lambda item: item[0])
     found: list[tuple] = []  # (key, match, entry), kept sorted and at most `limit` long
-    for (hope, newest, position), entry in hopes:
-        if len(found) >= limit and (not found or found[-1][0] < (hope, newest, position)):
+    for (hope, *rest), entry in hopes:
+        if len(found) >= limit and (not found or found[-1][0] < (hope, *rest)):
             break  # no entry left can rank above the last one kept
         match = _score(keys, entry, compare_name)
         if match is not None:
-            bisect.insort(found, ((match[2], newest, position), match, entry), key=lambda item: item[0])
+            bisect.insort(found, ((match[2], *rest), match, entry), key=lambda item: item[0])
             del found[limit:]
     return [(match, entry) for _, match, entry in found]
 
