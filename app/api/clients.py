@@ -52,18 +52,13 @@ def requires(scope: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def checked(*args, **kwargs):
-            limits, address = rate_limits.of_app(), request.remote_addr or "unknown"
-            if (wait := limits.address_wait(address)) is not None:
-                if limits.first_refusal_this_minute("address", address):
-                    log.warning("api calls refused from %s: too many failed credentials", address)
-                raise too_many(wait, "This address has sent too many failing credentials.")
+            limits = rate_limits.of_app()
             with request_db.transaction() as session:
                 client, scopes = api_clients.authenticate(session, _credentials()) or (None, ())
                 wait = limits.client_wait(client.client_id) if client is not None else None
                 allowed = client is not None and _audited(session, client, scopes, scope, wait, limits)
             if client is None:
-                limits.credentials_failed(address)
-                log.info("api call refused: no valid client credentials")
+                credentials_failed(limits)
                 raise Problem(401)
             if wait is not None:
                 raise too_many(wait, f"This client system may make {rate_limits.described(limits.per_client)}.")
@@ -73,6 +68,20 @@ def requires(scope: str) -> Callable:
         checked.api_scope = scope  # read by the scope tests: every endpoint names the scope it needs
         return api_client(checked)
     return decorate
+
+
+def credentials_failed(limits: rate_limits.RateLimits) -> None:
+    """Count a failure against the caller's address; past its limit, answer 429 rather than 401. Valid
+    credentials are never refused for what others sent from the same address (a shared exit or proxy),
+    so nobody can lock a client system out; a 256-bit secret cannot be guessed however fast it is tried."""
+    address = request.remote_addr or "unknown"
+    wait = limits.address_wait(address)
+    limits.credentials_failed(address)
+    log.info("api call refused: no valid client credentials")
+    if wait is not None:
+        if limits.first_refusal_this_minute("address", address):
+            log.warning("api calls refused from %s: too many failed credentials", address)
+        raise too_many(wait, "This address has sent too many failing credentials.")
 
 
 def _audited(session, client, scopes: tuple[str, ...], scope: str, wait: int | None,

@@ -22,7 +22,7 @@ from spectree import Response as Described
 
 from app import audit
 from app.api import problems, rate_limits
-from app.api.clients import too_many
+from app.api.clients import credentials_failed, too_many
 from app.api.schemas import ProblemDetails
 from app.api.spec import spec
 from app.models import API_SCOPES, ApiClient
@@ -170,10 +170,7 @@ def install(bp) -> None:
                    tags=["oauth"], operation_id="issueToken", before=_not_a_token_request)
     def token(form: TokenRequest) -> Response:
         """A short-lived bearer token for the client's credentials (OAuth 2 client credentials grant)."""
-        # Failing credentials here count with those sent to any other call: secrets cannot be tried fast.
-        limits, address = rate_limits.of_app(), request.remote_addr or "unknown"
-        if (wait := limits.address_wait(address)) is not None:
-            raise too_many(wait, "This address has sent too many failing credentials.")
+        # Failing credentials here count with those sent to any other call (clients.credentials_failed).
         if _basic_unreadable():
             answer = invalid_client()
         else:
@@ -181,7 +178,7 @@ def install(bp) -> None:
                 g.oauth_session = session
                 answer = current_app.extensions["ecaf_oauth"].create_token_response()
         if answer.status_code == 401:
-            limits.credentials_failed(address)
+            credentials_failed(rate_limits.of_app())
         return answer
 
 
