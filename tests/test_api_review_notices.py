@@ -38,8 +38,6 @@ def test_odd_values_are_problems_never_a_500(api, body):
     assert answer.status_code in (200, 201, 400), answer.get_data(as_text=True)
 
 
-@pytest.mark.xfail(strict=True, reason="Notices of an expired client stay in the index and no one can withdraw "
-                                       "them; only revoked clients' notices are hidden")
 def test_an_expired_clients_notices_are_no_longer_found(api):
     runtime = api["runtime"]
     expiring = register(runtime, api["elsewhere"]["otto"], scopes=("index:notify",), days=1, name="Old")
@@ -50,8 +48,6 @@ def test_an_expired_clients_notices_are_no_longer_found(api):
         assert search(api, credentials=searcher, family_name="Noticed", date_of_birth="2016-03-04") == []
 
 
-@pytest.mark.xfail(strict=True, reason="A notice is shielded only when it holds a shielded child's NHS number; one "
-                                       "naming the child by name, date of birth and postcode is shown")
 def test_a_notice_naming_a_shielded_child_without_an_nhs_number_is_shielded_too(api):
     from app.models import Child
     runtime, people = api["runtime"], api["people"]

@@ -80,6 +80,7 @@ __all__ += ["approval_refusal", "approvers", "is_live", "is_recipient", "may_rea
             "recipient_refusal", "shared_access_refusal", "shared_with_filter"]
 
 # Client systems calling the JSON API.
-from .api_clients import api_client_filter, client_may, is_live_client, may_manage_api_clients  # noqa: E402
+from .api_clients import (api_client_filter, client_may, is_live_client, live_client_clause,  # noqa: E402
+                          may_manage_api_clients)
 
-__all__ += ["api_client_filter", "client_may", "is_live_client", "may_manage_api_clients"]
+__all__ += ["api_client_filter", "client_may", "is_live_client", "live_client_clause", "may_manage_api_clients"]

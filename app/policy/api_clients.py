@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import true
+from sqlalchemy import and_, true
 
 from app.models import ApiClient, User
 
@@ -29,6 +29,11 @@ def api_client_filter(user: User | None):
 
 def is_live_client(client: ApiClient | None, today: date) -> bool:
     return client is not None and client.revoked_at is None and client.expires_on >= today
+
+
+def live_client_clause(today: date):
+    """The clients `is_live_client` accepts, as SQL."""
+    return and_(ApiClient.revoked_at.is_(None), ApiClient.expires_on >= today)
 
 
 def client_may(client: ApiClient, scope: str) -> bool:

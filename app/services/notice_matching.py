@@ -2,18 +2,21 @@
 
 A notice is matched by the same rule as an index entry (index_matching): the search reads the
 notices' keys with the entries', ranks them together and then reads the few it shows. A withdrawn
-notice, or one sent by a client since revoked (its word is no longer taken), is never found. A notice
-holding the NHS number of a child shielded in eCAF is shielded with the child: practitioners never see
-it, administrators see it marked (it would tell where the child is as surely as the CAF would).
+notice, or one sent by a client since revoked or expired (its word is no longer taken, and it can no
+longer withdraw it), is never found. A notice naming a child shielded in eCAF (by NHS number, or by
+family name and date of birth) is shielded with the child: practitioners never see it, administrators
+see it marked (it would tell where the child is as surely as the CAF would).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import exists, literal_column, select, true
+from sqlalchemy import and_, exists, func, literal_column, or_, select, true
 from sqlalchemy.orm import Session
 
+from app import policy
 from app.models import ApiClient, Authority, Child, ReceivedNotice, User
+from app.services.api_clients import today
 from app.services.shielding import sees_shielded
 from app.services.index_matching import Keys, candidates
 
@@ -41,7 +44,12 @@ IS_ENTRY, IS_NOTICE = literal_column("0").label("notice"), literal_column("1").l
 
 
 def _shielded_child():
-    return exists().where(Child.nhs_number == ReceivedNotice.nhs_number, Child.shielded == true())
+    """A shielded child the notice names: by NHS number, or by family name and date of birth (a notice
+    need not carry the number, and would tell where the child is as surely)."""
+    return exists().where(Child.shielded == true(), or_(
+        Child.nhs_number == ReceivedNotice.nhs_number,
+        and_(Child.date_of_birth == ReceivedNotice.date_of_birth,
+             func.lower(Child.family_name) == func.lower(ReceivedNotice.family_name))))
 
 
 def query(keys: Keys, viewer: User | None):
@@ -51,8 +59,8 @@ def query(keys: Keys, viewer: User | None):
         select(ReceivedNotice.id, ReceivedNotice.family_name, ReceivedNotice.date_of_birth,
                ReceivedNotice.postcode, ReceivedNotice.nhs_number, ReceivedNotice.updated_at, IS_NOTICE)
         .join(ApiClient, ApiClient.id == ReceivedNotice.client_id)
-        .where(candidates(keys, ReceivedNotice), ReceivedNotice.withdrawn_at.is_(None), ApiClient.revoked_at.is_(None),
-               true() if sees_shielded(viewer) else ~_shielded_child())
+        .where(candidates(keys, ReceivedNotice), ReceivedNotice.withdrawn_at.is_(None),
+               policy.live_client_clause(today()), true() if sees_shielded(viewer) else ~_shielded_child())
     )
 
 
