@@ -69,3 +69,16 @@ def test_one_clients_notices_cannot_hide_an_ecaf_caf_from_the_index(api):
         assert send(api, reference=f"EHA-{number}", body={**NOTICE, **keys, "nhs_number": None}).status_code == 201
     results = search(api, **keys)
     assert "ecaf" in {r["source"]["kind"] for r in results}
+
+
+def test_notices_matching_better_than_a_caf_take_ten_places_at_most_and_never_the_cafs(api):
+    """An exact notice outranks a near CAF; fifty of them still leave the CAF in the results."""
+    from tests.journeys import to_delivery
+    to_delivery(api["runtime"], api["people"])
+    exact = {"family_name": "Childe", "date_of_birth": "2015-05-01", "postcode": "TE1 1ST"}  # the CAF's is "Child"
+    for number in range(50):
+        assert send(api, reference=f"EHA-{number}", body={**NOTICE, **exact, "nhs_number": None}).status_code == 201
+    results = search(api, **exact)
+    kinds = [r["source"]["kind"] for r in results]
+    assert kinds.count("received_notice") == 10 and kinds.count("ecaf") == 1
+    assert kinds[-1] == "ecaf"  # near, so after the exact notices

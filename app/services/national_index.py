@@ -35,6 +35,7 @@ from app.services.notice_matching import ECAF, NOTICE_KIND, Source
 from app.services.query_plans import plan_for_values
 
 MAX_RESULTS = 50
+MAX_NOTICES = 10  # notices received shown beside the CAFs, at most
 CONTACT_FIELDS = ("name", "role", "organisation", "phone", "email")
 
 
@@ -124,9 +125,13 @@ def _matches(session: Session, user: User, keys: Keys, **narrowing) -> list[tupl
     if not any(narrowing.values()):  # narrowed, the search asks about eCAF's own CAFs only
         # One statement: a search finding no notice costs no more round trips than before there were any.
         query = union_all(query, notice_matching.query(keys, user))
-    # Entries first, so a notice ties after the CAF it may describe.
+    rows = session.execute(query).all()
+    # CAFs and notices are ranked apart, then together: however many notices clients send, and however
+    # well they match, they take MAX_NOTICES places at most and never push a CAF out of the results.
+    winners = ([row for _, row in _best(keys, [r for r in rows if not r.notice], MAX_RESULTS)]
+               + [row for _, row in _best(keys, [r for r in rows if r.notice], MAX_NOTICES)])
     best = [(match, ("notice" if row.notice else "entry", row.id))
-            for match, row in _best(keys, session.execute(query), MAX_RESULTS)]
+            for match, row in _best(keys, winners, MAX_RESULTS + MAX_NOTICES)]
     if not best:
         return []
     entry_ids = [found for _, (kind, found) in best if kind == "entry"]
