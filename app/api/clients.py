@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from functools import wraps
 from typing import Callable
@@ -11,13 +10,12 @@ from flask import g, request
 
 from app.api import rate_limits
 from app.api.problems import Problem
+from app.api.text import UNPRINTABLE
 from app.services import api_clients
 from app.web import request_db
 from app.web.access import api_client
 
 log = logging.getLogger(__name__)
-# Control characters and lone surrogates in a path (a forged %00, say): PostgreSQL refuses NUL in the audit row.
-_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 PATH_LIMIT = 500
 
 
@@ -37,7 +35,7 @@ def _credentials() -> str | None:
 
 def _audited_path() -> str:
     """The path as the audit trail can hold it: unprintable characters written as escapes, length bounded."""
-    return _UNPRINTABLE.sub(lambda found: f"\\x{ord(found.group()):02x}", request.path)[:PATH_LIMIT]
+    return UNPRINTABLE.sub(lambda found: f"\\x{ord(found.group()):02x}", request.path)[:PATH_LIMIT]
 
 
 def caller() -> Caller:

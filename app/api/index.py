@@ -1,7 +1,6 @@
 """POST /api/v1/index/search: is there a CAF for this child, and whom should the client's authority ask?"""
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +11,7 @@ from app.api.clients import caller, requires
 from app.api.problems import Problem
 from app.api.schemas import PROBLEMS
 from app.api.spec import SECURITY, json_body, spec
+from app.api.text import control_problems
 from app.clock import now
 from app.models import ApiClient
 from app.services import client_index_search
@@ -19,8 +19,6 @@ from app.services.children import normalise_postcode, valid_postcode
 from app.services.national_index import SearchInvalid
 from app.web import request_db
 
-# NUL and other control characters: never typed by a person, and PostgreSQL refuses NUL in text.
-CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class IndexSearch(BaseModel):
@@ -78,8 +76,7 @@ class IndexAnswer(BaseModel):
 
 def _checked(body: IndexSearch) -> dict:
     """The search as the service takes it, or 400 naming each field that is wrong (as the web form does)."""
-    errors = {field: "Remove the control characters" for field, value in body.model_dump().items()
-              if isinstance(value, str) and CONTROL.search(value)}
+    errors = control_problems(body.model_dump().items())
     if body.date_of_birth is not None and body.date_of_birth >= now().date():
         errors["date_of_birth"] = "The date of birth must be in the past"
     postcode = normalise_postcode(body.postcode)

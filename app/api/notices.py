@@ -16,7 +16,7 @@ from spectree import Response
 from app import audit
 from app import nhs_number as numbers
 from app.api.clients import caller, requires
-from app.api.index import CONTROL
+from app.api.text import control_problems
 from app.api.problems import Problem
 from app.api.schemas import PROBLEMS, ProblemDetails
 from app.api.spec import SECURITY, json_body, spec
@@ -76,11 +76,8 @@ class NoticeAnswer(BaseModel):
 
 
 def _text_problems(body: NoticeBody) -> dict[str, str]:
-    errors = {}
     sent = body.model_dump()
-    for field, value in [*sent.items(), *((f"contact.{k}", v) for k, v in sent["contact"].items())]:
-        if isinstance(value, str) and CONTROL.search(value):
-            errors[field] = "Remove the control characters"
+    errors = control_problems([*sent.items(), *((f"contact.{k}", v) for k, v in sent["contact"].items())])
     for field, label in (("assessment", "the kind of assessment"), ("family_name", "the family name"),
                          ("contact.name", "the contact's name"), ("contact.organisation", "the organisation")):
         value = sent["contact"][field[8:]] if field.startswith("contact.") else sent[field]

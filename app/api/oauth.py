@@ -11,7 +11,6 @@ import base64
 import binascii
 import json
 import logging
-import re
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
@@ -25,6 +24,7 @@ from app.api import problems, rate_limits
 from app.api.clients import credentials_failed, too_many
 from app.api.schemas import ProblemDetails
 from app.api.spec import spec
+from app.api.text import UNPRINTABLE
 from app.models import API_SCOPES, ApiClient
 from app.services import api_clients, api_tokens
 from app.web import request_db
@@ -32,8 +32,6 @@ from app.web.access import api_client
 
 log = logging.getLogger(__name__)
 GRANT = "client_credentials"
-# PostgreSQL refuses NUL in an audit row's JSON; a scope asked for is written without control characters.
-_PRINTABLE_ONLY = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 class RegisteredClient(ClientMixin):
@@ -52,7 +50,7 @@ class RegisteredClient(ClientMixin):
         return False
 
     def check_client_secret(self, client_secret: str) -> bool:
-        if api_clients.live_client(g.oauth_session, self.row.client_id, client_secret) is None:
+        if not api_clients.secret_opens(self.row, client_secret):  # the row Authlib asked for: no second query
             return False
         # Tokens come out of the client's own budget, spent only once its secret is right: each token is
         # a row and an audit row, so a client may not mint them faster than it may call.
@@ -85,7 +83,7 @@ class ClientCredentials(grants.ClientCredentialsGrant):
         if any(scope not in row.scopes for scope in asked):
             # Refused for its scope, as a call is: on the audit trail (what was asked, bounded).
             audit.record(g.oauth_session, "api_token_refused", client=row.name, client_ref=row.client_id,
-                         why="scope", asked=[_PRINTABLE_ONLY.sub("?", scope[:40]) for scope in asked[:10]])
+                         why="scope", asked=[UNPRINTABLE.sub("?", scope[:40]) for scope in asked[:10]])
             raise InvalidScopeError("This client system does not hold every scope asked for.")
 
 

@@ -13,7 +13,7 @@ from flask import Response as FlaskResponse
 from spectree import Response
 
 from app.api.clients import caller, requires
-from app.api.index import CONTROL
+from app.api.text import CONTROL, control_problems
 from app.api.problems import Problem, response
 from app.api.schemas import PROBLEMS, ProblemDetails
 from app.api.spec import SECURITY, json_body, spec
@@ -40,8 +40,7 @@ def _problems(**more) -> dict:
 
 
 def _no_control(body) -> None:
-    errors = {field: "Remove the control characters" for field, value in body.model_dump().items()
-              if isinstance(value, str) and CONTROL.search(value)}
+    errors = control_problems(body.model_dump().items())
     if errors:
         raise Problem(400, "Some fields are missing or invalid.", errors=errors)
 

@@ -154,10 +154,13 @@ def by_client_id(session: Session, client_id: str | None) -> ApiClient | None:
 
 def live_client(session: Session, client_id: str | None, secret: str | None) -> ApiClient | None:
     row = by_client_id(session, client_id) if secret else None
+    return row if secret_opens(row, secret) else None
+
+
+def secret_opens(row: ApiClient | None, secret: str | None) -> bool:
+    """Whether `secret` is this live client's; compared at the same cost when there is no client."""
     matches = hmac.compare_digest(row.secret_hash if row else _NO_HASH, _hash(secret or ""))
-    if row is None or not matches or not policy.is_live_client(row, today()):
-        return None
-    return row
+    return row is not None and matches and policy.is_live_client(row, today())
 
 
 def call_audited(session: Session, row: ApiClient, scopes: tuple[str, ...], *, scope: str, method: str,
